@@ -1,0 +1,49 @@
+// Kernel benchmarks through the public API: matmul GFLOP/s on the training shapes and elementwise /
+// reduction throughput in GB/s.
+import { add, exp, matmul, mul, noGrad, randn, relu, sum, type Tensor } from '@dtrain/core';
+import { measure, type Row } from './measure.js';
+
+/** (M, K, N): the MLP's forward and backward products, then square sizes. */
+const MATMUL_SHAPES: readonly [number, number, number][] = [
+  [128, 256, 784],
+  [128, 784, 256],
+  [512, 512, 512],
+  [1024, 1024, 1024],
+];
+
+export function benchMatmul(budget: number): Row[] {
+  return MATMUL_SHAPES.map(([m, k, n]) => {
+    const a = randn([m, k]);
+    const b = randn([k, n]);
+    const t = measure(() => noGrad(() => matmul(a, b)), budget);
+    return { shape: `${m}x${k}x${n}`, 'ms/call': t.seconds * 1000, 'GFLOP/s': (2 * m * k * n) / t.seconds / 1e9 };
+  });
+}
+
+interface ElementwiseCase {
+  name: string;
+  run: (x: Tensor, y: Tensor, bias: Tensor) => Tensor;
+  /** float32 elements read and written per element of x. */
+  traffic: number;
+}
+
+const ELEMENTWISE: readonly ElementwiseCase[] = [
+  { name: 'add', run: (x, y) => add(x, y), traffic: 3 },
+  { name: 'mul', run: (x, y) => mul(x, y), traffic: 3 },
+  { name: 'add bias row', run: (x, _y, bias) => add(x, bias), traffic: 2 },
+  { name: 'relu', run: (x) => relu(x), traffic: 2 },
+  { name: 'exp', run: (x) => exp(x), traffic: 2 },
+  { name: 'sum rows', run: (x) => sum(x, 1), traffic: 1 },
+];
+
+export function benchElementwise(budget: number): Row[] {
+  const rows = 1024;
+  const cols = 1024;
+  const x = randn([rows, cols]);
+  const y = randn([rows, cols]);
+  const bias = randn([cols]);
+  return ELEMENTWISE.map((c) => {
+    const t = measure(() => noGrad(() => c.run(x, y, bias)), budget);
+    return { op: c.name, shape: `${rows}x${cols}`, 'ms/call': t.seconds * 1000, 'GB/s': (c.traffic * 4 * rows * cols) / t.seconds / 1e9 };
+  });
+}

@@ -1,0 +1,2 @@
+// @dtrain/cli as a library: the program, for tests and embedding.
+export { buildProgram, VERSION } from './program.js';

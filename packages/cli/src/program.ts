@@ -1,0 +1,25 @@
+// The dtrain command line: parses and validates arguments, prints results; no training logic here.
+import { localWorkerInfo } from '@dtrain/coordinator';
+import { Command } from 'commander';
+
+export const VERSION = '0.1.0';
+
+export function buildProgram(): Command {
+  const program = new Command();
+  program
+    .name('dtrain')
+    .description('Data-parallel deep-learning trainer: one run, many worker threads or NATS nodes, bitwise-reproducible.')
+    .version(VERSION)
+    .showHelpAfterError('(run dtrain --help for usage)')
+    .exitOverride();
+
+  program
+    .command('info')
+    .description('print the version and the compute backend this machine would use')
+    .action(() => {
+      const { backend } = localWorkerInfo();
+      process.stdout.write(`dtrain ${VERSION}\nnode ${process.version}\nbackend ${backend}\n`);
+    });
+
+  return program;
+}

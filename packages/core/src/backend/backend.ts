@@ -1,0 +1,78 @@
+// The kernel table every backend implements. Ops are written once against this interface and never
+// ask which backend they run on; a backend knows nothing of autograd.
+import type { DType, FloatDType, TypedArray } from '../tensor/dtype.js';
+import type { Shape } from '../tensor/shape.js';
+
+/** A backend's handle to the elements of one tensor; only its backend looks inside. */
+export type Storage = object;
+
+export type UnaryOp =
+  | 'neg'
+  | 'exp'
+  | 'log'
+  | 'sqrt'
+  | 'abs'
+  | 'sign'
+  | 'sin'
+  | 'cos'
+  | 'relu'
+  | 'step'
+  | 'sigmoid'
+  | 'tanh';
+
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'greater' | 'equal';
+
+export type ReduceOp = 'sum' | 'max';
+
+/**
+ * C[b] = op(A[b]) @ op(B[b]) for b in 0..batch, op = transpose when asked. A is read as [m,k]
+ * ([k,m] stored when transA), B as [k,n] ([n,k] stored when transB). A batch stride of 0 reuses
+ * one matrix for every batch entry.
+ */
+export interface MatmulSpec {
+  batch: number;
+  m: number;
+  k: number;
+  n: number;
+  transA: boolean;
+  transB: boolean;
+  aBatchStride: number;
+  bBatchStride: number;
+}
+
+export interface Backend {
+  readonly name: string;
+  /** A zero-filled storage. */
+  alloc(dtype: DType, size: number): Storage;
+  fromArray(dtype: DType, values: ArrayLike<number>): Storage;
+  fill(dtype: DType, size: number, value: number): Storage;
+  /** A copy of the elements, read back to the host. */
+  read(storage: Storage, dtype: DType, size: number): Promise<TypedArray>;
+  /** Synchronous read-back where the backend can do it; otherwise throws and says to use read(). */
+  readSync(storage: Storage, dtype: DType, size: number): TypedArray;
+  cast(x: Storage, from: DType, to: DType, size: number): Storage;
+
+  unary(op: UnaryOp, x: Storage, dtype: FloatDType, size: number): Storage;
+  /** Elementwise with NumPy broadcasting of both operands to outShape. */
+  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: FloatDType): Storage;
+  /** Reduce x viewed as [outer, n, inner] over n, giving [outer, inner]. */
+  reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
+  /** Index of the first maximum over n of x viewed as [outer, n, inner]; int32 [outer, inner]. */
+  argmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
+  matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec): Storage;
+  /** Softmax (or log-softmax) over n of x viewed as [outer, n, inner], stable by max subtraction. */
+  softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean): Storage;
+  /** log(sum(exp(x))) over n of x viewed as [outer, n, inner]; [outer, inner]. */
+  logSumExp(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
+
+  /** out = x with its axes reordered: out dimension d is x dimension perm[d]. */
+  permute(x: Storage, dtype: DType, shape: Shape, perm: readonly number[]): Storage;
+  /** x viewed as [outer, n, inner] -> [outer, len, inner], taking positions start..start+len of n. */
+  sliceAxis(x: Storage, dtype: DType, outer: number, n: number, inner: number, start: number, len: number): Storage;
+  /** Concatenate parts viewed as [outer, ns[i], inner] along the middle axis. */
+  concatAxis(parts: readonly Storage[], dtype: DType, outer: number, ns: readonly number[], inner: number): Storage;
+  /** Gather along the middle axis of x viewed as [outer, n, inner]: out[o, j, i] = x[o, index[j], i]. */
+  gather(x: Storage, dtype: DType, outer: number, n: number, inner: number, index: Storage, count: number): Storage;
+  /** The adjoint of gather: out [outer, n, inner] zero, then out[o, index[j], i] += g[o, j, i]. */
+  scatterAdd(g: Storage, dtype: FloatDType, outer: number, n: number, inner: number, index: Storage, count: number): Storage;
+}

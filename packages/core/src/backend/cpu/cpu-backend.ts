@@ -1,0 +1,115 @@
+// The CPU backend: storages are typed arrays, kernels are the typed-array loops beside this file.
+import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
+import { sizeOf, type Shape } from '../../tensor/shape.js';
+import type { Backend, BinaryOp, MatmulSpec, ReduceOp, Storage, UnaryOp } from '../backend.js';
+import { binaryKernel, unaryKernel } from './elementwise.js';
+import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
+import { matmulKernel } from './matmul.js';
+import { argmaxKernel, reduceKernel } from './reduce.js';
+import { logSumExpKernel, softmaxKernel } from './softmax.js';
+
+const arr = (s: Storage) => s as TypedArray;
+const farr = (s: Storage) => s as FloatArray;
+const falloc = (dtype: FloatDType, size: number) => allocArray(dtype, size) as FloatArray;
+
+export const cpuBackend: Backend = {
+  name: 'cpu',
+
+  alloc: (dtype: DType, size: number) => allocArray(dtype, size),
+
+  fromArray(dtype: DType, values: ArrayLike<number>) {
+    const out = allocArray(dtype, values.length);
+    out.set(values as ArrayLike<number>);
+    return out;
+  },
+
+  fill(dtype: DType, size: number, value: number) {
+    return allocArray(dtype, size).fill(value);
+  },
+
+  read: async (s: Storage) => arr(s).slice(),
+  readSync: (s: Storage) => arr(s).slice(),
+
+  cast(x: Storage, _from: DType, to: DType, size: number) {
+    const out = allocArray(to, size);
+    if (to === 'int32') {
+      const src = arr(x);
+      for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]);
+    } else out.set(arr(x));
+    return out;
+  },
+
+  unary(op: UnaryOp, x: Storage, dtype: FloatDType, size: number) {
+    const out = falloc(dtype, size);
+    unaryKernel(op, farr(x), out);
+    return out;
+  },
+
+  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: FloatDType) {
+    const out = falloc(dtype, sizeOf(outShape));
+    binaryKernel(op, farr(a), aShape, farr(b), bShape, outShape, out);
+    return out;
+  },
+
+  reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number) {
+    const out = falloc(dtype, outer * inner);
+    reduceKernel(op, farr(x), outer, n, inner, out);
+    return out;
+  },
+
+  argmax(x: Storage, _dtype: FloatDType, outer: number, n: number, inner: number) {
+    const out = new Int32Array(outer * inner);
+    argmaxKernel(farr(x), outer, n, inner, out);
+    return out;
+  },
+
+  matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec) {
+    const out = falloc(dtype, spec.batch * spec.m * spec.n);
+    matmulKernel(farr(a), farr(b), spec, out);
+    return out;
+  },
+
+  softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean) {
+    const out = falloc(dtype, outer * n * inner);
+    softmaxKernel(farr(x), outer, n, inner, log, out);
+    return out;
+  },
+
+  logSumExp(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number) {
+    const out = falloc(dtype, outer * inner);
+    logSumExpKernel(farr(x), outer, n, inner, out);
+    return out;
+  },
+
+  permute(x: Storage, dtype: DType, shape: Shape, perm: readonly number[]) {
+    const out = allocArray(dtype, sizeOf(shape));
+    permuteKernel(arr(x), shape, perm, out);
+    return out;
+  },
+
+  sliceAxis(x: Storage, dtype: DType, outer: number, n: number, inner: number, start: number, len: number) {
+    const out = allocArray(dtype, outer * len * inner);
+    sliceAxisKernel(arr(x), outer, n, inner, start, len, out);
+    return out;
+  },
+
+  concatAxis(parts: readonly Storage[], dtype: DType, outer: number, ns: readonly number[], inner: number) {
+    let total = 0;
+    for (const n of ns) total += n;
+    const out = allocArray(dtype, outer * total * inner);
+    concatAxisKernel(parts.map(arr), outer, ns, inner, out);
+    return out;
+  },
+
+  gather(x: Storage, dtype: DType, outer: number, _n: number, inner: number, index: Storage, count: number) {
+    const out = allocArray(dtype, outer * count * inner);
+    gatherKernel(arr(x), outer, _n, inner, index as Int32Array, out);
+    return out;
+  },
+
+  scatterAdd(g: Storage, dtype: FloatDType, outer: number, n: number, inner: number, index: Storage) {
+    const out = falloc(dtype, outer * n * inner);
+    scatterAddKernel(farr(g), outer, n, inner, index as Int32Array, out);
+    return out;
+  },
+};

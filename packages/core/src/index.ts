@@ -1,0 +1,46 @@
+// @dtrain/core: tensors, autograd and kernels. The public surface of the package is exactly this file.
+export { Tensor, type NestedArray } from './tensor/tensor.js';
+export type { DType, FloatDType, TypedArray } from './tensor/dtype.js';
+export type { Shape } from './tensor/shape.js';
+export {
+  tensor,
+  fromArray,
+  zeros,
+  ones,
+  full,
+  zerosLike,
+  onesLike,
+  arange,
+  randn,
+  rand,
+  type CreateOptions,
+} from './tensor/creation.js';
+
+export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
+export type { BackwardOptions } from './autograd/engine.js';
+export { gradcheck, type GradcheckOptions } from './gradcheck.js';
+export { manualSeed, RandomStream, type StreamCoordinates } from './random/random-stream.js';
+
+export { add, sub, mul, div, pow, maximum, minimum, greater, equal } from './ops/arithmetic.js';
+export { neg, exp, log, sqrt, abs, sign, sin, cos, relu, sigmoid, tanh } from './ops/unary.js';
+export { sum, mean, max, min, argmax } from './ops/reduce.js';
+export { softmax, logSoftmax, logSumExp } from './ops/softmax.js';
+export { matmul } from './ops/matmul.js';
+export {
+  reshape,
+  flatten,
+  permute,
+  transpose,
+  squeeze,
+  unsqueeze,
+  broadcastTo,
+  slice,
+  indexSelect,
+  concat,
+  clone,
+} from './ops/shape.js';
+
+export { getBackend, setBackend } from './backend/registry.js';
+export type { Backend, Storage, UnaryOp, BinaryOp, ReduceOp, MatmulSpec } from './backend/backend.js';
+
+export { DtrainError, ShapeError, DTypeError, AutogradError, GradcheckError } from './errors.js';

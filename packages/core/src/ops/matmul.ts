@@ -1,0 +1,64 @@
+// Matrix product with NumPy/PyTorch semantics: 1-D operands are promoted and the added axis removed,
+// leading (batch) axes broadcast. The backward products reuse the kernel's transpose flags, so no
+// transposed copy is ever made.
+import { ShapeError } from '../errors.js';
+import { promoteFloat } from '../tensor/dtype.js';
+import { broadcastShapes, formatShape, sizeOf, type Shape } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { requireFloat, result } from './op.js';
+import { broadcastTo, reshape, sumTo, toDType } from './shape.js';
+
+/** The logical [rows, cols] of a stored [.., r, c] matrix, read transposed when trans is set. */
+function dims(shape: Shape, trans: boolean): [number, number] {
+  const r = shape[shape.length - 2];
+  const c = shape[shape.length - 1];
+  return trans ? [c, r] : [r, c];
+}
+
+/** op(a) @ op(b) for operands of rank >= 2 with broadcast batch axes. */
+function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+  const [m, k] = dims(a.shape, transA);
+  const [k2, n] = dims(b.shape, transB);
+  if (k !== k2) {
+    throw new ShapeError(`matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${k} vs ${k2})`);
+  }
+  const batchA = a.shape.slice(0, -2);
+  const batchB = b.shape.slice(0, -2);
+  const batchShape = broadcastShapes(batchA, batchB, 'matmul');
+  const batch = sizeOf(batchShape);
+  // An operand whose batch is a single matrix is reused (stride 0); a partial broadcast is materialized.
+  const fit = (t: Tensor, own: Shape): Tensor =>
+    sizeOf(own) === 1 || sizeOf(own) === batch ? t : broadcastTo(t, [...batchShape, ...t.shape.slice(-2)]);
+  const x = fit(a, batchA);
+  const y = fit(b, batchB);
+  const dtype = requireFloat('matmul', x);
+  const storage = x.backend.matmul(x.storage, y.storage, dtype, {
+    batch,
+    m,
+    k,
+    n,
+    transA,
+    transB,
+    aBatchStride: sizeOf(x.shape.slice(0, -2)) === 1 ? 0 : m * k,
+    bBatchStride: sizeOf(y.shape.slice(0, -2)) === 1 ? 0 : k * n,
+  });
+  return result('matmul', [x, y], storage, [...batchShape, m, n], dtype, (g, needs) => [
+    needs[0] ? sumTo(transA ? matmulT(y, g, transB, true) : matmulT(g, y, false, !transB), x.shape) : null,
+    needs[1] ? sumTo(transB ? matmulT(g, x, true, transA) : matmulT(x, g, !transA, false), y.shape) : null,
+  ]);
+}
+
+export function matmul(a: Tensor, b: Tensor): Tensor {
+  if (a.rank === 0 || b.rank === 0) {
+    throw new ShapeError(`matmul: both operands need at least one dimension, got ${formatShape(a.shape)} @ ${formatShape(b.shape)}`);
+  }
+  const dtype = promoteFloat(requireFloat('matmul', a), requireFloat('matmul', b));
+  const x = a.rank === 1 ? reshape(toDType(a, dtype), [1, a.shape[0]]) : toDType(a, dtype);
+  const y = b.rank === 1 ? reshape(toDType(b, dtype), [b.shape[0], 1]) : toDType(b, dtype);
+  const out = matmulT(x, y, false, false);
+  if (a.rank > 1 && b.rank > 1) return out;
+  const shape = out.shape.slice(0, -2);
+  if (a.rank > 1) shape.push(out.shape[out.rank - 2]);
+  if (b.rank > 1) shape.push(out.shape[out.rank - 1]);
+  return reshape(out, shape);
+}

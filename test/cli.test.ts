@@ -1,0 +1,45 @@
+// The built dtrain binary: help, version, and one clear error for bad input.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const bin = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+
+function dtrain(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('dtrain command', () => {
+  beforeAll(() => {
+    if (!existsSync(bin)) execFileSync('pnpm', ['build'], { cwd: root, stdio: 'ignore' });
+  }, 120_000);
+
+  it('--help lists the commands and exits 0', () => {
+    const r = dtrain('--help');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/Usage: dtrain/);
+    expect(r.stdout).toMatch(/info/);
+  });
+
+  it('--version prints the version', () => {
+    const r = dtrain('--version');
+    expect(r.code).toBe(0);
+    expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
+  });
+
+  it('info names the backend', () => {
+    const r = dtrain('info');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/backend cpu/);
+  });
+
+  it('an unknown command is one clear error and a non-zero exit', () => {
+    const r = dtrain('bogus');
+    expect(r.code).not.toBe(0);
+    expect(r.stderr).toMatch(/unknown command 'bogus'/);
+    expect(r.stderr.trim().split('\n').length).toBeLessThanOrEqual(2);
+  });
+});
