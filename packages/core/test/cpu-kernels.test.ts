@@ -1,0 +1,111 @@
+// CPU kernels against index-by-index reference implementations on odd and broadcast shapes.
+import { describe, expect, it } from 'vitest';
+import { binaryKernel } from '../src/backend/cpu/elementwise.js';
+import { permuteKernel } from '../src/backend/cpu/layout.js';
+import { reduceKernel } from '../src/backend/cpu/reduce.js';
+import { RandomStream } from '../src/index.js';
+import { broadcastShapes, sizeOf, stridesOf, type Shape } from '../src/tensor/shape.js';
+
+const stream = new RandomStream({ seed: 11, purpose: 'kernel-tests' });
+let offset = 0;
+function random(n: number): Float32Array {
+  const a = new Float32Array(n);
+  stream.normal(a, 0, 1, offset);
+  offset += n;
+  return a;
+}
+
+/** Multi-index of flat position i in shape. */
+function unravel(i: number, shape: Shape): number[] {
+  const strides = stridesOf(shape);
+  return shape.map((d, k) => Math.floor(i / strides[k]) % d);
+}
+
+function broadcastRead(x: Float32Array, shape: Shape, index: number[]): number {
+  const strides = stridesOf(shape);
+  const lead = index.length - shape.length;
+  let p = 0;
+  for (let k = 0; k < shape.length; k++) p += (shape[k] === 1 ? 0 : index[k + lead]) * strides[k];
+  return x[p];
+}
+
+describe('binary kernel broadcasting', () => {
+  const pairs: [Shape, Shape][] = [
+    [[17], [17]],
+    [[3, 17], [17]],
+    [[3, 17], [3, 1]],
+    [[1, 5], [7, 1]],
+    [[2, 3, 4], [4]],
+    [[2, 1, 4], [3, 1]],
+    [[2, 3, 1, 5], [1, 3, 4, 1]],
+    [[], [4, 2]],
+    [[129], []],
+    [[2, 0, 3], [3]],
+  ];
+  for (const [sa, sb] of pairs) {
+    it(`[${sa}] - [${sb}] matches the reference`, () => {
+      const out = broadcastShapes(sa, sb);
+      const a = random(sizeOf(sa));
+      const b = random(sizeOf(sb));
+      const got = new Float32Array(sizeOf(out));
+      binaryKernel('sub', a, sa, b, sb, out, got);
+      for (let i = 0; i < got.length; i++) {
+        const idx = unravel(i, out);
+        expect(got[i]).toBe(Math.fround(broadcastRead(a, sa, idx) - broadcastRead(b, sb, idx)));
+      }
+    });
+  }
+});
+
+describe('reduce kernel', () => {
+  for (const [outer, n, inner] of [
+    [1, 1, 1],
+    [3, 17, 1],
+    [1, 129, 5],
+    [4, 3, 7],
+    [2, 1, 3],
+  ]) {
+    it(`sum and max over [${outer}, ${n}, ${inner}] match the reference`, () => {
+      const x = random(outer * n * inner);
+      const sum = new Float32Array(outer * inner);
+      const max = new Float32Array(outer * inner);
+      reduceKernel('sum', x, outer, n, inner, sum);
+      reduceKernel('max', x, outer, n, inner, max);
+      for (let o = 0; o < outer; o++) {
+        for (let i = 0; i < inner; i++) {
+          let s = 0;
+          let m = -Infinity;
+          for (let j = 0; j < n; j++) {
+            s += x[(o * n + j) * inner + i];
+            m = Math.max(m, x[(o * n + j) * inner + i]);
+          }
+          expect(sum[o * inner + i]).toBeCloseTo(s, 5);
+          expect(max[o * inner + i]).toBe(m);
+        }
+      }
+    });
+  }
+});
+
+describe('permute kernel', () => {
+  for (const [shape, perm] of [
+    [[3, 5], [1, 0]],
+    [[2, 3, 4], [2, 0, 1]],
+    [[2, 3, 4], [0, 2, 1]],
+    [[1, 7, 1, 3], [3, 2, 1, 0]],
+  ] as [number[], number[]][]) {
+    it(`[${shape}] by [${perm}] matches the reference`, () => {
+      const x = random(sizeOf(shape));
+      const out = new Float32Array(x.length);
+      permuteKernel(x, shape, perm, out);
+      const outShape = perm.map((p) => shape[p]);
+      const inStrides = stridesOf(shape);
+      for (let i = 0; i < out.length; i++) {
+        const idx = unravel(i, outShape);
+        let src = 0;
+        perm.forEach((p, d) => (src += idx[d] * inStrides[p]));
+        expect(out[i]).toBe(x[src]);
+      }
+    });
+  }
+});
