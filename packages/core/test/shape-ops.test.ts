@@ -170,6 +170,16 @@ describe('dtype conversion', () => {
     expect(tensor([1, 2], { dtype: 'int32' }).toFloat().dtype).toBe('float32');
   });
 
+  it('clone copies storage and passes gradients through', () => {
+    const t = randn([3]);
+    expect(t.clone().storage).not.toBe(t.storage);
+    expect(gradcheck((x) => x.clone().mul(x), [randn([3])])).toBe(true);
+    const x64 = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
+    x64.to('float32').mul(tensor([3, 4])).sum().backward();
+    expect(x64.grad!.dtype).toBe('float64');
+    expectClose(x64.grad!, [3, 4]);
+  });
+
   it('mixing float32 and float64 computes in float64', () => {
     const out = tensor([1]).add(tensor([2], { dtype: 'float64' }));
     expect(out.dtype).toBe('float64');
