@@ -18,3 +18,9 @@ export class AutogradError extends DtrainError {}
 
 /** gradcheck found analytic and numerical gradients that disagree. */
 export class GradcheckError extends DtrainError {}
+
+/** A state dict that does not fit the module or optimizer it is loaded into. */
+export class StateDictError extends DtrainError {}
+
+/** A data file (IDX, CSV, safetensors) that is missing, truncated or malformed. */
+export class DataFormatError extends DtrainError {}

@@ -44,3 +44,17 @@ export { getBackend, setBackend } from './backend/registry.js';
 export type { Backend, Storage, UnaryOp, BinaryOp, ReduceOp, MatmulSpec } from './backend/backend.js';
 
 export { DtrainError, ShapeError, DTypeError, AutogradError, GradcheckError } from './errors.js';
+export { StateDictError, DataFormatError } from './errors.js';
+
+export { erf } from './ops/unary.js';
+export { leakyRelu, elu, gelu, softplus } from './ops/activation.js';
+export { linear } from './ops/matmul.js';
+export { conv1d, conv2d, maxPool2d, avgPool2d } from './ops/window.js';
+export { oneHot } from './ops/shape.js';
+export { withRandomScope } from './random/random-stream.js';
+
+export * as nn from './nn/index.js';
+export * as optim from './optim/index.js';
+export * as loss from './loss/index.js';
+export * as data from './data/index.js';
+export * as io from './io/index.js';

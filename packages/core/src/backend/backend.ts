@@ -18,7 +18,9 @@ export type UnaryOp =
   | 'relu'
   | 'step'
   | 'sigmoid'
-  | 'tanh';
+  | 'tanh'
+  | 'erf'
+  | 'softplus';
 
 export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'greater' | 'equal';
 
@@ -38,6 +40,48 @@ export interface MatmulSpec {
   transB: boolean;
   aBatchStride: number;
   bBatchStride: number;
+}
+
+/** Geometry of a 2-D sliding window over NCHW input (convolution and pooling). */
+export interface Window2d {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  kh: number;
+  kw: number;
+  strideH: number;
+  strideW: number;
+  padH: number;
+  padW: number;
+  dilationH: number;
+  dilationW: number;
+  outH: number;
+  outW: number;
+}
+
+/** SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD. */
+export interface SgdHyper {
+  lr: number;
+  momentum: number;
+  dampening: number;
+  nesterov: boolean;
+  weightDecay: number;
+  /** The momentum buffer is empty: it starts as the (decayed) gradient itself. */
+  firstStep: boolean;
+}
+
+/** Adam / AdamW, as torch.optim.Adam and torch.optim.AdamW (amsgrad off). */
+export interface AdamHyper {
+  lr: number;
+  beta1: number;
+  beta2: number;
+  eps: number;
+  weightDecay: number;
+  /** AdamW: decay the weights directly instead of adding weightDecay * p to the gradient. */
+  decoupled: boolean;
+  /** 1-based step count, for bias correction. */
+  step: number;
 }
 
 export interface Backend {
@@ -75,4 +119,23 @@ export interface Backend {
   gather(x: Storage, dtype: DType, outer: number, n: number, inner: number, index: Storage, count: number): Storage;
   /** The adjoint of gather: out [outer, n, inner] zero, then out[o, index[j], i] += g[o, j, i]. */
   scatterAdd(g: Storage, dtype: FloatDType, outer: number, n: number, inner: number, index: Storage, count: number): Storage;
+  /** int32 labels [count] -> float [count, classes] with a 1 at each label; labels are in range. */
+  oneHot(labels: Storage, count: number, classes: number, dtype: FloatDType): Storage;
+
+  /** NCHW input -> columns [n, c*kh*kw, outH*outW] (zero outside the padded input). */
+  im2col(x: Storage, dtype: FloatDType, win: Window2d): Storage;
+  /** The adjoint of im2col: columns summed back into an NCHW tensor. */
+  col2im(cols: Storage, dtype: FloatDType, win: Window2d): Storage;
+  /** Max over each window: values [n, c, outH, outW] and the flat input index of each maximum (int32). */
+  maxPool2d(x: Storage, dtype: FloatDType, win: Window2d): { values: Storage; argmax: Storage };
+  /** Average over each window, padding counted in the divisor (PyTorch's count_include_pad). */
+  avgPool2d(x: Storage, dtype: FloatDType, win: Window2d): Storage;
+  avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d): Storage;
+
+  /** Overwrite target's elements with source's (same dtype and size): the one in-place write. */
+  copyInto(target: Storage, source: Storage, dtype: DType, size: number): void;
+  /** One SGD step in place on param (and momentum, when momentum != 0). */
+  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, size: number, hyper: SgdHyper): void;
+  /** One Adam/AdamW step in place on param, m and v. */
+  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, size: number, hyper: AdamHyper): void;
 }

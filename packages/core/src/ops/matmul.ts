@@ -5,6 +5,7 @@ import { ShapeError } from '../errors.js';
 import { promoteFloat } from '../tensor/dtype.js';
 import { broadcastShapes, formatShape, sizeOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { add } from './arithmetic.js';
 import { requireFloat, result } from './op.js';
 import { broadcastTo, reshape, sumTo, toDType } from './shape.js';
 
@@ -61,4 +62,16 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.rank > 1) shape.push(out.shape[out.rank - 2]);
   if (b.rank > 1) shape.push(out.shape[out.rank - 1]);
   return reshape(out, shape);
+}
+
+/** x @ weight^T + bias with weight stored [out, in] (PyTorch's Linear layout); no transpose is copied. */
+export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
+  if (weight.rank !== 2) throw new ShapeError(`linear: weight must be [out, in], got ${formatShape(weight.shape)}`);
+  if (x.rank === 0 || x.shape[x.rank - 1] !== weight.shape[1]) {
+    throw new ShapeError(`linear: input ${formatShape(x.shape)} does not end in ${weight.shape[1]} features (weight ${formatShape(weight.shape)})`);
+  }
+  const x2 = x.rank === 1 ? reshape(x, [1, x.shape[0]]) : x;
+  let y = matmulT(x2, weight, false, true);
+  if (bias !== null) y = add(y, bias);
+  return x.rank === 1 ? reshape(y, [weight.shape[0]]) : y;
 }

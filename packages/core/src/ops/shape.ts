@@ -196,3 +196,23 @@ export function toDType(x: Tensor, dtype: DType): Tensor {
   if (!isFloat(dtype) || !isFloat(x.dtype)) return result('cast', [x], storage, x.shape, dtype, NOT_DIFFERENTIABLE);
   return result('cast', [x], storage, x.shape, dtype, (g) => [toDType(g, x.dtype)]);
 }
+
+/** int32 labels [B] -> float32 [B, classes] with one 1 per row; labels must lie in [0, classes). */
+export function oneHot(labels: Tensor, classes: number): Tensor {
+  if (labels.dtype !== 'int32' || labels.rank !== 1) {
+    throw new DTypeError(`oneHot: labels must be a 1-D int32 tensor, got ${labels.dtype} ${formatShape(labels.shape)}`);
+  }
+  checkLabels('oneHot', labels, classes);
+  const storage = labels.backend.oneHot(labels.storage, labels.size, classes, 'float32');
+  return result('oneHot', [labels], storage, [labels.size, classes], 'float32', NOT_DIFFERENTIABLE);
+}
+
+/** Throws a ShapeError naming the first label outside [0, classes). */
+export function checkLabels(what: string, labels: Tensor, classes: number): void {
+  const values = labels.dataSync();
+  for (let i = 0; i < values.length; i++) {
+    if (!(values[i] >= 0 && values[i] < classes) || !Number.isInteger(values[i])) {
+      throw new ShapeError(`${what}: label ${values[i]} at position ${i} is outside [0, ${classes})`);
+    }
+  }
+}

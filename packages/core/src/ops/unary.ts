@@ -25,6 +25,13 @@ export const relu = (x: Tensor): Tensor => unaryOp('relu', x, (g, x) => mul(g, s
 export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x, (g, _x, out) => mul(g, mul(out, sub(1, out))));
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x, (g, _x, out) => mul(g, sub(1, mul(out, out))));
 
+/** The Gauss error function; d/dx erf(x) = 2/sqrt(pi) exp(-x^2). */
+export const erf = (x: Tensor): Tensor =>
+  unaryOp('erf', x, (g, x) => mul(g, exp(mul(mul(x, x), -1)).mul(2 / Math.sqrt(Math.PI))));
+
+/** log(1 + exp(x)), stable for large |x|; its derivative is sigmoid(x). */
+export const softplusUnit = (x: Tensor): Tensor => unaryOp('softplus', x, (g, x) => mul(g, sigmoid(x)));
+
 /** -1, 0 or 1 by the sign of each element (0 stays 0); its gradient is zero, so none is recorded. */
 export const sign = (x: Tensor): Tensor => unaryOp('sign', x, NOT_DIFFERENTIABLE);
 

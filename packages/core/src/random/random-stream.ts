@@ -83,7 +83,15 @@ export class RandomStream {
 let globalSeed = 0;
 let globalDraws = 0;
 
-/** Seed the global stream used by randn/rand and by layer initialization. */
+interface Scope {
+  seed: number;
+  step: number;
+  shard: number;
+  draws: number;
+}
+let scope: Scope | null = null;
+
+/** Seed the global stream used by randn/rand, layer initialization and dropout outside a scope. */
 export function manualSeed(seed: number): void {
   if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: seed must be a non-negative integer, got ${seed}`);
   globalSeed = seed;
@@ -91,9 +99,26 @@ export function manualSeed(seed: number): void {
 }
 
 /**
- * The stream for the next global draw: the n-th call after manualSeed(s) always gets the stream
- * (seed s, purpose "global", step n), so a seeded program repeats exactly.
+ * Run fn with every random draw keyed by (seed, step, shard) and the draw's order inside fn: a
+ * training step of one shard draws the same dropout masks whichever thread or node computes it.
  */
-export function nextGlobalStream(): RandomStream {
-  return new RandomStream({ seed: globalSeed, purpose: 'global', step: globalDraws++ });
+export function withRandomScope<T>(coords: { seed: number; step: number; shard: number }, fn: () => T): T {
+  const outer = scope;
+  scope = { ...coords, draws: 0 };
+  try {
+    return fn();
+  } finally {
+    scope = outer;
+  }
+}
+
+/**
+ * The stream for the next draw. Outside a scope, the n-th draw after manualSeed(s) gets (seed s,
+ * purpose, step n), so a seeded program repeats exactly.
+ */
+export function nextStream(purpose: string): RandomStream {
+  if (scope !== null) {
+    return new RandomStream({ seed: scope.seed, purpose: `${purpose}/${scope.draws++}`, step: scope.step, shard: scope.shard });
+  }
+  return new RandomStream({ seed: globalSeed, purpose, step: globalDraws++ });
 }

@@ -1,7 +1,7 @@
 // Creating tensors: from JS values, filled, ranges, and seeded random draws.
 import { getBackend } from '../backend/registry.js';
 import { DTypeError, ShapeError } from '../errors.js';
-import { nextGlobalStream } from '../random/random-stream.js';
+import { nextStream } from '../random/random-stream.js';
 import { allocArray, dtypeOfArray, isFloat, type DType, type FloatArray, type TypedArray } from './dtype.js';
 import { checkShape, formatShape, sizeOf, type Shape } from './shape.js';
 import { Tensor, type NestedArray } from './tensor.js';
@@ -96,12 +96,12 @@ function randomFloat(shape: Shape, options: CreateOptions, draw: (out: FloatArra
 
 /** Standard normal draws from the global seeded stream (see manualSeed). */
 export function randn(shape: Shape, options: CreateOptions = {}): Tensor {
-  const stream = nextGlobalStream();
+  const stream = nextStream('randn');
   return randomFloat(shape, options, (out) => stream.normal(out));
 }
 
 /** Uniform [0, 1) draws from the global seeded stream (see manualSeed). */
 export function rand(shape: Shape, options: CreateOptions = {}): Tensor {
-  const stream = nextGlobalStream();
+  const stream = nextStream('rand');
   return randomFloat(shape, options, (out) => stream.uniform(out));
 }

@@ -1,12 +1,14 @@
 // The CPU backend: storages are typed arrays, kernels are the typed-array loops beside this file.
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
-import type { Backend, BinaryOp, MatmulSpec, ReduceOp, Storage, UnaryOp } from '../backend.js';
+import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Storage, UnaryOp, Window2d } from '../backend.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
 import { matmulKernel } from './matmul.js';
+import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
 import { argmaxKernel, reduceKernel } from './reduce.js';
 import { logSumExpKernel, softmaxKernel } from './softmax.js';
+import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, maxPool2dKernel } from './window.js';
 
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
@@ -111,5 +113,56 @@ export const cpuBackend: Backend = {
     const out = falloc(dtype, outer * n * inner);
     scatterAddKernel(farr(g), outer, n, inner, index as Int32Array, out);
     return out;
+  },
+
+  oneHot(labels: Storage, count: number, classes: number, dtype: FloatDType) {
+    const out = falloc(dtype, count * classes);
+    const y = labels as Int32Array;
+    for (let i = 0; i < count; i++) out[i * classes + y[i]] = 1;
+    return out;
+  },
+
+  im2col(x: Storage, dtype: FloatDType, win: Window2d) {
+    const out = falloc(dtype, win.n * win.c * win.kh * win.kw * win.outH * win.outW);
+    im2colKernel(farr(x), win, out);
+    return out;
+  },
+
+  col2im(cols: Storage, dtype: FloatDType, win: Window2d) {
+    const out = falloc(dtype, win.n * win.c * win.h * win.w);
+    col2imKernel(farr(cols), win, out);
+    return out;
+  },
+
+  maxPool2d(x: Storage, dtype: FloatDType, win: Window2d) {
+    const size = win.n * win.c * win.outH * win.outW;
+    const values = falloc(dtype, size);
+    const argmax = new Int32Array(size);
+    maxPool2dKernel(farr(x), win, values, argmax);
+    return { values, argmax };
+  },
+
+  avgPool2d(x: Storage, dtype: FloatDType, win: Window2d) {
+    const out = falloc(dtype, win.n * win.c * win.outH * win.outW);
+    avgPool2dKernel(farr(x), win, out);
+    return out;
+  },
+
+  avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d) {
+    const out = falloc(dtype, win.n * win.c * win.h * win.w);
+    avgPool2dBackwardKernel(farr(g), win, out);
+    return out;
+  },
+
+  copyInto(target: Storage, source: Storage) {
+    arr(target).set(arr(source));
+  },
+
+  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, _size: number, hyper: SgdHyper) {
+    sgdStepKernel(farr(param), farr(grad), momentum === null ? null : farr(momentum), hyper);
+  },
+
+  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, _size: number, hyper: AdamHyper) {
+    adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper);
   },
 };

@@ -3,6 +3,7 @@
 import type { FloatArray } from '../../tensor/dtype.js';
 import { broadcastStrides, sizeOf, type Shape } from '../../tensor/shape.js';
 import type { BinaryOp, UnaryOp } from '../backend.js';
+import { erf } from './special-math.js';
 
 export function unaryKernel(op: UnaryOp, x: FloatArray, out: FloatArray): void {
   const n = x.length;
@@ -60,6 +61,16 @@ export function unaryKernel(op: UnaryOp, x: FloatArray, out: FloatArray): void {
       return;
     case 'tanh':
       for (let i = 0; i < n; i++) out[i] = Math.tanh(x[i]);
+      return;
+    case 'softplus':
+      // log(1 + e^v), linear above 20 as PyTorch's threshold (e^-20 is below float32 resolution there).
+      for (let i = 0; i < n; i++) {
+        const v = x[i];
+        out[i] = v > 20 ? v : Math.log1p(Math.exp(v));
+      }
+      return;
+    case 'erf':
+      for (let i = 0; i < n; i++) out[i] = erf(x[i]);
       return;
   }
 }

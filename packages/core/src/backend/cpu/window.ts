@@ -1,0 +1,132 @@
+// CPU sliding-window kernels over NCHW tensors: im2col / col2im for convolution, max and average pooling.
+import type { FloatArray } from '../../tensor/dtype.js';
+import type { Window2d } from '../backend.js';
+
+/** cols[n, (c*kh + i)*kw + j, oh*outW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], 0 outside. */
+export function im2colKernel(x: FloatArray, win: Window2d, cols: FloatArray): void {
+  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
+  const spatial = outH * outW;
+  const rows = c * kh * kw;
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const plane = (b * c + ch) * h * w;
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const row = (b * rows + (ch * kh + i) * kw + j) * spatial;
+          const dx = j * dilationW - padW;
+          // Output columns whose input column lies inside [0, w): ow in [owLo, owHi).
+          const owLo = Math.min(outW, Math.max(0, Math.ceil(-dx / strideW)));
+          const owHi = Math.max(owLo, Math.min(outW, Math.ceil((w - dx) / strideW)));
+          for (let oh = 0; oh < outH; oh++) {
+            const ih = oh * strideH - padH + i * dilationH;
+            const dst = row + oh * outW;
+            if (ih < 0 || ih >= h) {
+              cols.fill(0, dst, dst + outW);
+              continue;
+            }
+            const src = plane + ih * w + dx;
+            for (let ow = 0; ow < owLo; ow++) cols[dst + ow] = 0;
+            for (let ow = owLo; ow < owHi; ow++) cols[dst + ow] = x[src + ow * strideW];
+            for (let ow = owHi; ow < outW; ow++) cols[dst + ow] = 0;
+          }
+        }
+      }
+    }
+  }
+}
+
+/** The adjoint of im2colKernel: x (zeroed by the caller) += every column entry at its input position. */
+export function col2imKernel(cols: FloatArray, win: Window2d, x: FloatArray): void {
+  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
+  const spatial = outH * outW;
+  const rows = c * kh * kw;
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const plane = (b * c + ch) * h * w;
+      for (let i = 0; i < kh; i++) {
+        for (let j = 0; j < kw; j++) {
+          const row = (b * rows + (ch * kh + i) * kw + j) * spatial;
+          const dx = j * dilationW - padW;
+          const owLo = Math.min(outW, Math.max(0, Math.ceil(-dx / strideW)));
+          const owHi = Math.max(owLo, Math.min(outW, Math.ceil((w - dx) / strideW)));
+          for (let oh = 0; oh < outH; oh++) {
+            const ih = oh * strideH - padH + i * dilationH;
+            if (ih < 0 || ih >= h) continue;
+            const src = row + oh * outW;
+            const dst = plane + ih * w + dx;
+            for (let ow = owLo; ow < owHi; ow++) x[dst + ow * strideW] += cols[src + ow];
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Max over each window (padding acts as -Infinity); argmax holds the flat index into x. */
+export function maxPool2dKernel(x: FloatArray, win: Window2d, values: FloatArray, argmax: Int32Array): void {
+  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
+  let o = 0;
+  for (let p = 0; p < n * c; p++) {
+    const plane = p * h * w;
+    for (let oh = 0; oh < outH; oh++) {
+      for (let ow = 0; ow < outW; ow++) {
+        let best = -Infinity;
+        let at = -1;
+        for (let i = 0; i < kh; i++) {
+          const ih = oh * strideH - padH + i * dilationH;
+          if (ih < 0 || ih >= h) continue;
+          for (let j = 0; j < kw; j++) {
+            const iw = ow * strideW - padW + j * dilationW;
+            if (iw < 0 || iw >= w) continue;
+            const idx = plane + ih * w + iw;
+            const v = x[idx];
+            if (v > best || v !== v || at < 0) {
+              best = v;
+              at = idx;
+              if (v !== v) break;
+            }
+          }
+        }
+        values[o] = best;
+        argmax[o] = at;
+        o++;
+      }
+    }
+  }
+}
+
+function avgWindows(a: FloatArray, win: Window2d, b: FloatArray, forward: boolean): void {
+  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, outH, outW } = win;
+  const scale = 1 / (kh * kw);
+  let o = 0;
+  for (let p = 0; p < n * c; p++) {
+    const plane = p * h * w;
+    for (let oh = 0; oh < outH; oh++) {
+      const h0 = Math.max(0, oh * strideH - padH);
+      const h1 = Math.min(h, oh * strideH - padH + kh);
+      for (let ow = 0; ow < outW; ow++) {
+        const w0 = Math.max(0, ow * strideW - padW);
+        const w1 = Math.min(w, ow * strideW - padW + kw);
+        if (forward) {
+          let s = 0;
+          for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) s += a[plane + ih * w + iw];
+          b[o] = s * scale;
+        } else {
+          const g = a[o] * scale;
+          for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) b[plane + ih * w + iw] += g;
+        }
+        o++;
+      }
+    }
+  }
+}
+
+/** Average over each window; the divisor is kh*kw, padding included (PyTorch's count_include_pad). */
+export function avgPool2dKernel(x: FloatArray, win: Window2d, out: FloatArray): void {
+  avgWindows(x, win, out, true);
+}
+
+/** The adjoint of avgPool2dKernel: gx (zeroed by the caller) += g / (kh*kw) over each window. */
+export function avgPool2dBackwardKernel(g: FloatArray, win: Window2d, gx: FloatArray): void {
+  avgWindows(g, win, gx, false);
+}

@@ -1,0 +1,139 @@
+// BatchNorm1d/2d and LayerNorm. BatchNorm normalizes with batch statistics in training and keeps
+// running estimates (momentum, unbiased variance) for evaluation, exactly as PyTorch does.
+import { noGrad } from '../autograd/grad-mode.js';
+import { ShapeError } from '../errors.js';
+import { add, div, mul, sub } from '../ops/arithmetic.js';
+import { mean } from '../ops/reduce.js';
+import { reshape } from '../ops/shape.js';
+import { sqrt } from '../ops/unary.js';
+import { fromArray, ones, zeros } from '../tensor/creation.js';
+import { formatShape } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { Module } from './module.js';
+
+export interface BatchNormOptions {
+  eps?: number;
+  /** Weight of the newest batch in the running averages; null = cumulative average. */
+  momentum?: number | null;
+  affine?: boolean;
+  trackRunningStats?: boolean;
+}
+
+/** (x - mean) / sqrt(var + eps) with mean and (biased) var over axes, keepdim. */
+function normalize(x: Tensor, axes: readonly number[], eps: number): { xhat: Tensor; mean: Tensor; variance: Tensor } {
+  const mu = mean(x, axes, true);
+  const centered = sub(x, mu);
+  const variance = mean(mul(centered, centered), axes, true);
+  return { xhat: div(centered, sqrt(add(variance, eps))), mean: mu, variance };
+}
+
+abstract class BatchNorm extends Module {
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly runningMean: Tensor | null;
+  readonly runningVar: Tensor | null;
+  readonly numBatchesTracked: Tensor | null;
+  readonly eps: number;
+  readonly momentum: number | null;
+
+  constructor(
+    readonly numFeatures: number,
+    options: BatchNormOptions,
+  ) {
+    super();
+    this.eps = options.eps ?? 1e-5;
+    this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
+    const affine = options.affine ?? true;
+    this.weight = affine ? this.registerParameter('weight', ones([numFeatures])) : null;
+    this.bias = affine ? this.registerParameter('bias', zeros([numFeatures])) : null;
+    const track = options.trackRunningStats ?? true;
+    this.runningMean = track ? this.registerBuffer('running_mean', zeros([numFeatures])) : null;
+    this.runningVar = track ? this.registerBuffer('running_var', ones([numFeatures])) : null;
+    this.numBatchesTracked = track ? this.registerBuffer('num_batches_tracked', zeros([], { dtype: 'int32' })) : null;
+  }
+
+  protected abstract expectedRanks(): readonly number[];
+
+  forward(x: Tensor): Tensor {
+    if (!this.expectedRanks().includes(x.rank) || x.shape[1] !== this.numFeatures) {
+      throw new ShapeError(
+        `${this.constructor.name}(${this.numFeatures}): expected input of rank ${this.expectedRanks().join(' or ')} with ${this.numFeatures} channels, got ${formatShape(x.shape)}`,
+      );
+    }
+    const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
+    const paramShape = x.shape.map((d, i) => (i === 1 ? d : 1));
+    let y: Tensor;
+    if (this.training || this.runningMean === null) {
+      const stats = normalize(x, axes, this.eps);
+      y = stats.xhat;
+      if (this.training && this.runningMean !== null) this.#updateRunningStats(stats.mean, stats.variance, x.size / this.numFeatures);
+    } else {
+      const mu = reshape(this.runningMean, paramShape);
+      const variance = reshape(this.runningVar!, paramShape);
+      y = div(sub(x, mu), sqrt(add(variance, this.eps)));
+    }
+    if (this.weight !== null) y = add(mul(y, reshape(this.weight, paramShape)), reshape(this.bias!, paramShape));
+    return y;
+  }
+
+  #updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
+    noGrad(() => {
+      const tracked = this.numBatchesTracked!.item() + 1;
+      const write = (target: Tensor, value: Tensor) => target.backend.copyInto(target.storage, value.storage, target.dtype, target.size);
+      write(this.numBatchesTracked!, fromArray([tracked], [], { dtype: 'int32' }));
+      const m = this.momentum ?? 1 / tracked;
+      const unbiased = mul(batchVar, count / Math.max(count - 1, 1));
+      const flat = [this.numFeatures];
+      write(this.runningMean!, add(mul(this.runningMean!, 1 - m), mul(reshape(batchMean, flat), m)).to(this.runningMean!.dtype));
+      write(this.runningVar!, add(mul(this.runningVar!, 1 - m), mul(reshape(unbiased, flat), m)).to(this.runningVar!.dtype));
+    });
+  }
+}
+
+/** BatchNorm over [N, C] or [N, C, L]. */
+export class BatchNorm1d extends BatchNorm {
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super(numFeatures, options);
+  }
+  protected expectedRanks(): readonly number[] {
+    return [2, 3];
+  }
+}
+
+/** BatchNorm over [N, C, H, W]. */
+export class BatchNorm2d extends BatchNorm {
+  constructor(numFeatures: number, options: BatchNormOptions = {}) {
+    super(numFeatures, options);
+  }
+  protected expectedRanks(): readonly number[] {
+    return [4];
+  }
+}
+
+/** Normalize over the trailing normalizedShape dimensions of each sample. */
+export class LayerNorm extends Module {
+  readonly normalizedShape: readonly number[];
+  readonly weight: Tensor | null;
+  readonly bias: Tensor | null;
+  readonly eps: number;
+
+  constructor(normalizedShape: number | readonly number[], options: { eps?: number; elementwiseAffine?: boolean } = {}) {
+    super();
+    this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
+    this.eps = options.eps ?? 1e-5;
+    const affine = options.elementwiseAffine ?? true;
+    this.weight = affine ? this.registerParameter('weight', ones(this.normalizedShape)) : null;
+    this.bias = affine ? this.registerParameter('bias', zeros(this.normalizedShape)) : null;
+  }
+
+  forward(x: Tensor): Tensor {
+    const k = this.normalizedShape.length;
+    const tail = x.shape.slice(x.rank - k);
+    if (x.rank < k || tail.some((d, i) => d !== this.normalizedShape[i])) {
+      throw new ShapeError(`LayerNorm: input ${formatShape(x.shape)} does not end in ${formatShape(this.normalizedShape)}`);
+    }
+    const axes = tail.map((_, i) => x.rank - k + i);
+    const { xhat } = normalize(x, axes, this.eps);
+    return this.weight === null ? xhat : add(mul(xhat, this.weight), this.bias!);
+  }
+}

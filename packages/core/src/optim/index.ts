@@ -1,0 +1,5 @@
+// The optim namespace of @dtrain/core.
+export { Optimizer, type OptimizerState } from './optimizer.js';
+export { SGD, type SgdOptions } from './sgd.js';
+export { Adam, AdamW, type AdamOptions } from './adam.js';
+export { LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR, LinearLR } from './lr-scheduler.js';

@@ -1,0 +1,98 @@
+// The optimizer base: a list of parameters, a learning rate, per-parameter state tensors, and a state
+// dict that round-trips through safetensors (tensors) plus JSON (hyperparameters and step counts).
+import { noGrad } from '../autograd/grad-mode.js';
+import { DTypeError, StateDictError } from '../errors.js';
+import { zerosLike } from '../tensor/creation.js';
+import { formatShape, shapesEqual } from '../tensor/shape.js';
+import type { Tensor } from '../tensor/tensor.js';
+
+export interface OptimizerState {
+  /** State tensors named "state.<param index>.<name>", as PyTorch's optimizer state_dict. */
+  tensors: Record<string, Tensor>;
+  /** Hyperparameters and per-parameter step counts. */
+  meta: { kind: string; hyper: Record<string, number | boolean>; steps: number[] };
+}
+
+export abstract class Optimizer {
+  readonly params: readonly Tensor[];
+  lr: number;
+  /** Steps taken per parameter (a parameter without a gradient is skipped, as in PyTorch). */
+  protected readonly steps: number[];
+  protected readonly slots: Map<string, Tensor>[];
+
+  constructor(params: Iterable<Tensor>, lr: number) {
+    this.params = [...params];
+    if (!(lr >= 0)) throw new RangeError(`optimizer: learning rate must be >= 0, got ${lr}`);
+    for (const p of this.params) {
+      if (!p.isLeaf || !p.requiresGrad) throw new DTypeError('optimizer: every parameter must be a leaf tensor that requires grad');
+    }
+    this.lr = lr;
+    this.steps = this.params.map(() => 0);
+    this.slots = this.params.map(() => new Map());
+  }
+
+  protected abstract readonly kind: string;
+  protected abstract hyper(): Record<string, number | boolean>;
+  /** Update parameter i in place from its gradient. */
+  protected abstract update(index: number, param: Tensor, grad: Tensor): void;
+
+  zeroGrad(): void {
+    for (const p of this.params) p.grad = null;
+  }
+
+  step(): void {
+    noGrad(() => {
+      this.params.forEach((p, i) => {
+        if (p.grad === null) return;
+        this.steps[i]++;
+        this.update(i, p, p.grad);
+      });
+    });
+  }
+
+  /** The named state slot of parameter i, created as zeros on first use. */
+  protected slot(index: number, name: string): Tensor {
+    let t = this.slots[index].get(name);
+    if (t === undefined) {
+      t = zerosLike(this.params[index]);
+      this.slots[index].set(name, t);
+    }
+    return t;
+  }
+
+  stateDict(): OptimizerState {
+    const tensors: Record<string, Tensor> = {};
+    this.slots.forEach((slots, i) => {
+      for (const [name, t] of slots) tensors[`state.${i}.${name}`] = t;
+    });
+    return { tensors, meta: { kind: this.kind, hyper: { lr: this.lr, ...this.hyper() }, steps: [...this.steps] } };
+  }
+
+  /** Restore state saved by stateDict() of the same optimizer over the same parameters. */
+  loadStateDict(state: OptimizerState): void {
+    if (state.meta.kind !== this.kind) {
+      throw new StateDictError(`optimizer: state is for ${state.meta.kind}, not ${this.kind}`);
+    }
+    if (state.meta.steps.length !== this.params.length) {
+      throw new StateDictError(`optimizer: state covers ${state.meta.steps.length} parameters, this optimizer has ${this.params.length}`);
+    }
+    for (const [key, t] of Object.entries(state.tensors)) {
+      const match = /^state\.(\d+)\.(\w+)$/.exec(key);
+      const index = match === null ? -1 : Number(match[1]);
+      if (match === null || index >= this.params.length) throw new StateDictError(`optimizer: unexpected state key "${key}"`);
+      if (!shapesEqual(t.shape, this.params[index].shape)) {
+        throw new StateDictError(
+          `optimizer: key "${key}" has shape ${formatShape(t.shape)} but parameter ${index} is ${formatShape(this.params[index].shape)}`,
+        );
+      }
+    }
+    this.slots.forEach((s) => s.clear());
+    for (const [key, t] of Object.entries(state.tensors)) {
+      const [, index, name] = /^state\.(\d+)\.(\w+)$/.exec(key)!;
+      const own = this.slot(Number(index), name);
+      own.backend.copyInto(own.storage, t.to(own.dtype).storage, own.dtype, own.size);
+    }
+    state.meta.steps.forEach((s, i) => (this.steps[i] = s));
+    this.lr = Number(state.meta.hyper.lr);
+  }
+}
