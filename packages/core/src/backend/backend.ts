@@ -132,6 +132,31 @@ export interface Backend {
   avgPool2d(x: Storage, dtype: FloatDType, win: Window2d): Storage;
   avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d): Storage;
 
+  /**
+   * Per-channel mean and biased variance of x viewed as [n, c, spatial], over n and spatial:
+   * two float [c] storages (two-pass, accumulated in double).
+   */
+  channelStats(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number): { mean: Storage; variance: Storage };
+  /** y = (x - mean[ch]) * invStd[ch] * weight[ch] + bias[ch] over x viewed as [n, c, spatial]. */
+  channelAffine(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number, mean: Storage, invStd: Storage, weight: Storage, bias: Storage): Storage;
+  /**
+   * Gradients of batch normalization over [n, c, spatial]: dWeight = sum g*xhat, dBias = sum g, and
+   * dx = weight*invStd*(g - (dBias + xhat*dWeight)/m) when the statistics came from this batch
+   * (m = n*spatial), else dx = weight*invStd*g.
+   */
+  batchNormBackward(
+    g: Storage,
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    spatial: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    batchStats: boolean,
+  ): { dx: Storage; dWeight: Storage; dBias: Storage };
+
   /** Overwrite target's elements with source's (same dtype and size): the one in-place write. */
   copyInto(target: Storage, source: Storage, dtype: DType, size: number): void;
   /** One SGD step in place on param (and momentum, when momentum != 0). */

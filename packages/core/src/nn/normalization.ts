@@ -3,8 +3,8 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { ShapeError } from '../errors.js';
 import { add, div, mul, sub } from '../ops/arithmetic.js';
+import { batchNorm } from '../ops/batchnorm.js';
 import { mean } from '../ops/reduce.js';
-import { reshape } from '../ops/shape.js';
 import { sqrt } from '../ops/unary.js';
 import { fromArray, ones, zeros } from '../tensor/creation.js';
 import { formatShape } from '../tensor/shape.js';
@@ -20,11 +20,10 @@ export interface BatchNormOptions {
 }
 
 /** (x - mean) / sqrt(var + eps) with mean and (biased) var over axes, keepdim. */
-function normalize(x: Tensor, axes: readonly number[], eps: number): { xhat: Tensor; mean: Tensor; variance: Tensor } {
-  const mu = mean(x, axes, true);
-  const centered = sub(x, mu);
+function normalize(x: Tensor, axes: readonly number[], eps: number): Tensor {
+  const centered = sub(x, mean(x, axes, true));
   const variance = mean(mul(centered, centered), axes, true);
-  return { xhat: div(centered, sqrt(add(variance, eps))), mean: mu, variance };
+  return div(centered, sqrt(add(variance, eps)));
 }
 
 abstract class BatchNorm extends Module {
@@ -60,19 +59,10 @@ abstract class BatchNorm extends Module {
         `${this.constructor.name}(${this.numFeatures}): expected input of rank ${this.expectedRanks().join(' or ')} with ${this.numFeatures} channels, got ${formatShape(x.shape)}`,
       );
     }
-    const axes = x.shape.map((_, i) => i).filter((i) => i !== 1);
-    const paramShape = x.shape.map((d, i) => (i === 1 ? d : 1));
-    let y: Tensor;
-    if (this.training || this.runningMean === null) {
-      const stats = normalize(x, axes, this.eps);
-      y = stats.xhat;
-      if (this.training && this.runningMean !== null) this.#updateRunningStats(stats.mean, stats.variance, x.size / this.numFeatures);
-    } else {
-      const mu = reshape(this.runningMean, paramShape);
-      const variance = reshape(this.runningVar!, paramShape);
-      y = div(sub(x, mu), sqrt(add(variance, this.eps)));
-    }
-    if (this.weight !== null) y = add(mul(y, reshape(this.weight, paramShape)), reshape(this.bias!, paramShape));
+    const useBatch = this.training || this.runningMean === null;
+    const running = useBatch ? null : { mean: this.runningMean!, variance: this.runningVar! };
+    const { y, batchStats } = batchNorm(x, this.weight, this.bias, running, this.eps);
+    if (this.training && this.runningMean !== null) this.#updateRunningStats(batchStats!.mean, batchStats!.variance, x.size / this.numFeatures);
     return y;
   }
 
@@ -83,9 +73,8 @@ abstract class BatchNorm extends Module {
       write(this.numBatchesTracked!, fromArray([tracked], [], { dtype: 'int32' }));
       const m = this.momentum ?? 1 / tracked;
       const unbiased = mul(batchVar, count / Math.max(count - 1, 1));
-      const flat = [this.numFeatures];
-      write(this.runningMean!, add(mul(this.runningMean!, 1 - m), mul(reshape(batchMean, flat), m)).to(this.runningMean!.dtype));
-      write(this.runningVar!, add(mul(this.runningVar!, 1 - m), mul(reshape(unbiased, flat), m)).to(this.runningVar!.dtype));
+      write(this.runningMean!, add(mul(this.runningMean!, 1 - m), mul(batchMean, m)).to(this.runningMean!.dtype));
+      write(this.runningVar!, add(mul(this.runningVar!, 1 - m), mul(unbiased, m)).to(this.runningVar!.dtype));
     });
   }
 }
@@ -133,7 +122,7 @@ export class LayerNorm extends Module {
       throw new ShapeError(`LayerNorm: input ${formatShape(x.shape)} does not end in ${formatShape(this.normalizedShape)}`);
     }
     const axes = tail.map((_, i) => x.rank - k + i);
-    const { xhat } = normalize(x, axes, this.eps);
+    const xhat = normalize(x, axes, this.eps);
     return this.weight === null ? xhat : add(mul(xhat, this.weight), this.bias!);
   }
 }

@@ -2,6 +2,7 @@
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
 import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Storage, UnaryOp, Window2d } from '../backend.js';
+import { batchNormBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
 import { matmulKernel } from './matmul.js';
@@ -152,6 +153,38 @@ export const cpuBackend: Backend = {
     const out = falloc(dtype, win.n * win.c * win.h * win.w);
     avgPool2dBackwardKernel(farr(g), win, out);
     return out;
+  },
+
+  channelStats(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number) {
+    const mean = falloc(dtype, c);
+    const variance = falloc(dtype, c);
+    channelStatsKernel(farr(x), n, c, spatial, mean, variance);
+    return { mean, variance };
+  },
+
+  channelAffine(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number, mean: Storage, invStd: Storage, weight: Storage, bias: Storage) {
+    const out = falloc(dtype, n * c * spatial);
+    channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), out);
+    return out;
+  },
+
+  batchNormBackward(
+    g: Storage,
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    spatial: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    batchStats: boolean,
+  ) {
+    const dx = falloc(dtype, n * c * spatial);
+    const dWeight = falloc(dtype, c);
+    const dBias = falloc(dtype, c);
+    batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, dx, dWeight, dBias);
+    return { dx, dWeight, dBias };
   },
 
   copyInto(target: Storage, source: Storage) {

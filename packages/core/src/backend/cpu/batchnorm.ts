@@ -1,0 +1,92 @@
+// CPU batch-normalization kernels over x viewed as [n, c, spatial]: per-channel statistics, the fused
+// normalize-and-scale pass, and the fused backward. Sums run in double precision in a fixed order.
+import type { FloatArray } from '../../tensor/dtype.js';
+
+export function channelStatsKernel(x: FloatArray, n: number, c: number, spatial: number, mean: FloatArray, variance: FloatArray): void {
+  const count = n * spatial;
+  for (let ch = 0; ch < c; ch++) {
+    let s = 0;
+    for (let b = 0; b < n; b++) {
+      const base = (b * c + ch) * spatial;
+      for (let i = 0; i < spatial; i++) s += x[base + i];
+    }
+    const mu = s / count;
+    let q = 0;
+    for (let b = 0; b < n; b++) {
+      const base = (b * c + ch) * spatial;
+      for (let i = 0; i < spatial; i++) {
+        const d = x[base + i] - mu;
+        q += d * d;
+      }
+    }
+    mean[ch] = mu;
+    variance[ch] = q / count;
+  }
+}
+
+export function channelAffineKernel(
+  x: FloatArray,
+  n: number,
+  c: number,
+  spatial: number,
+  mean: FloatArray,
+  invStd: FloatArray,
+  weight: FloatArray,
+  bias: FloatArray,
+  out: FloatArray,
+): void {
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const scale = invStd[ch] * weight[ch];
+      const shift = bias[ch] - mean[ch] * scale;
+      const base = (b * c + ch) * spatial;
+      for (let i = 0; i < spatial; i++) out[base + i] = x[base + i] * scale + shift;
+    }
+  }
+}
+
+export function batchNormBackwardKernel(
+  g: FloatArray,
+  x: FloatArray,
+  n: number,
+  c: number,
+  spatial: number,
+  mean: FloatArray,
+  invStd: FloatArray,
+  weight: FloatArray,
+  batchStats: boolean,
+  dx: FloatArray,
+  dWeight: FloatArray,
+  dBias: FloatArray,
+): void {
+  const count = n * spatial;
+  for (let ch = 0; ch < c; ch++) {
+    const mu = mean[ch];
+    const is = invStd[ch];
+    let sumG = 0;
+    let sumGX = 0;
+    for (let b = 0; b < n; b++) {
+      const base = (b * c + ch) * spatial;
+      for (let i = 0; i < spatial; i++) {
+        const gi = g[base + i];
+        sumG += gi;
+        sumGX += gi * (x[base + i] - mu);
+      }
+    }
+    const dw = sumGX * is;
+    dBias[ch] = sumG;
+    dWeight[ch] = dw;
+    const k = weight[ch] * is;
+    // dx = k * (g - sumG/m - xhat * dw/m), with xhat = (x - mu) * is
+    const meanG = sumG / count;
+    const xCoef = (dw / count) * is;
+    for (let b = 0; b < n; b++) {
+      const base = (b * c + ch) * spatial;
+      if (batchStats) {
+        for (let i = 0; i < spatial; i++) dx[base + i] = k * (g[base + i] - meanG - (x[base + i] - mu) * xCoef);
+      } else {
+        for (let i = 0; i < spatial; i++) dx[base + i] = k * g[base + i];
+      }
+    }
+  }
+}
