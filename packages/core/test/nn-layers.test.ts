@@ -17,6 +17,7 @@ import {
   softplus,
   tensor,
   zeros,
+  type Tensor,
 } from '../src/index.js';
 import { expectClose } from './helpers.js';
 
@@ -232,8 +233,19 @@ describe('containers and activations', () => {
 
   it('gradcheck of the activations', () => {
     const x = tensor([-2.5, -0.3, 0.4, 1.7]);
-    for (const fn of [leakyRelu, elu, gelu, softplus, (t: typeof x) => softplus(t, 3)]) {
+    const activations: ((t: Tensor) => Tensor)[] = [(t) => leakyRelu(t), (t) => elu(t), gelu, (t) => softplus(t), (t) => softplus(t, 3)];
+    for (const fn of activations) {
       expect(gradcheck(fn, [x])).toBe(true);
     }
+  });
+});
+
+describe('batchNorm op', () => {
+  it('gradcheck with running statistics (eval) and without affine parameters', async () => {
+    const { batchNorm } = await import('../src/ops/batchnorm.js');
+    const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
+    expect(gradcheck((x, w, b) => batchNorm(x, w, b, stats, 1e-5).y, [randn([2, 3, 4]), randn([3]), randn([3])])).toBe(true);
+    const weights = randn([4, 3, 2]);
+    expect(gradcheck((x) => batchNorm(x, null, null, null, 1e-5).y.mul(weights), [randn([4, 3, 2])])).toBe(true);
   });
 });

@@ -1,0 +1,173 @@
+import { describe, expect, it } from 'vitest';
+import { DTypeError, optim, StateDictError, tensor, type Tensor } from '../src/index.js';
+
+/** A parameter p = [1] whose loss 0.5 * p (plus nothing else) always has gradient 0.5. */
+function constantGradientParam(): Tensor {
+  return tensor([1], { requiresGrad: true });
+}
+
+function run(opt: optim.Optimizer, p: Tensor, steps: number): number[] {
+  const seen: number[] = [];
+  for (let i = 0; i < steps; i++) {
+    opt.zeroGrad();
+    p.mul(0.5).sum().backward();
+    opt.step();
+    seen.push(p.item());
+  }
+  return seen;
+}
+
+const f32 = Math.fround;
+
+describe('SGD, step by step as torch.optim.SGD', () => {
+  it('plain: p -= lr * g', () => {
+    const p = constantGradientParam();
+    expect(run(new optim.SGD([p], { lr: 0.1 }), p, 2)).toEqual([f32(0.95), f32(f32(0.95) - 0.05)]);
+  });
+
+  it('momentum 0.9: buf = g on the first step, then 0.9 buf + g', () => {
+    const p = constantGradientParam();
+    const [a, b] = run(new optim.SGD([p], { lr: 0.1, momentum: 0.9 }), p, 2);
+    expect(a).toBeCloseTo(0.95, 7);
+    expect(b).toBeCloseTo(0.95 - 0.1 * 0.95, 6);
+  });
+
+  it('Nesterov: p -= lr * (g + momentum * buf)', () => {
+    const p = constantGradientParam();
+    const [a, b] = run(new optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true }), p, 2);
+    expect(a).toBeCloseTo(1 - 0.1 * 0.95, 6);
+    expect(b).toBeCloseTo(1 - 0.095 - 0.1 * (0.5 + 0.9 * 0.95), 6);
+  });
+
+  it('dampening scales the new gradient after the first step', () => {
+    const p = constantGradientParam();
+    const [a, b] = run(new optim.SGD([p], { lr: 0.1, momentum: 0.9, dampening: 0.5 }), p, 2);
+    expect(a).toBeCloseTo(0.95, 7);
+    expect(b).toBeCloseTo(0.95 - 0.1 * (0.9 * 0.5 + 0.5 * 0.5), 6);
+  });
+
+  it('weight decay adds wd * p to the gradient', () => {
+    const p = constantGradientParam();
+    expect(run(new optim.SGD([p], { lr: 0.1, weightDecay: 0.1 }), p, 1)[0]).toBeCloseTo(1 - 0.1 * 0.6, 7);
+  });
+
+  it('Nesterov without momentum is rejected', () => {
+    expect(() => new optim.SGD([constantGradientParam()], { nesterov: true })).toThrow(/Nesterov/);
+  });
+});
+
+describe('Adam and AdamW, step by step as torch.optim', () => {
+  /** Adam by its published formula, in double precision. */
+  function adamReference(grads: (p: number) => number, steps: number, lr: number, wd: number, decoupled: boolean): number {
+    const [b1, b2, eps] = [0.9, 0.999, 1e-8];
+    let [p, m, v] = [1, 0, 0];
+    for (let t = 1; t <= steps; t++) {
+      if (decoupled) p *= 1 - lr * wd;
+      const g = grads(p) + (decoupled ? 0 : wd * p);
+      m = b1 * m + (1 - b1) * g;
+      v = b2 * v + (1 - b2) * g * g;
+      p -= ((lr / (1 - b1 ** t)) * m) / (Math.sqrt(v) / Math.sqrt(1 - b2 ** t) + eps);
+    }
+    return p;
+  }
+
+  it('Adam: the first step moves by lr (bias correction makes m/sqrt(v) = sign(g))', () => {
+    const p = constantGradientParam();
+    expect(run(new optim.Adam([p], { lr: 0.1 }), p, 1)[0]).toBeCloseTo(0.9, 6);
+  });
+
+  it('Adam with L2 weight decay over three steps', () => {
+    const p = constantGradientParam();
+    const got = run(new optim.Adam([p], { lr: 0.1, weightDecay: 0.1 }), p, 3)[2];
+    expect(got).toBeCloseTo(adamReference(() => 0.5, 3, 0.1, 0.1, false), 6);
+  });
+
+  it('AdamW decays the weights directly (default weight decay 0.01)', () => {
+    const p = constantGradientParam();
+    const opt = new optim.AdamW([p], { lr: 0.1 });
+    expect(opt.weightDecay).toBe(0.01);
+    expect(run(opt, p, 3)[2]).toBeCloseTo(adamReference(() => 0.5, 3, 0.1, 0.01, true), 6);
+  });
+
+  it('defaults are PyTorch\'s: lr 1e-3, betas (0.9, 0.999), eps 1e-8', () => {
+    const opt = new optim.Adam([constantGradientParam()]);
+    expect([opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weightDecay]).toEqual([1e-3, 0.9, 0.999, 1e-8, 0]);
+  });
+
+  it('a parameter without a gradient is left alone and its step count does not advance', () => {
+    const used = constantGradientParam();
+    const unused = tensor([3], { requiresGrad: true });
+    const opt = new optim.Adam([used, unused], { lr: 0.1 });
+    run(opt, used, 2);
+    expect(unused.item()).toBe(3);
+    expect(opt.stateDict().meta.steps).toEqual([2, 0]);
+  });
+});
+
+describe('optimizer state', () => {
+  it('round-trips: a restored optimizer continues exactly as the original', () => {
+    const p1 = constantGradientParam();
+    const o1 = new optim.Adam([p1], { lr: 0.05 });
+    run(o1, p1, 3);
+    const state = o1.stateDict();
+    expect(Object.keys(state.tensors)).toEqual(['state.0.exp_avg', 'state.0.exp_avg_sq']);
+    const p2 = tensor([p1.item()], { requiresGrad: true });
+    const o2 = new optim.Adam([p2], { lr: 0.05 });
+    o2.loadStateDict(state);
+    expect(run(o2, p2, 2)).toEqual(run(o1, p1, 2));
+  });
+
+  it('loading state of another optimizer kind or shape is a clear error', () => {
+    const sgd = new optim.SGD([constantGradientParam()], { lr: 0.1, momentum: 0.9 });
+    run(sgd, sgd.params[0], 1);
+    expect(() => new optim.Adam([constantGradientParam()]).loadStateDict(sgd.stateDict())).toThrow(StateDictError);
+    const other = new optim.SGD([tensor([1, 2], { requiresGrad: true })], { lr: 0.1, momentum: 0.9 });
+    expect(() => other.loadStateDict(sgd.stateDict())).toThrow(/state.0.momentum_buffer/);
+  });
+
+  it('only leaf tensors that require grad can be optimized', () => {
+    expect(() => new optim.SGD([tensor([1])])).toThrow(DTypeError);
+  });
+});
+
+describe('learning-rate schedules (closed forms of torch.optim.lr_scheduler)', () => {
+  const lrs = (make: (o: optim.Optimizer) => optim.LRScheduler, n: number) => {
+    const opt = new optim.SGD([constantGradientParam()], { lr: 1 });
+    const s = make(opt);
+    const out = [opt.lr];
+    for (let i = 1; i < n; i++) {
+      s.step();
+      out.push(opt.lr);
+    }
+    return out;
+  };
+
+  it('StepLR multiplies by gamma every stepSize epochs', () => {
+    expect(lrs((o) => new optim.StepLR(o, 2, 0.5), 5)).toEqual([1, 1, 0.5, 0.5, 0.25]);
+  });
+
+  it('ExponentialLR', () => {
+    expect(lrs((o) => new optim.ExponentialLR(o, 0.5), 3)).toEqual([1, 0.5, 0.25]);
+  });
+
+  it('CosineAnnealingLR goes from the base rate to etaMin over tMax', () => {
+    const got = lrs((o) => new optim.CosineAnnealingLR(o, 4, 0.1), 5);
+    [1, 0.1 + 0.9 * (1 + Math.SQRT1_2) / 2, 0.55, 0.1 + 0.9 * (1 - Math.SQRT1_2) / 2, 0.1].forEach((v, i) => expect(got[i]).toBeCloseTo(v, 12));
+  });
+
+  it('LinearLR warms up linearly from startFactor', () => {
+    const got = lrs((o) => new optim.LinearLR(o, { startFactor: 0.25, totalIters: 3 }), 5);
+    [0.25, 0.5, 0.75, 1, 1].forEach((v, i) => expect(got[i]).toBeCloseTo(v, 12));
+  });
+
+  it('a scheduler state dict resumes the schedule', () => {
+    const opt = new optim.SGD([constantGradientParam()], { lr: 1 });
+    const s = new optim.StepLR(opt, 1, 0.5);
+    s.step();
+    s.step();
+    const opt2 = new optim.SGD([constantGradientParam()], { lr: 1 });
+    const s2 = new optim.StepLR(opt2, 1, 0.5);
+    s2.loadStateDict(s.stateDict());
+    expect(opt2.lr).toBe(0.25);
+  });
+});
