@@ -3,6 +3,7 @@
 import { cpus } from 'node:os';
 import { benchElementwise, benchMatmul } from './kernels.js';
 import { printTable, writeJson } from './measure.js';
+import { benchTraining } from './training.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
@@ -15,11 +16,15 @@ printTable('matmul (float32, CPU backend, one thread)', matmul);
 const elementwise = benchElementwise(budget);
 printTable('elementwise and reductions (float32, CPU backend)', elementwise);
 
+const training = benchTraining(quick ? 1 : 5);
+printTable('training throughput (one process, one thread, Adam, batch 128)', training);
+
 writeJson(outPath, {
   date: new Date().toISOString(),
   node: process.version,
   cpu: cpus()[0]?.model ?? 'unknown',
   matmul,
   elementwise,
+  training,
 });
 process.stdout.write(`\nwrote ${outPath}\n`);

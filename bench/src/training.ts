@@ -1,0 +1,26 @@
+// Single-process training throughput (samples/s) of the reference models: forward, cross-entropy,
+// backward and an Adam step per batch of random 1x28x28 inputs.
+import { fromArray, loss, manualSeed, type nn, optim, randn } from '@dtrain/core';
+import { cnn, mlp } from '@dtrain/examples/models';
+import { measure, type Row } from './measure.js';
+
+const MODELS: readonly [string, () => nn.Module][] = [
+  ['MLP 784-256-128-10', mlp],
+  ['CNN 2xconv+BN', cnn],
+];
+
+export function benchTraining(budget: number, batchSize = 128): Row[] {
+  return MODELS.map(([name, make]) => {
+    manualSeed(0);
+    const model = make();
+    const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
+    const x = randn([batchSize, 1, 28, 28]);
+    const y = fromArray(Array.from({ length: batchSize }, (_, i) => i % 10), [batchSize], { dtype: 'int32' });
+    const t = measure(() => {
+      opt.zeroGrad();
+      loss.crossEntropy(model.forward(x), y).backward();
+      opt.step();
+    }, budget);
+    return { model: name, batch: batchSize, 'ms/step': t.seconds * 1000, 'samples/s': batchSize / t.seconds };
+  });
+}
