@@ -48,18 +48,29 @@ export class RandomStream {
   /** out[i] = uniform [low, high) draw number offset+i of this stream. 24-bit resolution, exact in float32. */
   uniform(out: FloatArray, low = 0, high = 1, offset = 0): void {
     const scale = (high - low) * TWO_POW_MINUS_24;
+    let blockIndex = -1;
+    let block = this.#block;
     for (let i = 0; i < out.length; i++) {
       const j = offset + i;
-      const word = this.#fill(Math.floor(j / 4))[j & 3];
-      out[i] = low + (word >>> 8) * scale;
+      // Each Philox block yields four words: compute it once per four draws.
+      if (Math.floor(j / 4) !== blockIndex) {
+        blockIndex = Math.floor(j / 4);
+        block = this.#fill(blockIndex);
+      }
+      out[i] = low + (block[j & 3] >>> 8) * scale;
     }
   }
 
   /** out[i] = normal(mean, std) draw number offset+i, by Box-Muller on word pairs of one block. */
   normal(out: FloatArray, mean = 0, std = 1, offset = 0): void {
+    let blockIndex = -1;
+    let block = this.#block;
     for (let i = 0; i < out.length; i++) {
       const j = offset + i;
-      const block = this.#fill(Math.floor(j / 4));
+      if (Math.floor(j / 4) !== blockIndex) {
+        blockIndex = Math.floor(j / 4);
+        block = this.#fill(blockIndex);
+      }
       const pair = j & 2;
       // u1 in (0, 1] so log(u1) is finite; u2 in [0, 1).
       const u1 = ((block[pair] >>> 8) + 1) * TWO_POW_MINUS_24;
