@@ -1,19 +1,14 @@
 // Loading data sets from disk (Node only; imported lazily so the rest of core stays portable).
 import { DataFormatError } from '../errors.js';
+import { readFileBytes } from '../io/files.js';
 import { fromArray } from '../tensor/creation.js';
 import { TensorDataset } from './dataset.js';
 import { parseCsv, type CsvOptions } from './csv.js';
 import { parseIdx } from './idx.js';
 
+/** A file's bytes, gunzipped when they start with the gzip magic. */
 async function readBytes(path: string): Promise<Uint8Array> {
-  const { readFile } = await import('node:fs/promises');
-  let bytes: Uint8Array;
-  try {
-    bytes = await readFile(path);
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new DataFormatError(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? String(error)})`);
-  }
+  const bytes = await readFileBytes(path);
   if (bytes.length >= 2 && bytes[0] === 0x1f && bytes[1] === 0x8b) {
     const { gunzipSync } = await import('node:zlib');
     try {

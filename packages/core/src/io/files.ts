@@ -25,16 +25,19 @@ export async function saveSafetensors(path: string, tensors: Record<string, Tens
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
-export async function loadSafetensorsWithMetadata(path: string): Promise<{ tensors: Record<string, Tensor>; metadata: Metadata }> {
+/** The bytes of a file, or a DataFormatError that names it and says why it could not be read. */
+export async function readFileBytes(path: string): Promise<Uint8Array> {
   const { readFile } = await import('node:fs/promises');
-  let bytes: Uint8Array;
   try {
-    bytes = await readFile(path);
+    return await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new DataFormatError(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? String(error)})`);
   }
-  return decodeSafetensors(bytes, path);
+}
+
+export async function loadSafetensorsWithMetadata(path: string): Promise<{ tensors: Record<string, Tensor>; metadata: Metadata }> {
+  return decodeSafetensors(await readFileBytes(path), path);
 }
 
 export interface Checkpoint {

@@ -49,7 +49,7 @@ export class RandomStream {
   uniform(out: FloatArray, low = 0, high = 1, offset = 0): void {
     const scale = (high - low) * TWO_POW_MINUS_24;
     let blockIndex = -1;
-    let block = this.#block;
+    let block: Uint32Array = this.#block;
     for (let i = 0; i < out.length; i++) {
       const j = offset + i;
       // Each Philox block yields four words: compute it once per four draws.
@@ -64,7 +64,7 @@ export class RandomStream {
   /** out[i] = normal(mean, std) draw number offset+i, by Box-Muller on word pairs of one block. */
   normal(out: FloatArray, mean = 0, std = 1, offset = 0): void {
     let blockIndex = -1;
-    let block = this.#block;
+    let block: Uint32Array = this.#block;
     for (let i = 0; i < out.length; i++) {
       const j = offset + i;
       if (Math.floor(j / 4) !== blockIndex) {

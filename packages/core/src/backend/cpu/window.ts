@@ -2,8 +2,12 @@
 import type { FloatArray } from '../../tensor/dtype.js';
 import type { Window2d } from '../backend.js';
 
-/** cols[n, (c*kh + i)*kw + j, oh*outW + ow] = x[n, c, oh*sh - ph + i*dh, ow*sw - pw + j*dw], 0 outside. */
-export function im2colKernel(x: FloatArray, win: Window2d, cols: FloatArray): void {
+/**
+ * Move between an NCHW tensor and its columns [n, (c*kh + i)*kw + j, oh*outW + ow], the input element
+ * at (oh*sh - ph + i*dh, ow*sw - pw + j*dw). toColumns: cols = gather(x), 0 outside the input
+ * (im2col). Otherwise x += scatter(cols) (col2im, the adjoint; x zeroed by the caller).
+ */
+function columns(x: FloatArray, win: Window2d, cols: FloatArray, toColumns: boolean): void {
   const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
   const spatial = outH * outW;
   const rows = c * kh * kw;
@@ -19,15 +23,18 @@ export function im2colKernel(x: FloatArray, win: Window2d, cols: FloatArray): vo
           const owHi = Math.max(owLo, Math.min(outW, Math.ceil((w - dx) / strideW)));
           for (let oh = 0; oh < outH; oh++) {
             const ih = oh * strideH - padH + i * dilationH;
-            const dst = row + oh * outW;
-            if (ih < 0 || ih >= h) {
-              cols.fill(0, dst, dst + outW);
-              continue;
-            }
+            const col = row + oh * outW;
+            const inside = ih >= 0 && ih < h;
             const src = plane + ih * w + dx;
-            for (let ow = 0; ow < owLo; ow++) cols[dst + ow] = 0;
-            for (let ow = owLo; ow < owHi; ow++) cols[dst + ow] = x[src + ow * strideW];
-            for (let ow = owHi; ow < outW; ow++) cols[dst + ow] = 0;
+            if (!toColumns) {
+              if (inside) for (let ow = owLo; ow < owHi; ow++) x[src + ow * strideW] += cols[col + ow];
+            } else if (!inside) {
+              cols.fill(0, col, col + outW);
+            } else {
+              for (let ow = 0; ow < owLo; ow++) cols[col + ow] = 0;
+              for (let ow = owLo; ow < owHi; ow++) cols[col + ow] = x[src + ow * strideW];
+              for (let ow = owHi; ow < outW; ow++) cols[col + ow] = 0;
+            }
           }
         }
       }
@@ -35,31 +42,13 @@ export function im2colKernel(x: FloatArray, win: Window2d, cols: FloatArray): vo
   }
 }
 
+export function im2colKernel(x: FloatArray, win: Window2d, cols: FloatArray): void {
+  columns(x, win, cols, true);
+}
+
 /** The adjoint of im2colKernel: x (zeroed by the caller) += every column entry at its input position. */
 export function col2imKernel(cols: FloatArray, win: Window2d, x: FloatArray): void {
-  const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
-  const spatial = outH * outW;
-  const rows = c * kh * kw;
-  for (let b = 0; b < n; b++) {
-    for (let ch = 0; ch < c; ch++) {
-      const plane = (b * c + ch) * h * w;
-      for (let i = 0; i < kh; i++) {
-        for (let j = 0; j < kw; j++) {
-          const row = (b * rows + (ch * kh + i) * kw + j) * spatial;
-          const dx = j * dilationW - padW;
-          const owLo = Math.min(outW, Math.max(0, Math.ceil(-dx / strideW)));
-          const owHi = Math.max(owLo, Math.min(outW, Math.ceil((w - dx) / strideW)));
-          for (let oh = 0; oh < outH; oh++) {
-            const ih = oh * strideH - padH + i * dilationH;
-            if (ih < 0 || ih >= h) continue;
-            const src = row + oh * outW;
-            const dst = plane + ih * w + dx;
-            for (let ow = owLo; ow < owHi; ow++) x[dst + ow * strideW] += cols[src + ow];
-          }
-        }
-      }
-    }
-  }
+  columns(x, win, cols, false);
 }
 
 /** Max over each window (padding acts as -Infinity); argmax holds the flat index into x. */
