@@ -249,3 +249,17 @@ describe('batchNorm op', () => {
     expect(gradcheck((x) => batchNorm(x, null, null, null, 1e-5).y.mul(weights), [randn([4, 3, 2])])).toBe(true);
   });
 });
+
+describe('gradients through dropout and containers', () => {
+  it('gradcheck dropout with a fixed mask (a random scope makes the draw repeatable)', async () => {
+    const { withRandomScope } = await import('../src/index.js');
+    const { dropout } = await import('../src/nn/dropout.js');
+    const scoped = (x: Tensor) => withRandomScope({ seed: 1, step: 0, shard: 0 }, () => dropout(x, 0.3));
+    expect(gradcheck(scoped, [randn([20])])).toBe(true);
+  });
+
+  it('gradcheck through a Residual block inside a Sequential (float32 weights promote to float64)', () => {
+    const model = new nn.Sequential(new nn.Flatten(), new nn.Residual(new nn.Sequential(new nn.Linear(6, 6), new nn.Tanh())));
+    expect(gradcheck((x) => model.forward(x), [randn([2, 2, 3])])).toBe(true);
+  });
+});
