@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matmulKernel, matmulReference } from '../src/backend/cpu/matmul.js';
+import { wasmGemmAvailable, wasmMatmulKernel } from '../src/backend/wasm/wasm-gemm.js';
 import type { MatmulSpec } from '../src/index.js';
 import { gradcheck, matmul, randn, RandomStream, ShapeError, tensor } from '../src/index.js';
 import { expectClose } from './helpers.js';
@@ -74,7 +75,18 @@ describe('matmul gradients (gradcheck)', () => {
   });
 });
 
-describe('fast GEMM kernel against the reference triple loop', () => {
+describe('WebAssembly SIMD', () => {
+  it('is available on this engine (Node >= 16), so the fast GEMM is the one tested and benchmarked', () => {
+    expect(wasmGemmAvailable()).toBe(true);
+  });
+});
+
+const FAST_KERNELS = [
+  ['typed-array GEMM', matmulKernel],
+  ['WebAssembly SIMD GEMM', wasmMatmulKernel],
+] as const;
+
+describe.each(FAST_KERNELS)('%s against the reference triple loop', (_name, kernel) => {
   const stream = new RandomStream({ seed: 7, purpose: 'matmul-test' });
   const random = (n: number) => {
     const a = new Float32Array(n);
@@ -85,7 +97,8 @@ describe('fast GEMM kernel against the reference triple loop', () => {
   // Odd sizes around the 4x4 tile, plus sizes crossing the KC=256 and MC=128 block edges.
   const shapes: [number, number, number][] = [];
   for (const m of sizes) for (const n of sizes) shapes.push([m, 17, n]);
-  shapes.push([129, 257, 5], [3, 300, 131], [130, 1, 130], [1, 1, 1], [0, 4, 3], [3, 0, 2]);
+  // Also sizes crossing the block edges of both kernels (KC 256, MC 128/130, NR 4/8) and full panels.
+  shapes.push([129, 257, 5], [3, 300, 131], [130, 1, 130], [1, 1, 1], [0, 4, 3], [3, 0, 2], [131, 260, 16], [40, 9, 1030]);
 
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
@@ -96,7 +109,7 @@ describe('fast GEMM kernel against the reference triple loop', () => {
           const b = random(k * n);
           const fast = new Float32Array(2 * m * n);
           const ref = new Float32Array(2 * m * n);
-          matmulKernel(a, b, spec, fast);
+          kernel(a, b, spec, fast);
           matmulReference(a, b, spec, ref);
           let worst = 0;
           for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(fast[i] - ref[i]));

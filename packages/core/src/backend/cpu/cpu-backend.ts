@@ -5,11 +5,19 @@ import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Stor
 import { batchNormBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
+import { wasmGemmAvailable, wasmMatmulKernel } from '../wasm/wasm-gemm.js';
 import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
 import { argmaxKernel, reduceKernel } from './reduce.js';
 import { logSumExpKernel, softmaxKernel } from './softmax.js';
 import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, maxPool2dKernel } from './window.js';
+
+/**
+ * The float32 GEMM policy: the WebAssembly SIMD kernel where the engine runs it, else the typed-array
+ * kernel (also forced with DTRAIN_CPU_GEMM=js, to compare the two). float64 always uses the latter.
+ */
+const forceJsGemm = typeof process === 'object' && process.env?.DTRAIN_CPU_GEMM === 'js';
+export const float32Gemm: 'wasm-simd' | 'js' = wasmGemmAvailable() && !forceJsGemm ? 'wasm-simd' : 'js';
 
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
@@ -68,7 +76,8 @@ export const cpuBackend: Backend = {
 
   matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec) {
     const out = falloc(dtype, spec.batch * spec.m * spec.n);
-    matmulKernel(farr(a), farr(b), spec, out);
+    if (dtype === 'float32' && float32Gemm === 'wasm-simd') wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array);
+    else matmulKernel(farr(a), farr(b), spec, out);
     return out;
   },
 

@@ -1,0 +1,195 @@
+// WebAssembly SIMD GEMM (AssemblyScript, compiled by `pnpm build`): C += op(A) @ op(B), float32.
+// Blocks of B (KC x NC) and A (MC x KC) are packed into panels in scratch memory so the 5x8
+// micro-kernel streams both with unit stride: 10 f32x4 accumulators, two B vectors and one A splat
+// per k fit the 16 vector registers. Transposed operands are handled while packing (4x4 shuffle
+// transposes for a transposed B), so no transposed copy is ever made. Pointers are byte offsets
+// into this module's memory, laid out by the caller (see ../src/backend/wasm/wasm-gemm.ts).
+
+const MR: i32 = 5;
+const NR: i32 = 8;
+const KC: i32 = 256;
+const MC: i32 = 130;
+const NC: i32 = 1024;
+
+/** Floats of scratch memory gemm needs: packed A, packed B and one edge tile. */
+export function scratchFloats(): i32 {
+  return ((MC + MR - 1) / MR) * MR * KC + ((NC + NR - 1) / NR) * NR * KC + MR * NR;
+}
+
+@inline function at(base: usize, index: i32): usize {
+  return base + (<usize>index << 2);
+}
+
+/** Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels, k-major, zero-padded. */
+function packA(a: usize, rs: i32, cs: i32, i0: i32, mc: i32, p0: i32, kc: i32, pa: usize): void {
+  let dst = pa;
+  for (let ip = 0; ip < mc; ip += MR) {
+    const rows = min(MR, mc - ip);
+    for (let k = 0; k < kc; k++) {
+      const src = at(a, (i0 + ip) * rs + (p0 + k) * cs);
+      for (let r = 0; r < MR; r++) {
+        store<f32>(dst, r < rows ? load<f32>(at(src, r * rs)) : 0);
+        dst += 4;
+      }
+    }
+  }
+}
+
+/** Transpose the 4x4 block of rows r0..r3 and store its columns 32 bytes apart (one per k). */
+@inline function transposeStore(r0: v128, r1: v128, r2: v128, r3: v128, dst: usize): void {
+  const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+  const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+  const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+  const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+  v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+  v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 32);
+  v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 64);
+  v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 96);
+}
+
+/** Pack rows [p0, p0+kc) x cols [j0, j0+nc) of op(B) into NR-column panels, k-major, zero-padded. */
+function packB(b: usize, rs: i32, cs: i32, p0: i32, kc: i32, j0: i32, nc: i32, pb: usize): void {
+  let dst = pb;
+  for (let jp = 0; jp < nc; jp += NR) {
+    const cols = min(NR, nc - jp);
+    let k = 0;
+    if (rs == 1 && cols == NR) {
+      // B stored transposed ([n, k]): each stored row is a column of op(B).
+      const stride = <usize>cs << 2;
+      for (; k + 4 <= kc; k += 4) {
+        const src = at(b, (j0 + jp) * cs + p0 + k);
+        transposeStore(v128.load(src), v128.load(src + stride), v128.load(src + 2 * stride), v128.load(src + 3 * stride), dst);
+        const src4 = src + 4 * stride;
+        transposeStore(v128.load(src4), v128.load(src4 + stride), v128.load(src4 + 2 * stride), v128.load(src4 + 3 * stride), dst + 16);
+        dst += 128;
+      }
+    }
+    for (; k < kc; k++) {
+      const src = at(b, (p0 + k) * rs + (j0 + jp) * cs);
+      if (cs == 1 && cols == NR) {
+        v128.store(dst, v128.load(src));
+        v128.store(dst, v128.load(src, 16), 16);
+        dst += 32;
+      } else {
+        for (let c = 0; c < NR; c++) {
+          store<f32>(dst, c < cols ? load<f32>(at(src, c * cs)) : 0);
+          dst += 4;
+        }
+      }
+    }
+  }
+}
+
+/** C[rows x cols tile at c] += packed A panel (pa) x packed B panel (pb) over kc. */
+function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i32, cols: i32, edge: usize): void {
+  let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
+  let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
+  let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
+  let c30 = f32x4.splat(0), c31 = f32x4.splat(0);
+  let c40 = f32x4.splat(0), c41 = f32x4.splat(0);
+  for (let k = 0; k < kc; k++) {
+    const b0 = v128.load(pb);
+    const b1 = v128.load(pb, 16);
+    let a = v128.load32_splat(pa);
+    c00 = f32x4.add(c00, f32x4.mul(a, b0));
+    c01 = f32x4.add(c01, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 4);
+    c10 = f32x4.add(c10, f32x4.mul(a, b0));
+    c11 = f32x4.add(c11, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 8);
+    c20 = f32x4.add(c20, f32x4.mul(a, b0));
+    c21 = f32x4.add(c21, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 12);
+    c30 = f32x4.add(c30, f32x4.mul(a, b0));
+    c31 = f32x4.add(c31, f32x4.mul(a, b1));
+    a = v128.load32_splat(pa, 16);
+    c40 = f32x4.add(c40, f32x4.mul(a, b0));
+    c41 = f32x4.add(c41, f32x4.mul(a, b1));
+    pa += 20;
+    pb += 32;
+  }
+  if (rows == MR && cols == NR) {
+    const ld = <usize>ldc << 2;
+    let p = c;
+    v128.store(p, f32x4.add(v128.load(p), c00));
+    v128.store(p, f32x4.add(v128.load(p, 16), c01), 16);
+    p += ld;
+    v128.store(p, f32x4.add(v128.load(p), c10));
+    v128.store(p, f32x4.add(v128.load(p, 16), c11), 16);
+    p += ld;
+    v128.store(p, f32x4.add(v128.load(p), c20));
+    v128.store(p, f32x4.add(v128.load(p, 16), c21), 16);
+    p += ld;
+    v128.store(p, f32x4.add(v128.load(p), c30));
+    v128.store(p, f32x4.add(v128.load(p, 16), c31), 16);
+    p += ld;
+    v128.store(p, f32x4.add(v128.load(p), c40));
+    v128.store(p, f32x4.add(v128.load(p, 16), c41), 16);
+    return;
+  }
+  v128.store(edge, c00);
+  v128.store(edge, c01, 16);
+  v128.store(edge, c10, 32);
+  v128.store(edge, c11, 48);
+  v128.store(edge, c20, 64);
+  v128.store(edge, c21, 80);
+  v128.store(edge, c30, 96);
+  v128.store(edge, c31, 112);
+  v128.store(edge, c40, 128);
+  v128.store(edge, c41, 144);
+  for (let r = 0; r < rows; r++) {
+    for (let j = 0; j < cols; j++) {
+      const p = at(c, r * ldc + j);
+      store<f32>(p, load<f32>(p) + load<f32>(at(edge, r * NR + j)));
+    }
+  }
+}
+
+/**
+ * For t < batch: C[t] (m x n, zeroed by the caller) += op(A[t]) @ op(B[t]), A[t] at a + t*aStride
+ * floats ([m,k], or [k,m] when transA), B[t] at b + t*bStride ([k,n], or [n,k] when transB).
+ */
+export function gemm(
+  a: usize,
+  b: usize,
+  c: usize,
+  m: i32,
+  k: i32,
+  n: i32,
+  transA: bool,
+  transB: bool,
+  batch: i32,
+  aStride: i32,
+  bStride: i32,
+  scratch: usize,
+): void {
+  const aRs = transA ? 1 : k;
+  const aCs = transA ? m : 1;
+  const bRs = transB ? 1 : n;
+  const bCs = transB ? k : 1;
+  const pa = scratch;
+  const pb = at(pa, ((MC + MR - 1) / MR) * MR * KC);
+  const edge = at(pb, ((NC + NR - 1) / NR) * NR * KC);
+  for (let t = 0; t < batch; t++) {
+    const aOff = at(a, t * aStride);
+    const bOff = at(b, t * bStride);
+    const cOff = at(c, t * m * n);
+    for (let j0 = 0; j0 < n; j0 += NC) {
+      const nc = min(NC, n - j0);
+      for (let p0 = 0; p0 < k; p0 += KC) {
+        const kc = min(KC, k - p0);
+        packB(bOff, bRs, bCs, p0, kc, j0, nc, pb);
+        for (let i0 = 0; i0 < m; i0 += MC) {
+          const mc = min(MC, m - i0);
+          packA(aOff, aRs, aCs, i0, mc, p0, kc, pa);
+          for (let jp = 0; jp < nc; jp += NR) {
+            const cols = min(NR, nc - jp);
+            for (let ip = 0; ip < mc; ip += MR) {
+              microKernel(kc, at(pa, ip * kc), at(pb, jp * kc), at(cOff, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), cols, edge);
+            }
+          }
+        }
+      }
+    }
+  }
+}
