@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { matmulKernel, matmulReference } from '../src/backend/cpu/matmul.js';
-import { wasmGemmAvailable, wasmMatmulKernel } from '../src/backend/wasm/wasm-gemm.js';
+import { wasmKernelsAvailable, wasmMatmulKernel } from '../src/backend/wasm/wasm-kernels.js';
 import type { MatmulSpec } from '../src/index.js';
 import { gradcheck, matmul, randn, RandomStream, ShapeError, tensor } from '../src/index.js';
 import { expectClose } from './helpers.js';
@@ -77,7 +77,7 @@ describe('matmul gradients (gradcheck)', () => {
 
 describe('WebAssembly SIMD', () => {
   it('is available on this engine (Node >= 16), so the fast GEMM is the one tested and benchmarked', () => {
-    expect(wasmGemmAvailable()).toBe(true);
+    expect(wasmKernelsAvailable()).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@ import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Stor
 import { batchNormBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
-import { wasmGemmAvailable, wasmMatmulKernel } from '../wasm/wasm-gemm.js';
+import { wasmAdamStep, wasmKernelsAvailable, wasmMatmulKernel } from '../wasm/wasm-kernels.js';
 import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
 import { argmaxKernel, reduceKernel } from './reduce.js';
@@ -13,11 +13,13 @@ import { logSumExpKernel, softmaxKernel } from './softmax.js';
 import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, maxPool2dKernel } from './window.js';
 
 /**
- * The float32 GEMM policy: the WebAssembly SIMD kernel where the engine runs it, else the typed-array
- * kernel (also forced with DTRAIN_CPU_GEMM=js, to compare the two). float64 always uses the latter.
+ * The float32 kernel policy: the WebAssembly SIMD kernels (GEMM, Adam) where the engine runs them,
+ * else the typed-array kernels (also forced with DTRAIN_CPU_KERNELS=js, to compare the two).
+ * float64 (gradcheck) always runs the typed-array kernels.
  */
-const forceJsGemm = typeof process === 'object' && process.env?.DTRAIN_CPU_GEMM === 'js';
-export const float32Gemm: 'wasm-simd' | 'js' = wasmGemmAvailable() && !forceJsGemm ? 'wasm-simd' : 'js';
+const forceJs = typeof process === 'object' && process.env?.DTRAIN_CPU_KERNELS === 'js';
+export const float32Kernels: 'wasm-simd' | 'js' = wasmKernelsAvailable() && !forceJs ? 'wasm-simd' : 'js';
+const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels === 'wasm-simd';
 
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
@@ -76,7 +78,7 @@ export const cpuBackend: Backend = {
 
   matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec) {
     const out = falloc(dtype, spec.batch * spec.m * spec.n);
-    if (dtype === 'float32' && float32Gemm === 'wasm-simd') wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array);
+    if (useWasm(dtype)) wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array);
     else matmulKernel(farr(a), farr(b), spec, out);
     return out;
   },
@@ -205,6 +207,8 @@ export const cpuBackend: Backend = {
   },
 
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, _size: number, hyper: AdamHyper) {
-    adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper);
+    if (param instanceof Float32Array && useWasm('float32')) {
+      wasmAdamStep(param, grad as Float32Array, m as Float32Array, v as Float32Array, hyper);
+    } else adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper);
   },
 };

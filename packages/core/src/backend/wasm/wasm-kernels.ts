@@ -1,0 +1,140 @@
+// The WebAssembly SIMD kernels (assembly/*.ts), called on float32 typed arrays: operands are copied
+// into the module's memory (a memcpy, small next to the work), processed there, and results copied
+// back. Memory per call: [64 KiB reserved for the module | GEMM scratch | operands], grown on demand.
+import type { AdamHyper, MatmulSpec } from '../backend.js';
+import { KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
+
+interface KernelExports {
+  memory: WebAssembly.Memory;
+  scratchFloats(): number;
+  gemm(
+    a: number,
+    b: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    transA: number,
+    transB: number,
+    batch: number,
+    aStride: number,
+    bStride: number,
+    scratch: number,
+  ): void;
+  adamStep(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    n: number,
+    stepSize: number,
+    beta1: number,
+    beta2: number,
+    eps: number,
+    sqrtCorrection2: number,
+    decay: number,
+    l2: number,
+  ): void;
+}
+
+const RESERVED = 65536;
+const PAGE = 65536;
+
+function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
+  const chars = atob(text);
+  const bytes = new Uint8Array(new ArrayBuffer(chars.length));
+  for (let i = 0; i < chars.length; i++) bytes[i] = chars.charCodeAt(i);
+  return bytes;
+}
+
+/** The instantiated module, or null where WebAssembly SIMD is not available ("not here", no throw). */
+function instantiate(): KernelExports | null {
+  try {
+    if (typeof WebAssembly !== 'object') return null;
+    const module = new WebAssembly.Module(decodeBase64(KERNELS_WASM_BASE64));
+    const instance = new WebAssembly.Instance(module, {
+      env: {
+        abort: () => {
+          throw new Error('dtrain wasm kernel aborted');
+        },
+      },
+    });
+    return instance.exports as unknown as KernelExports;
+  } catch {
+    return null;
+  }
+}
+
+const kernels = instantiate();
+const operandsStart = kernels === null ? 0 : (RESERVED + kernels.scratchFloats() * 4 + 15) & ~15;
+let view = new Float32Array(0);
+
+export function wasmKernelsAvailable(): boolean {
+  return kernels !== null;
+}
+
+function exportsOrThrow(): KernelExports {
+  if (kernels === null) throw new Error('dtrain: WebAssembly SIMD kernels are not available here');
+  return kernels;
+}
+
+/** Byte offsets of consecutive 16-byte-aligned regions of the given float counts, after the scratch. */
+function layout(...floats: number[]): number[] {
+  const k = exportsOrThrow();
+  const offsets: number[] = [];
+  let at = operandsStart;
+  for (const n of floats) {
+    offsets.push(at);
+    at = (at + n * 4 + 15) & ~15;
+  }
+  if (k.memory.buffer.byteLength < at) k.memory.grow(Math.ceil((at - k.memory.buffer.byteLength) / PAGE));
+  if (view.buffer !== k.memory.buffer) view = new Float32Array(k.memory.buffer);
+  return offsets;
+}
+
+/** C = op(A) @ op(B) per batch entry, as matmulKernel, on the WebAssembly SIMD GEMM. */
+export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulSpec, c: Float32Array): void {
+  const { batch, m, k, n, transA, transB, aBatchStride, bBatchStride } = spec;
+  const cLen = batch * m * n;
+  if (cLen === 0) return;
+  if (k === 0) {
+    c.fill(0, 0, cLen);
+    return;
+  }
+  const aLen = aBatchStride === 0 ? m * k : batch * m * k;
+  const bLen = bBatchStride === 0 ? k * n : batch * k * n;
+  const [aPtr, bPtr, cPtr] = layout(aLen, bLen, cLen);
+  view.set(a.subarray(0, aLen), aPtr >> 2);
+  view.set(b.subarray(0, bLen), bPtr >> 2);
+  view.fill(0, cPtr >> 2, (cPtr >> 2) + cLen);
+  exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED);
+  c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
+}
+
+/** One Adam/AdamW step in place on float32 p, m, v (as adamStepKernel), in float32 SIMD. */
+export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper): void {
+  const n = p.length;
+  const [pPtr, gPtr, mPtr, vPtr] = layout(n, n, n, n);
+  view.set(p, pPtr >> 2);
+  view.set(g, gPtr >> 2);
+  view.set(m, mPtr >> 2);
+  view.set(v, vPtr >> 2);
+  const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = hyper;
+  exportsOrThrow().adamStep(
+    pPtr,
+    gPtr,
+    mPtr,
+    vPtr,
+    n,
+    lr / (1 - Math.pow(beta1, step)),
+    beta1,
+    beta2,
+    eps,
+    Math.sqrt(1 - Math.pow(beta2, step)),
+    decoupled ? 1 - lr * weightDecay : 1,
+    decoupled ? 0 : weightDecay,
+  );
+  p.set(view.subarray(pPtr >> 2, (pPtr >> 2) + n));
+  m.set(view.subarray(mPtr >> 2, (mPtr >> 2) + n));
+  v.set(view.subarray(vPtr >> 2, (vPtr >> 2) + n));
+}
