@@ -80,8 +80,8 @@ function packB(b: usize, rs: i32, cs: i32, p0: i32, kc: i32, j0: i32, nc: i32, p
   }
 }
 
-/** C[rows x cols tile at c] += packed A panel (pa) x packed B panel (pb) over kc. */
-function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i32, cols: i32, edge: usize): void {
+/** C[rows x cols tile at c] (= when overwrite, else +=) packed A panel (pa) x packed B panel (pb) over kc. */
+function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i32, cols: i32, edge: usize, overwrite: bool): void {
   let c00 = f32x4.splat(0), c01 = f32x4.splat(0);
   let c10 = f32x4.splat(0), c11 = f32x4.splat(0);
   let c20 = f32x4.splat(0), c21 = f32x4.splat(0);
@@ -107,6 +107,25 @@ function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i3
     c41 = f32x4.add(c41, f32x4.mul(a, b1));
     pa += 20;
     pb += 32;
+  }
+  if (rows == MR && cols == NR && overwrite) {
+    const ld = <usize>ldc << 2;
+    let p = c;
+    v128.store(p, c00);
+    v128.store(p, c01, 16);
+    p += ld;
+    v128.store(p, c10);
+    v128.store(p, c11, 16);
+    p += ld;
+    v128.store(p, c20);
+    v128.store(p, c21, 16);
+    p += ld;
+    v128.store(p, c30);
+    v128.store(p, c31, 16);
+    p += ld;
+    v128.store(p, c40);
+    v128.store(p, c41, 16);
+    return;
   }
   if (rows == MR && cols == NR) {
     const ld = <usize>ldc << 2;
@@ -140,13 +159,14 @@ function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i3
   for (let r = 0; r < rows; r++) {
     for (let j = 0; j < cols; j++) {
       const p = at(c, r * ldc + j);
-      store<f32>(p, load<f32>(p) + load<f32>(at(edge, r * NR + j)));
+      const value = load<f32>(at(edge, r * NR + j));
+      store<f32>(p, overwrite ? value : load<f32>(p) + value);
     }
   }
 }
 
 /**
- * For t < batch: C[t] (m x n, zeroed by the caller) += op(A[t]) @ op(B[t]), A[t] at a + t*aStride
+ * For t < batch: C[t] (m x n) = op(A[t]) @ op(B[t]) (k > 0), A[t] at a + t*aStride
  * floats ([m,k], or [k,m] when transA), B[t] at b + t*bStride ([k,n], or [n,k] when transB).
  */
 export function gemm(
@@ -185,7 +205,7 @@ export function gemm(
           for (let jp = 0; jp < nc; jp += NR) {
             const cols = min(NR, nc - jp);
             for (let ip = 0; ip < mc; ip += MR) {
-              microKernel(kc, at(pa, ip * kc), at(pb, jp * kc), at(cOff, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), cols, edge);
+              microKernel(kc, at(pa, ip * kc), at(pb, jp * kc), at(cOff, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), cols, edge, p0 == 0);
             }
           }
         }

@@ -35,8 +35,14 @@ function topologicalOrder(root: Tensor): Tensor[] {
   return order.reverse();
 }
 
-function accumulateInto(t: Tensor, g: Tensor): void {
-  t.grad = t.grad === null ? clone(g) : add(t.grad, g);
+/**
+ * Add g to t.grad. A gradient tensor is handed over without a copy unless it is already some other
+ * tensor's .grad (or the caller's seed), so two .grad fields never share one tensor.
+ */
+function accumulateInto(t: Tensor, g: Tensor, taken: Set<Tensor>): void {
+  if (t.grad !== null) t.grad = add(t.grad, g);
+  else t.grad = taken.has(g) ? clone(g) : g;
+  taken.add(t.grad);
 }
 
 export function backward(root: Tensor, grad: Tensor | undefined, options: BackwardOptions = {}): void {
@@ -56,9 +62,10 @@ export function backward(root: Tensor, grad: Tensor | undefined, options: Backwa
     );
   }
   const seed = grad;
+  const taken = new Set<Tensor>([seed]);
   noGrad(() => {
     if (root.gradFn === null) {
-      accumulateInto(root, seed);
+      accumulateInto(root, seed, taken);
       return;
     }
     const order = topologicalOrder(root);
@@ -76,7 +83,7 @@ export function backward(root: Tensor, grad: Tensor | undefined, options: Backwa
       const g = grads.get(t);
       if (g === undefined) continue;
       grads.delete(t);
-      if (t.retainsGrad) accumulateInto(t, g);
+      if (t.retainsGrad) accumulateInto(t, g, taken);
       const node = t.gradFn!;
       const needs = node.inputs.map((x) => x.requiresGrad);
       const inputGrads = node.vjp!(g, needs);
@@ -94,6 +101,6 @@ export function backward(root: Tensor, grad: Tensor | undefined, options: Backwa
       });
       if (!options.retainGraph) node.vjp = null;
     }
-    for (const [leaf, g] of leaves) accumulateInto(leaf, g);
+    for (const [leaf, g] of leaves) accumulateInto(leaf, g, taken);
   });
 }

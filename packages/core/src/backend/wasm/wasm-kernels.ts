@@ -106,7 +106,6 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
   const [aPtr, bPtr, cPtr] = layout(aLen, bLen, cLen);
   view.set(a.subarray(0, aLen), aPtr >> 2);
   view.set(b.subarray(0, bLen), bPtr >> 2);
-  view.fill(0, cPtr >> 2, (cPtr >> 2) + cLen);
   exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED);
   c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
 }
