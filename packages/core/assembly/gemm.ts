@@ -166,8 +166,8 @@ function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i3
 }
 
 /**
- * For t < batch: C[t] (m x n) = op(A[t]) @ op(B[t]) (k > 0), A[t] at a + t*aStride
- * floats ([m,k], or [k,m] when transA), B[t] at b + t*bStride ([k,n], or [n,k] when transB).
+ * For t < batch: C[t] (m x n) = op(A[t]) @ op(B[t]) (k > 0; += when accumulate), A[t] at
+ * a + t*aStride floats ([m,k], or [k,m] when transA), B[t] at b + t*bStride ([k,n], or [n,k] when transB).
  */
 export function gemm(
   a: usize,
@@ -182,6 +182,7 @@ export function gemm(
   aStride: i32,
   bStride: i32,
   scratch: usize,
+  accumulate: bool,
 ): void {
   const aRs = transA ? 1 : k;
   const aCs = transA ? m : 1;
@@ -205,7 +206,7 @@ export function gemm(
           for (let jp = 0; jp < nc; jp += NR) {
             const cols = min(NR, nc - jp);
             for (let ip = 0; ip < mc; ip += MR) {
-              microKernel(kc, at(pa, ip * kc), at(pb, jp * kc), at(cOff, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), cols, edge, p0 == 0);
+              microKernel(kc, at(pa, ip * kc), at(pb, jp * kc), at(cOff, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), cols, edge, p0 == 0 && !accumulate);
             }
           }
         }

@@ -1,3 +1,4 @@
 // Entry point of the WebAssembly kernels: everything exported here is callable from the CPU backend.
 export { gemm, scratchFloats } from './gemm';
 export { adamStep } from './optimizer';
+export { columns } from './conv';

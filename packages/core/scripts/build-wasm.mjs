@@ -12,7 +12,7 @@ const generated = join(root, 'src', 'backend', 'wasm', 'kernels-binary.generated
 
 mkdirSync(dirname(wasmPath), { recursive: true });
 const { error, stderr } = await asc.main(
-  ['assembly/index.ts', '--outFile', wasmPath, '-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '--baseDir', root],
+  ['assembly/index.ts', '--outFile', wasmPath, '-O3', '--runtime', 'stub', '--enable', 'simd', '--noAssert', '--enable', 'bulk-memory', '--baseDir', root],
   {},
 );
 if (error) {

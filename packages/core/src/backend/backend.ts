@@ -22,7 +22,8 @@ export type UnaryOp =
   | 'erf'
   | 'softplus';
 
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'greater' | 'equal';
+/** gatePositive: a where b > 0, else 0 (relu's backward in one pass). */
+export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'greater' | 'equal' | 'gatePositive';
 
 export type ReduceOp = 'sum' | 'max';
 
@@ -122,6 +123,12 @@ export interface Backend {
   /** int32 labels [count] -> float [count, classes] with a 1 at each label; labels are in range. */
   oneHot(labels: Storage, count: number, classes: number, dtype: FloatDType): Storage;
 
+  /** Convolution (cross-correlation) of NCHW x with weight [outChannels, c, kh, kw]: [n, outChannels, outH*outW]. */
+  conv2d(x: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
+  /** Gradient of conv2d with respect to x, from g [n, outChannels, outH*outW]: NCHW. */
+  conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
+  /** Gradient of conv2d with respect to the weight: [outChannels, c*kh*kw], summed over the batch. */
+  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
   /** NCHW input -> columns [n, c*kh*kw, outH*outW] (zero outside the padded input). */
   im2col(x: Storage, dtype: FloatDType, win: Window2d): Storage;
   /** The adjoint of im2col: columns summed back into an NCHW tensor. */

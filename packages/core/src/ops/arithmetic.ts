@@ -96,3 +96,8 @@ export function greater(a: TensorLike, b: TensorLike): Tensor {
 export function equal(a: TensorLike, b: TensorLike): Tensor {
   return binaryOp('equal', a, b, NOT_DIFFERENTIABLE);
 }
+
+/** a where b > 0, else 0: relu's backward in one pass (no gradient of its own). */
+export function gatePositive(a: TensorLike, b: TensorLike): Tensor {
+  return binaryOp('gatePositive', a, b, NOT_DIFFERENTIABLE);
+}

@@ -1,7 +1,7 @@
 // Elementwise functions of one tensor, each with its derivative beside it.
 import type { UnaryOp } from '../backend/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { mul, sub } from './arithmetic.js';
+import { gatePositive, mul, sub } from './arithmetic.js';
 import { NOT_DIFFERENTIABLE, requireFloat, result } from './op.js';
 
 type UnaryVjp = (g: Tensor, x: Tensor, out: Tensor) => Tensor;
@@ -21,7 +21,7 @@ export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x, (g, _x, out) => g.
 export const abs = (x: Tensor): Tensor => unaryOp('abs', x, (g, x) => mul(g, sign(x)));
 export const sin = (x: Tensor): Tensor => unaryOp('sin', x, (g, x) => mul(g, cos(x)));
 export const cos = (x: Tensor): Tensor => unaryOp('cos', x, (g, x) => neg(mul(g, sin(x))));
-export const relu = (x: Tensor): Tensor => unaryOp('relu', x, (g, x) => mul(g, step(x)));
+export const relu = (x: Tensor): Tensor => unaryOp('relu', x, (g, x) => gatePositive(g, x));
 export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x, (g, _x, out) => mul(g, mul(out, sub(1, out))));
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x, (g, _x, out) => mul(g, sub(1, mul(out, out))));
 

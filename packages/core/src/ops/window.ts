@@ -5,9 +5,8 @@ import { ShapeError } from '../errors.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { add } from './arithmetic.js';
-import { matmul } from './matmul.js';
 import { requireFloat, result } from './op.js';
-import { reshape, squeeze, unsqueeze } from './shape.js';
+import { reshape, squeeze, toDType, unsqueeze } from './shape.js';
 
 export type Pair = number | readonly [number, number];
 
@@ -45,16 +44,6 @@ function windowOf(what: string, x: Tensor, kernel: Pair, stride: Pair, padding: 
   return { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW };
 }
 
-/** NCHW -> [n, c*kh*kw, outH*outW]; differentiable (backward is col2im). */
-function im2col(x: Tensor, win: Window2d): Tensor {
-  const dtype = requireFloat('im2col', x);
-  const storage = x.backend.im2col(x.storage, dtype, win);
-  const shape = [win.n, win.c * win.kh * win.kw, win.outH * win.outW];
-  return result('im2col', [x], storage, shape, dtype, (g) => [
-    new Tensor(g.backend.col2im(g.storage, dtype, win), x.shape, dtype, g.backend),
-  ]);
-}
-
 /** 2-D convolution (cross-correlation, as PyTorch): x [N,C,H,W], weight [O,C,kh,kw], bias [O]. */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: ConvOptions = {}): Tensor {
   if (weight.rank !== 4) throw new ShapeError(`conv2d: weight must be [out, in, kh, kw], got ${formatShape(weight.shape)}`);
@@ -63,10 +52,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
     throw new ShapeError(`conv2d: input has ${x.shape[1]} channels but the weight expects ${inC} (input ${formatShape(x.shape)})`);
   }
   const win = windowOf('conv2d', x, [kh, kw], options.stride ?? 1, options.padding ?? 0, options.dilation ?? 1);
-  const cols = im2col(x, win);
-  let y = matmul(reshape(weight, [out, inC * kh * kw]), cols);
-  if (bias !== null) y = add(y, reshape(bias, [1, out, 1]));
-  return reshape(y, [win.n, out, win.outH, win.outW]);
+  const dtype = requireFloat('conv2d', x);
+  const w = toDType(weight, dtype);
+  const storage = x.backend.conv2d(x.storage, w.storage, dtype, win, out);
+  const y = result('conv2d', [x, w], storage, [win.n, out, win.outH * win.outW], dtype, (g, needs) => [
+    needs[0] ? new Tensor(g.backend.conv2dBackwardInput(g.storage, w.storage, dtype, win, out), x.shape, dtype, g.backend) : null,
+    needs[1] ? new Tensor(g.backend.conv2dBackwardWeight(g.storage, x.storage, dtype, win, out), w.shape, dtype, g.backend) : null,
+  ]);
+  const withBias = bias === null ? y : add(y, reshape(bias, [1, out, 1]));
+  return reshape(withBias, [win.n, out, win.outH, win.outW]);
 }
 
 /** 1-D convolution: x [N,C,L], weight [O,C,k], bias [O]. */

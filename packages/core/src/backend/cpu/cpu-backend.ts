@@ -5,7 +5,14 @@ import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Stor
 import { batchNormBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
-import { wasmAdamStep, wasmKernelsAvailable, wasmMatmulKernel } from '../wasm/wasm-kernels.js';
+import {
+  wasmAdamStep,
+  wasmConv2d,
+  wasmConv2dBackwardInput,
+  wasmConv2dBackwardWeight,
+  wasmKernelsAvailable,
+  wasmMatmulKernel,
+} from '../wasm/wasm-kernels.js';
 import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
 import { argmaxKernel, reduceKernel } from './reduce.js';
@@ -132,6 +139,46 @@ export const cpuBackend: Backend = {
     const y = labels as Int32Array;
     for (let i = 0; i < count; i++) out[i * classes + y[i]] = 1;
     return out;
+  },
+
+  conv2d(x: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
+    const out = falloc(dtype, win.n * outChannels * win.outH * win.outW);
+    if (useWasm(dtype)) wasmConv2d(x as Float32Array, weight as Float32Array, win, outChannels, out as Float32Array);
+    else {
+      const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
+      const ckk = win.c * win.kh * win.kw;
+      const spatial = win.outH * win.outW;
+      matmulKernel(farr(weight), cols, { batch: win.n, m: outChannels, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial }, out);
+    }
+    return out;
+  },
+
+  conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
+    const dx = falloc(dtype, win.n * win.c * win.h * win.w);
+    if (useWasm(dtype)) wasmConv2dBackwardInput(g as Float32Array, weight as Float32Array, win, outChannels, dx as Float32Array);
+    else {
+      const ckk = win.c * win.kh * win.kw;
+      const spatial = win.outH * win.outW;
+      const cols = falloc(dtype, win.n * ckk * spatial);
+      matmulKernel(farr(weight), farr(g), { batch: win.n, m: ckk, k: outChannels, n: spatial, transA: true, transB: false, aBatchStride: 0, bBatchStride: outChannels * spatial }, cols);
+      col2imKernel(cols, win, dx);
+    }
+    return dx;
+  },
+
+  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
+    const ckk = win.c * win.kh * win.kw;
+    const dWeight = falloc(dtype, outChannels * ckk);
+    if (useWasm(dtype)) wasmConv2dBackwardWeight(g as Float32Array, x as Float32Array, win, outChannels, dWeight as Float32Array);
+    else {
+      // Per-image products summed in image order: the same order as the wasm kernel's accumulation.
+      const spatial = win.outH * win.outW;
+      const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
+      const perImage = falloc(dtype, win.n * outChannels * ckk);
+      matmulKernel(farr(g), cols, { batch: win.n, m: outChannels, k: spatial, n: ckk, transA: false, transB: true, aBatchStride: outChannels * spatial, bBatchStride: ckk * spatial }, perImage);
+      for (let b = 0; b < win.n; b++) for (let i = 0; i < dWeight.length; i++) dWeight[i] += perImage[b * dWeight.length + i];
+    }
+    return dWeight;
   },
 
   im2col(x: Storage, dtype: FloatDType, win: Window2d) {

@@ -1,7 +1,7 @@
 // The WebAssembly SIMD kernels (assembly/*.ts), called on float32 typed arrays: operands are copied
 // into the module's memory (a memcpy, small next to the work), processed there, and results copied
 // back. Memory per call: [64 KiB reserved for the module | GEMM scratch | operands], grown on demand.
-import type { AdamHyper, MatmulSpec } from '../backend.js';
+import type { AdamHyper, MatmulSpec, Window2d } from '../backend.js';
 import { KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
 
 interface KernelExports {
@@ -20,6 +20,25 @@ interface KernelExports {
     aStride: number,
     bStride: number,
     scratch: number,
+    accumulate: number,
+  ): void;
+  columns(
+    x: number,
+    c: number,
+    h: number,
+    w: number,
+    kh: number,
+    kw: number,
+    strideH: number,
+    strideW: number,
+    padH: number,
+    padW: number,
+    dilationH: number,
+    dilationW: number,
+    outH: number,
+    outW: number,
+    cols: number,
+    toColumns: number,
   ): void;
   adamStep(
     p: number,
@@ -106,7 +125,7 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
   const [aPtr, bPtr, cPtr] = layout(aLen, bLen, cLen);
   view.set(a.subarray(0, aLen), aPtr >> 2);
   view.set(b.subarray(0, bLen), bPtr >> 2);
-  exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED);
+  exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED, 0);
   c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
 }
 
@@ -136,4 +155,60 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
   p.set(view.subarray(pPtr >> 2, (pPtr >> 2) + n));
   m.set(view.subarray(mPtr >> 2, (mPtr >> 2) + n));
   v.set(view.subarray(vPtr >> 2, (vPtr >> 2) + n));
+}
+
+/** im2col (toColumns) or col2im of image `image` of x at xPtr, columns at colsPtr. */
+function columns(k: KernelExports, xPtr: number, image: number, win: Window2d, colsPtr: number, toColumns: boolean): void {
+  const { c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
+  const imageBytes = c * h * w * 4;
+  k.columns(xPtr + image * imageBytes, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, colsPtr, +toColumns);
+}
+
+/**
+ * Convolutions image by image, entirely in module memory: im2col into one image's columns, then the
+ * GEMM with the weight [o, c*kh*kw]. The columns never leave the module.
+ */
+export function wasmConv2d(x: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, out: Float32Array): void {
+  const k = exportsOrThrow();
+  const ckk = win.c * win.kh * win.kw;
+  const spatial = win.outH * win.outW;
+  const [xPtr, wPtr, colsPtr, outPtr] = layout(x.length, weight.length, ckk * spatial, out.length);
+  view.set(x, xPtr >> 2);
+  view.set(weight, wPtr >> 2);
+  for (let b = 0; b < win.n; b++) {
+    columns(k, xPtr, b, win, colsPtr, true);
+    k.gemm(wPtr, colsPtr, outPtr + b * outChannels * spatial * 4, outChannels, ckk, spatial, 0, 0, 1, 0, 0, RESERVED, 0);
+  }
+  out.set(view.subarray(outPtr >> 2, (outPtr >> 2) + out.length));
+}
+
+/** dWeight [o, c*kh*kw] = sum over images of g[b] @ columns(x[b])^T. */
+export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array): void {
+  const k = exportsOrThrow();
+  const ckk = win.c * win.kh * win.kw;
+  const spatial = win.outH * win.outW;
+  const [gPtr, xPtr, colsPtr, dwPtr] = layout(g.length, x.length, ckk * spatial, dWeight.length);
+  view.set(g, gPtr >> 2);
+  view.set(x, xPtr >> 2);
+  for (let b = 0; b < win.n; b++) {
+    columns(k, xPtr, b, win, colsPtr, true);
+    k.gemm(gPtr + b * outChannels * spatial * 4, colsPtr, dwPtr, outChannels, spatial, ckk, 0, 1, 1, 0, 0, RESERVED, b > 0 ? 1 : 0);
+  }
+  dWeight.set(view.subarray(dwPtr >> 2, (dwPtr >> 2) + dWeight.length));
+}
+
+/** dx = col2im(weight^T @ g[b]) image by image. */
+export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, dx: Float32Array): void {
+  const k = exportsOrThrow();
+  const ckk = win.c * win.kh * win.kw;
+  const spatial = win.outH * win.outW;
+  const [gPtr, wPtr, colsPtr, dxPtr] = layout(g.length, weight.length, ckk * spatial, dx.length);
+  view.set(g, gPtr >> 2);
+  view.set(weight, wPtr >> 2);
+  view.fill(0, dxPtr >> 2, (dxPtr >> 2) + dx.length);
+  for (let b = 0; b < win.n; b++) {
+    k.gemm(wPtr, gPtr + b * outChannels * spatial * 4, colsPtr, ckk, outChannels, spatial, 1, 0, 1, 0, 0, RESERVED, 0);
+    columns(k, dxPtr, b, win, colsPtr, false);
+  }
+  dx.set(view.subarray(dxPtr >> 2, (dxPtr >> 2) + dx.length));
 }
