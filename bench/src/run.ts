@@ -1,12 +1,14 @@
 // `pnpm bench`: runs every benchmark, prints a table per group and writes bench-results/bench.json.
-// Flags: --quick (short timing windows), --out FILE.
+// Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch side by side), --out FILE.
 import { cpus } from 'node:os';
 import { benchElementwise, benchMatmul } from './kernels.js';
 import { printTable, writeJson } from './measure.js';
-import { benchTraining } from './training.js';
+import { benchMemory, benchTraining } from './training.js';
+import { compareTrainers } from './compare.js';
 
 const args = process.argv.slice(2);
 const quick = args.includes('--quick');
+const compare = args.includes('--compare');
 const outIndex = args.indexOf('--out');
 const outPath = outIndex >= 0 ? args[outIndex + 1] : 'bench-results/bench.json';
 const budget = quick ? 0.2 : 1.5;
@@ -19,6 +21,12 @@ printTable('elementwise and reductions (float32, CPU backend)', elementwise);
 const training = benchTraining(quick ? 1 : 5);
 printTable('training throughput (one process, one thread, Adam, batch 128)', training);
 
+const memory = benchMemory(quick ? 500 : 2000, quick ? 100 : 200);
+printTable('memory over a long run (RSS should stay flat)', memory);
+
+const comparison = compare ? await compareTrainers(quick ? 2 : 10) : null;
+if (comparison) printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);
+
 writeJson(outPath, {
   date: new Date().toISOString(),
   node: process.version,
@@ -26,5 +34,7 @@ writeJson(outPath, {
   matmul,
   elementwise,
   training,
+  memory,
+  comparison: comparison?.results ?? null,
 });
 process.stdout.write(`\nwrote ${outPath}\n`);

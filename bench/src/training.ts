@@ -24,3 +24,27 @@ export function benchTraining(budget: number, batchSize = 128): Row[] {
     return { model: name, batch: batchSize, 'ms/step': t.seconds * 1000, 'samples/s': batchSize / t.seconds };
   });
 }
+
+/**
+ * Resident memory over a long run of MLP training steps: RSS after `warmup` steps and after `steps`,
+ * so growth (a leak, or allocation the GC cannot keep up with) shows as the difference.
+ */
+export function benchMemory(steps: number, warmup: number, batchSize = 128): Row[] {
+  manualSeed(0);
+  const model = mlp();
+  const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
+  const x = randn([batchSize, 1, 28, 28]);
+  const y = fromArray(Array.from({ length: batchSize }, (_, i) => i % 10), [batchSize], { dtype: 'int32' });
+  const rows: Row[] = [];
+  const mib = (bytes: number) => bytes / 1024 / 1024;
+  for (let step = 1; step <= steps; step++) {
+    opt.zeroGrad();
+    loss.crossEntropy(model.forward(x), y).backward();
+    opt.step();
+    if (step === warmup || step === steps) {
+      const m = process.memoryUsage();
+      rows.push({ model: 'MLP 784-256-128-10', step, 'RSS MiB': mib(m.rss), 'heap used MiB': mib(m.heapUsed), 'array buffers MiB': mib(m.arrayBuffers) });
+    }
+  }
+  return rows;
+}

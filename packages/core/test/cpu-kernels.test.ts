@@ -43,15 +43,18 @@ describe('binary kernel broadcasting', () => {
     [[2, 0, 3], [3]],
   ];
   for (const [sa, sb] of pairs) {
-    it(`[${sa}] - [${sb}] matches the reference`, () => {
+    it(`[${sa}] - [${sb}] (and gatePositive) matches the reference`, () => {
       const out = broadcastShapes(sa, sb);
       const a = random(sizeOf(sa));
       const b = random(sizeOf(sb));
       const got = new Float32Array(sizeOf(out));
       binaryKernel('sub', a, sa, b, sb, out, got);
+      const gated = new Float32Array(sizeOf(out));
+      binaryKernel('gatePositive', a, sa, b, sb, out, gated);
       for (let i = 0; i < got.length; i++) {
         const idx = unravel(i, out);
         expect(got[i]).toBe(Math.fround(broadcastRead(a, sa, idx) - broadcastRead(b, sb, idx)));
+        expect(gated[i]).toBe(broadcastRead(b, sb, idx) > 0 ? broadcastRead(a, sa, idx) : 0);
       }
     });
   }

@@ -1,0 +1,107 @@
+// The WebAssembly SIMD kernels against the typed-array kernels they replace for float32, on odd
+// shapes (sizes that are not multiples of the SIMD width, the 5x8 tile or the blocks).
+import { describe, expect, it } from 'vitest';
+import type { Window2d } from '../src/backend/backend.js';
+import { adamStepKernel } from '../src/backend/cpu/optimizer-steps.js';
+import { col2imKernel, im2colKernel } from '../src/backend/cpu/window.js';
+import { matmulReference } from '../src/backend/cpu/matmul.js';
+import {
+  wasmAdamStep,
+  wasmConv2d,
+  wasmConv2dBackwardInput,
+  wasmConv2dBackwardWeight,
+} from '../src/backend/wasm/wasm-kernels.js';
+import { RandomStream } from '../src/index.js';
+
+const stream = new RandomStream({ seed: 21, purpose: 'wasm-kernel-tests' });
+let drawn = 0;
+function random(n: number): Float32Array {
+  const a = new Float32Array(n);
+  stream.normal(a, 0, 1, drawn);
+  drawn += n;
+  return a;
+}
+
+function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
+  return worst;
+}
+
+function window(n: number, c: number, h: number, w: number, k: [number, number], stride: number, pad: number, dil: number): Window2d {
+  const outH = Math.floor((h + 2 * pad - dil * (k[0] - 1) - 1) / stride) + 1;
+  const outW = Math.floor((w + 2 * pad - dil * (k[1] - 1) - 1) / stride) + 1;
+  return { n, c, h, w, kh: k[0], kw: k[1], strideH: stride, strideW: stride, padH: pad, padW: pad, dilationH: dil, dilationW: dil, outH, outW };
+}
+
+/** The reference convolution: im2col + plain triple-loop products, in double precision. */
+function referenceConv(x: Float32Array, weight: Float32Array, win: Window2d, o: number) {
+  const ckk = win.c * win.kh * win.kw;
+  const spatial = win.outH * win.outW;
+  const cols = new Float64Array(win.n * ckk * spatial);
+  im2colKernel(Float64Array.from(x), win, cols);
+  const w64 = Float64Array.from(weight);
+  const y = new Float64Array(win.n * o * spatial);
+  matmulReference(w64, cols, { batch: win.n, m: o, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial }, y);
+  return { cols, y };
+}
+
+const WINDOWS: [string, Window2d, number][] = [
+  ['3x3 pad 1, 1 channel (conv1 of the CNN)', window(3, 1, 9, 7, [3, 3], 1, 1, 1), 5],
+  ['3x3 pad 1, odd channels', window(2, 3, 7, 6, [3, 3], 1, 1, 1), 13],
+  ['stride 2, dilation 2', window(2, 2, 11, 9, [3, 2], 2, 2, 2), 6],
+  ['1x1', window(4, 7, 5, 5, [1, 1], 1, 0, 1), 9],
+];
+
+describe.each(WINDOWS)('WebAssembly convolution: %s', (_name, win, o) => {
+  const x = random(win.n * win.c * win.h * win.w);
+  const weight = random(o * win.c * win.kh * win.kw);
+  const spatial = win.outH * win.outW;
+  const ckk = win.c * win.kh * win.kw;
+  const { cols, y } = referenceConv(x, weight, win, o);
+
+  it('forward matches im2col + the reference product', () => {
+    const out = new Float32Array(win.n * o * spatial);
+    wasmConv2d(x, weight, win, o, out);
+    expect(worstRelative(out, y)).toBeLessThan(1e-5);
+  });
+
+  it('the weight gradient matches sum over images of g @ columns^T', () => {
+    const g = random(win.n * o * spatial);
+    const expected = new Float64Array(o * ckk);
+    const perImage = new Float64Array(win.n * o * ckk);
+    matmulReference(Float64Array.from(g), cols, { batch: win.n, m: o, k: spatial, n: ckk, transA: false, transB: true, aBatchStride: o * spatial, bBatchStride: ckk * spatial }, perImage);
+    for (let b = 0; b < win.n; b++) for (let i = 0; i < expected.length; i++) expected[i] += perImage[b * expected.length + i];
+    const dw = new Float32Array(o * ckk);
+    wasmConv2dBackwardWeight(g, x, win, o, dw);
+    expect(worstRelative(dw, expected)).toBeLessThan(1e-5);
+  });
+
+  it('the input gradient matches col2im(weight^T @ g)', () => {
+    const g = random(win.n * o * spatial);
+    const dcols = new Float64Array(win.n * ckk * spatial);
+    matmulReference(Float64Array.from(weight), Float64Array.from(g), { batch: win.n, m: ckk, k: o, n: spatial, transA: true, transB: false, aBatchStride: 0, bBatchStride: o * spatial }, dcols);
+    const expected = new Float64Array(x.length);
+    col2imKernel(dcols, win, expected);
+    const dx = new Float32Array(x.length);
+    wasmConv2dBackwardInput(g, weight, win, o, dx);
+    expect(worstRelative(dx, expected)).toBeLessThan(1e-5);
+  });
+});
+
+describe('WebAssembly Adam', () => {
+  for (const [n, decoupled] of [[1, false], [7, true], [1029, false]] as const) {
+    it(`matches the typed-array kernel over 3 steps (n=${n}, ${decoupled ? 'AdamW' : 'Adam + L2'})`, () => {
+      const p0 = random(n);
+      const grads = [random(n), random(n), random(n)];
+      const run = (step: typeof adamStepKernel | typeof wasmAdamStep) => {
+        const p = p0.slice();
+        const m = new Float32Array(n);
+        const v = new Float32Array(n);
+        grads.forEach((g, t) => step(p, g, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled, step: t + 1 }));
+        return p;
+      };
+      expect(worstRelative(run(wasmAdamStep), run(adamStepKernel))).toBeLessThan(1e-5);
+    });
+  }
+});
