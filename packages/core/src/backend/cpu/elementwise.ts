@@ -126,8 +126,9 @@ function binaryRow(
       return;
     case 'gatePositive':
       // A multiply by the 0/1 mask instead of a select: signs are unpredictable, so a branch would
-      // mispredict half the time. (Differs from a select only for non-finite a where b <= 0.)
-      for (let j = 0; j < n; j++) out[oi + j] = a[ai + j * sa] * +(b[bi + j * sb] > 0);
+      // mispredict half the time. Adding 0 turns the -0 of a negative a times 0 into +0. (Differs
+      // from a select only for non-finite a where b <= 0.)
+      for (let j = 0; j < n; j++) out[oi + j] = a[ai + j * sa] * +(b[bi + j * sb] > 0) + 0;
       return;
   }
 }
