@@ -3,6 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { binaryKernel } from '../src/backend/cpu/elementwise.js';
 import { permuteKernel } from '../src/backend/cpu/layout.js';
 import { reduceKernel } from '../src/backend/cpu/reduce.js';
+import { maxPool2dKernel } from '../src/backend/cpu/window.js';
 import { RandomStream } from '../src/index.js';
 import { broadcastShapes, sizeOf, stridesOf, type Shape } from '../src/tensor/shape.js';
 
@@ -109,6 +110,55 @@ describe('permute kernel', () => {
         perm.forEach((p, d) => (src += idx[d] * inStrides[p]));
         expect(out[i]).toBe(x[src]);
       }
+    });
+  }
+});
+
+describe('max pooling kernel', () => {
+  /** Reference: first maximum in window order, flat input index. */
+  function reference(x: Float32Array, n: number, h: number, w: number, k: number, s: number) {
+    const oh = Math.floor((h - k) / s) + 1;
+    const ow = Math.floor((w - k) / s) + 1;
+    const values: number[] = [];
+    const at: number[] = [];
+    for (let p = 0; p < n; p++) {
+      for (let i = 0; i < oh; i++) {
+        for (let j = 0; j < ow; j++) {
+          let best = -Infinity;
+          let where = -1;
+          for (let a = 0; a < k; a++) {
+            for (let b = 0; b < k; b++) {
+              const idx = p * h * w + (i * s + a) * w + (j * s + b);
+              if (x[idx] > best || where < 0) {
+                best = x[idx];
+                where = idx;
+              }
+            }
+          }
+          values.push(best);
+          at.push(where);
+        }
+      }
+    }
+    return { values, at, oh, ow };
+  }
+
+  for (const [k, s, h, w] of [
+    [2, 2, 6, 8],
+    [2, 2, 7, 5],
+    [3, 2, 7, 7],
+    [3, 1, 5, 6],
+  ]) {
+    it(`${k}x${k} stride ${s} on ${h}x${w}, with ties, matches the reference (values and argmax)`, () => {
+      // Small integers make ties common, so the first-maximum rule is exercised.
+      const x = Float32Array.from(random(3 * h * w), (v) => Math.round(v * 1.5));
+      const { values, at, oh, ow } = reference(x, 3, h, w, k, s);
+      const win = { n: 1, c: 3, h, w, kh: k, kw: k, strideH: s, strideW: s, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: oh, outW: ow };
+      const gotValues = new Float32Array(values.length);
+      const gotAt = new Int32Array(values.length);
+      maxPool2dKernel(x, win, gotValues, gotAt);
+      expect(Array.from(gotValues)).toEqual(values);
+      expect(Array.from(gotAt)).toEqual(at);
     });
   }
 });

@@ -51,9 +51,45 @@ export function col2imKernel(cols: FloatArray, win: Window2d, x: FloatArray): vo
   columns(x, win, cols, false);
 }
 
+/** 2x2 windows, stride 2, no padding or dilation (the common case): four loads per output, no bounds checks. */
+function maxPool2x2Kernel(x: FloatArray, win: Window2d, values: FloatArray, argmax: Int32Array): void {
+  const { n, c, h, w, outH, outW } = win;
+  let o = 0;
+  for (let p = 0; p < n * c; p++) {
+    const plane = p * h * w;
+    for (let oh = 0; oh < outH; oh++) {
+      let i = plane + 2 * oh * w;
+      for (let ow = 0; ow < outW; ow++, i += 2) {
+        // First maximum in window order wins ties; a NaN wins over numbers, as in the general kernel.
+        let at = i;
+        let best = x[i];
+        if (x[i + 1] > best || (x[i + 1] !== x[i + 1] && best === best)) {
+          best = x[i + 1];
+          at = i + 1;
+        }
+        if (x[i + w] > best || (x[i + w] !== x[i + w] && best === best)) {
+          best = x[i + w];
+          at = i + w;
+        }
+        if (x[i + w + 1] > best || (x[i + w + 1] !== x[i + w + 1] && best === best)) {
+          best = x[i + w + 1];
+          at = i + w + 1;
+        }
+        values[o] = best;
+        argmax[o] = at;
+        o++;
+      }
+    }
+  }
+}
+
 /** Max over each window (padding acts as -Infinity); argmax holds the flat index into x. */
 export function maxPool2dKernel(x: FloatArray, win: Window2d, values: FloatArray, argmax: Int32Array): void {
   const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
+  if (kh === 2 && kw === 2 && strideH === 2 && strideW === 2 && padH === 0 && padW === 0 && dilationH === 1 && dilationW === 1) {
+    maxPool2x2Kernel(x, win, values, argmax);
+    return;
+  }
   let o = 0;
   for (let p = 0; p < n * c; p++) {
     const plane = p * h * w;
