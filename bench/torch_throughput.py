@@ -44,5 +44,13 @@ def throughput(model):
 
 
 config = torch.__config__.show()
-blas = "OpenBLAS" if "openblas" in config.lower() else ("MKL" if "mkl" in config.lower() else "reference BLAS")
+blas_info = config.split("BLAS_INFO=")[1].split(",")[0].strip() if "BLAS_INFO=" in config else "unknown"
+blas = {"generic": "system BLAS", "open": "OpenBLAS", "mkl": "MKL"}.get(blas_info, blas_info)
+if blas_info == "generic":
+    # Debian's generic build uses whichever libblas the alternatives system points at.
+    import glob
+    import os
+
+    links = [os.path.realpath(p) for p in glob.glob("/etc/alternatives/libblas.so*")]
+    blas = "OpenBLAS" if any("openblas" in p for p in links) else "reference BLAS"
 print(json.dumps({"version": torch.__version__, "blas": blas, "mlp": throughput(mlp()), "cnn": throughput(cnn())}))
