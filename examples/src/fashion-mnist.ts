@@ -1,7 +1,7 @@
 // Train the MLP or the CNN on Fashion-MNIST with @dtrain/core alone, then report test accuracy.
 //   node examples/dist/fashion-mnist.js --model mlp|cnn [--data-dir DIR] [--epochs 5] [--batch-size 128]
 //     [--lr 1e-3] [--seed 0] [--limit N] [--save DIR]
-import { data, DtrainError, io, loss, manualSeed, nn, noGrad, optim } from '@dtrain/core';
+import { data, DtrainError, io, loss, manualSeed, nn, noGrad, optim, relaunchWithMallocTuning } from '@dtrain/core';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cnn, mlp } from './models.js';
@@ -24,6 +24,7 @@ function accuracy(model: nn.Module, dataset: data.TensorDataset, transform: data
 }
 
 async function main(): Promise<void> {
+  await relaunchWithMallocTuning();
   const { values } = parseArgs({
     options: {
       model: { type: 'string', default: 'mlp' },

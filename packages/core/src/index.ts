@@ -58,3 +58,8 @@ export * as optim from './optim/index.js';
 export * as loss from './loss/index.js';
 export * as data from './data/index.js';
 export * as io from './io/index.js';
+
+/** Node only: restart the current program with glibc malloc tuned for large tensors (see node/malloc-tuning.ts). */
+export async function relaunchWithMallocTuning(): Promise<void> {
+  return (await import('./node/malloc-tuning.js')).relaunchWithMallocTuning();
+}

@@ -1,0 +1,50 @@
+// relaunchWithMallocTuning restarts a program once with the glibc tunables and passes its exit code on.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const core = join(root, 'packages/core/dist/index.js');
+const dir = mkdtempSync(join(tmpdir(), 'dtrain-malloc-'));
+const script = join(dir, 'probe.mjs');
+
+beforeAll(() => {
+  if (!existsSync(core)) execFileSync('pnpm', ['build'], { cwd: root, stdio: 'ignore' });
+  writeFileSync(
+    script,
+    `import { relaunchWithMallocTuning } from ${JSON.stringify(pathToFileURL(core).href)};
+await relaunchWithMallocTuning();
+console.log(JSON.stringify({ pid: process.pid, tunables: process.env.GLIBC_TUNABLES ?? null, args: process.argv.slice(2) }));
+process.exitCode = Number(process.argv[2] ?? 0);
+`,
+  );
+}, 120_000);
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+function probe(env: Record<string, string | undefined>, code = '0') {
+  const r = spawnSync(process.execPath, [script, code], { encoding: 'utf8', env: { ...process.env, GLIBC_TUNABLES: undefined, ...env } });
+  return { status: r.status, lines: r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+}
+
+describe.runIf(process.platform === 'linux')('relaunchWithMallocTuning', () => {
+  it('runs the program once more with the tunables, same arguments, and passes the exit code on', () => {
+    const r = probe({}, '3');
+    expect(r.status).toBe(3);
+    expect(r.lines).toHaveLength(1);
+    expect(r.lines[0].tunables).toMatch(/glibc\.malloc\.trim_threshold=/);
+    expect(r.lines[0].args).toEqual(['3']);
+  });
+
+  it('keeps tunables already set and adds its own', () => {
+    const r = probe({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' });
+    expect(r.lines[0].tunables).toMatch(/^glibc\.malloc\.arena_max=2:glibc\.malloc\.mmap_threshold=/);
+  });
+
+  it('does nothing when opted out', () => {
+    const r = probe({ DTRAIN_MALLOC_TUNING: 'off' });
+    expect(r.lines[0].tunables).toBeNull();
+  });
+});
