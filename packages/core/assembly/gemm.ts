@@ -197,8 +197,11 @@ export function gemm(
     const cOff = at(c, t * m * n);
     for (let j0 = 0; j0 < n; j0 += NC) {
       const nc = min(NC, n - j0);
-      for (let p0 = 0; p0 < k; p0 += KC) {
-        const kc = min(KC, k - p0);
+      // Equal K blocks of at most KC (288 = one block of 288, not 256 + 32): a short tail block
+      // would re-read and re-write all of C for little work.
+      const kBlock = (k + ((k + KC - 1) / KC) - 1) / ((k + KC - 1) / KC);
+      for (let p0 = 0; p0 < k; p0 += kBlock) {
+        const kc = min(kBlock, k - p0);
         packB(bOff, bRs, bCs, p0, kc, j0, nc, pb);
         for (let i0 = 0; i0 < m; i0 += MC) {
           const mc = min(MC, m - i0);

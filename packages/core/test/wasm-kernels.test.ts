@@ -62,8 +62,15 @@ describe.each(WINDOWS)('WebAssembly convolution: %s', (_name, win, o) => {
 
   it('forward matches im2col + the reference product', () => {
     const out = new Float32Array(win.n * o * spatial);
-    wasmConv2d(x, weight, win, o, out);
+    wasmConv2d(x, weight, null, win, o, out);
     expect(worstRelative(out, y)).toBeLessThan(1e-5);
+  });
+
+  it('forward with a bias adds it to every position of its output channel', () => {
+    const bias = random(o);
+    const out = new Float32Array(win.n * o * spatial);
+    wasmConv2d(x, weight, bias, win, o, out);
+    expect(worstRelative(out, y.map((v, i) => v + bias[Math.floor(i / spatial) % o]))).toBeLessThan(1e-5);
   });
 
   it('the weight gradient matches sum over images of g @ columns^T', () => {

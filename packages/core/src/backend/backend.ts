@@ -123,8 +123,11 @@ export interface Backend {
   /** int32 labels [count] -> float [count, classes] with a 1 at each label; labels are in range. */
   oneHot(labels: Storage, count: number, classes: number, dtype: FloatDType): Storage;
 
-  /** Convolution (cross-correlation) of NCHW x with weight [outChannels, c, kh, kw]: [n, outChannels, outH*outW]. */
-  conv2d(x: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
+  /**
+   * Convolution (cross-correlation) of NCHW x with weight [outChannels, c, kh, kw], plus bias
+   * [outChannels] when given: [n, outChannels, outH*outW].
+   */
+  conv2d(x: Storage, weight: Storage, bias: Storage | null, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
   /** Gradient of conv2d with respect to x, from g [n, outChannels, outH*outW]: NCHW. */
   conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
   /** Gradient of conv2d with respect to the weight: [outChannels, c*kh*kw], summed over the batch. */

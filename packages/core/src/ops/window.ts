@@ -4,8 +4,8 @@ import type { Window2d } from '../backend/backend.js';
 import { ShapeError } from '../errors.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
-import { add } from './arithmetic.js';
 import { requireFloat, result } from './op.js';
+import { sum } from './reduce.js';
 import { reshape, squeeze, toDType, unsqueeze } from './shape.js';
 
 export type Pair = number | readonly [number, number];
@@ -54,13 +54,18 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const win = windowOf('conv2d', x, [kh, kw], options.stride ?? 1, options.padding ?? 0, options.dilation ?? 1);
   const dtype = requireFloat('conv2d', x);
   const w = toDType(weight, dtype);
-  const storage = x.backend.conv2d(x.storage, w.storage, dtype, win, out);
-  const y = result('conv2d', [x, w], storage, [win.n, out, win.outH * win.outW], dtype, (g, needs) => [
+  if (bias !== null && (bias.rank !== 1 || bias.shape[0] !== out)) {
+    throw new ShapeError(`conv2d: bias must be [${out}], got ${formatShape(bias.shape)}`);
+  }
+  const b = bias === null ? null : toDType(bias, dtype);
+  const storage = x.backend.conv2d(x.storage, w.storage, b?.storage ?? null, dtype, win, out);
+  const inputs = b === null ? [x, w] : [x, w, b];
+  const y = result('conv2d', inputs, storage, [win.n, out, win.outH * win.outW], dtype, (g, needs) => [
     needs[0] ? new Tensor(g.backend.conv2dBackwardInput(g.storage, w.storage, dtype, win, out), x.shape, dtype, g.backend) : null,
     needs[1] ? new Tensor(g.backend.conv2dBackwardWeight(g.storage, x.storage, dtype, win, out), w.shape, dtype, g.backend) : null,
+    needs[2] ? sum(g, [0, 2]) : null,
   ]);
-  const withBias = bias === null ? y : add(y, reshape(bias, [1, out, 1]));
-  return reshape(withBias, [win.n, out, win.outH, win.outW]);
+  return reshape(y, [win.n, out, win.outH, win.outW]);
 }
 
 /** 1-D convolution: x [N,C,L], weight [O,C,k], bias [O]. */

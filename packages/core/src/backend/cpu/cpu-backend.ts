@@ -141,14 +141,22 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  conv2d(x: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
-    const out = falloc(dtype, win.n * outChannels * win.outH * win.outW);
-    if (useWasm(dtype)) wasmConv2d(x as Float32Array, weight as Float32Array, win, outChannels, out as Float32Array);
-    else {
+  conv2d(x: Storage, weight: Storage, bias: Storage | null, dtype: FloatDType, win: Window2d, outChannels: number) {
+    const spatial = win.outH * win.outW;
+    const out = falloc(dtype, win.n * outChannels * spatial);
+    if (useWasm(dtype)) {
+      wasmConv2d(x as Float32Array, weight as Float32Array, bias as Float32Array | null, win, outChannels, out as Float32Array);
+    } else {
       const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
       const ckk = win.c * win.kh * win.kw;
-      const spatial = win.outH * win.outW;
       matmulKernel(farr(weight), cols, { batch: win.n, m: outChannels, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial }, out);
+      if (bias !== null) {
+        const b = farr(bias);
+        for (let row = 0; row < win.n * outChannels; row++) {
+          const v = b[row % outChannels];
+          for (let i = row * spatial; i < (row + 1) * spatial; i++) out[i] += v;
+        }
+      }
     }
     return out;
   },

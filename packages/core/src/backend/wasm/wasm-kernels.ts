@@ -168,7 +168,14 @@ function columns(k: KernelExports, xPtr: number, image: number, win: Window2d, c
  * Convolutions image by image, entirely in module memory: im2col into one image's columns, then the
  * GEMM with the weight [o, c*kh*kw]. The columns never leave the module.
  */
-export function wasmConv2d(x: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, out: Float32Array): void {
+export function wasmConv2d(
+  x: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array | null,
+  win: Window2d,
+  outChannels: number,
+  out: Float32Array,
+): void {
   const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
@@ -176,8 +183,11 @@ export function wasmConv2d(x: Float32Array, weight: Float32Array, win: Window2d,
   view.set(x, xPtr >> 2);
   view.set(weight, wPtr >> 2);
   for (let b = 0; b < win.n; b++) {
+    const image = outPtr + b * outChannels * spatial * 4;
+    // With a bias, each output row starts as its bias and the product accumulates onto it.
+    if (bias !== null) for (let o = 0; o < outChannels; o++) view.fill(bias[o], (image >> 2) + o * spatial, (image >> 2) + (o + 1) * spatial);
     columns(k, xPtr, b, win, colsPtr, true);
-    k.gemm(wPtr, colsPtr, outPtr + b * outChannels * spatial * 4, outChannels, ckk, spatial, 0, 0, 1, 0, 0, RESERVED, 0);
+    k.gemm(wPtr, colsPtr, image, outChannels, ckk, spatial, 0, 0, 1, 0, 0, RESERVED, bias === null ? 0 : 1);
   }
   out.set(view.subarray(outPtr >> 2, (outPtr >> 2) + out.length));
 }
