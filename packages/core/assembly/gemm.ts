@@ -7,7 +7,7 @@
 
 const MR: i32 = 5;
 const NR: i32 = 8;
-const KC: i32 = 256;
+const KC: i32 = 320;
 const MC: i32 = 130;
 const NC: i32 = 1024;
 
@@ -199,9 +199,8 @@ export function gemm(
       const nc = min(NC, n - j0);
       // Equal K blocks of at most KC (288 = one block of 288, not 256 + 32): a short tail block
       // would re-read and re-write all of C for little work.
-      const kBlock = (k + ((k + KC - 1) / KC) - 1) / ((k + KC - 1) / KC);
-      for (let p0 = 0; p0 < k; p0 += kBlock) {
-        const kc = min(kBlock, k - p0);
+      for (let p0 = 0; p0 < k; p0 += KC) {
+        const kc = min(KC, k - p0);
         packB(bOff, bRs, bCs, p0, kc, j0, nc, pb);
         for (let i0 = 0; i0 < m; i0 += MC) {
           const mc = min(MC, m - i0);

@@ -97,8 +97,8 @@ describe.each(FAST_KERNELS)('%s against the reference triple loop', (_name, kern
   // Odd sizes around the 4x4 tile, plus sizes crossing the KC=256 and MC=128 block edges.
   const shapes: [number, number, number][] = [];
   for (const m of sizes) for (const n of sizes) shapes.push([m, 17, n]);
-  // Also sizes crossing the block edges of both kernels (KC 256, MC 128/130, NR 4/8) and full panels.
-  shapes.push([129, 257, 5], [3, 300, 131], [130, 1, 130], [1, 1, 1], [0, 4, 3], [3, 0, 2], [131, 260, 16], [40, 9, 1030]);
+  // Also sizes crossing the block edges of both kernels (KC 256/320, MC 128/130, NR 4/8) and full panels.
+  shapes.push([129, 257, 5], [3, 300, 131], [130, 1, 130], [1, 1, 1], [0, 4, 3], [3, 0, 2], [131, 260, 16], [40, 9, 1030], [7, 333, 9], [6, 641, 17]);
 
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
