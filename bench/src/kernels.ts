@@ -1,6 +1,6 @@
 // Kernel benchmarks through the public API: matmul GFLOP/s on the training shapes and elementwise /
 // reduction throughput in GB/s.
-import { add, exp, matmul, mul, noGrad, randn, relu, sum, type Tensor } from '@dtrain/core';
+import { add, exp, getBackend, matmul, mul, noGrad, randn, relu, sum, type Tensor } from '@dtrain/core';
 import { measure, type Row } from './measure.js';
 
 /** (M, K, N): the MLP's forward and backward products, then square sizes. */
@@ -11,12 +11,21 @@ const MATMUL_SHAPES: readonly [number, number, number][] = [
   [1024, 1024, 1024],
 ];
 
+/**
+ * Two figures per shape: the backend's matmul kernel on existing storages (what the GEMM delivers,
+ * operand copies into WebAssembly memory included) and the matmul op on tensors (plus the output
+ * tensor's allocation and the op's bookkeeping).
+ */
 export function benchMatmul(budget: number): Row[] {
+  const backend = getBackend();
   return MATMUL_SHAPES.map(([m, k, n]) => {
     const a = randn([m, k]);
     const b = randn([k, n]);
-    const t = measure(() => noGrad(() => matmul(a, b)), budget);
-    return { shape: `${m}x${k}x${n}`, 'ms/call': t.seconds * 1000, 'GFLOP/s': (2 * m * k * n) / t.seconds / 1e9 };
+    const spec = { batch: 1, m, k, n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
+    const kernel = measure(() => backend.matmul(a.storage, b.storage, 'float32', spec), budget);
+    const op = measure(() => noGrad(() => matmul(a, b)), budget);
+    const gflops = (t: { seconds: number }) => (2 * m * k * n) / t.seconds / 1e9;
+    return { shape: `${m}x${k}x${n}`, 'kernel ms': kernel.seconds * 1000, 'kernel GFLOP/s': gflops(kernel), 'op ms': op.seconds * 1000, 'op GFLOP/s': gflops(op) };
   });
 }
 

@@ -1,6 +1,6 @@
 // `pnpm bench`: runs every benchmark, prints a table per group and writes bench-results/bench.json.
 // Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch side by side), --out FILE.
-import { relaunchWithMallocTuning } from '@dtrain/core';
+import { float32Kernels, relaunchWithMallocTuning } from '@dtrain/core';
 import { cpus } from 'node:os';
 import { benchElementwise, benchMatmul } from './kernels.js';
 import { printTable, writeJson } from './measure.js';
@@ -19,7 +19,7 @@ const outPath = outIndex >= 0 ? args[outIndex + 1] : 'bench-results/bench.json';
 const budget = quick ? 0.2 : 1.5;
 
 const matmul = benchMatmul(budget);
-printTable('matmul (float32, CPU backend, one thread)', matmul);
+printTable(`matmul (float32, CPU backend ${float32Kernels}, one thread)`, matmul);
 const elementwise = benchElementwise(budget);
 printTable('elementwise and reductions (float32, CPU backend)', elementwise);
 
@@ -37,6 +37,7 @@ writeJson(outPath, {
   node: process.version,
   cpu: cpus()[0]?.model ?? 'unknown',
   mallocTunables: process.env.GLIBC_TUNABLES ?? null,
+  float32Kernels,
   matmul,
   elementwise,
   training,
