@@ -1,5 +1,6 @@
 // CPU kernels against index-by-index reference implementations on odd and broadcast shapes.
 import { describe, expect, it } from 'vitest';
+import { channelStatsKernel } from '../src/backend/cpu/batchnorm.js';
 import { binaryKernel } from '../src/backend/cpu/elementwise.js';
 import { permuteKernel } from '../src/backend/cpu/layout.js';
 import { reduceKernel } from '../src/backend/cpu/reduce.js';
@@ -161,4 +162,24 @@ describe('max pooling kernel', () => {
       expect(Array.from(gotAt)).toEqual(at);
     });
   }
+});
+
+describe('batch-norm statistics kernel', () => {
+  it('keeps the variance of data with a large mean (one pass, shifted sums)', () => {
+    const n = 4;
+    const c = 3;
+    const spatial = 50;
+    const x = Float32Array.from(random(n * c * spatial), (v, i) => 1000 * (1 + (i % c)) + 0.01 * v);
+    const mean = new Float64Array(c);
+    const variance = new Float64Array(c);
+    channelStatsKernel(x, n, c, spatial, mean, variance);
+    for (let ch = 0; ch < c; ch++) {
+      const values: number[] = [];
+      for (let b = 0; b < n; b++) for (let i = 0; i < spatial; i++) values.push(x[(b * c + ch) * spatial + i]);
+      const mu = values.reduce((a, v) => a + v, 0) / values.length;
+      const v = values.reduce((a, w) => a + (w - mu) ** 2, 0) / values.length;
+      expect(mean[ch]).toBeCloseTo(mu, 6);
+      expect(Math.abs(variance[ch] - v) / v).toBeLessThan(1e-6);
+    }
+  });
 });

@@ -2,25 +2,27 @@
 // normalize-and-scale pass, and the fused backward. Sums run in double precision in a fixed order.
 import type { FloatArray } from '../../tensor/dtype.js';
 
+/**
+ * One pass per channel: sums of (x - shift) and (x - shift)^2 in double, shifted by the channel's
+ * first element so that a large mean does not cancel the variance away.
+ */
 export function channelStatsKernel(x: FloatArray, n: number, c: number, spatial: number, mean: FloatArray, variance: FloatArray): void {
   const count = n * spatial;
   for (let ch = 0; ch < c; ch++) {
+    const shift = count > 0 ? x[ch * spatial] : 0;
     let s = 0;
-    for (let b = 0; b < n; b++) {
-      const base = (b * c + ch) * spatial;
-      for (let i = 0; i < spatial; i++) s += x[base + i];
-    }
-    const mu = s / count;
     let q = 0;
     for (let b = 0; b < n; b++) {
       const base = (b * c + ch) * spatial;
       for (let i = 0; i < spatial; i++) {
-        const d = x[base + i] - mu;
+        const d = x[base + i] - shift;
+        s += d;
         q += d * d;
       }
     }
-    mean[ch] = mu;
-    variance[ch] = q / count;
+    const m = s / count;
+    mean[ch] = shift + m;
+    variance[ch] = Math.max(0, q / count - m * m);
   }
 }
 
