@@ -1,21 +1,14 @@
 // CPU kernels against index-by-index reference implementations on odd and broadcast shapes.
 import { describe, expect, it } from 'vitest';
+import { normalArrays } from './helpers.js';
 import { channelStatsKernel } from '../src/backend/cpu/batchnorm.js';
 import { binaryKernel } from '../src/backend/cpu/elementwise.js';
 import { permuteKernel } from '../src/backend/cpu/layout.js';
 import { reduceKernel } from '../src/backend/cpu/reduce.js';
 import { maxPool2dKernel } from '../src/backend/cpu/window.js';
-import { RandomStream } from '../src/index.js';
 import { broadcastShapes, sizeOf, stridesOf, type Shape } from '../src/tensor/shape.js';
 
-const stream = new RandomStream({ seed: 11, purpose: 'kernel-tests' });
-let offset = 0;
-function random(n: number): Float32Array {
-  const a = new Float32Array(n);
-  stream.normal(a, 0, 1, offset);
-  offset += n;
-  return a;
-}
+const random = normalArrays(11, 'kernel-tests');
 
 /** Multi-index of flat position i in shape. */
 function unravel(i: number, shape: Shape): number[] {

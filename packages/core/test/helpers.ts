@@ -1,6 +1,6 @@
 // Shared assertions for core tests.
 import { expect } from 'vitest';
-import type { NestedArray, Tensor } from '../src/index.js';
+import { RandomStream, type NestedArray, type Tensor } from '../src/index.js';
 
 /** Elementwise closeness of a tensor (or array) to expected values, flattened. */
 export function expectClose(actual: Tensor | ArrayLike<number>, expected: NestedArray, tol = 1e-6): void {
@@ -12,4 +12,16 @@ export function expectClose(actual: Tensor | ArrayLike<number>, expected: Nested
     else if (!Number.isFinite(want[i])) expect(g).toBe(want[i]);
     else expect(Math.abs(g - want[i]), `element ${i}: ${g} vs ${want[i]}`).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(want[i])));
   });
+}
+
+/** A source of fresh, repeatable standard-normal Float32Arrays for kernel tests. */
+export function normalArrays(seed: number, purpose: string): (n: number) => Float32Array {
+  const stream = new RandomStream({ seed, purpose });
+  let drawn = 0;
+  return (n) => {
+    const a = new Float32Array(n);
+    stream.normal(a, 0, 1, drawn);
+    drawn += n;
+    return a;
+  };
 }

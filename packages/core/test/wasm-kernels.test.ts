@@ -1,6 +1,7 @@
 // The WebAssembly SIMD kernels against the typed-array kernels they replace for float32, on odd
 // shapes (sizes that are not multiples of the SIMD width, the 5x8 tile or the blocks).
 import { describe, expect, it } from 'vitest';
+import { normalArrays } from './helpers.js';
 import type { Window2d } from '../src/backend/backend.js';
 import { adamStepKernel } from '../src/backend/cpu/optimizer-steps.js';
 import { col2imKernel, im2colKernel } from '../src/backend/cpu/window.js';
@@ -11,16 +12,8 @@ import {
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
 } from '../src/backend/wasm/wasm-kernels.js';
-import { RandomStream } from '../src/index.js';
 
-const stream = new RandomStream({ seed: 21, purpose: 'wasm-kernel-tests' });
-let drawn = 0;
-function random(n: number): Float32Array {
-  const a = new Float32Array(n);
-  stream.normal(a, 0, 1, drawn);
-  drawn += n;
-  return a;
-}
+const random = normalArrays(21, 'wasm-kernel-tests');
 
 function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
