@@ -2,6 +2,7 @@
 // shapes (sizes that are not multiples of the SIMD width, the 5x8 tile or the blocks).
 import { describe, expect, it } from 'vitest';
 import { normalArrays } from './helpers.js';
+import { conv1d, conv2d, fromArray, linear, matmul, type Tensor } from '../src/index.js';
 import type { Window2d } from '../src/backend/backend.js';
 import { adamStepKernel } from '../src/backend/cpu/optimizer-steps.js';
 import { col2imKernel, im2colKernel } from '../src/backend/cpu/window.js';
@@ -102,6 +103,36 @@ describe('WebAssembly Adam', () => {
         return p;
       };
       expect(worstRelative(run(wasmAdamStep), run(adamStepKernel))).toBeLessThan(1e-5);
+    });
+  }
+});
+
+describe('gradients through the WebAssembly kernels agree with the float64 typed-array path', () => {
+  // gradcheck itself runs in float64, which the typed-array kernels compute; float32 tensors take the
+  // WebAssembly kernels. The same function differentiated both ways must agree to float32 precision.
+  const cases: [string, (...xs: Tensor[]) => Tensor, number[][]][] = [
+    ['matmul, batched with a broadcast weight', (a, b) => matmul(a, b), [[2, 5, 17], [17, 9]]],
+    ['matmul through transposes', (a, b) => matmul(a.T, b.T), [[13, 6], [7, 13]]],
+    ['linear', (x, w, b) => linear(x, w, b), [[9, 17], [11, 17], [11]]],
+    ['conv2d, stride 2, padding 1', (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), [[3, 3, 9, 7], [5, 3, 3, 3], [5]]],
+    ['conv2d, dilation 2', (x, w) => conv2d(x, w, null, { dilation: 2, padding: [2, 1] }), [[2, 2, 8, 6], [3, 2, 3, 2]]],
+    ['conv1d', (x, w, b) => conv1d(x, w, b, { padding: 1 }), [[2, 3, 11], [4, 3, 3], [4]]],
+  ];
+  for (const [name, fn, shapes] of cases) {
+    it(name, () => {
+      const values = shapes.map((s) => random(s.reduce((a, b) => a * b, 1)));
+      const outShape = fn(...values.map((v, i) => fromArray(v, shapes[i]))).shape;
+      const outWeights = random(outShape.reduce((a, b) => a * b, 1));
+      const run = (dtype: 'float32' | 'float64') => {
+        const xs = values.map((v, i) => fromArray(v, shapes[i], { dtype, requiresGrad: true }));
+        const out = fn(...xs);
+        out.mul(fromArray(outWeights, out.shape, { dtype })).sum().backward();
+        return { out: out.dataSync(), grads: xs.map((x) => x.grad!.dataSync()) };
+      };
+      const single = run('float32');
+      const double = run('float64');
+      expect(worstRelative(single.out, double.out)).toBeLessThan(1e-5);
+      single.grads.forEach((g, i) => expect(worstRelative(g, double.grads[i]), `input ${i}`).toBeLessThan(1e-5));
     });
   }
 });
