@@ -5,13 +5,14 @@ import { normalArrays } from './helpers.js';
 import { conv1d, conv2d, fromArray, linear, matmul, type Tensor } from '../src/index.js';
 import type { Window2d } from '../src/backend/backend.js';
 import { adamStepKernel } from '../src/backend/cpu/optimizer-steps.js';
-import { col2imKernel, im2colKernel } from '../src/backend/cpu/window.js';
+import { col2imKernel, im2colKernel, maxPool2dKernel } from '../src/backend/cpu/window.js';
 import { matmulReference } from '../src/backend/cpu/matmul.js';
 import {
   wasmAdamStep,
   wasmConv2d,
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
+  wasmMaxPool2x2,
 } from '../src/backend/wasm/wasm-kernels.js';
 
 const random = normalArrays(21, 'wasm-kernel-tests');
@@ -133,6 +134,30 @@ describe('gradients through the WebAssembly kernels agree with the float64 typed
       const double = run('float64');
       expect(worstRelative(single.out, double.out)).toBeLessThan(1e-5);
       single.grads.forEach((g, i) => expect(worstRelative(g, double.grads[i]), `input ${i}`).toBeLessThan(1e-5));
+    });
+  }
+});
+
+describe('WebAssembly 2x2 max pooling', () => {
+  for (const [h, w] of [
+    [4, 8],
+    [6, 14],
+    [7, 7],
+    [2, 2],
+    [28, 28],
+  ]) {
+    it(`matches the typed-array kernel on ${h}x${w} planes, with ties and NaN (values and argmax)`, () => {
+      const planes = 3;
+      const x = Float32Array.from(random(planes * h * w), (v) => Math.round(v * 1.5));
+      x[5] = NaN;
+      x[w + 2] = NaN;
+      const win = { n: 1, c: planes, h, w, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: h >> 1, outW: w >> 1 };
+      const size = planes * win.outH * win.outW;
+      const [v1, a1, v2, a2] = [new Float32Array(size), new Int32Array(size), new Float32Array(size), new Int32Array(size)];
+      wasmMaxPool2x2(x, win, v1, a1);
+      maxPool2dKernel(x, win, v2, a2);
+      expect(Array.from(v1)).toEqual(Array.from(v2));
+      expect(Array.from(a1)).toEqual(Array.from(a2));
     });
   }
 });

@@ -12,12 +12,13 @@ import {
   wasmConv2dBackwardWeight,
   wasmKernelsAvailable,
   wasmMatmulKernel,
+  wasmMaxPool2x2,
 } from '../wasm/wasm-kernels.js';
 import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
 import { argmaxKernel, reduceKernel } from './reduce.js';
 import { logSumExpKernel, softmaxKernel } from './softmax.js';
-import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, maxPool2dKernel } from './window.js';
+import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, isPool2x2, maxPool2dKernel } from './window.js';
 
 /**
  * The float32 kernel policy: the WebAssembly SIMD kernels (GEMM, Adam) where the engine runs them,
@@ -205,7 +206,8 @@ export const cpuBackend: Backend = {
     const size = win.n * win.c * win.outH * win.outW;
     const values = falloc(dtype, size);
     const argmax = new Int32Array(size);
-    maxPool2dKernel(farr(x), win, values, argmax);
+    if (useWasm(dtype) && isPool2x2(win)) wasmMaxPool2x2(x as Float32Array, win, values as Float32Array, argmax);
+    else maxPool2dKernel(farr(x), win, values, argmax);
     return { values, argmax };
   },
 

@@ -83,10 +83,16 @@ function maxPool2x2Kernel(x: FloatArray, win: Window2d, values: FloatArray, argm
   }
 }
 
+/** 2x2 windows, stride 2, no padding or dilation: the pooling of most CNNs, with fast paths. */
+export function isPool2x2(win: Window2d): boolean {
+  const { kh, kw, strideH, strideW, padH, padW, dilationH, dilationW } = win;
+  return kh === 2 && kw === 2 && strideH === 2 && strideW === 2 && padH === 0 && padW === 0 && dilationH === 1 && dilationW === 1;
+}
+
 /** Max over each window (padding acts as -Infinity); argmax holds the flat index into x. */
 export function maxPool2dKernel(x: FloatArray, win: Window2d, values: FloatArray, argmax: Int32Array): void {
   const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
-  if (kh === 2 && kw === 2 && strideH === 2 && strideW === 2 && padH === 0 && padW === 0 && dilationH === 1 && dilationW === 1) {
+  if (isPool2x2(win)) {
     maxPool2x2Kernel(x, win, values, argmax);
     return;
   }

@@ -40,6 +40,7 @@ interface KernelExports {
     cols: number,
     toColumns: number,
   ): void;
+  maxPool2x2(x: number, planes: number, h: number, w: number, values: number, argmax: number): void;
   adamStep(
     p: number,
     g: number,
@@ -87,6 +88,7 @@ function instantiate(): KernelExports | null {
 const kernels = instantiate();
 const operandsStart = kernels === null ? 0 : (RESERVED + kernels.scratchFloats() * 4 + 15) & ~15;
 let view = new Float32Array(0);
+let intView = new Int32Array(0);
 
 export function wasmKernelsAvailable(): boolean {
   return kernels !== null;
@@ -107,7 +109,10 @@ function layout(...floats: number[]): number[] {
     at = (at + n * 4 + 15) & ~15;
   }
   if (k.memory.buffer.byteLength < at) k.memory.grow(Math.ceil((at - k.memory.buffer.byteLength) / PAGE));
-  if (view.buffer !== k.memory.buffer) view = new Float32Array(k.memory.buffer);
+  if (view.buffer !== k.memory.buffer) {
+    view = new Float32Array(k.memory.buffer);
+    intView = new Int32Array(k.memory.buffer);
+  }
   return offsets;
 }
 
@@ -221,4 +226,14 @@ export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, w
     columns(k, dxPtr, b, win, colsPtr, false);
   }
   dx.set(view.subarray(dxPtr >> 2, (dxPtr >> 2) + dx.length));
+}
+
+/** 2x2 max pooling, stride 2, no padding: values and flat argmax indices, as maxPool2dKernel. */
+export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Array, argmax: Int32Array): void {
+  const k = exportsOrThrow();
+  const [xPtr, vPtr, aPtr] = layout(x.length, values.length, argmax.length);
+  view.set(x, xPtr >> 2);
+  k.maxPool2x2(xPtr, win.n * win.c, win.h, win.w, vPtr, aPtr);
+  values.set(view.subarray(vPtr >> 2, (vPtr >> 2) + values.length));
+  argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + argmax.length));
 }
