@@ -263,3 +263,37 @@ describe('gradients through dropout and containers', () => {
     expect(gradcheck((x) => model.forward(x), [randn([2, 2, 3])])).toBe(true);
   });
 });
+
+describe('BatchNorm followed by ReLU in a Sequential', () => {
+  it('runs fused with bitwise the same outputs, gradients and running statistics as the two layers apart', () => {
+    const make = () => {
+      manualSeed(3);
+      return new nn.BatchNorm2d(3);
+    };
+    const x = randn([4, 3, 5, 5]).mul(2).add(0.5);
+    const bnA = make();
+    const bnB = make();
+    const fused = new nn.Sequential(bnA, new nn.ReLU());
+    const xa = x.detach().requiresGrad_();
+    const xb = x.detach().requiresGrad_();
+    const weights = randn([4, 3, 5, 5]);
+    const ya = fused.forward(xa);
+    const yb = bnB.forward(xb).relu();
+    ya.mul(weights).sum().backward();
+    yb.mul(weights).sum().backward();
+    expect(ya.gradFn!.name).toBe('batchNormRelu');
+    expect(Array.from(ya.dataSync())).toEqual(Array.from(yb.dataSync()));
+    expect(Array.from(xa.grad!.dataSync())).toEqual(Array.from(xb.grad!.dataSync()));
+    expect(Array.from(bnA.weight!.grad!.dataSync())).toEqual(Array.from(bnB.weight!.grad!.dataSync()));
+    expect(Array.from(bnA.bias!.grad!.dataSync())).toEqual(Array.from(bnB.bias!.grad!.dataSync()));
+    expect(bnA.runningVar!.toArray()).toEqual(bnB.runningVar!.toArray());
+  });
+
+  it('gradcheck of the fused op, in training and with running statistics', async () => {
+    const { batchNorm } = await import('../src/ops/batchnorm.js');
+    const w = randn([2, 3, 4]);
+    expect(gradcheck((x, g, b) => batchNorm(x, g, b, null, 1e-5, true).y.mul(w), [randn([2, 3, 4]), randn([3]), randn([3])])).toBe(true);
+    const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
+    expect(gradcheck((x) => batchNorm(x, null, null, stats, 1e-5, true).y, [randn([2, 3, 4])])).toBe(true);
+  });
+});

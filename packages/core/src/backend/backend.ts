@@ -147,12 +147,27 @@ export interface Backend {
    * two float [c] storages (two-pass, accumulated in double).
    */
   channelStats(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number): { mean: Storage; variance: Storage };
-  /** y = (x - mean[ch]) * invStd[ch] * weight[ch] + bias[ch] over x viewed as [n, c, spatial]. */
-  channelAffine(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number, mean: Storage, invStd: Storage, weight: Storage, bias: Storage): Storage;
+  /**
+   * y = (x - mean[ch]) * invStd[ch] * weight[ch] + bias[ch] over x viewed as [n, c, spatial], then
+   * max(y, 0) when relu (batch norm and the ReLU after it in one pass).
+   */
+  channelAffine(
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    spatial: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    bias: Storage,
+    relu: boolean,
+  ): Storage;
   /**
    * Gradients of batch normalization over [n, c, spatial]: dWeight = sum g*xhat, dBias = sum g, and
    * dx = weight*invStd*(g - (dBias + xhat*dWeight)/m) when the statistics came from this batch
-   * (m = n*spatial), else dx = weight*invStd*g.
+   * (m = n*spatial), else dx = weight*invStd*g. With a gate (the output of a fused ReLU), g counts
+   * only where gate > 0.
    */
   batchNormBackward(
     g: Storage,
@@ -165,6 +180,7 @@ export interface Backend {
     invStd: Storage,
     weight: Storage,
     batchStats: boolean,
+    gate: Storage | null,
   ): { dx: Storage; dWeight: Storage; dBias: Storage };
 
   /** Overwrite target's elements with source's (same dtype and size): the one in-place write. */

@@ -2,7 +2,9 @@
 import { add } from '../ops/arithmetic.js';
 import { flatten } from '../ops/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { ReLU } from './activations.js';
 import { Module } from './module.js';
+import { BatchNorm } from './normalization.js';
 
 /** Applies its children in order; they are named "0", "1", ... as in PyTorch. */
 export class Sequential extends Module {
@@ -16,7 +18,17 @@ export class Sequential extends Module {
 
   forward(x: Tensor): Tensor {
     let y = x;
-    for (const layer of this.layers) y = layer.forward(y);
+    for (let i = 0; i < this.layers.length; i++) {
+      const layer = this.layers[i];
+      // BatchNorm then ReLU runs as one fused op: the same values and gradients, one pass fewer
+      // each way and no intermediate tensor.
+      if (layer instanceof BatchNorm && this.layers[i + 1] instanceof ReLU) {
+        y = layer.forwardRelu(y);
+        i++;
+      } else {
+        y = layer.forward(y);
+      }
+    }
     return y;
   }
 }

@@ -26,7 +26,8 @@ function normalize(x: Tensor, axes: readonly number[], eps: number): Tensor {
   return div(centered, sqrt(add(variance, eps)));
 }
 
-abstract class BatchNorm extends Module {
+/** BatchNorm1d and BatchNorm2d: normalization over every axis but the channels (axis 1). */
+export abstract class BatchNorm extends Module {
   readonly weight: Tensor | null;
   readonly bias: Tensor | null;
   readonly runningMean: Tensor | null;
@@ -54,6 +55,15 @@ abstract class BatchNorm extends Module {
   protected abstract expectedRanks(): readonly number[];
 
   forward(x: Tensor): Tensor {
+    return this.#normalize(x, false);
+  }
+
+  /** relu(forward(x)) in one pass each way; Sequential uses it for a BatchNorm followed by a ReLU. */
+  forwardRelu(x: Tensor): Tensor {
+    return this.#normalize(x, true);
+  }
+
+  #normalize(x: Tensor, relu: boolean): Tensor {
     if (!this.expectedRanks().includes(x.rank) || x.shape[1] !== this.numFeatures) {
       throw new ShapeError(
         `${this.constructor.name}(${this.numFeatures}): expected input of rank ${this.expectedRanks().join(' or ')} with ${this.numFeatures} channels, got ${formatShape(x.shape)}`,
@@ -61,7 +71,7 @@ abstract class BatchNorm extends Module {
     }
     const useBatch = this.training || this.runningMean === null;
     const running = useBatch ? null : { mean: this.runningMean!, variance: this.runningVar! };
-    const { y, batchStats } = batchNorm(x, this.weight, this.bias, running, this.eps);
+    const { y, batchStats } = batchNorm(x, this.weight, this.bias, running, this.eps, relu);
     if (this.training && this.runningMean !== null) this.#updateRunningStats(batchStats!.mean, batchStats!.variance, x.size / this.numFeatures);
     return y;
   }

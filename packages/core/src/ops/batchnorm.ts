@@ -25,9 +25,17 @@ export interface BatchNormResult {
 /**
  * y = (x - mean) / sqrt(var + eps) * weight + bias per channel of x [N, C, ...]. With stats null the
  * batch's own statistics are used and gradients flow through them (training); with stats given
- * (running statistics, evaluation) they are constants.
+ * (running statistics, evaluation) they are constants. With relu, y = max(y, 0) in the same pass
+ * (exactly relu(batchNorm(x)), without the intermediate tensor).
  */
-export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number): BatchNormResult {
+export function batchNorm(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  stats: ChannelStats | null,
+  eps: number,
+  relu = false,
+): BatchNormResult {
   const dtype = requireFloat('batchNorm', x);
   if (x.rank < 2) throw new ShapeError(`batchNorm: expected [N, C, ...], got ${formatShape(x.shape)}`);
   const [n, c] = x.shape;
@@ -37,10 +45,11 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   const b = bias === null ? fullLike(ones(), 0) : toDType(bias, dtype);
   const used = stats === null ? channelStats(x) : { mean: toDType(stats.mean, dtype), variance: toDType(stats.variance, dtype) };
   const invStd = noGrad(() => div(1, sqrt(add(used.variance, eps))));
-  const storage = x.backend.channelAffine(x.storage, dtype, n, c, spatial, used.mean.storage, invStd.storage, w.storage, b.storage);
+  const storage = x.backend.channelAffine(x.storage, dtype, n, c, spatial, used.mean.storage, invStd.storage, w.storage, b.storage, relu);
   const batchStats = stats === null;
-  const y = result('batchNorm', [x, w, b], storage, x.shape, dtype, (g) => {
-    const r = g.backend.batchNormBackward(g.storage, x.storage, dtype, n, c, spatial, used.mean.storage, invStd.storage, w.storage, batchStats);
+  const y = result(relu ? 'batchNormRelu' : 'batchNorm', [x, w, b], storage, x.shape, dtype, (g) => {
+    const gate = relu ? storage : null;
+    const r = g.backend.batchNormBackward(g.storage, x.storage, dtype, n, c, spatial, used.mean.storage, invStd.storage, w.storage, batchStats, gate);
     return [
       new Tensor(r.dx, x.shape, dtype, g.backend),
       new Tensor(r.dWeight, [c], dtype, g.backend),

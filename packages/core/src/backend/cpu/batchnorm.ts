@@ -35,6 +35,7 @@ export function channelAffineKernel(
   invStd: FloatArray,
   weight: FloatArray,
   bias: FloatArray,
+  relu: boolean,
   out: FloatArray,
 ): void {
   for (let b = 0; b < n; b++) {
@@ -42,7 +43,16 @@ export function channelAffineKernel(
       const scale = invStd[ch] * weight[ch];
       const shift = bias[ch] - mean[ch] * scale;
       const base = (b * c + ch) * spatial;
-      for (let i = 0; i < spatial; i++) out[base + i] = x[base + i] * scale + shift;
+      if (!relu) {
+        for (let i = 0; i < spatial; i++) out[base + i] = x[base + i] * scale + shift;
+        continue;
+      }
+      // The relu kernel's branch-free max(v, 0); the one branch left is taken only at -Infinity.
+      for (let i = 0; i < spatial; i++) {
+        const v = x[base + i] * scale + shift;
+        const r = (v + Math.abs(v)) * 0.5;
+        out[base + i] = r === r || v !== v ? r : 0;
+      }
     }
   }
 }
@@ -57,6 +67,7 @@ export function batchNormBackwardKernel(
   invStd: FloatArray,
   weight: FloatArray,
   batchStats: boolean,
+  gate: FloatArray | null,
   dx: FloatArray,
   dWeight: FloatArray,
   dBias: FloatArray,
@@ -70,7 +81,7 @@ export function batchNormBackwardKernel(
     for (let b = 0; b < n; b++) {
       const base = (b * c + ch) * spatial;
       for (let i = 0; i < spatial; i++) {
-        const gi = g[base + i];
+        const gi = gate === null ? g[base + i] : g[base + i] * +(gate[base + i] > 0);
         sumG += gi;
         sumGX += gi * (x[base + i] - mu);
       }
@@ -84,10 +95,9 @@ export function batchNormBackwardKernel(
     const xCoef = (dw / count) * is;
     for (let b = 0; b < n; b++) {
       const base = (b * c + ch) * spatial;
-      if (batchStats) {
-        for (let i = 0; i < spatial; i++) dx[base + i] = k * (g[base + i] - meanG - (x[base + i] - mu) * xCoef);
-      } else {
-        for (let i = 0; i < spatial; i++) dx[base + i] = k * g[base + i];
+      for (let i = 0; i < spatial; i++) {
+        const gi = gate === null ? g[base + i] : g[base + i] * +(gate[base + i] > 0);
+        dx[base + i] = batchStats ? k * (gi - meanG - (x[base + i] - mu) * xCoef) : k * gi;
       }
     }
   }

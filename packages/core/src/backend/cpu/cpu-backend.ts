@@ -230,9 +230,20 @@ export const cpuBackend: Backend = {
     return { mean, variance };
   },
 
-  channelAffine(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number, mean: Storage, invStd: Storage, weight: Storage, bias: Storage) {
+  channelAffine(
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    spatial: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    bias: Storage,
+    relu: boolean,
+  ) {
     const out = falloc(dtype, n * c * spatial);
-    channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), out);
+    channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), relu, out);
     return out;
   },
 
@@ -247,11 +258,12 @@ export const cpuBackend: Backend = {
     invStd: Storage,
     weight: Storage,
     batchStats: boolean,
+    gate: Storage | null,
   ) {
     const dx = falloc(dtype, n * c * spatial);
     const dWeight = falloc(dtype, c);
     const dBias = falloc(dtype, c);
-    batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, dx, dWeight, dBias);
+    batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, gate === null ? null : farr(gate), dx, dWeight, dBias);
     return { dx, dWeight, dBias };
   },
 
