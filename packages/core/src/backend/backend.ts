@@ -104,7 +104,8 @@ export interface Backend {
   reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
   /** Index of the first maximum over n of x viewed as [outer, n, inner]; int32 [outer, inner]. */
   argmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
-  matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec): Storage;
+  /** With rowBias ([n]), every row of every C starts as rowBias (linear layers). */
+  matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, rowBias?: Storage | null): Storage;
   /** Softmax (or log-softmax) over n of x viewed as [outer, n, inner], stable by max subtraction. */
   softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean): Storage;
   /** log(sum(exp(x))) over n of x viewed as [outer, n, inner]; [outer, inner]. */

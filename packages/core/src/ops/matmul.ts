@@ -5,7 +5,6 @@ import { ShapeError } from '../errors.js';
 import { promoteFloat } from '../tensor/dtype.js';
 import { broadcastShapes, formatShape, sizeOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { add } from './arithmetic.js';
 import { requireFloat, result } from './op.js';
 import { broadcastTo, reshape, sumTo, toDType } from './shape.js';
 
@@ -16,8 +15,8 @@ function dims(shape: Shape, trans: boolean): [number, number] {
   return trans ? [c, r] : [r, c];
 }
 
-/** op(a) @ op(b) for operands of rank >= 2 with broadcast batch axes. */
-function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor {
+/** op(a) @ op(b) (+ bias [n] on every row) for operands of rank >= 2 with broadcast batch axes. */
+function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null): Tensor {
   const [m, k] = dims(a.shape, transA);
   const [k2, n] = dims(b.shape, transB);
   if (k !== k2) {
@@ -33,6 +32,7 @@ function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor
   const x = fit(a, batchA);
   const y = fit(b, batchB);
   const dtype = requireFloat('matmul', x);
+  const rowBias = bias === null ? null : toDType(bias, dtype);
   const storage = x.backend.matmul(x.storage, y.storage, dtype, {
     batch,
     m,
@@ -42,10 +42,12 @@ function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean): Tensor
     transB,
     aBatchStride: sizeOf(x.shape.slice(0, -2)) === 1 ? 0 : m * k,
     bBatchStride: sizeOf(y.shape.slice(0, -2)) === 1 ? 0 : k * n,
-  });
-  return result('matmul', [x, y], storage, [...batchShape, m, n], dtype, (g, needs) => [
+  }, rowBias?.storage ?? null);
+  const inputs = rowBias === null ? [x, y] : [x, y, rowBias];
+  return result('matmul', inputs, storage, [...batchShape, m, n], dtype, (g, needs) => [
     needs[0] ? sumTo(transA ? matmulT(y, g, transB, true) : matmulT(g, y, false, !transB), x.shape) : null,
     needs[1] ? sumTo(transB ? matmulT(g, x, true, transA) : matmulT(x, g, !transA, false), y.shape) : null,
+    needs[2] ? sumTo(g, rowBias!.shape) : null,
   ]);
 }
 
@@ -70,8 +72,10 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (x.rank === 0 || x.shape[x.rank - 1] !== weight.shape[1]) {
     throw new ShapeError(`linear: input ${formatShape(x.shape)} does not end in ${weight.shape[1]} features (weight ${formatShape(weight.shape)})`);
   }
+  if (bias !== null && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
+    throw new ShapeError(`linear: bias must be [${weight.shape[0]}], got ${formatShape(bias.shape)}`);
+  }
   const x2 = x.rank === 1 ? reshape(x, [1, x.shape[0]]) : x;
-  let y = matmulT(x2, weight, false, true);
-  if (bias !== null) y = add(y, bias);
+  const y = matmulT(x2, weight, false, true, bias);
   return x.rank === 1 ? reshape(y, [weight.shape[0]]) : y;
 }

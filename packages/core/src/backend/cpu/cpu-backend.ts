@@ -84,10 +84,17 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec) {
+  matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, rowBias: Storage | null = null) {
     const out = falloc(dtype, spec.batch * spec.m * spec.n);
-    if (useWasm(dtype)) wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array);
-    else matmulKernel(farr(a), farr(b), spec, out);
+    if (useWasm(dtype)) {
+      wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array, rowBias as Float32Array | null);
+    } else {
+      matmulKernel(farr(a), farr(b), spec, out);
+      if (rowBias !== null) {
+        const bias = farr(rowBias);
+        for (let row = 0; row < spec.batch * spec.m; row++) for (let j = 0; j < spec.n; j++) out[row * spec.n + j] += bias[j];
+      }
+    }
     return out;
   },
 

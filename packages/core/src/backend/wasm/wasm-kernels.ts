@@ -116,13 +116,14 @@ function layout(...floats: number[]): number[] {
   return offsets;
 }
 
-/** C = op(A) @ op(B) per batch entry, as matmulKernel, on the WebAssembly SIMD GEMM. */
-export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulSpec, c: Float32Array): void {
+/** C = op(A) @ op(B) (+ rowBias on every row) per batch entry, as matmulKernel, on the WebAssembly SIMD GEMM. */
+export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulSpec, c: Float32Array, rowBias: Float32Array | null = null): void {
   const { batch, m, k, n, transA, transB, aBatchStride, bBatchStride } = spec;
   const cLen = batch * m * n;
   if (cLen === 0) return;
   if (k === 0) {
     c.fill(0, 0, cLen);
+    if (rowBias !== null) for (let row = 0; row < batch * m; row++) c.set(rowBias, row * n);
     return;
   }
   const aLen = aBatchStride === 0 ? m * k : batch * m * k;
@@ -130,7 +131,9 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
   const [aPtr, bPtr, cPtr] = layout(aLen, bLen, cLen);
   view.set(a.subarray(0, aLen), aPtr >> 2);
   view.set(b.subarray(0, bLen), bPtr >> 2);
-  exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED, 0);
+  // With a bias, each row of C starts as the bias and the product accumulates onto it.
+  if (rowBias !== null) for (let row = 0; row < batch * m; row++) view.set(rowBias, (cPtr >> 2) + row * n);
+  exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED, rowBias === null ? 0 : 1);
   c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
 }
 
