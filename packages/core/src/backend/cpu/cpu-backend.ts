@@ -86,9 +86,7 @@ export const cpuBackend: Backend = {
 
   matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, rowBias: Storage | null = null) {
     const out = falloc(dtype, spec.batch * spec.m * spec.n);
-    if (useWasm(dtype)) {
-      wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array, rowBias as Float32Array | null);
-    } else {
+    if (!(useWasm(dtype) && wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array, rowBias as Float32Array | null))) {
       matmulKernel(farr(a), farr(b), spec, out);
       if (rowBias !== null) {
         const bias = farr(rowBias);
@@ -152,9 +150,7 @@ export const cpuBackend: Backend = {
   conv2d(x: Storage, weight: Storage, bias: Storage | null, dtype: FloatDType, win: Window2d, outChannels: number) {
     const spatial = win.outH * win.outW;
     const out = falloc(dtype, win.n * outChannels * spatial);
-    if (useWasm(dtype)) {
-      wasmConv2d(x as Float32Array, weight as Float32Array, bias as Float32Array | null, win, outChannels, out as Float32Array);
-    } else {
+    if (!(useWasm(dtype) && wasmConv2d(x as Float32Array, weight as Float32Array, bias as Float32Array | null, win, outChannels, out as Float32Array))) {
       const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
       const ckk = win.c * win.kh * win.kw;
       matmulKernel(farr(weight), cols, { batch: win.n, m: outChannels, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial }, out);
@@ -171,8 +167,7 @@ export const cpuBackend: Backend = {
 
   conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
     const dx = falloc(dtype, win.n * win.c * win.h * win.w);
-    if (useWasm(dtype)) wasmConv2dBackwardInput(g as Float32Array, weight as Float32Array, win, outChannels, dx as Float32Array);
-    else {
+    if (!(useWasm(dtype) && wasmConv2dBackwardInput(g as Float32Array, weight as Float32Array, win, outChannels, dx as Float32Array))) {
       const ckk = win.c * win.kh * win.kw;
       const spatial = win.outH * win.outW;
       const cols = falloc(dtype, win.n * ckk * spatial);
@@ -185,8 +180,7 @@ export const cpuBackend: Backend = {
   conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
     const ckk = win.c * win.kh * win.kw;
     const dWeight = falloc(dtype, outChannels * ckk);
-    if (useWasm(dtype)) wasmConv2dBackwardWeight(g as Float32Array, x as Float32Array, win, outChannels, dWeight as Float32Array);
-    else {
+    if (!(useWasm(dtype) && wasmConv2dBackwardWeight(g as Float32Array, x as Float32Array, win, outChannels, dWeight as Float32Array))) {
       // Per-image products summed in image order: the same order as the wasm kernel's accumulation.
       const spatial = win.outH * win.outW;
       const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
@@ -213,8 +207,9 @@ export const cpuBackend: Backend = {
     const size = win.n * win.c * win.outH * win.outW;
     const values = falloc(dtype, size);
     const argmax = new Int32Array(size);
-    if (useWasm(dtype) && isPool2x2(win)) wasmMaxPool2x2(x as Float32Array, win, values as Float32Array, argmax);
-    else maxPool2dKernel(farr(x), win, values, argmax);
+    if (!(useWasm(dtype) && isPool2x2(win) && wasmMaxPool2x2(x as Float32Array, win, values as Float32Array, argmax))) {
+      maxPool2dKernel(farr(x), win, values, argmax);
+    }
     return { values, argmax };
   },
 
@@ -283,8 +278,7 @@ export const cpuBackend: Backend = {
   },
 
   adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, _size: number, hyper: AdamHyper) {
-    if (param instanceof Float32Array && useWasm('float32')) {
-      wasmAdamStep(param, grad as Float32Array, m as Float32Array, v as Float32Array, hyper);
-    } else adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper);
+    const done = param instanceof Float32Array && useWasm('float32') && wasmAdamStep(param, grad as Float32Array, m as Float32Array, v as Float32Array, hyper);
+    if (!done) adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper);
   },
 };

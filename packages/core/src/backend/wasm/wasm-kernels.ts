@@ -99,16 +99,32 @@ function exportsOrThrow(): KernelExports {
   return kernels;
 }
 
-/** Byte offsets of consecutive 16-byte-aligned regions of the given float counts, after the scratch. */
-function layout(...floats: number[]): number[] {
+/**
+ * Operands stay below 2 GiB, so byte offsets fit the 32-bit integer arithmetic used on them here;
+ * larger problems (or an engine that refuses to grow the memory) run on the typed-array kernels.
+ */
+const MAX_BYTES = 2 ** 31 - 1;
+
+/**
+ * Byte offsets of consecutive 16-byte-aligned regions of the given float counts, after the scratch;
+ * null when they do not fit (the caller then falls back to the typed-array kernel).
+ */
+function layout(...floats: number[]): number[] | null {
   const k = exportsOrThrow();
   const offsets: number[] = [];
   let at = operandsStart;
   for (const n of floats) {
     offsets.push(at);
-    at = (at + n * 4 + 15) & ~15;
+    at = Math.ceil((at + n * 4) / 16) * 16;
   }
-  if (k.memory.buffer.byteLength < at) k.memory.grow(Math.ceil((at - k.memory.buffer.byteLength) / PAGE));
+  if (at > MAX_BYTES) return null;
+  if (k.memory.buffer.byteLength < at) {
+    try {
+      k.memory.grow(Math.ceil((at - k.memory.buffer.byteLength) / PAGE));
+    } catch {
+      return null;
+    }
+  }
   if (view.buffer !== k.memory.buffer) {
     view = new Float32Array(k.memory.buffer);
     intView = new Int32Array(k.memory.buffer);
@@ -116,31 +132,40 @@ function layout(...floats: number[]): number[] {
   return offsets;
 }
 
-/** C = op(A) @ op(B) (+ rowBias on every row) per batch entry, as matmulKernel, on the WebAssembly SIMD GEMM. */
-export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulSpec, c: Float32Array, rowBias: Float32Array | null = null): void {
+/**
+ * C = op(A) @ op(B) (+ rowBias on every row) per batch entry, as matmulKernel, on the WebAssembly
+ * SIMD GEMM. Like every kernel here, returns false (computing nothing) when the operands do not fit
+ * the module's memory; the caller then runs the typed-array kernel.
+ */
+export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulSpec, c: Float32Array, rowBias: Float32Array | null = null): boolean {
   const { batch, m, k, n, transA, transB, aBatchStride, bBatchStride } = spec;
   const cLen = batch * m * n;
-  if (cLen === 0) return;
+  if (cLen === 0) return true;
   if (k === 0) {
     c.fill(0, 0, cLen);
     if (rowBias !== null) for (let row = 0; row < batch * m; row++) c.set(rowBias, row * n);
-    return;
+    return true;
   }
   const aLen = aBatchStride === 0 ? m * k : batch * m * k;
   const bLen = bBatchStride === 0 ? k * n : batch * k * n;
-  const [aPtr, bPtr, cPtr] = layout(aLen, bLen, cLen);
+  const regions = layout(aLen, bLen, cLen);
+  if (regions === null) return false;
+  const [aPtr, bPtr, cPtr] = regions;
   view.set(a.subarray(0, aLen), aPtr >> 2);
   view.set(b.subarray(0, bLen), bPtr >> 2);
   // With a bias, each row of C starts as the bias and the product accumulates onto it.
   if (rowBias !== null) for (let row = 0; row < batch * m; row++) view.set(rowBias, (cPtr >> 2) + row * n);
   exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED, rowBias === null ? 0 : 1);
   c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
+  return true;
 }
 
 /** One Adam/AdamW step in place on float32 p, m, v (as adamStepKernel), in float32 SIMD. */
-export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper): void {
+export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper): boolean {
   const n = p.length;
-  const [pPtr, gPtr, mPtr, vPtr] = layout(n, n, n, n);
+  const regions = layout(n, n, n, n);
+  if (regions === null) return false;
+  const [pPtr, gPtr, mPtr, vPtr] = regions;
   view.set(p, pPtr >> 2);
   view.set(g, gPtr >> 2);
   view.set(m, mPtr >> 2);
@@ -163,6 +188,7 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
   p.set(view.subarray(pPtr >> 2, (pPtr >> 2) + n));
   m.set(view.subarray(mPtr >> 2, (mPtr >> 2) + n));
   v.set(view.subarray(vPtr >> 2, (vPtr >> 2) + n));
+  return true;
 }
 
 /** im2col (toColumns) or col2im of image `image` of x at xPtr, columns at colsPtr. */
@@ -183,11 +209,13 @@ export function wasmConv2d(
   win: Window2d,
   outChannels: number,
   out: Float32Array,
-): void {
+): boolean {
   const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
-  const [xPtr, wPtr, colsPtr, outPtr] = layout(x.length, weight.length, ckk * spatial, out.length);
+  const regions = layout(x.length, weight.length, ckk * spatial, out.length);
+  if (regions === null) return false;
+  const [xPtr, wPtr, colsPtr, outPtr] = regions;
   view.set(x, xPtr >> 2);
   view.set(weight, wPtr >> 2);
   for (let b = 0; b < win.n; b++) {
@@ -198,14 +226,17 @@ export function wasmConv2d(
     k.gemm(wPtr, colsPtr, image, outChannels, ckk, spatial, 0, 0, 1, 0, 0, RESERVED, bias === null ? 0 : 1);
   }
   out.set(view.subarray(outPtr >> 2, (outPtr >> 2) + out.length));
+  return true;
 }
 
 /** dWeight [o, c*kh*kw] = sum over images of g[b] @ columns(x[b])^T. */
-export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array): void {
+export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array): boolean {
   const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
-  const [gPtr, xPtr, colsPtr, dwPtr] = layout(g.length, x.length, ckk * spatial, dWeight.length);
+  const regions = layout(g.length, x.length, ckk * spatial, dWeight.length);
+  if (regions === null) return false;
+  const [gPtr, xPtr, colsPtr, dwPtr] = regions;
   view.set(g, gPtr >> 2);
   view.set(x, xPtr >> 2);
   for (let b = 0; b < win.n; b++) {
@@ -213,14 +244,17 @@ export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: 
     k.gemm(gPtr + b * outChannels * spatial * 4, colsPtr, dwPtr, outChannels, spatial, ckk, 0, 1, 1, 0, 0, RESERVED, b > 0 ? 1 : 0);
   }
   dWeight.set(view.subarray(dwPtr >> 2, (dwPtr >> 2) + dWeight.length));
+  return true;
 }
 
 /** dx = col2im(weight^T @ g[b]) image by image. */
-export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, dx: Float32Array): void {
+export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, dx: Float32Array): boolean {
   const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
-  const [gPtr, wPtr, colsPtr, dxPtr] = layout(g.length, weight.length, ckk * spatial, dx.length);
+  const regions = layout(g.length, weight.length, ckk * spatial, dx.length);
+  if (regions === null) return false;
+  const [gPtr, wPtr, colsPtr, dxPtr] = regions;
   view.set(g, gPtr >> 2);
   view.set(weight, wPtr >> 2);
   view.fill(0, dxPtr >> 2, (dxPtr >> 2) + dx.length);
@@ -229,14 +263,18 @@ export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, w
     columns(k, dxPtr, b, win, colsPtr, false);
   }
   dx.set(view.subarray(dxPtr >> 2, (dxPtr >> 2) + dx.length));
+  return true;
 }
 
 /** 2x2 max pooling, stride 2, no padding: values and flat argmax indices, as maxPool2dKernel. */
-export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Array, argmax: Int32Array): void {
+export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Array, argmax: Int32Array): boolean {
   const k = exportsOrThrow();
-  const [xPtr, vPtr, aPtr] = layout(x.length, values.length, argmax.length);
+  const regions = layout(x.length, values.length, argmax.length);
+  if (regions === null) return false;
+  const [xPtr, vPtr, aPtr] = regions;
   view.set(x, xPtr >> 2);
   k.maxPool2x2(xPtr, win.n * win.c, win.h, win.w, vPtr, aPtr);
   values.set(view.subarray(vPtr >> 2, (vPtr >> 2) + values.length));
   argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + argmax.length));
+  return true;
 }
