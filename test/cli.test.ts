@@ -30,10 +30,11 @@ describe('dtrain command', () => {
     expect(r.stdout.trim()).toMatch(/^\d+\.\d+\.\d+$/);
   });
 
-  it('info names the backend', () => {
+  it('info names the backend and the CPU kernels', () => {
     const r = dtrain('info');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/backend cpu/);
+    expect(r.stdout).toMatch(/cpu kernels wasm-simd/);
   });
 
   it('an unknown command is one clear error and a non-zero exit', () => {

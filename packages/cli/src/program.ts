@@ -15,10 +15,10 @@ export function buildProgram(): Command {
 
   program
     .command('info')
-    .description('print the version and the compute backend this machine would use')
+    .description('print the version, the compute backend and the CPU kernels this machine would use')
     .action(() => {
-      const { backend } = localWorkerInfo();
-      process.stdout.write(`dtrain ${VERSION}\nnode ${process.version}\nbackend ${backend}\n`);
+      const { backend, cpuKernels } = localWorkerInfo();
+      process.stdout.write(`dtrain ${VERSION}\nnode ${process.version}\nbackend ${backend}\ncpu kernels ${cpuKernels}\n`);
     });
 
   return program;
