@@ -21,9 +21,10 @@ import { logSumExpKernel, softmaxKernel } from './softmax.js';
 import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, isPool2x2, maxPool2dKernel } from './window.js';
 
 /**
- * The float32 kernel policy: the WebAssembly SIMD kernels (GEMM, Adam) where the engine runs them,
- * else the typed-array kernels (also forced with DTRAIN_CPU_KERNELS=js, to compare the two).
- * float64 (gradcheck) always runs the typed-array kernels.
+ * The float32 kernel policy: the WebAssembly SIMD kernels (GEMM, convolution, 2x2 max pooling, Adam)
+ * where the engine runs them, else the typed-array kernels (also forced with DTRAIN_CPU_KERNELS=js,
+ * to compare the two). float64 (gradcheck) always runs the typed-array kernels, and so does a wasm
+ * kernel's problem that does not fit the module's memory.
  */
 const forceJs = typeof process === 'object' && process.env?.DTRAIN_CPU_KERNELS === 'js';
 export const float32Kernels: 'wasm-simd' | 'js' = wasmKernelsAvailable() && !forceJs ? 'wasm-simd' : 'js';
@@ -128,9 +129,9 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  gather(x: Storage, dtype: DType, outer: number, _n: number, inner: number, index: Storage, count: number) {
+  gather(x: Storage, dtype: DType, outer: number, n: number, inner: number, index: Storage, count: number) {
     const out = allocArray(dtype, outer * count * inner);
-    gatherKernel(arr(x), outer, _n, inner, index as Int32Array, out);
+    gatherKernel(arr(x), outer, n, inner, index as Int32Array, out);
     return out;
   },
 
