@@ -1,6 +1,6 @@
 // Shared assertions for core tests.
 import { expect } from 'vitest';
-import { RandomStream, type NestedArray, type Tensor } from '../src/index.js';
+import { nn, RandomStream, type NestedArray, type Tensor } from '../src/index.js';
 
 /** Elementwise closeness of a tensor (or array) to expected values, flattened. */
 export function expectClose(actual: Tensor | ArrayLike<number>, expected: NestedArray, tol = 1e-6): void {
@@ -24,4 +24,16 @@ export function normalArrays(seed: number, purpose: string): (n: number) => Floa
     drawn += n;
     return a;
   };
+}
+
+/** Conv3x3(1->4, pad 1)-BN-ReLU-MaxPool(2)-Flatten-Linear for square inputs of side `size`: a small CNN for tests. */
+export function smallCnn(size: number, classes: number): nn.Sequential {
+  return new nn.Sequential(
+    new nn.Conv2d(1, 4, 3, { padding: 1 }),
+    new nn.BatchNorm2d(4),
+    new nn.ReLU(),
+    new nn.MaxPool2d(2),
+    new nn.Flatten(),
+    new nn.Linear(4 * (size / 2) * (size / 2), classes),
+  );
 }

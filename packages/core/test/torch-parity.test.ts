@@ -30,6 +30,7 @@ import {
   type Tensor,
 } from '../src/index.js';
 import { batchNorm } from '../src/ops/batchnorm.js';
+import { smallCnn } from './helpers.js';
 
 const python = process.env.DTRAIN_PYTHON ?? '/usr/bin/python3';
 const script = fileURLToPath(new URL('./torch/reference.py', import.meta.url));
@@ -154,14 +155,7 @@ describe.runIf(hasTorch)('parity with PyTorch', () => {
   });
 
   it('a state dict saved here loads strictly into the same torch model, and the reverse', async () => {
-    const model = new nn.Sequential(
-      new nn.Conv2d(1, 4, 3, { padding: 1 }),
-      new nn.BatchNorm2d(4),
-      new nn.ReLU(),
-      new nn.MaxPool2d(2),
-      new nn.Flatten(),
-      new nn.Linear(4 * 4 * 4, 3),
-    );
+    const model = smallCnn(8, 3); // the same layers as reference.py's small_cnn
     model.forward(randn([8, 1, 8, 8]).mul(2).add(1)); // moves the running statistics
     model.eval();
     const x = randn([2, 1, 8, 8]);

@@ -2,6 +2,7 @@
 // repeats to the bit.
 import { describe, expect, it } from 'vitest';
 import { data, fromArray, loss, manualSeed, nn, noGrad, optim, type Tensor } from '../src/index.js';
+import { smallCnn } from './helpers.js';
 
 function accuracy(model: nn.Module, ds: data.TensorDataset): number {
   model.eval();
@@ -67,14 +68,7 @@ describe('training in one process', () => {
       for (let k = 0; k < 6; k++) pixels[i * 36 + (labels[i] === 0 ? line * 6 + k : k * 6 + line)] = 1;
     }
     const ds = new data.TensorDataset(fromArray(pixels, [n, 1, 6, 6]), fromArray(labels, [n], { dtype: 'int32' }));
-    const model = new nn.Sequential(
-      new nn.Conv2d(1, 4, 3, { padding: 1 }),
-      new nn.BatchNorm2d(4),
-      new nn.ReLU(),
-      new nn.MaxPool2d(2),
-      new nn.Flatten(),
-      new nn.Linear(4 * 3 * 3, 2),
-    );
+    const model = smallCnn(6, 2);
     const opt = new optim.Adam(model.parameters(), { lr: 0.05 });
     for (let i = 0; i < 40; i++) {
       opt.zeroGrad();
