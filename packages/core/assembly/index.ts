@@ -3,3 +3,4 @@ export { gemm, scratchFloats } from './gemm';
 export { adamStep } from './optimizer';
 export { columns } from './conv';
 export { maxPool2x2 } from './pool';
+export { channelStats, channelAffine, batchNormBackward } from './batchnorm';

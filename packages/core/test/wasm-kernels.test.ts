@@ -2,13 +2,18 @@
 // shapes (sizes that are not multiples of the SIMD width, the 5x8 tile or the blocks).
 import { describe, expect, it } from 'vitest';
 import { normalArrays } from './helpers.js';
+import { batchNorm } from '../src/ops/batchnorm.js';
 import { conv1d, conv2d, fromArray, linear, matmul, type Tensor } from '../src/index.js';
 import type { Window2d } from '../src/backend/backend.js';
 import { adamStepKernel } from '../src/backend/cpu/optimizer-steps.js';
+import { batchNormBackwardKernel, channelAffineKernel, channelStatsKernel } from '../src/backend/cpu/batchnorm.js';
 import { col2imKernel, im2colKernel, maxPool2dKernel } from '../src/backend/cpu/window.js';
 import { matmulReference } from '../src/backend/cpu/matmul.js';
 import {
   wasmAdamStep,
+  wasmBatchNormBackward,
+  wasmChannelAffine,
+  wasmChannelStats,
   wasmConv2d,
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
@@ -118,6 +123,8 @@ describe('gradients through the WebAssembly kernels agree with the float64 typed
     ['conv2d, stride 2, padding 1', (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), [[3, 3, 9, 7], [5, 3, 3, 3], [5]]],
     ['conv2d, dilation 2', (x, w) => conv2d(x, w, null, { dilation: 2, padding: [2, 1] }), [[2, 2, 8, 6], [3, 2, 3, 2]]],
     ['conv1d', (x, w, b) => conv1d(x, w, b, { padding: 1 }), [[2, 3, 11], [4, 3, 3], [4]]],
+    ['batch norm, training statistics', (x, w, b) => batchNorm(x, w, b, null, 1e-5).y, [[3, 5, 3, 7], [5], [5]]],
+    ['batch norm + ReLU (fused), training statistics', (x, w, b) => batchNorm(x, w, b, null, 1e-5, true).y, [[2, 3, 17], [3], [3]]],
   ];
   for (const [name, fn, shapes] of cases) {
     it(name, () => {
@@ -135,6 +142,66 @@ describe('gradients through the WebAssembly kernels agree with the float64 typed
       expect(worstRelative(single.out, double.out)).toBeLessThan(1e-5);
       single.grads.forEach((g, i) => expect(worstRelative(g, double.grads[i]), `input ${i}`).toBeLessThan(1e-5));
     });
+  }
+});
+
+
+describe('WebAssembly batch-norm kernels', () => {
+  // [n, c, spatial]: spatial not a multiple of 4, 1 and 3 images, a single channel, 28x28 planes.
+  const SHAPES: [number, number, number][] = [
+    [3, 5, 17],
+    [1, 3, 1],
+    [2, 1, 129],
+    [4, 2, 784],
+  ];
+  for (const [n, c, spatial] of SHAPES) {
+    const size = n * c * spatial;
+    // A large mean (1000) next to unit spread: the shifted sums must not cancel the variance away.
+    const x = Float32Array.from(random(size), (v, i) => v + (Math.floor(i / spatial) % c === 0 ? 1000 : 0));
+    const g = random(size);
+    const gate = random(size);
+    const mean = new Float32Array(c);
+    const variance = new Float32Array(c);
+    channelStatsKernel(x, n, c, spatial, mean, variance);
+    const invStd = Float32Array.from(variance, (v) => 1 / Math.sqrt(v + 1e-5));
+    const weight = random(c);
+    const bias = random(c);
+
+    it(`statistics match the typed-array kernel (n=${n}, c=${c}, spatial=${spatial})`, () => {
+      const [m, v] = [new Float32Array(c), new Float32Array(c)];
+      wasmChannelStats(x, n, c, spatial, m, v);
+      expect(worstRelative(m, mean)).toBeLessThan(1e-6);
+      expect(worstRelative(v, variance)).toBeLessThan(1e-5);
+    });
+
+    for (const relu of [false, true]) {
+      it(`normalize-and-scale${relu ? ' + ReLU' : ''} matches (n=${n}, c=${c}, spatial=${spatial})`, () => {
+        const [a, b] = [new Float32Array(size), new Float32Array(size)];
+        wasmChannelAffine(x, n, c, spatial, mean, invStd, weight, bias, relu, a);
+        channelAffineKernel(x, n, c, spatial, mean, invStd, weight, bias, relu, b);
+        expect(worstRelative(a, b)).toBeLessThan(1e-4);
+        if (relu) expect(a.every((v) => v >= 0 && !Object.is(v, -0))).toBe(true);
+      });
+    }
+
+    for (const [gated, batchStats] of [
+      [false, true],
+      [true, true],
+      [true, false],
+    ]) {
+      it(`backward matches (n=${n}, c=${c}, spatial=${spatial}, ${gated ? 'gated' : 'no gate'}, ${batchStats ? 'batch' : 'running'} statistics)`, () => {
+        const run = (kernel: typeof wasmBatchNormBackward | typeof batchNormBackwardKernel) => {
+          const out = { dx: new Float32Array(size), dWeight: new Float32Array(c), dBias: new Float32Array(c) };
+          kernel(g, x, n, c, spatial, mean, invStd, weight, batchStats, gated ? gate : null, out.dx, out.dWeight, out.dBias);
+          return out;
+        };
+        const a = run(wasmBatchNormBackward);
+        const b = run(batchNormBackwardKernel);
+        expect(worstRelative(a.dBias, b.dBias)).toBeLessThan(1e-5);
+        expect(worstRelative(a.dWeight, b.dWeight)).toBeLessThan(1e-5);
+        expect(worstRelative(a.dx, b.dx)).toBeLessThan(1e-4);
+      });
+    }
   }
 });
 

@@ -7,6 +7,9 @@ import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
 import {
   wasmAdamStep,
+  wasmBatchNormBackward,
+  wasmChannelAffine,
+  wasmChannelStats,
   wasmConv2d,
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
@@ -229,7 +232,9 @@ export const cpuBackend: Backend = {
   channelStats(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number) {
     const mean = falloc(dtype, c);
     const variance = falloc(dtype, c);
-    channelStatsKernel(farr(x), n, c, spatial, mean, variance);
+    if (!(useWasm(dtype) && wasmChannelStats(x as Float32Array, n, c, spatial, mean as Float32Array, variance as Float32Array))) {
+      channelStatsKernel(farr(x), n, c, spatial, mean, variance);
+    }
     return { mean, variance };
   },
 
@@ -246,7 +251,10 @@ export const cpuBackend: Backend = {
     relu: boolean,
   ) {
     const out = falloc(dtype, n * c * spatial);
-    channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), relu, out);
+    const [xs, means, invStds, weights, biases] = [farr(x), farr(mean), farr(invStd), farr(weight), farr(bias)];
+    const f32 = (a: FloatArray) => a as Float32Array;
+    const done = useWasm(dtype) && wasmChannelAffine(f32(xs), n, c, spatial, f32(means), f32(invStds), f32(weights), f32(biases), relu, f32(out));
+    if (!done) channelAffineKernel(xs, n, c, spatial, means, invStds, weights, biases, relu, out);
     return out;
   },
 
@@ -266,7 +274,12 @@ export const cpuBackend: Backend = {
     const dx = falloc(dtype, n * c * spatial);
     const dWeight = falloc(dtype, c);
     const dBias = falloc(dtype, c);
-    batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, gate === null ? null : farr(gate), dx, dWeight, dBias);
+    const [gs, xs, means, invStds, weights, gates] = [farr(g), farr(x), farr(mean), farr(invStd), farr(weight), gate === null ? null : farr(gate)];
+    const f32 = (a: FloatArray) => a as Float32Array;
+    const done =
+      useWasm(dtype) &&
+      wasmBatchNormBackward(f32(gs), f32(xs), n, c, spatial, f32(means), f32(invStds), f32(weights), batchStats, gates && f32(gates), f32(dx), f32(dWeight), f32(dBias));
+    if (!done) batchNormBackwardKernel(gs, xs, n, c, spatial, means, invStds, weights, batchStats, gates, dx, dWeight, dBias);
     return { dx, dWeight, dBias };
   },
 

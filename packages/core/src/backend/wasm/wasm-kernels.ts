@@ -41,6 +41,24 @@ interface KernelExports {
     toColumns: number,
   ): void;
   maxPool2x2(x: number, planes: number, h: number, w: number, values: number, argmax: number): void;
+  channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
+  channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
+  batchNormBackward(
+    g: number,
+    x: number,
+    gate: number,
+    gated: number,
+    n: number,
+    c: number,
+    spatial: number,
+    mean: number,
+    invStd: number,
+    weight: number,
+    batchStats: number,
+    dx: number,
+    dWeight: number,
+    dBias: number,
+  ): void;
   adamStep(
     p: number,
     g: number,
@@ -276,5 +294,76 @@ export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Ar
   k.maxPool2x2(xPtr, win.n * win.c, win.h, win.w, vPtr, aPtr);
   values.set(view.subarray(vPtr >> 2, (vPtr >> 2) + values.length));
   argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + argmax.length));
+  return true;
+}
+
+const floatsAt = (ptr: number, length: number) => view.subarray(ptr >> 2, (ptr >> 2) + length);
+
+/** Per-channel mean and (biased) variance of x viewed as [n, c, spatial], as channelStatsKernel. */
+export function wasmChannelStats(x: Float32Array, n: number, c: number, spatial: number, mean: Float32Array, variance: Float32Array): boolean {
+  const regions = layout(x.length, c, c);
+  if (regions === null) return false;
+  const [xPtr, meanPtr, varPtr] = regions;
+  view.set(x, xPtr >> 2);
+  exportsOrThrow().channelStats(xPtr, n, c, spatial, meanPtr, varPtr);
+  mean.set(floatsAt(meanPtr, c));
+  variance.set(floatsAt(varPtr, c));
+  return true;
+}
+
+/** out = (x - mean) * invStd * weight + bias per channel, then ReLU when asked, as channelAffineKernel. */
+export function wasmChannelAffine(
+  x: Float32Array,
+  n: number,
+  c: number,
+  spatial: number,
+  mean: Float32Array,
+  invStd: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array,
+  relu: boolean,
+  out: Float32Array,
+): boolean {
+  const regions = layout(x.length, c, c, c, out.length);
+  if (regions === null) return false;
+  const [xPtr, meanPtr, scalePtr, biasPtr, outPtr] = regions;
+  view.set(x, xPtr >> 2);
+  view.set(mean, meanPtr >> 2);
+  view.set(bias, biasPtr >> 2);
+  for (let ch = 0; ch < c; ch++) view[(scalePtr >> 2) + ch] = invStd[ch] * weight[ch];
+  exportsOrThrow().channelAffine(xPtr, n, c, spatial, meanPtr, scalePtr, biasPtr, +relu, outPtr);
+  out.set(floatsAt(outPtr, out.length));
+  return true;
+}
+
+/** The fused batch-norm backward (gradient gated by gate > 0 when given), as batchNormBackwardKernel. */
+export function wasmBatchNormBackward(
+  g: Float32Array,
+  x: Float32Array,
+  n: number,
+  c: number,
+  spatial: number,
+  mean: Float32Array,
+  invStd: Float32Array,
+  weight: Float32Array,
+  batchStats: boolean,
+  gate: Float32Array | null,
+  dx: Float32Array,
+  dWeight: Float32Array,
+  dBias: Float32Array,
+): boolean {
+  const regions = layout(g.length, x.length, gate === null ? 0 : gate.length, c, c, c, dx.length, c, c);
+  if (regions === null) return false;
+  const [gPtr, xPtr, gatePtr, meanPtr, invStdPtr, weightPtr, dxPtr, dwPtr, dbPtr] = regions;
+  view.set(g, gPtr >> 2);
+  view.set(x, xPtr >> 2);
+  if (gate !== null) view.set(gate, gatePtr >> 2);
+  view.set(mean, meanPtr >> 2);
+  view.set(invStd, invStdPtr >> 2);
+  view.set(weight, weightPtr >> 2);
+  exportsOrThrow().batchNormBackward(gPtr, xPtr, gatePtr, +(gate !== null), n, c, spatial, meanPtr, invStdPtr, weightPtr, +batchStats, dxPtr, dwPtr, dbPtr);
+  dx.set(floatsAt(dxPtr, dx.length));
+  dWeight.set(floatsAt(dwPtr, c));
+  dBias.set(floatsAt(dbPtr, c));
   return true;
 }

@@ -1,0 +1,179 @@
+// Batch-normalization kernels over float32 x viewed as [n, c, spatial], f32x4 at a time: channel
+// statistics, the fused normalize-scale(-ReLU) pass and the fused backward. Sums run in float64
+// (two f64x2 lanes per f32x4) in a fixed order, so results do not depend on timing; the order
+// differs from the CPU backend's reference kernels, so the two agree to rounding, not bitwise.
+
+@inline function at(base: usize, index: i32): usize {
+  return base + (<usize>index << 2);
+}
+
+@inline function low(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v);
+}
+
+@inline function high(v: v128): v128 {
+  return f64x2.promote_low_f32x4(v128.shuffle<f32>(v, v, 2, 3, 0, 1));
+}
+
+@inline function laneSum(v: v128): f64 {
+  return f64x2.extract_lane(v, 0) + f64x2.extract_lane(v, 1);
+}
+
+/** mean[ch], variance[ch] (float32) from sums of (x - shift) and its square, shift = x[ch, first]. */
+export function channelStats(x: usize, n: i32, c: i32, spatial: i32, mean: usize, variance: usize): void {
+  const count = n * spatial;
+  const vectors = spatial & ~3;
+  for (let ch = 0; ch < c; ch++) {
+    const shift: f64 = count > 0 ? <f64>load<f32>(at(x, ch * spatial)) : 0;
+    const shiftV = f64x2.splat(shift);
+    let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+    let q0 = f64x2.splat(0), q1 = f64x2.splat(0);
+    let s: f64 = 0, q: f64 = 0;
+    for (let b = 0; b < n; b++) {
+      const base = at(x, (b * c + ch) * spatial);
+      let i = 0;
+      for (; i < vectors; i += 4) {
+        const v = v128.load(base + (<usize>i << 2));
+        const d0 = f64x2.sub(low(v), shiftV);
+        const d1 = f64x2.sub(high(v), shiftV);
+        s0 = f64x2.add(s0, d0);
+        s1 = f64x2.add(s1, d1);
+        q0 = f64x2.add(q0, f64x2.mul(d0, d0));
+        q1 = f64x2.add(q1, f64x2.mul(d1, d1));
+      }
+      for (; i < spatial; i++) {
+        const d = <f64>load<f32>(base + (<usize>i << 2)) - shift;
+        s += d;
+        q += d * d;
+      }
+    }
+    s += laneSum(f64x2.add(s0, s1));
+    q += laneSum(f64x2.add(q0, q1));
+    const m = s / count;
+    store<f32>(at(mean, ch), <f32>(shift + m));
+    store<f32>(at(variance, ch), <f32>max(0, q / count - m * m));
+  }
+}
+
+/**
+ * out = (x - mean[ch]) * scale[ch] + bias[ch], then max(., 0) when relu. x - mean stays a difference:
+ * folding it into x * scale + shift would cancel away the digits of a large mean.
+ */
+export function channelAffine(x: usize, n: i32, c: i32, spatial: i32, mean: usize, scale: usize, bias: usize, relu: bool, out: usize): void {
+  const vectors = spatial & ~3;
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      const mu = load<f32>(at(mean, ch));
+      const k = load<f32>(at(scale, ch));
+      const d = load<f32>(at(bias, ch));
+      const muV = f32x4.splat(mu);
+      const kV = f32x4.splat(k);
+      const dV = f32x4.splat(d);
+      const offset = <usize>((b * c + ch) * spatial) << 2;
+      const src = x + offset;
+      const dst = out + offset;
+      let i = 0;
+      for (; i < vectors; i += 4) {
+        const p = <usize>i << 2;
+        const v = f32x4.add(f32x4.mul(f32x4.sub(v128.load(src + p), muV), kV), dV);
+        // WebAssembly's max keeps NaN and turns -0 into +0, as the reference relu does.
+        v128.store(dst + p, relu ? f32x4.max(v, zero) : v);
+      }
+      for (; i < spatial; i++) {
+        const p = <usize>i << 2;
+        const v = (load<f32>(src + p) - mu) * k + d;
+        store<f32>(dst + p, relu ? max<f32>(v, 0) : v);
+      }
+    }
+  }
+}
+
+/**
+ * With gi = g * (gate > 0) when gated: dBias = sum gi, dWeight = sum gi * (x - mean) * invStd, and
+ * dx = weight * invStd * (gi - dBias / count - (x - mean) * invStd^2 * dWeight / count) with batch
+ * statistics, or weight * invStd * gi with running ones.
+ */
+export function batchNormBackward(
+  g: usize,
+  x: usize,
+  gate: usize,
+  gated: bool,
+  n: i32,
+  c: i32,
+  spatial: i32,
+  mean: usize,
+  invStd: usize,
+  weight: usize,
+  batchStats: bool,
+  dx: usize,
+  dWeight: usize,
+  dBias: usize,
+): void {
+  const count = n * spatial;
+  const vectors = spatial & ~3;
+  const zero = f32x4.splat(0);
+  for (let ch = 0; ch < c; ch++) {
+    const mu = <f64>load<f32>(at(mean, ch));
+    const is = <f64>load<f32>(at(invStd, ch));
+    const muV = f64x2.splat(mu);
+    let g0 = f64x2.splat(0), g1 = f64x2.splat(0);
+    let x0 = f64x2.splat(0), x1 = f64x2.splat(0);
+    let sumG: f64 = 0, sumGX: f64 = 0;
+    for (let b = 0; b < n; b++) {
+      const offset = <usize>((b * c + ch) * spatial) << 2;
+      let i = 0;
+      for (; i < vectors; i += 4) {
+        const p = offset + (<usize>i << 2);
+        let gv = v128.load(g + p);
+        if (gated) gv = v128.and(gv, f32x4.gt(v128.load(gate + p), zero));
+        const gl = low(gv);
+        const gh = high(gv);
+        const xv = v128.load(x + p);
+        g0 = f64x2.add(g0, gl);
+        g1 = f64x2.add(g1, gh);
+        x0 = f64x2.add(x0, f64x2.mul(gl, f64x2.sub(low(xv), muV)));
+        x1 = f64x2.add(x1, f64x2.mul(gh, f64x2.sub(high(xv), muV)));
+      }
+      for (; i < spatial; i++) {
+        const p = offset + (<usize>i << 2);
+        const gi: f64 = gated && !(load<f32>(gate + p) > 0) ? 0 : <f64>load<f32>(g + p);
+        sumG += gi;
+        sumGX += gi * (<f64>load<f32>(x + p) - mu);
+      }
+    }
+    sumG += laneSum(f64x2.add(g0, g1));
+    sumGX += laneSum(f64x2.add(x0, x1));
+    const dw = sumGX * is;
+    store<f32>(at(dBias, ch), <f32>sumG);
+    store<f32>(at(dWeight, ch), <f32>dw);
+    // dx = k * gi + d0 + (x - mean) * d1 with the per-channel constants folded in float64; x - mean
+    // stays a difference so a large mean does not cancel the small terms away.
+    const k = <f64>load<f32>(at(weight, ch)) * is;
+    const meanG = batchStats ? sumG / count : 0;
+    const xCoef = batchStats ? (dw / count) * is : 0;
+    const kG = <f32>k;
+    const d1 = <f32>(-k * xCoef);
+    const d0 = <f32>(-k * meanG);
+    const muF = <f32>mu;
+    const kGV = f32x4.splat(kG);
+    const d0V = f32x4.splat(d0);
+    const d1V = f32x4.splat(d1);
+    const muFV = f32x4.splat(muF);
+    for (let b = 0; b < n; b++) {
+      const offset = <usize>((b * c + ch) * spatial) << 2;
+      let i = 0;
+      for (; i < vectors; i += 4) {
+        const p = offset + (<usize>i << 2);
+        let gv = v128.load(g + p);
+        if (gated) gv = v128.and(gv, f32x4.gt(v128.load(gate + p), zero));
+        v128.store(dx + p, f32x4.add(f32x4.add(f32x4.mul(gv, kGV), d0V), f32x4.mul(f32x4.sub(v128.load(x + p), muFV), d1V)));
+      }
+      for (; i < spatial; i++) {
+        const p = offset + (<usize>i << 2);
+        const gi: f32 = gated && !(load<f32>(gate + p) > 0) ? 0 : load<f32>(g + p);
+        store<f32>(dx + p, gi * kG + d0 + (load<f32>(x + p) - muF) * d1);
+      }
+    }
+  }
+}
