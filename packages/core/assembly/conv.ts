@@ -43,7 +43,14 @@ export function columns(
           const src = plane + (<isize>(ih * w + dx) << 2);
           if (!toColumns) {
             if (inside) {
-              for (let ow = owLo; ow < owHi; ow++) {
+              let ow = owLo;
+              if (strideW == 1) {
+                for (; ow + 4 <= owHi; ow += 4) {
+                  const p = src + (<usize>ow << 2);
+                  v128.store(p, f32x4.add(v128.load(p), v128.load(col + (<usize>ow << 2))));
+                }
+              }
+              for (; ow < owHi; ow++) {
                 const p = src + (<usize>(ow * strideW) << 2);
                 store<f32>(p, load<f32>(p) + load<f32>(col + (<usize>ow << 2)));
               }

@@ -10,10 +10,15 @@ const NR: i32 = 8;
 const KC: i32 = 320;
 const MC: i32 = 130;
 const NC: i32 = 1024;
+/** Floats kept for a whole packed A: weights shared by every image of a batch are packed once. */
+const WHOLE_A: i32 = 1 << 20;
 
-/** Floats of scratch memory gemm needs: packed A, packed B and one edge tile. */
+/** Whether the whole-A region holds the packed A of the previous gemm call. */
+let wholeAReady = false;
+
+/** Floats of scratch memory gemm needs: packed A, packed B, one edge tile and a whole packed A. */
 export function scratchFloats(): i32 {
-  return ((MC + MR - 1) / MR) * MR * KC + ((NC + NR - 1) / NR) * NR * KC + MR * NR;
+  return ((MC + MR - 1) / MR) * MR * KC + ((NC + NR - 1) / NR) * NR * KC + MR * NR + WHOLE_A;
 }
 
 @inline function at(base: usize, index: i32): usize {
@@ -32,6 +37,14 @@ function packA(a: usize, rs: i32, cs: i32, i0: i32, mc: i32, p0: i32, kc: i32, p
         dst += 4;
       }
     }
+  }
+}
+
+/** Every (K block, M block) panel set of op(A), block (p0, i0) at float p0 * mPad + i0 * kc. */
+function packWholeA(a: usize, rs: i32, cs: i32, m: i32, k: i32, mPad: i32, dst: usize): void {
+  for (let p0 = 0; p0 < k; p0 += KC) {
+    const kc = min(KC, k - p0);
+    for (let i0 = 0; i0 < m; i0 += MC) packA(a, rs, cs, i0, min(MC, m - i0), p0, kc, at(dst, p0 * mPad + i0 * kc));
   }
 }
 
@@ -168,6 +181,8 @@ function microKernel(kc: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i3
 /**
  * For t < batch: C[t] (m x n) = op(A[t]) @ op(B[t]) (k > 0; += when accumulate), A[t] at
  * a + t*aStride floats ([m,k], or [k,m] when transA), B[t] at b + t*bStride ([k,n], or [n,k] when transB).
+ * sameA: A is the A of the previous call (a convolution's weight, image after image), so its packed
+ * panels are reused when they were kept whole.
  */
 export function gemm(
   a: usize,
@@ -183,6 +198,7 @@ export function gemm(
   bStride: i32,
   scratch: usize,
   accumulate: bool,
+  sameA: bool,
 ): void {
   const aRs = transA ? 1 : k;
   const aCs = transA ? m : 1;
@@ -191,8 +207,13 @@ export function gemm(
   const pa = scratch;
   const pb = at(pa, ((MC + MR - 1) / MR) * MR * KC);
   const edge = at(pb, ((NC + NR - 1) / NR) * NR * KC);
+  const wholeA = at(edge, MR * NR);
+  const mPad = ((m + MR - 1) / MR) * MR;
+  const whole = mPad * k <= WHOLE_A;
   for (let t = 0; t < batch; t++) {
     const aOff = at(a, t * aStride);
+    const packed = t > 0 ? aStride == 0 : sameA && wholeAReady;
+    if (whole && !packed) packWholeA(aOff, aRs, aCs, m, k, mPad, wholeA);
     const bOff = at(b, t * bStride);
     const cOff = at(c, t * m * n);
     for (let j0 = 0; j0 < n; j0 += NC) {
@@ -204,15 +225,18 @@ export function gemm(
         packB(bOff, bRs, bCs, p0, kc, j0, nc, pb);
         for (let i0 = 0; i0 < m; i0 += MC) {
           const mc = min(MC, m - i0);
-          packA(aOff, aRs, aCs, i0, mc, p0, kc, pa);
+          let panels = pa;
+          if (whole) panels = at(wholeA, p0 * mPad + i0 * kc);
+          else packA(aOff, aRs, aCs, i0, mc, p0, kc, pa);
           for (let jp = 0; jp < nc; jp += NR) {
             const cols = min(NR, nc - jp);
             for (let ip = 0; ip < mc; ip += MR) {
-              microKernel(kc, at(pa, ip * kc), at(pb, jp * kc), at(cOff, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), cols, edge, p0 == 0 && !accumulate);
+              microKernel(kc, at(panels, ip * kc), at(pb, jp * kc), at(cOff, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), cols, edge, p0 == 0 && !accumulate);
             }
           }
         }
       }
     }
   }
+  wholeAReady = whole;
 }

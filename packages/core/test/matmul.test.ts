@@ -99,14 +99,17 @@ describe.each(FAST_KERNELS)('%s against the reference triple loop', (_name, kern
   for (const m of sizes) for (const n of sizes) shapes.push([m, 17, n]);
   // Also sizes crossing the block edges of both kernels (KC 256/320, MC 128/130, NR 4/8) and full panels.
   shapes.push([129, 257, 5], [3, 300, 131], [130, 1, 130], [1, 1, 1], [0, 4, 3], [3, 0, 2], [131, 260, 16], [40, 9, 1030], [7, 333, 9], [6, 641, 17]);
+  // An A larger than the WebAssembly GEMM's whole-A region (2^20 floats), packed block by block.
+  shapes.push([1031, 1023, 9]);
 
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
-      it(`matches on ${shapes.length} odd shapes (transA=${transA}, transB=${transB}, batch 2)`, () => {
+      // Batch 2 with a broadcast B, or with a broadcast A (whose packed panels serve both entries).
+      it.each([false, true])(`matches on ${shapes.length} odd shapes (transA=${transA}, transB=${transB}, batch 2, A broadcast: %s)`, (aShared) => {
         for (const [m, k, n] of shapes) {
-          const spec: MatmulSpec = { batch: 2, m, k, n, transA, transB, aBatchStride: m * k, bBatchStride: 0 };
-          const a = random(2 * m * k);
-          const b = random(k * n);
+          const spec: MatmulSpec = { batch: 2, m, k, n, transA, transB, aBatchStride: aShared ? 0 : m * k, bBatchStride: aShared ? k * n : 0 };
+          const a = random((aShared ? 1 : 2) * m * k);
+          const b = random((aShared ? 2 : 1) * k * n);
           const fast = new Float32Array(2 * m * n);
           const ref = new Float32Array(2 * m * n);
           kernel(a, b, spec, fast);

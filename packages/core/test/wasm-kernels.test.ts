@@ -47,7 +47,7 @@ function referenceConv(x: Float32Array, weight: Float32Array, win: Window2d, o: 
 }
 
 const WINDOWS: [string, Window2d, number][] = [
-  ['3x3 pad 1, 1 channel (conv1 of the CNN)', window(3, 1, 9, 7, [3, 3], 1, 1, 1), 5],
+  ['3x3 pad 1, 1 channel (conv1 of the CNN; weight gradient computed transposed)', window(3, 1, 9, 7, [3, 3], 1, 1, 1), 13],
   ['3x3 pad 1, odd channels', window(2, 3, 7, 6, [3, 3], 1, 1, 1), 13],
   ['stride 2, dilation 2', window(2, 2, 11, 9, [3, 2], 2, 2, 2), 6],
   ['1x1', window(4, 7, 5, 5, [1, 1], 1, 0, 1), 9],
