@@ -70,6 +70,13 @@ export function gatherKernel(
   out: TypedArray,
 ): void {
   const count = index.length;
+  if (inner === 1) {
+    // Single elements: a subarray per element would cost more than the copy.
+    for (let o = 0; o < outer; o++) {
+      for (let j = 0; j < count; j++) out[o * count + j] = x[o * n + index[j]];
+    }
+    return;
+  }
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < count; j++) {
       const from = (o * n + index[j]) * inner;
@@ -87,6 +94,16 @@ export function scatterAddKernel(
   out: FloatArray,
 ): void {
   const count = index.length;
+  if (inner === 1) {
+    // Scattering single elements (max pooling's backward): the generic loop's inner loop of one
+    // element cost more than the additions.
+    for (let o = 0; o < outer; o++) {
+      const dst = o * n;
+      const src = o * count;
+      for (let j = 0; j < count; j++) out[dst + index[j]] += g[src + j];
+    }
+    return;
+  }
   for (let o = 0; o < outer; o++) {
     for (let j = 0; j < count; j++) {
       const dst = (o * n + index[j]) * inner;
