@@ -1,7 +1,16 @@
-// @dtrain/coordinator: the training loop of a run (data order, sharding, reduction, optimizer steps,
-// checkpoints, membership). Grows in the coordinator issue; for now it reports the worker it drives.
+// @dtrain/coordinator: the training loop of a data-parallel run (data order, sharding, fixed-order
+// reduction, optimizer steps, BatchNorm statistics, checkpoints) over worker threads.
 import { describeWorker, type WorkerInfo } from '@dtrain/worker';
 
+export { resolveConfig, DEFAULT_CONFIG, ConfigError, type RunConfig, type OptimizerName, type ScheduleName } from './config.js';
+export { train, TrainingDivergedError, type TrainOptions, type TrainResult, type TrainEvents, type StepReport, type EpochReport, type RunStart } from './trainer.js';
+export { evaluate, type Evaluation } from './evaluate.js';
+export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
+export { treeReduce } from './reduce.js';
+export { curvesSvg } from './curves-svg.js';
+export { findCheckpoint } from './checkpoints.js';
+
+/** What a worker thread of this process would compute on. */
 export function localWorkerInfo(): WorkerInfo {
   return describeWorker();
 }

@@ -1,6 +1,12 @@
-// @dtrain/worker: computes gradients for the shards of a batch it is given. The shard protocol and
-// both transports (threads, NATS) arrive with the coordinator; for now it exposes what it runs on.
+// @dtrain/worker: computes gradients for the shards of a batch it is given, on a worker thread
+// (thread-entry.ts, run by piscina) or, later, as a remote node.
 import { float32Kernels, getBackend } from '@dtrain/core';
+import { fileURLToPath } from 'node:url';
+
+export { buildModel, outputSize, mlpSpec, cnnSpec, ModelSpecError, type ModelSpec, type LayerSpec } from './model-spec.js';
+export { FlatState } from './flat-state.js';
+export { statsSize, type RunSetup, type StepTask } from './protocol.js';
+export { ShardRunner } from './shard-runner.js';
 
 export interface WorkerInfo {
   backend: string;
@@ -11,4 +17,13 @@ export interface WorkerInfo {
 /** What this worker would compute on: the active core backend and its CPU kernel policy. */
 export function describeWorker(): WorkerInfo {
   return { backend: getBackend().name, cpuKernels: float32Kernels };
+}
+
+/**
+ * The compiled thread entry for piscina. Under a test runner that loads these sources directly, the
+ * entry is taken from the package's build output (worker threads run JavaScript only).
+ */
+export function threadEntryPath(): string {
+  const fromSources = import.meta.url.endsWith('.ts');
+  return fileURLToPath(new URL(fromSources ? '../dist/thread-entry.js' : './thread-entry.js', import.meta.url));
 }

@@ -28,3 +28,8 @@ export async function saveCheckpoint(dir: string, checkpoint: Checkpoint): Promi
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   return (await files()).loadCheckpoint(dir);
 }
+
+/** Write a file whole or not at all: a temp file beside it, then a rename. */
+export async function writeFileAtomic(path: string, contents: Uint8Array | string): Promise<void> {
+  return (await files()).writeFileAtomic(path, contents);
+}

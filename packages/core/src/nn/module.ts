@@ -48,6 +48,11 @@ export abstract class Module {
     return own.concat(...this.namedChildren().map(([n, m]) => m.namedParameters(`${prefix}${n}.`)));
   }
 
+  /** This module and every module under it, depth first in registration order (PyTorch's modules()). */
+  modules(): Module[] {
+    return [this, ...this.namedChildren().flatMap(([, child]) => child.modules())];
+  }
+
   parameters(): Tensor[] {
     return this.namedParameters().map(([, t]) => t);
   }

@@ -35,6 +35,11 @@ export abstract class BatchNorm extends Module {
   readonly numBatchesTracked: Tensor | null;
   readonly eps: number;
   readonly momentum: number | null;
+  /**
+   * The batch statistics of the last training forward (mean, biased variance, elements per channel),
+   * so a data-parallel trainer can combine the shards' statistics before updating the running ones.
+   */
+  lastBatchStats: { mean: Tensor; variance: Tensor; count: number } | null = null;
 
   constructor(
     readonly numFeatures: number,
@@ -72,11 +77,20 @@ export abstract class BatchNorm extends Module {
     const useBatch = this.training || this.runningMean === null;
     const running = useBatch ? null : { mean: this.runningMean!, variance: this.runningVar! };
     const { y, batchStats } = batchNorm(x, this.weight, this.bias, running, this.eps, relu);
-    if (this.training && this.runningMean !== null) this.#updateRunningStats(batchStats!.mean, batchStats!.variance, x.size / this.numFeatures);
+    if (this.training) {
+      const count = x.size / this.numFeatures;
+      this.lastBatchStats = { mean: batchStats!.mean, variance: batchStats!.variance, count };
+      if (this.runningMean !== null) this.updateRunningStats(batchStats!.mean, batchStats!.variance, count);
+    }
     return y;
   }
 
-  #updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
+  /**
+   * running = (1 - m) * running + m * batch, with the batch variance (biased, over `count` elements
+   * per channel) made unbiased, as PyTorch does; m is the momentum, or 1/batches for a cumulative average.
+   */
+  updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
+    if (this.runningMean === null) return;
     noGrad(() => {
       const tracked = this.numBatchesTracked!.item() + 1;
       const write = (target: Tensor, value: Tensor) => target.backend.copyInto(target.storage, value.storage, target.dtype, target.size);

@@ -1,0 +1,112 @@
+// A run's configuration: every key of `dtrain launch` (and of --config run.json), its default, and
+// validation with one clear error naming the key. The CLI parses text; this decides what is valid.
+import { DtrainError } from '@dtrain/core';
+
+export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+export type ScheduleName = 'constant' | 'step' | 'exponential' | 'cosine' | 'warmup';
+
+export interface RunConfig {
+  /** mlp | cnn | path to a JSON model spec. */
+  model: string;
+  /** spirals | moons | fashion-mnist | idx:DIR | csv:FILE. */
+  dataset: string;
+  /** Where fashion-mnist's IDX files are. */
+  dataDir: string;
+  workers: number;
+  epochs: number;
+  batchSize: number;
+  /** Fixed number of equal shards per global batch (independent of workers). */
+  shards: number;
+  optimizer: OptimizerName;
+  lr: number;
+  momentum: number;
+  weightDecay: number;
+  schedule: ScheduleName;
+  seed: number;
+  /** Output directory (metrics.jsonl, curves.svg, checkpoints/); null: no files. */
+  out: string | null;
+  /** Checkpoint every N steps (0: at the end of each epoch only). */
+  checkpointEvery: number;
+  /** Checkpoint directory to resume from. */
+  resume: string | null;
+}
+
+export class ConfigError extends DtrainError {}
+
+export const DEFAULT_CONFIG: RunConfig = {
+  model: 'mlp',
+  dataset: 'spirals',
+  dataDir: '/usr/share/datasets/fashion-mnist',
+  workers: 2,
+  epochs: 30,
+  batchSize: 64,
+  shards: 8,
+  optimizer: 'adam',
+  lr: 0.01,
+  momentum: 0.9,
+  weightDecay: 0,
+  schedule: 'constant',
+  seed: 0,
+  out: null,
+  checkpointEvery: 0,
+  resume: null,
+};
+
+const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'adamw'];
+const SCHEDULES: readonly ScheduleName[] = ['constant', 'step', 'exponential', 'cosine', 'warmup'];
+const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof RunConfig)[];
+
+function integer(key: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${key} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function real(key: string, value: unknown, min: number, minExclusive: boolean): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || (minExclusive && value === min)) {
+    throw new ConfigError(`${key} must be a number ${minExclusive ? '>' : '>='} ${min}, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function oneOf<T extends string>(key: string, value: unknown, options: readonly T[]): T {
+  if (!options.includes(value as T)) throw new ConfigError(`${key} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
+  return value as T;
+}
+
+function text(key: string, value: unknown): string {
+  if (typeof value !== 'string' || value === '') throw new ConfigError(`${key} must be a non-empty string, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+/** Defaults overlaid with `partial` (unknown keys are errors), every value checked. */
+export function resolveConfig(partial: Record<string, unknown>): RunConfig {
+  for (const key of Object.keys(partial)) {
+    if (!KEYS.includes(key as keyof RunConfig)) throw new ConfigError(`unknown configuration key "${key}"`);
+  }
+  const c = { ...DEFAULT_CONFIG, ...partial } as Record<keyof RunConfig, unknown>;
+  const config: RunConfig = {
+    model: text('model', c.model),
+    dataset: text('dataset', c.dataset),
+    dataDir: text('dataDir', c.dataDir),
+    workers: integer('workers', c.workers, 1, 256),
+    epochs: integer('epochs', c.epochs, 1),
+    batchSize: integer('batchSize', c.batchSize, 1),
+    shards: integer('shards', c.shards, 1, 4096),
+    optimizer: oneOf('optimizer', c.optimizer, OPTIMIZERS),
+    lr: real('lr', c.lr, 0, true),
+    momentum: real('momentum', c.momentum, 0, false),
+    weightDecay: real('weightDecay', c.weightDecay, 0, false),
+    schedule: oneOf('schedule', c.schedule, SCHEDULES),
+    seed: integer('seed', c.seed, 0, 2 ** 32 - 1),
+    out: c.out === null ? null : text('out', c.out),
+    checkpointEvery: integer('checkpointEvery', c.checkpointEvery, 0),
+    resume: c.resume === null ? null : text('resume', c.resume),
+  };
+  if (config.momentum >= 1) throw new ConfigError(`momentum must be below 1, got ${config.momentum}`);
+  if (config.batchSize % config.shards !== 0) {
+    throw new ConfigError(`batchSize ${config.batchSize} is not divisible by shards ${config.shards} (shards must be equal)`);
+  }
+  return config;
+}

@@ -1,0 +1,313 @@
+// The training loop of a data-parallel run. Per step: the global batch (order from (seed, epoch)
+// only) is cut into `shards` equal shards; worker threads compute each shard's gradient sum and
+// BatchNorm statistics into shared slots; the slots are combined in a fixed tree; the optimizer
+// steps once on the canonical model here; the new state is written where every worker reads it.
+import { data, DtrainError, fromArray, io, manualSeed, nn } from '@dtrain/core';
+import { buildModel, FlatState, statsSize, type ModelSpec, type RunSetup } from '@dtrain/worker';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { checkpointDir, findCheckpoint, markLatest } from './checkpoints.js';
+import { ConfigError, type RunConfig } from './config.js';
+import { curvesSvg } from './curves-svg.js';
+import { loadRunData, type RunData } from './datasets.js';
+import { evaluate } from './evaluate.js';
+import { resolveModelSpec } from './model-choice.js';
+import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
+import { treeReduce } from './reduce.js';
+import { ThreadPool } from './thread-pool.js';
+
+export interface StepReport {
+  epoch: number;
+  /** Steps done in the run so far (this one included). */
+  step: number;
+  stepInEpoch: number;
+  stepsPerEpoch: number;
+  totalSteps: number;
+  loss: number;
+  accuracy: number;
+  lr: number;
+  samplesPerSec: number;
+}
+
+export interface EpochReport {
+  epoch: number;
+  trainLoss: number;
+  trainAccuracy: number;
+  testLoss: number;
+  testAccuracy: number;
+  seconds: number;
+  samplesPerSec: number;
+}
+
+export interface RunStart {
+  config: RunConfig;
+  spec: ModelSpec;
+  data: { name: string; sampleShape: number[]; classes: number; train: number; test: number };
+  parameters: number;
+  totalSteps: number;
+  startStep: number;
+}
+
+export interface TrainEvents {
+  onStart?(info: RunStart): void;
+  onStep?(report: StepReport): void;
+  onEpoch?(report: EpochReport): void;
+  onCheckpoint?(dir: string): void;
+  onWarning?(message: string): void;
+}
+
+export interface TrainOptions {
+  events?: TrainEvents;
+  /** Test-only: the thread computing (step, shard) throws or exits once. */
+  fault?: { step: number; shard: number; kind: 'throw' | 'exit' };
+  /** Stop (with a checkpoint when out is set) after this many steps of the run. */
+  stopAfterSteps?: number;
+}
+
+export interface TrainResult {
+  epochs: EpochReport[];
+  test: { loss: number; accuracy: number };
+  steps: number;
+  seconds: number;
+  samplesPerSec: number;
+  /** The last checkpoint written, or null without an out directory. */
+  checkpoint: string | null;
+  out: string | null;
+}
+
+export class TrainingDivergedError extends DtrainError {}
+
+/** Settings that must match for a checkpoint to continue this run (epochs may grow). */
+const RESUME_KEYS = ['model', 'dataset', 'batchSize', 'shards', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'seed'] as const;
+
+interface CheckpointMeta {
+  step: number;
+  config: Record<string, unknown>;
+  spec: ModelSpec;
+  scheduler: { lastEpoch: number } | null;
+  history: EpochReport[];
+}
+
+/** Combine the shards' BatchNorm statistics (fixed order, float64) and update the running ones once. */
+function syncBatchNorm(batchNorms: nn.BatchNorm[], stats: Float64Array, shards: number, recordSize: number): void {
+  let at = 2;
+  for (const bn of batchNorms) {
+    const c = bn.numFeatures;
+    const mean = new Float64Array(c);
+    const variance = new Float64Array(c);
+    for (let s = 0; s < shards; s++) for (let ch = 0; ch < c; ch++) mean[ch] += stats[s * recordSize + at + 1 + ch];
+    for (let ch = 0; ch < c; ch++) mean[ch] /= shards;
+    for (let s = 0; s < shards; s++) {
+      for (let ch = 0; ch < c; ch++) {
+        const d = stats[s * recordSize + at + 1 + ch] - mean[ch];
+        variance[ch] += stats[s * recordSize + at + 1 + c + ch] + d * d;
+      }
+    }
+    for (let ch = 0; ch < c; ch++) variance[ch] /= shards;
+    const count = stats[at] * shards;
+    bn.updateRunningStats(fromArray(Float32Array.from(mean), [c]), fromArray(Float32Array.from(variance), [c]), count);
+    at += 1 + 2 * c;
+  }
+}
+
+function shared(floats: number, kind: 'f32' | 'f64' | 'i32'): SharedArrayBuffer {
+  return new SharedArrayBuffer(floats * (kind === 'f64' ? 8 : 4));
+}
+
+export async function train(config: RunConfig, options: TrainOptions = {}): Promise<TrainResult> {
+  const events = options.events ?? {};
+  const runData: RunData = await loadRunData(config.dataset, config.dataDir, config.seed);
+  const spec = resolveModelSpec(config.model, runData.sampleShape, runData.classes);
+  manualSeed(config.seed);
+  const model = buildModel(spec);
+  const flat = new FlatState(model);
+  const batchNorms = model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
+  const recordSize = statsSize(batchNorms.map((b) => b.numFeatures));
+  const optimizer = makeOptimizer(config, model.parameters());
+  const { batchSize, shards, seed } = config;
+  const shardSize = batchSize / shards;
+  const stepsPerEpoch = Math.floor(runData.train.samples / batchSize);
+  if (stepsPerEpoch === 0) throw new ConfigError(`batchSize ${batchSize} is larger than the training set (${runData.train.samples} samples)`);
+  const totalSteps = stepsPerEpoch * config.epochs;
+  const scheduler = makeScheduler(config, optimizer, totalSteps);
+
+  let startStep = 0;
+  let history: EpochReport[] = [];
+  if (config.resume !== null) {
+    const dir = findCheckpoint(config.resume);
+    const checkpoint = await io.loadCheckpoint(dir);
+    const meta = checkpoint.meta as unknown as CheckpointMeta;
+    for (const key of RESUME_KEYS) {
+      if (meta.config?.[key] !== config[key]) {
+        throw new ConfigError(`resume: ${dir} was written with ${key}=${JSON.stringify(meta.config?.[key])}, this run has ${JSON.stringify(config[key])}`);
+      }
+    }
+    model.loadStateDict(checkpoint.model);
+    if (checkpoint.optimizer === undefined) throw new ConfigError(`resume: ${dir} has no optimizer state`);
+    optimizer.loadStateDict(checkpoint.optimizer);
+    if (scheduler !== null && meta.scheduler !== null) scheduler.loadStateDict(meta.scheduler);
+    startStep = meta.step;
+    history = meta.history ?? [];
+    if (startStep > totalSteps) throw new ConfigError(`resume: ${dir} is at step ${startStep}, past the ${totalSteps} steps of ${config.epochs} epochs`);
+  }
+
+  const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
+  const state = new Float32Array(shared(flat.stateSize, 'f32'));
+  const grads = new Float32Array(shared(shards * flat.paramSize, 'f32'));
+  const stats = new Float64Array(shared(shards * recordSize, 'f64'));
+  const batch = new Int32Array(shared(batchSize, 'i32'));
+  const setup: RunSetup = {
+    jobId,
+    spec,
+    seed,
+    shards,
+    shardSize,
+    inputs: runData.train.inputs.buffer as SharedArrayBuffer,
+    labels: runData.train.labels.buffer as SharedArrayBuffer,
+    batch: batch.buffer as SharedArrayBuffer,
+    state: state.buffer as SharedArrayBuffer,
+    grads: grads.buffer as SharedArrayBuffer,
+    stats: stats.buffer as SharedArrayBuffer,
+  };
+  if (options.fault !== undefined) {
+    const armed = new Int32Array(shared(1, 'i32'));
+    armed[0] = 1;
+    setup.fault = { ...options.fault, armed: armed.buffer as SharedArrayBuffer };
+  }
+
+  const out = config.out;
+  if (out !== null) mkdirSync(out, { recursive: true });
+  const metrics = (record: object) => {
+    if (out !== null) appendFileSync(join(out, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
+  };
+  let lastCheckpoint: string | null = null;
+  const saveCheckpoint = async (stepsDone: number) => {
+    if (out === null) return;
+    const dir = checkpointDir(out, stepsDone);
+    const meta: CheckpointMeta = { step: stepsDone, config: { ...config }, spec, scheduler: scheduler?.stateDict() ?? null, history };
+    await io.saveCheckpoint(dir, { model: model.stateDict(), optimizer: optimizer.stateDict(), meta: meta as unknown as Record<string, unknown> });
+    await markLatest(out, dir);
+    lastCheckpoint = dir;
+    events.onCheckpoint?.(dir);
+  };
+
+  events.onStart?.({
+    config,
+    spec,
+    data: { name: runData.name, sampleShape: runData.sampleShape, classes: runData.classes, train: runData.train.samples, test: runData.test.samples },
+    parameters: flat.paramSize,
+    totalSteps,
+    startStep,
+  });
+
+  const pool = new ThreadPool(config.workers, setup, {
+    onRetry: (task, attempt, error) =>
+      events.onWarning?.(
+        `worker failed on shards ${task.shardStart}..${task.shardEnd - 1} of step ${task.step} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running them again`,
+      ),
+  });
+  const started = performance.now();
+  let stepsRun = 0;
+  let order: Int32Array | null = null;
+  let orderEpoch = -1;
+  let epochLoss = 0;
+  let epochCorrect = 0;
+  let epochSamples = 0;
+  let epochStart = performance.now();
+  const params = model.parameters();
+  try {
+    flat.store(state);
+    for (let step = startStep; step < totalSteps; step++) {
+      const stepStart = performance.now();
+      const epoch = Math.floor(step / stepsPerEpoch);
+      const inEpoch = step % stepsPerEpoch;
+      if (orderEpoch !== epoch) {
+        order = data.shuffledOrder(runData.train.samples, seed, epoch);
+        orderEpoch = epoch;
+      }
+      batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize));
+      await pool.runStep(jobId, step, shards);
+
+      let lossSum = 0;
+      let correct = 0;
+      for (let s = 0; s < shards; s++) {
+        lossSum += stats[s * recordSize];
+        correct += stats[s * recordSize + 1];
+      }
+      if (!Number.isFinite(lossSum)) {
+        throw new TrainingDivergedError(
+          `loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1}); stopped without applying it. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
+        );
+      }
+      treeReduce(grads, shards, flat.paramSize);
+      let at = 0;
+      for (const p of params) {
+        const g = new Float32Array(p.size);
+        for (let i = 0; i < p.size; i++) g[i] = grads[at + i] / batchSize;
+        p.grad = fromArray(g, p.shape);
+        at += p.size;
+      }
+      optimizer.step();
+      syncBatchNorm(batchNorms, stats, shards, recordSize);
+      flat.store(state);
+      const lr = optimizer.lr;
+      scheduler?.step();
+      stepsRun++;
+
+      epochLoss += lossSum;
+      epochCorrect += correct;
+      epochSamples += batchSize;
+      const report: StepReport = {
+        epoch: epoch + 1,
+        step: step + 1,
+        stepInEpoch: inEpoch + 1,
+        stepsPerEpoch,
+        totalSteps,
+        loss: lossSum / batchSize,
+        accuracy: correct / batchSize,
+        lr,
+        samplesPerSec: batchSize / ((performance.now() - stepStart) / 1000),
+      };
+      metrics({ kind: 'step', ...report });
+      events.onStep?.(report);
+
+      const stopping = options.stopAfterSteps !== undefined && step + 1 - startStep >= options.stopAfterSteps;
+      if (inEpoch === stepsPerEpoch - 1) {
+        const seconds = (performance.now() - epochStart) / 1000;
+        const test = evaluate(model, runData.test, runData.sampleShape);
+        const epochReport: EpochReport = {
+          epoch: epoch + 1,
+          trainLoss: epochLoss / epochSamples,
+          trainAccuracy: epochCorrect / epochSamples,
+          testLoss: test.loss,
+          testAccuracy: test.accuracy,
+          seconds,
+          samplesPerSec: epochSamples / seconds,
+        };
+        history = [...history, epochReport];
+        metrics({ kind: 'epoch', ...epochReport });
+        events.onEpoch?.(epochReport);
+        [epochLoss, epochCorrect, epochSamples] = [0, 0, 0];
+        epochStart = performance.now();
+        await saveCheckpoint(step + 1);
+      } else if (stopping || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0)) {
+        await saveCheckpoint(step + 1);
+      }
+      if (stopping) break;
+    }
+  } finally {
+    await pool.close();
+  }
+  const seconds = (performance.now() - started) / 1000;
+  const test = evaluate(model, runData.test, runData.sampleShape);
+  if (out !== null && history.length > 0) await io.writeFileAtomic(join(out, 'curves.svg'), curvesSvg(history));
+  return {
+    epochs: history,
+    test,
+    steps: startStep + stepsRun,
+    seconds,
+    samplesPerSec: (stepsRun * batchSize) / seconds,
+    checkpoint: lastCheckpoint,
+    out,
+  };
+}

@@ -1,0 +1,42 @@
+// The coordinator <-> worker protocol: what a worker is given once per run, what it is asked per
+// step, and where it leaves its results. Threads share these buffers; other transports carry the
+// same fields.
+import type { ModelSpec } from './model-spec.js';
+
+/** Given once per run (piscina workerData). All arrays live in SharedArrayBuffers. */
+export interface RunSetup {
+  jobId: string;
+  spec: ModelSpec;
+  seed: number;
+  shards: number;
+  shardSize: number;
+  /** Training inputs [samples, ...sampleShape] (float32) and class labels [samples] (int32). */
+  inputs: SharedArrayBuffer;
+  labels: SharedArrayBuffer;
+  /** The sample indices of the current global batch (int32 [shards * shardSize]). */
+  batch: SharedArrayBuffer;
+  /** The canonical parameters and buffers (float32 [stateSize], FlatState order). */
+  state: SharedArrayBuffer;
+  /** One gradient sum per shard (float32 [shards * paramSize]). */
+  grads: SharedArrayBuffer;
+  /** One statistics record per shard (float64 [shards * statsSize], see statsSize). */
+  stats: SharedArrayBuffer;
+  /** Test-only: make the worker that computes (step, shard) throw or exit, once per run. */
+  fault?: { step: number; shard: number; kind: 'throw' | 'exit'; armed: SharedArrayBuffer };
+}
+
+/** One step's work for one worker: shards [shardStart, shardEnd) of global step `step`. */
+export interface StepTask {
+  jobId: string;
+  step: number;
+  shardStart: number;
+  shardEnd: number;
+}
+
+/**
+ * A shard's statistics record: [loss sum, correct predictions, then per BatchNorm layer in module
+ * order: elements per channel, batch mean [C], biased variance [C]].
+ */
+export function statsSize(batchNormChannels: readonly number[]): number {
+  return 2 + batchNormChannels.reduce((n, c) => n + 1 + 2 * c, 0);
+}

@@ -1,0 +1,28 @@
+// The piscina worker-thread entry: one ShardRunner per thread, built on its first task from the
+// run's shared setup (piscina's workerData); each task computes a contiguous range of shards.
+import { workerData } from 'piscina';
+import type { RunSetup, StepTask } from './protocol.js';
+import { ShardRunner } from './shard-runner.js';
+
+let runner: ShardRunner | null = null;
+
+function injectFault(setup: RunSetup, step: number, shard: number): void {
+  const fault = setup.fault;
+  if (fault === undefined || fault.step !== step || fault.shard !== shard) return;
+  // Fires once per run, whichever thread gets there first (the re-run must then succeed).
+  if (Atomics.compareExchange(new Int32Array(fault.armed), 0, 1, 0) !== 1) return;
+  if (fault.kind === 'exit') process.exit(1);
+  throw new Error(`injected fault at step ${step}, shard ${shard}`);
+}
+
+export default function runStepTask(task: StepTask): number {
+  const setup = workerData as RunSetup;
+  if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
+  runner ??= new ShardRunner(setup);
+  runner.loadState();
+  for (let shard = task.shardStart; shard < task.shardEnd; shard++) {
+    injectFault(setup, task.step, shard);
+    runner.runShard(task.step, shard);
+  }
+  return task.shardEnd - task.shardStart;
+}
