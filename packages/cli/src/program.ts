@@ -1,8 +1,13 @@
 // The dtrain command line: parses and validates arguments, prints results; no training logic here.
-import { localWorkerInfo } from '@dtrain/coordinator';
-import { Command } from 'commander';
+import { DEFAULT_CONFIG, localWorkerInfo } from '@dtrain/coordinator';
+import { Command, Option } from 'commander';
+import { evaluateCommand } from './evaluate-command.js';
+import { launch } from './launch.js';
+import { choiceOption, integerOption, numberOption } from './options.js';
 
 export const VERSION = '0.1.0';
+
+const d = DEFAULT_CONFIG;
 
 export function buildProgram(): Command {
   const program = new Command();
@@ -12,6 +17,40 @@ export function buildProgram(): Command {
     .version(VERSION)
     .showHelpAfterError('(run dtrain --help for usage)')
     .exitOverride();
+
+  program
+    .command('launch')
+    .description('train a model on worker threads (defaults: an MLP on generated spirals)')
+    .option('--config <file>', 'JSON file with any of these options (keys as the flags, kebab- or camelCase); flags win')
+    .option('--workers <n>', `worker threads (default ${d.workers})`, integerOption(1))
+    .option('--model <name>', `mlp | cnn | PATH.json, a model spec (default ${d.model})`)
+    .option('--dataset <name>', `spirals | moons | fashion-mnist | idx:DIR | csv:FILE (default ${d.dataset})`)
+    .option('--data-dir <dir>', `where fashion-mnist's IDX files are (default ${d.dataDir})`)
+    .option('--epochs <n>', `epochs (default ${d.epochs})`, integerOption(1))
+    .option('--batch-size <n>', `global batch size, a multiple of --shards (default ${d.batchSize})`, integerOption(1))
+    .option('--shards <n>', `equal shards per batch, fixed whatever the worker count (default ${d.shards})`, integerOption(1))
+    .option('--optimizer <name>', `sgd | adam | adamw (default ${d.optimizer})`, choiceOption(['sgd', 'adam', 'adamw']))
+    .option('--lr <rate>', `learning rate (default ${d.lr})`, numberOption(0, true))
+    .option('--momentum <m>', `SGD momentum (default ${d.momentum})`, numberOption(0, false))
+    .option('--weight-decay <w>', `weight decay (default ${d.weightDecay})`, numberOption(0, false))
+    .option('--schedule <name>', `constant | step | exponential | cosine | warmup (default ${d.schedule})`, choiceOption(['constant', 'step', 'exponential', 'cosine', 'warmup']))
+    .option('--seed <n>', `seed of initialization, data order and dropout (default ${d.seed})`, integerOption(0))
+    .option('--out <dir>', 'output directory: metrics.jsonl, curves.svg, checkpoints/ (default dtrain-runs/<time>)')
+    .option('--checkpoint-every <steps>', 'also checkpoint every N steps (default: at the end of each epoch)', integerOption(0))
+    .option('--resume <dir>', 'continue from a checkpoint directory or a run directory (its latest checkpoint)')
+    .option('--sync-bn', 'exact global-batch BatchNorm across shards (not available yet)')
+    .addOption(new Option('--log-format <format>', 'pretty | json (default: pretty on a terminal, else json)').choices(['pretty', 'json']))
+    .option('--quiet', 'only warnings and errors; no progress bar or summary')
+    .action(async (flags) => launch(flags));
+
+  program
+    .command('eval')
+    .description('test loss and accuracy of a checkpoint')
+    .requiredOption('--checkpoint <dir>', 'a checkpoint directory or a run directory (its latest checkpoint)')
+    .option('--dataset <name>', "data set to test on (default: the checkpoint's)")
+    .option('--data-dir <dir>', 'where fashion-mnist is')
+    .addOption(new Option('--log-format <format>', 'pretty | json').choices(['pretty', 'json']))
+    .action(async (flags) => evaluateCommand(flags));
 
   program
     .command('info')

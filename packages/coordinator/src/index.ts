@@ -9,6 +9,7 @@ export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
 export { treeReduce } from './reduce.js';
 export { curvesSvg } from './curves-svg.js';
 export { findCheckpoint } from './checkpoints.js';
+export { evaluateCheckpoint, type CheckpointEvaluation } from './evaluate-checkpoint.js';
 
 /** What a worker thread of this process would compute on. */
 export function localWorkerInfo(): WorkerInfo {

@@ -1,0 +1,83 @@
+// `dtrain launch`: options -> a validated RunConfig -> a training run, with a progress bar on a
+// terminal, pino logs, and a summary table at the end.
+import { resolveConfig, train, type RunConfig, type RunStart, type TrainResult } from '@dtrain/coordinator';
+import { ConfigError } from '@dtrain/coordinator';
+import { join } from 'node:path';
+import { makeLogger } from './logger.js';
+import { readConfigFile } from './options.js';
+import { ProgressBar } from './progress.js';
+
+export interface LaunchFlags extends Partial<RunConfig> {
+  config?: string;
+  syncBn?: boolean;
+  logFormat?: 'pretty' | 'json';
+  quiet?: boolean;
+}
+
+function timestamp(): string {
+  return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+}
+
+const thousands = (n: number) => Math.round(n).toLocaleString('en-US');
+
+export function summaryTable(start: RunStart, result: TrainResult): string {
+  const { config, data } = start;
+  const rows: [string, string][] = [
+    ['model', `${config.model} (${thousands(start.parameters)} parameters)`],
+    ['dataset', `${data.name} (${thousands(data.train)} train / ${thousands(data.test)} test samples)`],
+    ['workers', `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}`],
+    ['optimizer', `${config.optimizer}, lr ${config.lr}, ${config.schedule} schedule`],
+    ['epochs', `${config.epochs} (${thousands(result.steps)} steps, batch ${config.batchSize})`],
+    ['test accuracy', result.test.accuracy.toFixed(4)],
+    ['test loss', result.test.loss.toFixed(4)],
+    ['time', `${result.seconds.toFixed(1)} s`],
+    ['throughput', `${thousands(result.samplesPerSec)} samples/s`],
+  ];
+  if (result.out !== null) {
+    rows.push(['metrics', join(result.out, 'metrics.jsonl')], ['curves', join(result.out, 'curves.svg')], ['checkpoint', result.checkpoint ?? '(none)']);
+  }
+  const width = Math.max(...rows.map(([k]) => k.length));
+  return ['', 'run summary', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), ''].join('\n');
+}
+
+export async function launch(flags: LaunchFlags): Promise<void> {
+  const { config: configPath, syncBn, logFormat, quiet, ...given } = flags;
+  if (syncBn) {
+    throw new ConfigError(
+      '--sync-bn (exact global-batch BatchNorm across shards) is not available yet; BatchNorm normalizes per shard and the running statistics are synchronized every step',
+    );
+  }
+  const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
+  const partial: Record<string, unknown> = { ...fromFile, ...given };
+  if (partial.out === undefined) partial.out = join('dtrain-runs', timestamp());
+  const config = resolveConfig(partial);
+  const tty = process.stderr.isTTY === true;
+  const log = makeLogger(logFormat ?? (tty ? 'pretty' : 'json'), quiet ?? false);
+  const bar = tty && !quiet ? new ProgressBar(process.stderr) : null;
+  let start: RunStart | null = null;
+  const result = await train(config, {
+    events: {
+      onStart: (info) => {
+        start = info;
+        log.info(
+          { model: config.model, parameters: info.parameters, dataset: info.data.name, workers: config.workers, shards: config.shards, steps: info.totalSteps, resumedAt: info.startStep || undefined },
+          'training',
+        );
+      },
+      onStep: (r) => bar?.update(r),
+      onEpoch: (e) => {
+        bar?.clear();
+        log.info(
+          { epoch: e.epoch, trainLoss: +e.trainLoss.toFixed(4), trainAccuracy: +e.trainAccuracy.toFixed(4), testLoss: +e.testLoss.toFixed(4), testAccuracy: +e.testAccuracy.toFixed(4), samplesPerSec: Math.round(e.samplesPerSec) },
+          'epoch done',
+        );
+      },
+      onCheckpoint: (dir) => log.debug({ dir }, 'checkpoint written'),
+      onWarning: (message) => {
+        bar?.clear();
+        log.warn(message);
+      },
+    },
+  }).finally(() => bar?.clear());
+  if (!quiet && start !== null) process.stdout.write(`${summaryTable(start, result)}\n`);
+}
