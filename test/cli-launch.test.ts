@@ -1,0 +1,73 @@
+// `dtrain launch` and `dtrain eval` end to end through the built binary: outputs, the summary, and
+// one clear error with a non-zero exit for each kind of bad input (nothing written for it).
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'dtrain-cli-'));
+afterAll(() => rmSync(work, { recursive: true, force: true }));
+
+function dtrain(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', cwd: work });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+describe('dtrain launch', () => {
+  const out = join(work, 'run');
+
+  it('trains, prints a summary, and writes metrics.jsonl, curves.svg and checkpoints', () => {
+    const r = dtrain('launch', '--workers', '2', '--epochs', '3', '--out', out, '--log-format', 'json');
+    expect(r.stderr).not.toMatch(/error/i);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/run summary/);
+    const accuracy = Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1]);
+    expect(accuracy).toBeGreaterThan(0.9);
+    const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    expect(logs.filter((l) => l.msg === 'epoch done').length).toBe(3);
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+    expect(metrics.filter((m) => m.kind === 'epoch').length).toBe(3);
+    expect(metrics.filter((m) => m.kind === 'step').length).toBe(138);
+    expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*polyline[\s\S]*<\/svg>\n$/);
+    expect(readdirSync(join(out, 'checkpoints')).sort()).toEqual(['latest', 'step-0000046', 'step-0000092', 'step-0000138']);
+  });
+
+  it('eval reports the test accuracy of the run', () => {
+    const r = dtrain('eval', '--checkpoint', out, '--log-format', 'json');
+    expect(r.code).toBe(0);
+    const result = JSON.parse(r.stdout) as { accuracy: number; samples: number };
+    expect(result.samples).toBe(999);
+    expect(result.accuracy).toBeGreaterThan(0.9);
+  });
+
+  it('--config supplies options; flags win over it', () => {
+    const config = join(work, 'run.json');
+    writeFileSync(config, JSON.stringify({ dataset: 'moons', epochs: 7, 'batch-size': 32, shards: 4 }));
+    const r = dtrain('launch', '--config', config, '--epochs', '1', '--out', join(work, 'cfg'), '--quiet');
+    expect(r.code).toBe(0);
+    const metrics = readFileSync(join(work, 'cfg', 'metrics.jsonl'), 'utf8').trim().split('\n');
+    expect(metrics.length).toBe(93 + 1); // 3000 / 32 = 93 steps, one epoch line
+  });
+
+  const bad: [string, string[], RegExp][] = [
+    ['an unknown flag', ['--bogus'], /unknown option '--bogus'/],
+    ['a non-numeric value', ['--epochs', 'ten'], /--epochs.*expected an integer >= 1, got "ten"/],
+    ['an out-of-range value', ['--lr', '-1'], /--lr.*expected a number > 0/],
+    ['a batch size the shards do not divide', ['--batch-size', '100', '--shards', '8'], /batchSize 100 is not divisible by shards 8/],
+    ['a missing data directory', ['--dataset', 'fashion-mnist', '--data-dir', '/nonexistent/fm'], /no directory \/nonexistent\/fm/],
+    ['an unknown dataset', ['--dataset', 'imagenet'], /dataset must be spirals, moons, fashion-mnist, idx:DIR or csv:FILE/],
+    ['an unknown optimizer', ['--optimizer', 'lbfgs'], /expected one of sgd, adam, adamw/],
+    ['a diverging run (NaN loss)', ['--optimizer', 'sgd', '--lr', '1e30', '--momentum', '0'], /loss is (NaN|Infinity|-Infinity) at step \d+/],
+  ];
+  it.each(bad)('%s is one clear error and exit code 1', (_name, args, message) => {
+    const dir = join(work, `bad-${args.join('_').replace(/[^a-z0-9_-]/gi, '')}`);
+    const r = dtrain('launch', ...args, '--out', dir, '--quiet');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(message);
+    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('dtrain:') || l.startsWith('error:')).length).toBe(1);
+    if (!/NaN/.test(message.source)) expect(existsSync(dir)).toBe(false);
+  });
+});

@@ -1,0 +1,149 @@
+// The properties of data-parallel training that DESIGN.md requires, each checked on real worker
+// threads: bitwise-identical results for any worker count, after a fault, and after a resume;
+// BatchNorm running statistics from the whole global batch; clear errors for bad input.
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, type RunConfig } from '@dtrain/coordinator';
+import { io } from '@dtrain/core';
+
+const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+let runs = 0;
+
+// A model with every kind of state a step touches: BatchNorm (batch and running statistics) and
+// dropout (random masks keyed by seed, step and shard).
+const specPath = join(root, 'bn-dropout.json');
+writeFileSync(
+  specPath,
+  JSON.stringify({
+    input: [2],
+    layers: [
+      { type: 'linear', out: 32 },
+      { type: 'batchnorm' },
+      { type: 'relu' },
+      { type: 'dropout', p: 0.1 },
+      { type: 'linear', out: 3 },
+    ],
+  }),
+);
+
+function config(overrides: Partial<RunConfig>): RunConfig {
+  return resolveConfig({ model: specPath, dataset: 'spirals', epochs: 1, batchSize: 64, shards: 8, out: join(root, `run-${runs++}`), ...overrides });
+}
+
+/** The bytes of a checkpoint's model and optimizer files. */
+function checkpointBytes(dir: string): string {
+  return ['model.safetensors', 'optimizer.safetensors'].map((f) => readFileSync(join(dir, f)).toString('base64')).join('|');
+}
+
+describe('data-parallel training on worker threads', () => {
+  const bytes = new Map<string, string>();
+  const results = new Map<number, Awaited<ReturnType<typeof train>>>();
+
+  it.each([1, 2, 4, 8])('--workers %i: trains an epoch (46 steps of 8 shards)', async (workers) => {
+    const warnings: string[] = [];
+    const result = await train(config({ workers }), { events: { onWarning: (w) => warnings.push(w) } });
+    expect(warnings).toEqual([]);
+    expect(result.steps).toBe(46);
+    expect(result.test.accuracy).toBeGreaterThan(0.45); // one epoch; chance is 1/3
+    bytes.set(`epoch/${workers}`, checkpointBytes(result.checkpoint!));
+    results.set(workers, result);
+  });
+
+  it('gives bitwise-identical weights, optimizer state and BatchNorm statistics with 1, 2, 4 and 8 workers', () => {
+    const one = bytes.get('epoch/1');
+    expect(one).toBeDefined();
+    for (const w of [2, 4, 8]) expect(bytes.get(`epoch/${w}`), `workers ${w}`).toBe(one);
+  });
+
+  it('is identical after a few steps too, and differs with another seed (the comparison can fail)', async () => {
+    const few = await Promise.all([1, 4].map((workers) => train(config({ workers }), { stopAfterSteps: 3 })));
+    expect(checkpointBytes(few[0].checkpoint!)).toBe(checkpointBytes(few[1].checkpoint!));
+    const other = await train(config({ workers: 1, seed: 1 }), { stopAfterSteps: 3 });
+    expect(checkpointBytes(other.checkpoint!)).not.toBe(checkpointBytes(few[0].checkpoint!));
+  });
+
+  it('a resumed run ends with the same bytes as one never stopped', async () => {
+    const full = await train(config({ workers: 2, epochs: 2 }));
+    const first = await train(config({ workers: 2, epochs: 2 }), { stopAfterSteps: 57 });
+    expect(first.steps).toBe(57);
+    const resumed = await train(config({ workers: 4, epochs: 2, resume: first.out! }));
+    expect(resumed.steps).toBe(92);
+    expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
+  });
+
+  it.each(['throw', 'exit'] as const)('a worker that %ss mid-step is replaced, its shards re-run, and the bytes do not change', async (kind) => {
+    const warnings: string[] = [];
+    const result = await train(config({ workers: 4 }), { fault: { step: 5, shard: 6, kind }, events: { onWarning: (w) => warnings.push(w) } });
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]).toMatch(/step 5/);
+    expect(checkpointBytes(result.checkpoint!)).toBe(bytes.get('epoch/1'));
+  });
+
+  it('BatchNorm running statistics come from the whole global batch, whatever the shard count', async () => {
+    // After one step the layer before BatchNorm still has its initial weights, so the running
+    // statistics depend only on the batch: one shard of 64 and 8 shards of 8 must agree.
+    const stats = async (shards: number) => {
+      const r = await train(config({ workers: 2, shards }), { stopAfterSteps: 1 });
+      const model = (await io.loadCheckpoint(r.checkpoint!)).model;
+      return { mean: model['1.running_mean'].dataSync(), variance: model['1.running_var'].dataSync(), tracked: model['1.num_batches_tracked'].item() };
+    };
+    const whole = await stats(1);
+    const sharded = await stats(8);
+    expect(sharded.tracked).toBe(1);
+    expect(whole.tracked).toBe(1);
+    for (let c = 0; c < 32; c++) {
+      expect(sharded.mean[c]).toBeCloseTo(whole.mean[c], 5);
+      expect(sharded.variance[c]).toBeCloseTo(whole.variance[c], 4);
+    }
+    expect(Array.from(whole.mean).some((m) => Math.abs(m) > 1e-4)).toBe(true);
+  });
+
+  it('stops at a NaN loss with the step number, keeping the last good checkpoint', async () => {
+    const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e30, momentum: 0, checkpointEvery: 1 });
+    const error = await train(cfg).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingDivergedError);
+    const message = (error as Error).message;
+    const step = Number(/at step (\d+)/.exec(message)?.[1]);
+    expect(step).toBeGreaterThan(1);
+    const latest = readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim();
+    expect(message).toContain(latest);
+    expect(latest).toMatch(new RegExp(`step-0*${step - 1}$`));
+    for (const t of Object.values((await io.loadCheckpoint(latest)).model)) expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('run configuration', () => {
+  it('rejects a batch size that shards do not divide, unknown keys and out-of-range values', () => {
+    expect(() => resolveConfig({ batchSize: 100, shards: 8 })).toThrow(/batchSize 100 is not divisible by shards 8/);
+    expect(() => resolveConfig({ bogus: 1 })).toThrow(ConfigError);
+    expect(() => resolveConfig({ lr: Number.NaN })).toThrow(/lr must be a number > 0/);
+    expect(() => resolveConfig({ workers: 0 })).toThrow(/workers must be an integer from 1/);
+    expect(() => resolveConfig({ optimizer: 'lbfgs' })).toThrow(/optimizer must be one of sgd, adam, adamw/);
+  });
+
+  it('rejects a missing data directory and a model spec that does not fit the data', async () => {
+    await expect(train(config({ dataset: 'fashion-mnist', dataDir: join(root, 'nowhere') }))).rejects.toThrow(/no directory/);
+    const bad = join(root, 'bad-spec.json');
+    writeFileSync(bad, JSON.stringify({ input: [2], layers: [{ type: 'linear', out: 5 }] }));
+    await expect(train(config({ model: bad }))).rejects.toThrow(/gives 5 class scores, the data set has 3 classes/);
+  });
+});
+
+describe('treeReduce', () => {
+  it('sums shard slots pairwise into slot 0, in a fixed tree', () => {
+    const width = 3;
+    for (const shards of [1, 2, 3, 5, 8]) {
+      const slots = Float32Array.from({ length: shards * width }, (_, i) => i + 1);
+      const expected = Array.from({ length: width }, (_, j) => Array.from({ length: shards }, (_, s) => s * width + j + 1).reduce((a, b) => a + b, 0));
+      treeReduce(slots, shards, width);
+      expect(Array.from(slots.subarray(0, width))).toEqual(expected);
+    }
+    // The tree's order shows in float32 rounding: ((a + b) + (c + d)), not (((a + b) + c) + d).
+    const slots = Float32Array.from([1e8, 1, -1e8, 1]);
+    treeReduce(slots, 4, 1);
+    expect(slots[0]).toBe(Math.fround(Math.fround(1e8 + 1) + Math.fround(-1e8 + 1)));
+  });
+});
