@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, type RunConfig } from '@dtrain/coordinator';
+import { ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
 import { io } from '@dtrain/core';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
@@ -145,5 +145,19 @@ describe('treeReduce', () => {
     const slots = Float32Array.from([1e8, 1, -1e8, 1]);
     treeReduce(slots, 4, 1);
     expect(slots[0]).toBe(Math.fround(Math.fround(1e8 + 1) + Math.fround(-1e8 + 1)));
+  });
+
+  it('treeReduceInto gives the same bytes chunk by chunk, divided, and leaves the slots alone', () => {
+    const shards = 5;
+    const width = 5000;
+    const slots = Float32Array.from({ length: shards * width }, (_, i) => Math.sin(i) * 1e3);
+    const copy = slots.slice();
+    const expected = slots.slice();
+    treeReduce(expected, shards, width);
+    const out = new Float32Array(width);
+    const scratch = new Float32Array(shards * 2048);
+    for (const [from, to] of [[0, 1232], [1232, 4096], [4096, 5000]]) treeReduceInto(slots, shards, width, from, to, 64, out, scratch);
+    expect(Array.from(out)).toEqual(Array.from(expected.subarray(0, width), (v) => Math.fround(v / 64)));
+    expect(slots).toEqual(copy);
   });
 });

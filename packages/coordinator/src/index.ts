@@ -2,11 +2,12 @@
 // reduction, optimizer steps, BatchNorm statistics, checkpoints) over worker threads.
 import { describeWorker, type WorkerInfo } from '@dtrain/worker';
 
+export { treeReduce, treeReduceInto } from '@dtrain/worker';
+
 export { resolveConfig, DEFAULT_CONFIG, ConfigError, type RunConfig, type OptimizerName, type ScheduleName } from './config.js';
 export { train, TrainingDivergedError, type TrainOptions, type TrainResult, type TrainEvents, type StepReport, type EpochReport, type RunStart } from './trainer.js';
 export { evaluate, type Evaluation } from './evaluate.js';
 export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
-export { treeReduce } from './reduce.js';
 export { curvesSvg } from './curves-svg.js';
 export { findCheckpoint } from './checkpoints.js';
 export { evaluateCheckpoint, type CheckpointEvaluation } from './evaluate-checkpoint.js';

@@ -8,6 +8,10 @@ export interface PoolEvents {
   onRetry?(task: StepTask, attempt: number, error: unknown): void;
 }
 
+export function describeTask(task: StepTask): string {
+  return task.phase === 'shards' ? `shards ${task.start}..${task.end - 1} of step ${task.step}` : `gradient sum over [${task.start}, ${task.end}) of step ${task.step}`;
+}
+
 export class ThreadPool {
   private readonly piscina: Piscina;
 
@@ -33,21 +37,30 @@ export class ThreadPool {
         return;
       } catch (error) {
         if (attempt >= this.maxAttempts) {
-          throw new Error(`shards ${task.shardStart}..${task.shardEnd - 1} of step ${task.step} failed ${attempt} times: ${error instanceof Error ? error.message : String(error)}`);
+          throw new Error(`${describeTask(task)} failed ${attempt} times: ${error instanceof Error ? error.message : String(error)}`);
         }
         this.events.onRetry?.(task, attempt, error);
       }
     }
   }
 
-  /** Computes shards [0, shards) of `step`: one contiguous range per thread, all at once. */
-  async runStep(jobId: string, step: number, shards: number): Promise<void> {
+  /**
+   * One step: shards [0, shards) in one contiguous range per thread, then the gradient sum over
+   * [0, paramSize) in one 16-float-aligned chunk per thread.
+   */
+  async runStep(jobId: string, step: number, shards: number, paramSize: number): Promise<void> {
+    await this.runPhase(jobId, step, 'shards', shards, 1);
+    await this.runPhase(jobId, step, 'reduce', paramSize, 16);
+  }
+
+  private async runPhase(jobId: string, step: number, phase: StepTask['phase'], size: number, align: number): Promise<void> {
     const tasks: Promise<void>[] = [];
-    const parts = Math.min(this.threads, shards);
+    const units = Math.ceil(size / align);
+    const parts = Math.min(this.threads, units);
     for (let w = 0; w < parts; w++) {
-      const shardStart = Math.floor((w * shards) / parts);
-      const shardEnd = Math.floor(((w + 1) * shards) / parts);
-      tasks.push(this.runWithRetry({ jobId, step, shardStart, shardEnd }));
+      const start = Math.floor((w * units) / parts) * align;
+      const end = Math.min(size, Math.floor(((w + 1) * units) / parts) * align);
+      tasks.push(this.runWithRetry({ jobId, step, phase, start, end }));
     }
     // Every task settles before the step goes on (no thread may still write a slot afterwards).
     const results = await Promise.allSettled(tasks);

@@ -2,7 +2,7 @@
 // only) is cut into `shards` equal shards; worker threads compute each shard's gradient sum and
 // BatchNorm statistics into shared slots; the slots are combined in a fixed tree; the optimizer
 // steps once on the canonical model here; the new state is written where every worker reads it.
-import { data, DtrainError, fromArray, io, manualSeed, nn } from '@dtrain/core';
+import { data, DtrainError, fromArray, io, manualSeed, nn, Tensor } from '@dtrain/core';
 import { buildModel, FlatState, statsSize, type ModelSpec, type RunSetup } from '@dtrain/worker';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,8 +13,7 @@ import { loadRunData, type RunData } from './datasets.js';
 import { evaluate } from './evaluate.js';
 import { resolveModelSpec } from './model-choice.js';
 import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
-import { treeReduce } from './reduce.js';
-import { ThreadPool } from './thread-pool.js';
+import { describeTask, ThreadPool } from './thread-pool.js';
 
 export interface StepReport {
   epoch: number;
@@ -154,6 +153,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
   const state = new Float32Array(shared(flat.stateSize, 'f32'));
   const grads = new Float32Array(shared(shards * flat.paramSize, 'f32'));
+  const reduced = new Float32Array(shared(flat.paramSize, 'f32'));
   const stats = new Float64Array(shared(shards * recordSize, 'f64'));
   const batch = new Int32Array(shared(batchSize, 'i32'));
   const setup: RunSetup = {
@@ -167,6 +167,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     batch: batch.buffer as SharedArrayBuffer,
     state: state.buffer as SharedArrayBuffer,
     grads: grads.buffer as SharedArrayBuffer,
+    reduced: reduced.buffer as SharedArrayBuffer,
     stats: stats.buffer as SharedArrayBuffer,
   };
   if (options.fault !== undefined) {
@@ -203,7 +204,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const pool = new ThreadPool(config.workers, setup, {
     onRetry: (task, attempt, error) =>
       events.onWarning?.(
-        `worker failed on shards ${task.shardStart}..${task.shardEnd - 1} of step ${task.step} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running them again`,
+        `worker failed on ${describeTask(task)} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running it again`,
       ),
   });
   const started = performance.now();
@@ -214,7 +215,12 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   let epochCorrect = 0;
   let epochSamples = 0;
   let epochStart = performance.now();
-  const params = model.parameters();
+  // The optimizer reads each parameter's gradient straight from the reduced shared buffer.
+  let offset = 0;
+  for (const p of model.parameters()) {
+    p.grad = new Tensor(reduced.subarray(offset, offset + p.size), p.shape, 'float32');
+    offset += p.size;
+  }
   try {
     flat.store(state);
     for (let step = startStep; step < totalSteps; step++) {
@@ -226,7 +232,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         orderEpoch = epoch;
       }
       batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize));
-      await pool.runStep(jobId, step, shards);
+      await pool.runStep(jobId, step, shards, flat.paramSize);
 
       let lossSum = 0;
       let correct = 0;
@@ -238,14 +244,6 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         throw new TrainingDivergedError(
           `loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1}); stopped without applying it. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
         );
-      }
-      treeReduce(grads, shards, flat.paramSize);
-      let at = 0;
-      for (const p of params) {
-        const g = new Float32Array(p.size);
-        for (let i = 0; i < p.size; i++) g[i] = grads[at + i] / batchSize;
-        p.grad = fromArray(g, p.shape);
-        at += p.size;
       }
       optimizer.step();
       syncBatchNorm(batchNorms, stats, shards, recordSize);

@@ -19,18 +19,24 @@ export interface RunSetup {
   state: SharedArrayBuffer;
   /** One gradient sum per shard (float32 [shards * paramSize]). */
   grads: SharedArrayBuffer;
+  /** The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]). */
+  reduced: SharedArrayBuffer;
   /** One statistics record per shard (float64 [shards * statsSize], see statsSize). */
   stats: SharedArrayBuffer;
   /** Test-only: make the worker that computes (step, shard) throw or exit, once per run. */
   fault?: { step: number; shard: number; kind: 'throw' | 'exit'; armed: SharedArrayBuffer };
 }
 
-/** One step's work for one worker: shards [shardStart, shardEnd) of global step `step`. */
+/**
+ * One step's work for one worker. 'shards': compute shards [start, end) of global step `step`.
+ * 'reduce': after every shard is in, sum the gradient slots over elements [start, end) into reduced.
+ */
 export interface StepTask {
   jobId: string;
   step: number;
-  shardStart: number;
-  shardEnd: number;
+  phase: 'shards' | 'reduce';
+  start: number;
+  end: number;
 }
 
 /**

@@ -2,9 +2,11 @@
 // run's shared setup (piscina's workerData); each task computes a contiguous range of shards.
 import { workerData } from 'piscina';
 import type { RunSetup, StepTask } from './protocol.js';
+import { treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
 
 let runner: ShardRunner | null = null;
+let scratch: Float32Array | null = null;
 
 function injectFault(setup: RunSetup, step: number, shard: number): void {
   const fault = setup.fault;
@@ -19,10 +21,16 @@ export default function runStepTask(task: StepTask): number {
   const setup = workerData as RunSetup;
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
   runner ??= new ShardRunner(setup);
+  if (task.phase === 'reduce') {
+    scratch ??= new Float32Array(setup.shards * 2048);
+    const grads = new Float32Array(setup.grads);
+    treeReduceInto(grads, setup.shards, runner.flat.paramSize, task.start, task.end, setup.shards * setup.shardSize, new Float32Array(setup.reduced), scratch);
+    return task.end - task.start;
+  }
   runner.loadState();
-  for (let shard = task.shardStart; shard < task.shardEnd; shard++) {
+  for (let shard = task.start; shard < task.end; shard++) {
     injectFault(setup, task.step, shard);
     runner.runShard(task.step, shard);
   }
-  return task.shardEnd - task.shardStart;
+  return task.end - task.start;
 }
