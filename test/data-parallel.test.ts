@@ -124,6 +124,12 @@ describe('run configuration', () => {
     expect(() => resolveConfig({ optimizer: 'lbfgs' })).toThrow(/optimizer must be one of sgd, adam, adamw/);
   });
 
+  it('image data sets default to batch 128 and lr 0.001; given values win', () => {
+    expect(resolveConfig({})).toMatchObject({ dataset: 'spirals', batchSize: 64, lr: 0.01 });
+    expect(resolveConfig({ dataset: 'fashion-mnist' })).toMatchObject({ batchSize: 128, lr: 0.001 });
+    expect(resolveConfig({ dataset: 'idx:/data', lr: 0.05, batchSize: undefined })).toMatchObject({ batchSize: 128, lr: 0.05 });
+  });
+
   it('rejects a missing data directory and a model spec that does not fit the data', async () => {
     await expect(train(config({ dataset: 'fashion-mnist', dataDir: join(root, 'nowhere') }))).rejects.toThrow(/no directory/);
     const bad = join(root, 'bad-spec.json');

@@ -6,6 +6,7 @@ import { benchElementwise, benchMatmul } from './kernels.js';
 import { printTable, writeJson } from './measure.js';
 import { benchMemory, benchTraining } from './training.js';
 import { compareTrainers } from './compare.js';
+import { benchWorkers } from './workers.js';
 
 // Measure what a tuned dtrain process gets: glibc keeps freed tensor memory instead of faulting in
 // fresh pages (about 15% on the CNN step). Set DTRAIN_MALLOC_TUNING=off to measure without.
@@ -29,6 +30,9 @@ printTable('training throughput (one process, one thread, Adam, batch 128)', tra
 const memory = benchMemory(quick ? 500 : 2000, quick ? 100 : 200);
 printTable('memory over a long run (RSS should stay flat)', memory);
 
+const workers = await benchWorkers(quick);
+printTable(`data-parallel training on worker threads (${cpus().length} cores; fixed shards, so every row computes the same bytes)`, workers);
+
 const comparison = compare ? await compareTrainers(quick ? 2 : 10) : null;
 if (comparison) printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);
 
@@ -42,6 +46,7 @@ writeJson(outPath, {
   elementwise,
   training,
   memory,
+  workers,
   comparison: comparison?.results ?? null,
 });
 process.stdout.write(`\nwrote ${outPath}\n`);

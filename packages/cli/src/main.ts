@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 // Entry point of the `dtrain` binary: run the program, turn any error into one line and exit code 1.
+import { relaunchWithMallocTuning } from '@dtrain/coordinator';
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
+
+// Training allocates large tensors every step: run with glibc malloc tuned to keep freed memory.
+if (process.argv[2] === 'launch' || process.argv[2] === 'eval') await relaunchWithMallocTuning();
 
 try {
   await buildProgram().parseAsync(process.argv);

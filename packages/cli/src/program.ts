@@ -1,5 +1,5 @@
 // The dtrain command line: parses and validates arguments, prints results; no training logic here.
-import { DEFAULT_CONFIG, localWorkerInfo } from '@dtrain/coordinator';
+import { DEFAULT_CONFIG, IMAGE_DEFAULTS, localWorkerInfo } from '@dtrain/coordinator';
 import { Command, Option } from 'commander';
 import { evaluateCommand } from './evaluate-command.js';
 import { launch } from './launch.js';
@@ -27,10 +27,10 @@ export function buildProgram(): Command {
     .option('--dataset <name>', `spirals | moons | fashion-mnist | idx:DIR | csv:FILE (default ${d.dataset})`)
     .option('--data-dir <dir>', `where fashion-mnist's IDX files are (default ${d.dataDir})`)
     .option('--epochs <n>', `epochs (default ${d.epochs})`, integerOption(1))
-    .option('--batch-size <n>', `global batch size, a multiple of --shards (default ${d.batchSize})`, integerOption(1))
+    .option('--batch-size <n>', `global batch size, a multiple of --shards (default ${d.batchSize}; ${IMAGE_DEFAULTS.batchSize} for image data sets)`, integerOption(1))
     .option('--shards <n>', `equal shards per batch, fixed whatever the worker count (default ${d.shards})`, integerOption(1))
     .option('--optimizer <name>', `sgd | adam | adamw (default ${d.optimizer})`, choiceOption(['sgd', 'adam', 'adamw']))
-    .option('--lr <rate>', `learning rate (default ${d.lr})`, numberOption(0, true))
+    .option('--lr <rate>', `learning rate (default ${d.lr}; ${IMAGE_DEFAULTS.lr} for image data sets)`, numberOption(0, true))
     .option('--momentum <m>', `SGD momentum (default ${d.momentum})`, numberOption(0, false))
     .option('--weight-decay <w>', `weight decay (default ${d.weightDecay})`, numberOption(0, false))
     .option('--schedule <name>', `constant | step | exponential | cosine | warmup (default ${d.schedule})`, choiceOption(['constant', 'step', 'exponential', 'cosine', 'warmup']))

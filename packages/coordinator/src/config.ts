@@ -52,6 +52,13 @@ export const DEFAULT_CONFIG: RunConfig = {
   resume: null,
 };
 
+/** Image data sets (fashion-mnist, idx:DIR) default to the reference CNN/MLP settings instead. */
+export const IMAGE_DEFAULTS: Pick<RunConfig, 'batchSize' | 'lr'> = { batchSize: 128, lr: 0.001 };
+
+export function isImageDataset(dataset: string): boolean {
+  return dataset === 'fashion-mnist' || dataset.startsWith('idx:');
+}
+
 const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'adamw'];
 const SCHEDULES: readonly ScheduleName[] = ['constant', 'step', 'exponential', 'cosine', 'warmup'];
 const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof RunConfig)[];
@@ -85,7 +92,10 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
   for (const key of Object.keys(partial)) {
     if (!KEYS.includes(key as keyof RunConfig)) throw new ConfigError(`unknown configuration key "${key}"`);
   }
-  const c = { ...DEFAULT_CONFIG, ...partial } as Record<keyof RunConfig, unknown>;
+  const dataset = partial.dataset ?? DEFAULT_CONFIG.dataset;
+  const defaults = typeof dataset === 'string' && isImageDataset(dataset) ? { ...DEFAULT_CONFIG, ...IMAGE_DEFAULTS } : DEFAULT_CONFIG;
+  const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
+  const c = { ...defaults, ...given } as Record<keyof RunConfig, unknown>;
   const config: RunConfig = {
     model: text('model', c.model),
     dataset: text('dataset', c.dataset),

@@ -1,0 +1,58 @@
+// Data-parallel throughput (samples/s) of the reference models on 1, 2 and 8 worker threads: the
+// real `train` loop of the coordinator (shards, fixed-tree gradient sum, Adam, BatchNorm sync) on
+// a synthetic 28x28 image data set written as IDX files, timed over the steps after a warm-up.
+import { resolveConfig, train } from '@dtrain/coordinator';
+import { data } from '@dtrain/core';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Row } from './measure.js';
+
+function syntheticImages(samples: number): string {
+  const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
+  for (const [prefix, n] of [['train', samples], ['t10k', 256]] as const) {
+    const pixels = Uint8Array.from({ length: n * 784 }, (_, i) => (i * 2654435761) >>> 24);
+    writeFileSync(join(dir, `${prefix}-images-idx3-ubyte`), data.encodeIdx([n, 28, 28], pixels));
+    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i % 10)));
+  }
+  return dir;
+}
+
+async function samplesPerSecond(model: string, dir: string, workers: number, batchSize: number, steps: number, warmup: number): Promise<number> {
+  const config = resolveConfig({ model, dataset: `idx:${dir}`, workers, batchSize, shards: 8, epochs: 1000, optimizer: 'adam', lr: 1e-3, out: null });
+  let from = 0;
+  let to = 0;
+  await train(config, {
+    stopAfterSteps: warmup + steps,
+    events: {
+      onStep: (r) => {
+        if (r.step === warmup) from = performance.now();
+        if (r.step === warmup + steps) to = performance.now();
+      },
+    },
+  });
+  return (steps * batchSize) / ((to - from) / 1000);
+}
+
+export async function benchWorkers(quick: boolean, batchSize = 128): Promise<Row[]> {
+  const dir = syntheticImages(batchSize * 64);
+  const rows: Row[] = [];
+  try {
+    for (const [model, name, steps] of [
+      ['mlp', 'MLP 784-256-128-10', quick ? 40 : 300],
+      ['cnn', 'CNN 2xconv+BN', quick ? 4 : 30],
+    ] as const) {
+      let one = 0;
+      let two = 0;
+      for (const workers of [1, 2, 8]) {
+        const sps = await samplesPerSecond(model, dir, workers, batchSize, steps, Math.max(3, Math.round(steps / 10)));
+        if (workers === 1) one = sps;
+        if (workers === 2) two = sps;
+        rows.push({ model: name, batch: batchSize, shards: 8, workers, 'samples/s': sps, 'vs 1 worker': sps / one, 'vs 2 workers': workers === 1 ? '' : sps / two });
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  return rows;
+}
