@@ -2,6 +2,7 @@
 // exited and piscina replaced it — is run again: shard results land in per-shard slots, so a re-run
 // overwrites exactly what the failed attempt may have half-written.
 import { threadEntryPath, type RunSetup, type StepTask } from '@dtrain/worker';
+import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 
 export interface PoolEvents {
@@ -14,13 +15,20 @@ export function describeTask(task: StepTask): string {
 
 export class ThreadPool {
   private readonly piscina: Piscina;
+  /**
+   * Tasks in flight at once: one per core at most. More threads than cores still all take part, but
+   * never all at once, so an oversubscribed run does not thrash the caches and the scheduler.
+   */
+  readonly concurrency: number;
 
   constructor(
     readonly threads: number,
     setup: RunSetup,
     private readonly events: PoolEvents = {},
     private readonly maxAttempts = 3,
+    cores = availableParallelism(),
   ) {
+    this.concurrency = Math.max(1, Math.min(threads, cores));
     this.piscina = new Piscina({
       filename: threadEntryPath(),
       minThreads: threads,
@@ -45,27 +53,35 @@ export class ThreadPool {
   }
 
   /**
-   * One step: shards [0, shards) in one contiguous range per thread, then the gradient sum over
-   * [0, paramSize) in one 16-float-aligned chunk per thread.
+   * One step: the shards in tasks of a few each, taken by whichever thread is idle (a slower core
+   * does fewer), then the gradient sum over [0, paramSize) in 16-float-aligned chunks.
    */
   async runStep(jobId: string, step: number, shards: number, paramSize: number): Promise<void> {
-    await this.runPhase(jobId, step, 'shards', shards, 1);
-    await this.runPhase(jobId, step, 'reduce', paramSize, 16);
+    const parts = this.concurrency === 1 ? 1 : 2 * this.concurrency;
+    await this.runPhase(jobId, step, 'shards', shards, 1, parts);
+    await this.runPhase(jobId, step, 'reduce', paramSize, 16, parts);
   }
 
-  private async runPhase(jobId: string, step: number, phase: StepTask['phase'], size: number, align: number): Promise<void> {
-    const tasks: Promise<void>[] = [];
+  private async runPhase(jobId: string, step: number, phase: StepTask['phase'], size: number, align: number, chunks: number): Promise<void> {
+    const queue: StepTask[] = [];
     const units = Math.ceil(size / align);
-    const parts = Math.min(this.threads, units);
+    const parts = Math.min(chunks, units);
     for (let w = 0; w < parts; w++) {
       const start = Math.floor((w * units) / parts) * align;
       const end = Math.min(size, Math.floor(((w + 1) * units) / parts) * align);
-      tasks.push(this.runWithRetry({ jobId, step, phase, start, end }));
+      queue.push({ jobId, step, phase, start, end });
     }
-    // Every task settles before the step goes on (no thread may still write a slot afterwards).
-    const results = await Promise.allSettled(tasks);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
+    let failure: unknown = null;
+    const lane = async () => {
+      for (let task = queue.shift(); task !== undefined && failure === null; task = queue.shift()) {
+        await this.runWithRetry(task).catch((error: unknown) => {
+          failure ??= error;
+        });
+      }
+    };
+    // Every lane settles before the step goes on (no thread may still write a slot afterwards).
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, parts) }, lane));
+    if (failure !== null) throw failure;
   }
 
   async close(): Promise<void> {

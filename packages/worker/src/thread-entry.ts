@@ -7,6 +7,8 @@ import { ShardRunner } from './shard-runner.js';
 
 let runner: ShardRunner | null = null;
 let scratch: Float32Array | null = null;
+/** The step whose state this thread's model holds (the state changes only between steps). */
+let loadedStep = -1;
 
 function injectFault(setup: RunSetup, step: number, shard: number): void {
   const fault = setup.fault;
@@ -27,7 +29,10 @@ export default function runStepTask(task: StepTask): number {
     treeReduceInto(grads, setup.shards, runner.flat.paramSize, task.start, task.end, setup.shards * setup.shardSize, new Float32Array(setup.reduced), scratch);
     return task.end - task.start;
   }
-  runner.loadState();
+  if (loadedStep !== task.step) {
+    runner.loadState();
+    loadedStep = task.step;
+  }
   for (let shard = task.start; shard < task.end; shard++) {
     injectFault(setup, task.step, shard);
     runner.runShard(task.step, shard);
