@@ -4,3 +4,4 @@ export { adamStep } from './optimizer';
 export { columns } from './conv';
 export { maxPool2x2 } from './pool';
 export { channelStats, channelAffine, batchNormBackward } from './batchnorm';
+export { affineReluPool2x2, batchNormReluPoolBackward } from './bn-relu-pool';

@@ -3,11 +3,11 @@
 // ties, and a NaN wins over numbers, exactly as the CPU backend's reference kernel.
 
 /** Lanes where cand replaces best: cand > best, or cand is NaN while best is not. */
-@inline function pick(best: v128, cand: v128): v128 {
+@inline export function pick(best: v128, cand: v128): v128 {
   return v128.or(f32x4.gt(cand, best), v128.andnot(f32x4.ne(cand, cand), f32x4.ne(best, best)));
 }
 
-@inline function wins(v: f32, best: f32): bool {
+@inline export function wins(v: f32, best: f32): bool {
   return v > best || (v != v && best == best);
 }
 

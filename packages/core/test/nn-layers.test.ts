@@ -17,6 +17,7 @@ import {
   softplus,
   tensor,
   zeros,
+  type NestedArray,
   type Tensor,
 } from '../src/index.js';
 import { expectClose } from './helpers.js';
@@ -287,6 +288,53 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
     expect(Array.from(bnA.weight!.grad!.dataSync())).toEqual(Array.from(bnB.weight!.grad!.dataSync()));
     expect(Array.from(bnA.bias!.grad!.dataSync())).toEqual(Array.from(bnB.bias!.grad!.dataSync()));
     expect(bnA.runningVar!.toArray()).toEqual(bnB.runningVar!.toArray());
+  });
+
+  it.each([
+    ['even planes', [4, 3, 6, 8]],
+    ['odd planes (the last row and column are not pooled)', [2, 3, 7, 5]],
+  ] as const)('BatchNorm2d, ReLU, MaxPool2d(2) in a Sequential run as one op: the same values, gradients to rounding (%s)', (_name, shape) => {
+    const make = () => {
+      manualSeed(3);
+      return new nn.BatchNorm2d(3);
+    };
+    const x = randn([...shape]).mul(2).add(0.5);
+    const [bnA, bnB] = [make(), make()];
+    const fused = new nn.Sequential(bnA, new nn.ReLU(), new nn.MaxPool2d(2));
+    const [xa, xb] = [x.detach().requiresGrad_(), x.detach().requiresGrad_()];
+    const ya = fused.forward(xa);
+    const yb = maxPool2d(bnB.forward(xb).relu(), 2);
+    const weights = randn([...ya.shape]);
+    ya.mul(weights).sum().backward();
+    yb.mul(weights).sum().backward();
+    expect(ya.gradFn!.name).toBe('batchNormReluMaxPool2x2');
+    expect(Array.from(ya.dataSync())).toEqual(Array.from(yb.dataSync()));
+    expectClose(xa.grad!, xb.grad!.toArray() as NestedArray, 1e-5);
+    expectClose(bnA.weight!.grad!, bnB.weight!.grad!.toArray() as NestedArray, 1e-5);
+    expectClose(bnA.bias!.grad!, bnB.bias!.grad!.toArray() as NestedArray, 1e-5);
+    expect(bnA.runningVar!.toArray()).toEqual(bnB.runningVar!.toArray());
+    // Evaluation mode (running statistics) takes the fused path too.
+    fused.eval();
+    bnB.eval();
+    expect(Array.from(fused.forward(x).dataSync())).toEqual(Array.from(maxPool2d(bnB.forward(x).relu(), 2).dataSync()));
+  });
+
+  it('only MaxPool2d(2) with stride 2, no padding and no dilation joins the fusion', () => {
+    const x = randn([2, 3, 6, 6]);
+    const run = (pool: nn.Module) => new nn.Sequential(new nn.BatchNorm2d(3), new nn.ReLU(), pool).forward(x.detach().requiresGrad_()).gradFn!.name;
+    expect(run(new nn.MaxPool2d(2))).toBe('batchNormReluMaxPool2x2');
+    expect(run(new nn.MaxPool2d([2, 2], { stride: 2, padding: 0 }))).toBe('batchNormReluMaxPool2x2');
+    expect(run(new nn.MaxPool2d(2, { stride: 1 }))).toBe('maxPool2d');
+    expect(run(new nn.MaxPool2d(3))).toBe('maxPool2d');
+    expect(run(new nn.MaxPool2d(2, { padding: 1 }))).toBe('maxPool2d');
+  });
+
+  it('gradcheck of the fused batch norm + ReLU + 2x2 max pooling, in training and with running statistics', async () => {
+    const { batchNormReluMaxPool2x2 } = await import('../src/ops/batchnorm.js');
+    const w = randn([2, 3, 2, 3]);
+    expect(gradcheck((x, g, b) => batchNormReluMaxPool2x2(x, g, b, null, 1e-5).y.mul(w), [randn([2, 3, 5, 6]), randn([3]), randn([3])])).toBe(true);
+    const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
+    expect(gradcheck((x) => batchNormReluMaxPool2x2(x, null, null, stats, 1e-5).y, [randn([2, 3, 4, 4])])).toBe(true);
   });
 
   it('gradcheck of the fused op, in training and with running statistics', async () => {

@@ -6,12 +6,20 @@ import { batchNorm } from '../src/ops/batchnorm.js';
 import { conv1d, conv2d, fromArray, linear, matmul, type Tensor } from '../src/index.js';
 import type { Window2d } from '../src/backend/backend.js';
 import { adamStepKernel } from '../src/backend/cpu/optimizer-steps.js';
-import { batchNormBackwardKernel, channelAffineKernel, channelStatsKernel } from '../src/backend/cpu/batchnorm.js';
+import {
+  affineReluPool2x2Kernel,
+  batchNormBackwardKernel,
+  batchNormReluPoolBackwardKernel,
+  channelAffineKernel,
+  channelStatsKernel,
+} from '../src/backend/cpu/batchnorm.js';
 import { col2imKernel, im2colKernel, maxPool2dKernel } from '../src/backend/cpu/window.js';
 import { matmulReference } from '../src/backend/cpu/matmul.js';
 import {
   wasmAdamStep,
+  wasmAffineReluPool2x2,
   wasmBatchNormBackward,
+  wasmBatchNormReluPoolBackward,
   wasmChannelAffine,
   wasmChannelStats,
   wasmConv2d,
@@ -24,7 +32,10 @@ const random = normalArrays(21, 'wasm-kernel-tests');
 
 function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
+  for (let i = 0; i < a.length; i++) {
+    if (Number.isNaN(a[i]) && Number.isNaN(b[i])) continue; // NaN where the reference has NaN
+    worst = Math.max(worst, Math.abs(a[i] - b[i]) / Math.max(1, Math.abs(b[i])));
+  }
   return worst;
 }
 
@@ -197,6 +208,66 @@ describe('WebAssembly batch-norm kernels', () => {
         };
         const a = run(wasmBatchNormBackward);
         const b = run(batchNormBackwardKernel);
+        expect(worstRelative(a.dBias, b.dBias)).toBeLessThan(1e-5);
+        expect(worstRelative(a.dWeight, b.dWeight)).toBeLessThan(1e-5);
+        expect(worstRelative(a.dx, b.dx)).toBeLessThan(1e-4);
+      });
+    }
+  }
+});
+
+describe('WebAssembly batch norm + ReLU + 2x2 max pooling', () => {
+  // [n, c, h, w]: widths that leave 0-3 windows after the 4-wide vectors, odd sizes, 28x28.
+  const SHAPES: [number, number, number, number][] = [
+    [2, 3, 4, 8],
+    [1, 2, 7, 7],
+    [3, 1, 6, 14],
+    [2, 2, 2, 2],
+    [2, 3, 28, 28],
+    [1, 1, 5, 3],
+  ];
+  for (const [n, c, h, w] of SHAPES) {
+    const size = n * c * h * w;
+    const spatial = h * w;
+    const x = Float32Array.from(random(size), (v, i) => Math.round(v * 4) / 4 + (Math.floor(i / spatial) % c === 0 ? 1000 : 0));
+    x[3] = NaN;
+    const mean = new Float32Array(c);
+    const variance = new Float32Array(c);
+    channelStatsKernel(Float32Array.from(x, (v) => (Number.isNaN(v) ? 0 : v)), n, c, spatial, mean, variance);
+    const invStd = Float32Array.from(variance, (v) => 1 / Math.sqrt(v + 1e-5));
+    const weight = random(c);
+    const bias = random(c);
+    const pooled = n * c * (h >> 1) * (w >> 1);
+
+    it(`forward: bitwise the reference's values and argmax, ties and NaN included (${n}x${c}x${h}x${w})`, () => {
+      const [v1, a1, v2, a2] = [new Float32Array(pooled), new Int32Array(pooled), new Float32Array(pooled), new Int32Array(pooled)];
+      wasmAffineReluPool2x2(x, n, c, h, w, mean, invStd, weight, bias, v1, a1);
+      // The reference composes the JS affine (double) and pooling; the wasm affine is float32, so
+      // compare against the wasm affine followed by the reference pooling for bitwise equality.
+      const y = new Float32Array(size);
+      wasmChannelAffine(x, n, c, spatial, mean, invStd, weight, bias, true, y);
+      maxPool2dKernel(y, { n, c, h, w, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: h >> 1, outW: w >> 1 }, v2, a2);
+      expect(Array.from(v1)).toEqual(Array.from(v2));
+      expect(Array.from(a1)).toEqual(Array.from(a2));
+      const [v3, a3] = [new Float32Array(pooled), new Int32Array(pooled)];
+      affineReluPool2x2Kernel(x, n, c, h, w, mean, invStd, weight, bias, v3, a3);
+      expect(worstRelative(v1, v3)).toBeLessThan(1e-4);
+    });
+
+    for (const batchStats of [true, false]) {
+      it(`backward matches the reference (${n}x${c}x${h}x${w}, ${batchStats ? 'batch' : 'running'} statistics)`, () => {
+        const clean = Float32Array.from(x, (v) => (Number.isNaN(v) ? 0.5 : v));
+        const values = new Float32Array(pooled);
+        const argmax = new Int32Array(pooled);
+        wasmAffineReluPool2x2(clean, n, c, h, w, mean, invStd, weight, bias, values, argmax);
+        const g = random(pooled);
+        const run = (kernel: typeof wasmBatchNormReluPoolBackward | typeof batchNormReluPoolBackwardKernel) => {
+          const out = { dx: new Float32Array(size), dWeight: new Float32Array(c), dBias: new Float32Array(c) };
+          kernel(g, argmax, clean, n, c, h, w, mean, invStd, weight, bias, batchStats, out.dx, out.dWeight, out.dBias);
+          return out;
+        };
+        const a = run(wasmBatchNormReluPoolBackward);
+        const b = run(batchNormReluPoolBackwardKernel);
         expect(worstRelative(a.dBias, b.dBias)).toBeLessThan(1e-5);
         expect(worstRelative(a.dWeight, b.dWeight)).toBeLessThan(1e-5);
         expect(worstRelative(a.dx, b.dx)).toBeLessThan(1e-4);

@@ -184,6 +184,43 @@ export interface Backend {
     gate: Storage | null,
   ): { dx: Storage; dWeight: Storage; dBias: Storage };
 
+  /**
+   * channelAffine with relu, then 2x2 max pooling with stride 2, over x [n, c, h, w] in one pass:
+   * the pooled values [n, c, h>>1, w>>1] and the flat index in x of each maximum (int32), equal to
+   * the two kernels one after the other, without the intermediate activation.
+   */
+  channelAffineReluPool2x2(
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    bias: Storage,
+  ): { values: Storage; argmax: Storage };
+  /**
+   * The backward of channelAffineReluPool2x2 and batch norm: g [n, c, h>>1, w>>1] reaches x at
+   * argmax where the (recomputed) activation is positive, then as batchNormBackward.
+   */
+  batchNormReluPoolBackward(
+    g: Storage,
+    argmax: Storage,
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    bias: Storage,
+    batchStats: boolean,
+  ): { dx: Storage; dWeight: Storage; dBias: Storage };
+
   /** Overwrite target's elements with source's (same dtype and size): the one in-place write. */
   copyInto(target: Storage, source: Storage, dtype: DType, size: number): void;
   /** One SGD step in place on param (and momentum, when momentum != 0). */

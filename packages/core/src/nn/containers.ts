@@ -4,7 +4,22 @@ import { flatten } from '../ops/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { ReLU } from './activations.js';
 import { Module } from './module.js';
-import { BatchNorm } from './normalization.js';
+import { BatchNorm, BatchNorm2d } from './normalization.js';
+import { MaxPool2d } from './pooling.js';
+import type { Pair } from '../ops/window.js';
+
+/** Whether a kernel-size-like pair is (value, value); `absent` stands in for undefined. */
+function pairIs(p: Pair | undefined, value: number, absent: number): boolean {
+  const [a, b] = p === undefined ? [absent, absent] : typeof p === 'number' ? [p, p] : p;
+  return a === value && b === value;
+}
+
+/** MaxPool2d(2): a 2x2 window, stride 2 (the default), no padding or dilation. */
+function isPool2x2(layer: Module | undefined): boolean {
+  if (!(layer instanceof MaxPool2d)) return false;
+  const { stride, padding, dilation } = layer.options;
+  return pairIs(layer.kernelSize, 2, 0) && pairIs(stride, 2, 2) && pairIs(padding, 0, 0) && pairIs(dilation, 1, 1);
+}
 
 /** Applies its children in order; they are named "0", "1", ... as in PyTorch. */
 export class Sequential extends Module {
@@ -20,9 +35,12 @@ export class Sequential extends Module {
     let y = x;
     for (let i = 0; i < this.layers.length; i++) {
       const layer = this.layers[i];
-      // BatchNorm then ReLU runs as one fused op: the same values and gradients, one pass fewer
-      // each way and no intermediate tensor.
-      if (layer instanceof BatchNorm && this.layers[i + 1] instanceof ReLU) {
+      // BatchNorm then ReLU (then 2x2 max pooling) runs as one fused op: the same values, one pass
+      // fewer each way and no intermediate tensor.
+      if (layer instanceof BatchNorm2d && this.layers[i + 1] instanceof ReLU && isPool2x2(this.layers[i + 2]) && y.rank === 4) {
+        y = layer.forwardReluMaxPool2x2(y);
+        i += 2;
+      } else if (layer instanceof BatchNorm && this.layers[i + 1] instanceof ReLU) {
         y = layer.forwardRelu(y);
         i++;
       } else {

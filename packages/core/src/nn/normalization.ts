@@ -3,7 +3,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { ShapeError } from '../errors.js';
 import { add, div, mul, sub } from '../ops/arithmetic.js';
-import { batchNorm } from '../ops/batchnorm.js';
+import { batchNorm, batchNormReluMaxPool2x2 } from '../ops/batchnorm.js';
 import { mean } from '../ops/reduce.js';
 import { sqrt } from '../ops/unary.js';
 import { fromArray, ones, zeros } from '../tensor/creation.js';
@@ -68,7 +68,15 @@ export abstract class BatchNorm extends Module {
     return this.#normalize(x, true);
   }
 
-  #normalize(x: Tensor, relu: boolean): Tensor {
+  /**
+   * maxPool2d(relu(forward(x)), 2) as one op for 4-D input (Sequential uses it for BatchNorm2d, ReLU,
+   * MaxPool2d(2)): the normalized activation is never stored.
+   */
+  forwardReluMaxPool2x2(x: Tensor): Tensor {
+    return this.#normalize(x, true, true);
+  }
+
+  #normalize(x: Tensor, relu: boolean, pool2x2 = false): Tensor {
     if (!this.expectedRanks().includes(x.rank) || x.shape[1] !== this.numFeatures) {
       throw new ShapeError(
         `${this.constructor.name}(${this.numFeatures}): expected input of rank ${this.expectedRanks().join(' or ')} with ${this.numFeatures} channels, got ${formatShape(x.shape)}`,
@@ -76,7 +84,7 @@ export abstract class BatchNorm extends Module {
     }
     const useBatch = this.training || this.runningMean === null;
     const running = useBatch ? null : { mean: this.runningMean!, variance: this.runningVar! };
-    const { y, batchStats } = batchNorm(x, this.weight, this.bias, running, this.eps, relu);
+    const { y, batchStats } = pool2x2 ? batchNormReluMaxPool2x2(x, this.weight, this.bias, running, this.eps) : batchNorm(x, this.weight, this.bias, running, this.eps, relu);
     if (this.training) {
       const count = x.size / this.numFeatures;
       this.lastBatchStats = { mean: batchStats!.mean, variance: batchStats!.variance, count };

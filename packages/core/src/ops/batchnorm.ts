@@ -2,6 +2,7 @@
 // the affine map in one pass each way, instead of a dozen elementwise ops.
 import { noGrad } from '../autograd/grad-mode.js';
 import { ShapeError } from '../errors.js';
+import type { FloatDType } from '../tensor/dtype.js';
 import { formatShape } from '../tensor/shape.js';
 import { Tensor } from '../tensor/tensor.js';
 import { add, div } from './arithmetic.js';
@@ -22,6 +23,16 @@ export interface BatchNormResult {
   batchStats: ChannelStats | null;
 }
 
+/** Weight and bias (ones and zeros when absent), the statistics used, and 1 / sqrt(variance + eps). */
+function affineOperands(x: Tensor, dtype: FloatDType, c: number, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number) {
+  const ones = () => fullLike(new Tensor(x.backend.alloc(dtype, c), [c], dtype, x.backend), 1);
+  const w = weight === null ? ones() : toDType(weight, dtype);
+  const b = bias === null ? fullLike(ones(), 0) : toDType(bias, dtype);
+  const used = stats === null ? channelStats(x) : { mean: toDType(stats.mean, dtype), variance: toDType(stats.variance, dtype) };
+  const invStd = noGrad(() => div(1, sqrt(add(used.variance, eps))));
+  return { w, b, used, invStd };
+}
+
 /**
  * y = (x - mean) / sqrt(var + eps) * weight + bias per channel of x [N, C, ...]. With stats null the
  * batch's own statistics are used and gradients flow through them (training); with stats given
@@ -40,11 +51,7 @@ export function batchNorm(
   if (x.rank < 2) throw new ShapeError(`batchNorm: expected [N, C, ...], got ${formatShape(x.shape)}`);
   const [n, c] = x.shape;
   const spatial = x.size / Math.max(1, n * c);
-  const ones = () => fullLike(new Tensor(x.backend.alloc(dtype, c), [c], dtype, x.backend), 1);
-  const w = weight === null ? ones() : toDType(weight, dtype);
-  const b = bias === null ? fullLike(ones(), 0) : toDType(bias, dtype);
-  const used = stats === null ? channelStats(x) : { mean: toDType(stats.mean, dtype), variance: toDType(stats.variance, dtype) };
-  const invStd = noGrad(() => div(1, sqrt(add(used.variance, eps))));
+  const { w, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
   const storage = x.backend.channelAffine(x.storage, dtype, n, c, spatial, used.mean.storage, invStd.storage, w.storage, b.storage, relu);
   const batchStats = stats === null;
   const y = result(relu ? 'batchNormRelu' : 'batchNorm', [x, w, b], storage, x.shape, dtype, (g) => {
@@ -55,6 +62,25 @@ export function batchNorm(
       new Tensor(r.dWeight, [c], dtype, g.backend),
       new Tensor(r.dBias, [c], dtype, g.backend),
     ];
+  });
+  return { y, batchStats: batchStats ? used : null };
+}
+
+/**
+ * maxPool2d(relu(batchNorm(x)), 2) for x [N, C, H, W] as one op: the normalized activation is never
+ * stored (4x the output for 2x2 pooling), and the backward recomputes the ReLU gate from x. The same
+ * values as the three ops in turn; gradients equal up to the order of the batch-norm sums.
+ */
+export function batchNormReluMaxPool2x2(x: Tensor, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number): BatchNormResult {
+  const dtype = requireFloat('batchNormReluMaxPool2x2', x);
+  if (x.rank !== 4) throw new ShapeError(`batchNormReluMaxPool2x2: expected [N, C, H, W], got ${formatShape(x.shape)}`);
+  const [n, c, h, w] = x.shape;
+  const { w: wt, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
+  const pooled = x.backend.channelAffineReluPool2x2(x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage);
+  const batchStats = stats === null;
+  const y = result('batchNormReluMaxPool2x2', [x, wt, b], pooled.values, [n, c, h >> 1, w >> 1], dtype, (g) => {
+    const r = g.backend.batchNormReluPoolBackward(g.storage, pooled.argmax, x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage, batchStats);
+    return [new Tensor(r.dx, x.shape, dtype, g.backend), new Tensor(r.dWeight, [c], dtype, g.backend), new Tensor(r.dBias, [c], dtype, g.backend)];
   });
   return { y, batchStats: batchStats ? used : null };
 }

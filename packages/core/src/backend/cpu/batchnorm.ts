@@ -1,6 +1,8 @@
 // CPU batch-normalization kernels over x viewed as [n, c, spatial]: per-channel statistics, the fused
 // normalize-and-scale pass, and the fused backward. Sums run in double precision in a fixed order.
 import type { FloatArray } from '../../tensor/dtype.js';
+import type { Window2d } from '../backend.js';
+import { maxPool2dKernel } from './window.js';
 
 /**
  * One pass per channel: sums of (x - shift) and (x - shift)^2 in double, shifted by the channel's
@@ -101,4 +103,53 @@ export function batchNormBackwardKernel(
       }
     }
   }
+}
+
+function pool2x2Window(n: number, c: number, h: number, w: number): Window2d {
+  return { n, c, h, w, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: h >> 1, outW: w >> 1 };
+}
+
+/** The reference of the fused batch norm + ReLU + 2x2 max pooling: the unfused kernels in turn. */
+export function affineReluPool2x2Kernel(
+  x: FloatArray,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  mean: FloatArray,
+  invStd: FloatArray,
+  weight: FloatArray,
+  bias: FloatArray,
+  values: FloatArray,
+  argmax: Int32Array,
+): void {
+  const y = new (x.constructor as new (n: number) => FloatArray)(x.length);
+  channelAffineKernel(x, n, c, h * w, mean, invStd, weight, bias, true, y);
+  maxPool2dKernel(y, pool2x2Window(n, c, h, w), values, argmax);
+}
+
+/** The reference of the fused backward: scatter to the maxima, then batchNormBackward gated by the activation. */
+export function batchNormReluPoolBackwardKernel(
+  g: FloatArray,
+  argmax: Int32Array,
+  x: FloatArray,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  mean: FloatArray,
+  invStd: FloatArray,
+  weight: FloatArray,
+  bias: FloatArray,
+  batchStats: boolean,
+  dx: FloatArray,
+  dWeight: FloatArray,
+  dBias: FloatArray,
+): void {
+  const make = x.constructor as new (n: number) => FloatArray;
+  const activation = new make(x.length);
+  channelAffineKernel(x, n, c, h * w, mean, invStd, weight, bias, true, activation);
+  const dense = new make(x.length);
+  for (let j = 0; j < argmax.length; j++) dense[argmax[j]] += g[j];
+  batchNormBackwardKernel(dense, x, n, c, h * w, mean, invStd, weight, batchStats, activation, dx, dWeight, dBias);
 }

@@ -2,11 +2,13 @@
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
 import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Storage, UnaryOp, Window2d } from '../backend.js';
-import { batchNormBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
+import { affineReluPool2x2Kernel, batchNormBackwardKernel, batchNormReluPoolBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
 import {
   wasmAdamStep,
+  wasmAffineReluPool2x2,
+  wasmBatchNormReluPoolBackward,
   wasmBatchNormBackward,
   wasmChannelAffine,
   wasmChannelStats,
@@ -36,6 +38,8 @@ const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels === 'was
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
 const falloc = (dtype: FloatDType, size: number) => allocArray(dtype, size) as FloatArray;
+/** A float storage the wasm-simd policy has established is float32. */
+const f32 = (a: Storage) => a as Float32Array;
 
 export const cpuBackend: Backend = {
   name: 'cpu',
@@ -252,7 +256,6 @@ export const cpuBackend: Backend = {
   ) {
     const out = falloc(dtype, n * c * spatial);
     const [xs, means, invStds, weights, biases] = [farr(x), farr(mean), farr(invStd), farr(weight), farr(bias)];
-    const f32 = (a: FloatArray) => a as Float32Array;
     const done = useWasm(dtype) && wasmChannelAffine(f32(xs), n, c, spatial, f32(means), f32(invStds), f32(weights), f32(biases), relu, f32(out));
     if (!done) channelAffineKernel(xs, n, c, spatial, means, invStds, weights, biases, relu, out);
     return out;
@@ -275,11 +278,47 @@ export const cpuBackend: Backend = {
     const dWeight = falloc(dtype, c);
     const dBias = falloc(dtype, c);
     const [gs, xs, means, invStds, weights, gates] = [farr(g), farr(x), farr(mean), farr(invStd), farr(weight), gate === null ? null : farr(gate)];
-    const f32 = (a: FloatArray) => a as Float32Array;
     const done =
       useWasm(dtype) &&
       wasmBatchNormBackward(f32(gs), f32(xs), n, c, spatial, f32(means), f32(invStds), f32(weights), batchStats, gates && f32(gates), f32(dx), f32(dWeight), f32(dBias));
     if (!done) batchNormBackwardKernel(gs, xs, n, c, spatial, means, invStds, weights, batchStats, gates, dx, dWeight, dBias);
+    return { dx, dWeight, dBias };
+  },
+
+  channelAffineReluPool2x2(x: Storage, dtype: FloatDType, n: number, c: number, h: number, w: number, mean: Storage, invStd: Storage, weight: Storage, bias: Storage) {
+    const size = n * c * (h >> 1) * (w >> 1);
+    const values = falloc(dtype, size);
+    const argmax = new Int32Array(size);
+    const [xs, means, invStds, weights, biases] = [farr(x), farr(mean), farr(invStd), farr(weight), farr(bias)];
+    const done = useWasm(dtype) && wasmAffineReluPool2x2(f32(xs), n, c, h, w, f32(means), f32(invStds), f32(weights), f32(biases), f32(values), argmax);
+    if (!done) affineReluPool2x2Kernel(xs, n, c, h, w, means, invStds, weights, biases, values, argmax);
+    return { values, argmax };
+  },
+
+  batchNormReluPoolBackward(
+    g: Storage,
+    argmax: Storage,
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    bias: Storage,
+    batchStats: boolean,
+  ) {
+    const dx = falloc(dtype, n * c * h * w);
+    const dWeight = falloc(dtype, c);
+    const dBias = falloc(dtype, c);
+    const [gs, xs, means, invStds, weights, biases] = [farr(g), farr(x), farr(mean), farr(invStd), farr(weight), farr(bias)];
+    const index = argmax as Int32Array;
+    const done =
+      useWasm(dtype) &&
+      wasmBatchNormReluPoolBackward(f32(gs), index, f32(xs), n, c, h, w, f32(means), f32(invStds), f32(weights), f32(biases), batchStats, f32(dx), f32(dWeight), f32(dBias));
+    if (!done) batchNormReluPoolBackwardKernel(gs, index, xs, n, c, h, w, means, invStds, weights, biases, batchStats, dx, dWeight, dBias);
     return { dx, dWeight, dBias };
   },
 

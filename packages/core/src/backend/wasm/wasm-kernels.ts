@@ -44,6 +44,25 @@ interface KernelExports {
   maxPool2x2(x: number, planes: number, h: number, w: number, values: number, argmax: number): void;
   channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
   channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
+  affineReluPool2x2(x: number, n: number, c: number, h: number, w: number, mean: number, scale: number, bias: number, values: number, argmax: number): void;
+  batchNormReluPoolBackward(
+    g: number,
+    argmax: number,
+    x: number,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    mean: number,
+    scale: number,
+    bias: number,
+    invStd: number,
+    weight: number,
+    batchStats: number,
+    dx: number,
+    dWeight: number,
+    dBias: number,
+  ): void;
   batchNormBackward(
     g: number,
     x: number,
@@ -337,9 +356,7 @@ export function wasmChannelAffine(
   if (regions === null) return false;
   const [xPtr, meanPtr, scalePtr, biasPtr, outPtr] = regions;
   view.set(x, xPtr >> 2);
-  view.set(mean, meanPtr >> 2);
-  view.set(bias, biasPtr >> 2);
-  for (let ch = 0; ch < c; ch++) view[(scalePtr >> 2) + ch] = invStd[ch] * weight[ch];
+  setChannelConstants(c, mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
   exportsOrThrow().channelAffine(xPtr, n, c, spatial, meanPtr, scalePtr, biasPtr, +relu, outPtr);
   out.set(floatsAt(outPtr, out.length));
   return true;
@@ -371,6 +388,75 @@ export function wasmBatchNormBackward(
   view.set(invStd, invStdPtr >> 2);
   view.set(weight, weightPtr >> 2);
   exportsOrThrow().batchNormBackward(gPtr, xPtr, gatePtr, +(gate !== null), n, c, spatial, meanPtr, invStdPtr, weightPtr, +batchStats, dxPtr, dwPtr, dbPtr);
+  dx.set(floatsAt(dxPtr, dx.length));
+  dWeight.set(floatsAt(dwPtr, c));
+  dBias.set(floatsAt(dbPtr, c));
+  return true;
+}
+
+/** mean, scale = invStd * weight (rounded once to float32) and bias of each channel, for the affine kernels. */
+function setChannelConstants(c: number, mean: Float32Array, invStd: Float32Array, weight: Float32Array, bias: Float32Array, meanPtr: number, scalePtr: number, biasPtr: number): void {
+  view.set(mean, meanPtr >> 2);
+  view.set(bias, biasPtr >> 2);
+  for (let ch = 0; ch < c; ch++) view[(scalePtr >> 2) + ch] = invStd[ch] * weight[ch];
+}
+
+/**
+ * Batch norm + ReLU + 2x2 max pooling in one pass over x [n, c, h, w]: bitwise the values and argmax
+ * of channelAffine(relu) followed by wasmMaxPool2x2, without the normalized activation.
+ */
+export function wasmAffineReluPool2x2(
+  x: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  mean: Float32Array,
+  invStd: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array,
+  values: Float32Array,
+  argmax: Int32Array,
+): boolean {
+  const regions = layout(x.length, c, c, c, values.length, argmax.length);
+  if (regions === null) return false;
+  const [xPtr, meanPtr, scalePtr, biasPtr, vPtr, aPtr] = regions;
+  view.set(x, xPtr >> 2);
+  setChannelConstants(c, mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
+  exportsOrThrow().affineReluPool2x2(xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, vPtr, aPtr);
+  values.set(floatsAt(vPtr, values.length));
+  argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + argmax.length));
+  return true;
+}
+
+/** The backward of wasmAffineReluPool2x2: dx [n, c, h, w], dWeight and dBias [c]. */
+export function wasmBatchNormReluPoolBackward(
+  g: Float32Array,
+  argmax: Int32Array,
+  x: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  mean: Float32Array,
+  invStd: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array,
+  batchStats: boolean,
+  dx: Float32Array,
+  dWeight: Float32Array,
+  dBias: Float32Array,
+): boolean {
+  const regions = layout(g.length, argmax.length, x.length, c, c, c, c, c, dx.length, c, c);
+  if (regions === null) return false;
+  const [gPtr, aPtr, xPtr, meanPtr, scalePtr, biasPtr, invStdPtr, weightPtr, dxPtr, dwPtr, dbPtr] = regions;
+  view.set(g, gPtr >> 2);
+  intView.set(argmax, aPtr >> 2);
+  view.set(x, xPtr >> 2);
+  setChannelConstants(c, mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
+  view.set(invStd, invStdPtr >> 2);
+  view.set(weight, weightPtr >> 2);
+  exportsOrThrow().batchNormReluPoolBackward(gPtr, aPtr, xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, invStdPtr, weightPtr, +batchStats, dxPtr, dwPtr, dbPtr);
   dx.set(floatsAt(dxPtr, dx.length));
   dWeight.set(floatsAt(dwPtr, c));
   dBias.set(floatsAt(dbPtr, c));
