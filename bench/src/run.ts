@@ -1,5 +1,7 @@
 // `pnpm bench`: runs every benchmark, prints a table per group and writes bench-results/bench.json.
-// Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch side by side), --out FILE.
+// Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch side by side), --out FILE,
+// --only GROUP[,GROUP] (matmul, elementwise, training, memory, workers, compare): e.g. the one-thread
+// groups under `taskset -c 1` and the worker threads on every core, as two runs.
 import { float32Kernels, relaunchWithMallocTuning } from '@dtrain/core';
 import { cpus } from 'node:os';
 import { benchElementwise, benchMatmul } from './kernels.js';
@@ -18,22 +20,31 @@ const compare = args.includes('--compare');
 const outIndex = args.indexOf('--out');
 const outPath = outIndex >= 0 ? args[outIndex + 1] : 'bench-results/bench.json';
 const budget = quick ? 0.2 : 1.5;
+const GROUPS = ['matmul', 'elementwise', 'training', 'memory', 'workers', 'compare'];
+const onlyIndex = args.indexOf('--only');
+const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : null;
+const unknown = only?.filter((g) => !GROUPS.includes(g)) ?? [];
+if (unknown.length > 0 || (only !== null && only.length === 0)) {
+  process.stderr.write(`bench: --only takes a comma-separated list of ${GROUPS.join(', ')}; got "${args[onlyIndex + 1] ?? ''}"\n`);
+  process.exit(1);
+}
+const runs = (group: string) => (only === null ? group !== 'compare' || compare : only.includes(group));
 
-const matmul = benchMatmul(budget);
-printTable(`matmul (float32, CPU backend ${float32Kernels}, one thread)`, matmul);
-const elementwise = benchElementwise(budget);
-printTable('elementwise and reductions (float32, CPU backend)', elementwise);
+const matmul = runs('matmul') ? benchMatmul(budget) : null;
+if (matmul) printTable(`matmul (float32, CPU backend ${float32Kernels}, one thread)`, matmul);
+const elementwise = runs('elementwise') ? benchElementwise(budget) : null;
+if (elementwise) printTable('elementwise and reductions (float32, CPU backend)', elementwise);
 
-const training = benchTraining(quick ? 1 : 5);
-printTable('training throughput (one process, one thread, Adam, batch 128)', training);
+const training = runs('training') ? benchTraining(quick ? 1 : 5) : null;
+if (training) printTable('training throughput (one process, one thread, Adam, batch 128)', training);
 
-const memory = benchMemory(quick ? 500 : 2000, quick ? 100 : 200);
-printTable('memory over a long run (RSS should stay flat)', memory);
+const memory = runs('memory') ? benchMemory(quick ? 500 : 2000, quick ? 100 : 200) : null;
+if (memory) printTable('memory over a long run (RSS should stay flat)', memory);
 
-const workers = await benchWorkers(quick);
-printTable(`data-parallel training on worker threads (${cpus().length} cores; fixed shards, so every row computes the same bytes)`, workers);
+const workers = runs('workers') ? await benchWorkers(quick) : null;
+if (workers) printTable(`data-parallel training on worker threads (${cpus().length} cores; fixed shards, so every row computes the same bytes)`, workers);
 
-const comparison = compare ? await compareTrainers(quick ? 2 : 10) : null;
+const comparison = runs('compare') ? await compareTrainers(quick ? 2 : 10) : null;
 if (comparison) printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);
 
 writeJson(outPath, {
