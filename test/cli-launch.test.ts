@@ -43,6 +43,16 @@ describe('dtrain launch', () => {
     expect(result.accuracy).toBeGreaterThan(0.9);
   });
 
+  it('--resume continues a run in its own directory', () => {
+    const r = dtrain('launch', '--workers', '2', '--epochs', '4', '--resume', out, '--quiet');
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const epochs = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; epoch: number }).filter((m) => m.kind === 'epoch');
+    expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
+    expect(readdirSync(join(out, 'checkpoints'))).toContain('step-0000184');
+    expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim()).toBe(join(out, 'checkpoints', 'step-0000184'));
+  });
+
   it('--config supplies options; flags win over it', () => {
     const config = join(work, 'run.json');
     writeFileSync(config, JSON.stringify({ dataset: 'moons', epochs: 7, 'batch-size': 32, shards: 4 }));

@@ -72,6 +72,9 @@ describe('data-parallel training on worker threads', () => {
     const resumed = await train(config({ workers: 4, epochs: 2, resume: first.out! }));
     expect(resumed.steps).toBe(92);
     expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
+    // The epoch the stop fell in is reported whole, from totals carried in the checkpoint.
+    const report = (r: typeof full) => r.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy]);
+    expect(report(resumed)).toEqual(report(full));
   });
 
   it.each(['throw', 'exit'] as const)('a worker that %ss mid-step is replaced, its shards re-run, and the bytes do not change', async (kind) => {

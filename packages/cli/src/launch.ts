@@ -1,8 +1,8 @@
 // `dtrain launch`: options -> a validated RunConfig -> a training run, with a progress bar on a
 // terminal, pino logs, and a summary table at the end.
 import { resolveConfig, train, type RunConfig, type RunStart, type TrainResult } from '@dtrain/coordinator';
-import { ConfigError } from '@dtrain/coordinator';
-import { join } from 'node:path';
+import { ConfigError, findCheckpoint } from '@dtrain/coordinator';
+import { basename, dirname, join } from 'node:path';
 import { makeLogger } from './logger.js';
 import { readConfigFile } from './options.js';
 import { ProgressBar } from './progress.js';
@@ -12,6 +12,12 @@ export interface LaunchFlags extends Partial<RunConfig> {
   syncBn?: boolean;
   logFormat?: 'pretty' | 'json';
   quiet?: boolean;
+}
+
+/** The run directory holding a checkpoint (<run>/checkpoints/step-N), else a new one. */
+function runDirectoryOf(checkpoint: string): string | undefined {
+  const parent = dirname(checkpoint);
+  return basename(parent) === 'checkpoints' ? dirname(parent) : undefined;
 }
 
 function timestamp(): string {
@@ -49,6 +55,8 @@ export async function launch(flags: LaunchFlags): Promise<void> {
   }
   const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
   const partial: Record<string, unknown> = { ...fromFile, ...given };
+  // A resumed run keeps writing to the run directory it came from, unless told otherwise.
+  if (partial.out === undefined && typeof partial.resume === 'string') partial.out = runDirectoryOf(findCheckpoint(partial.resume));
   if (partial.out === undefined) partial.out = join('dtrain-runs', timestamp());
   const config = resolveConfig(partial);
   const tty = process.stderr.isTTY === true;

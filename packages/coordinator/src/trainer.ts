@@ -85,6 +85,15 @@ interface CheckpointMeta {
   spec: ModelSpec;
   scheduler: { lastEpoch: number } | null;
   history: EpochReport[];
+  /** The current epoch's running totals, so a resumed run reports the whole epoch. */
+  epochTotals: EpochTotals;
+}
+
+interface EpochTotals {
+  loss: number;
+  correct: number;
+  samples: number;
+  seconds: number;
 }
 
 /** Combine the shards' BatchNorm statistics (fixed order, float64) and update the running ones once. */
@@ -132,6 +141,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
 
   let startStep = 0;
   let history: EpochReport[] = [];
+  let totals: EpochTotals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
   if (config.resume !== null) {
     const dir = findCheckpoint(config.resume);
     const checkpoint = await io.loadCheckpoint(dir);
@@ -147,6 +157,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     if (scheduler !== null && meta.scheduler !== null) scheduler.loadStateDict(meta.scheduler);
     startStep = meta.step;
     history = meta.history ?? [];
+    totals = meta.epochTotals ?? totals;
     if (startStep > totalSteps) throw new ConfigError(`resume: ${dir} is at step ${startStep}, past the ${totalSteps} steps of ${config.epochs} epochs`);
   }
 
@@ -185,7 +196,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const saveCheckpoint = async (stepsDone: number) => {
     if (out === null) return;
     const dir = checkpointDir(out, stepsDone);
-    const meta: CheckpointMeta = { step: stepsDone, config: { ...config }, spec, scheduler: scheduler?.stateDict() ?? null, history };
+    const epochTotals = { ...totals, seconds: totals.seconds + (performance.now() - epochStart) / 1000 };
+    const meta: CheckpointMeta = { step: stepsDone, config: { ...config }, spec, scheduler: scheduler?.stateDict() ?? null, history, epochTotals };
     await io.saveCheckpoint(dir, { model: model.stateDict(), optimizer: optimizer.stateDict(), meta: meta as unknown as Record<string, unknown> });
     await markLatest(out, dir);
     lastCheckpoint = dir;
@@ -211,9 +223,6 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   let stepsRun = 0;
   let order: Int32Array | null = null;
   let orderEpoch = -1;
-  let epochLoss = 0;
-  let epochCorrect = 0;
-  let epochSamples = 0;
   let epochStart = performance.now();
   // The optimizer reads each parameter's gradient straight from the reduced shared buffer.
   let offset = 0;
@@ -252,9 +261,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       scheduler?.step();
       stepsRun++;
 
-      epochLoss += lossSum;
-      epochCorrect += correct;
-      epochSamples += batchSize;
+      totals.loss += lossSum;
+      totals.correct += correct;
+      totals.samples += batchSize;
       const report: StepReport = {
         epoch: epoch + 1,
         step: step + 1,
@@ -271,21 +280,21 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
 
       const stopping = options.stopAfterSteps !== undefined && step + 1 - startStep >= options.stopAfterSteps;
       if (inEpoch === stepsPerEpoch - 1) {
-        const seconds = (performance.now() - epochStart) / 1000;
+        const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
         const test = evaluate(model, runData.test, runData.sampleShape);
         const epochReport: EpochReport = {
           epoch: epoch + 1,
-          trainLoss: epochLoss / epochSamples,
-          trainAccuracy: epochCorrect / epochSamples,
+          trainLoss: totals.loss / totals.samples,
+          trainAccuracy: totals.correct / totals.samples,
           testLoss: test.loss,
           testAccuracy: test.accuracy,
           seconds,
-          samplesPerSec: epochSamples / seconds,
+          samplesPerSec: totals.samples / seconds,
         };
         history = [...history, epochReport];
         metrics({ kind: 'epoch', ...epochReport });
         events.onEpoch?.(epochReport);
-        [epochLoss, epochCorrect, epochSamples] = [0, 0, 0];
+        totals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
         epochStart = performance.now();
         await saveCheckpoint(step + 1);
       } else if (stopping || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0)) {
