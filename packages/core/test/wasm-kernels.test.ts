@@ -62,6 +62,10 @@ const WINDOWS: [string, Window2d, number][] = [
   ['3x3 pad 1, odd channels', window(2, 3, 7, 6, [3, 3], 1, 1, 1), 13],
   ['stride 2, dilation 2', window(2, 2, 11, 9, [3, 2], 2, 2, 2), 6],
   ['1x1', window(4, 7, 5, 5, [1, 1], 1, 0, 1), 9],
+  // Stride 1 with the output as wide as the input takes im2col's block-copy path.
+  ['dilation 2, padding 2 (same width)', window(2, 3, 6, 9, [3, 3], 1, 2, 2), 4],
+  ['5x3 kernel, padding 1 (same width, shorter output)', window(2, 2, 7, 6, [5, 3], 1, 1, 1), 3],
+  ['5x5 kernel on a 3x2 plane, padding 2 (shifts as wide as the plane)', window(2, 2, 3, 2, [5, 5], 1, 2, 1), 3],
 ];
 
 describe.each(WINDOWS)('WebAssembly convolution: %s', (_name, win, o) => {
