@@ -70,6 +70,7 @@ describe('dtrain launch', () => {
     ['a missing data directory', ['--dataset', 'fashion-mnist', '--data-dir', '/nonexistent/fm'], /no directory \/nonexistent\/fm/],
     ['an unknown dataset', ['--dataset', 'imagenet'], /dataset must be spirals, moons, fashion-mnist, idx:DIR or csv:FILE/],
     ['an unknown optimizer', ['--optimizer', 'lbfgs'], /expected one of sgd, adam, adamw/],
+    ['--sync-bn, which is not built yet', ['--sync-bn'], /--sync-bn .*is not available yet.*--shards 1/],
     ['a diverging run (NaN loss)', ['--optimizer', 'sgd', '--lr', '1e30', '--momentum', '0'], /loss is (NaN|Infinity|-Infinity) at step \d+/],
   ];
   it.each(bad)('%s is one clear error and exit code 1', (_name, args, message) => {

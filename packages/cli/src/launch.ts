@@ -50,7 +50,7 @@ export async function launch(flags: LaunchFlags): Promise<void> {
   const { config: configPath, syncBn, logFormat, quiet, ...given } = flags;
   if (syncBn) {
     throw new ConfigError(
-      '--sync-bn (exact global-batch BatchNorm across shards) is not available yet; BatchNorm normalizes per shard and the running statistics are synchronized every step',
+      '--sync-bn (exact global-batch BatchNorm across parallel shards) is not available yet; BatchNorm normalizes per shard and the running statistics are synchronized every step (--shards 1 gives exact global-batch statistics, computed on one thread)',
     );
   }
   const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
