@@ -18,6 +18,7 @@ function dtrain(...args: string[]) {
 
 describe('dtrain launch', () => {
   const out = join(work, 'run');
+  writeFileSync(join(work, 'broken.json'), '{ "input": [2], "layers": [');
 
   it('trains, prints a summary, and writes metrics.jsonl, curves.svg and checkpoints', () => {
     const r = dtrain('launch', '--workers', '2', '--epochs', '3', '--out', out, '--log-format', 'json');
@@ -62,6 +63,22 @@ describe('dtrain launch', () => {
     expect(metrics.length).toBe(93 + 1); // 3000 / 32 = 93 steps, one epoch line
   });
 
+  it('trains from a CSV file and a JSON model spec', () => {
+    const csv = join(work, 'points.csv');
+    const rows = ['x,y,label'];
+    for (let i = 0; i < 400; i++) {
+      const [x, y] = [Math.sin(i * 1.7), Math.cos(i * 2.3)];
+      rows.push(`${x.toFixed(4)},${y.toFixed(4)},${x * y > 0 ? 1 : 0}`);
+    }
+    writeFileSync(csv, rows.join('\n'));
+    const spec = join(work, 'xor.json');
+    writeFileSync(spec, JSON.stringify({ input: [2], layers: [{ type: 'linear', out: 32 }, { type: 'tanh' }, { type: 'linear', out: 2 }] }));
+    const r = dtrain('launch', '--dataset', `csv:${csv}`, '--model', spec, '--epochs', '40', '--batch-size', '32', '--shards', '4', '--out', join(work, 'csv'), '--log-format', 'json');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/dataset\s+csv:.*\(320 train \/ 80 test samples\)/);
+    expect(Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1])).toBeGreaterThan(0.85);
+  });
+
   const bad: [string, string[], RegExp][] = [
     ['an unknown flag', ['--bogus'], /unknown option '--bogus'/],
     ['a non-numeric value', ['--epochs', 'ten'], /--epochs.*expected an integer >= 1, got "ten"/],
@@ -70,6 +87,8 @@ describe('dtrain launch', () => {
     ['a missing data directory', ['--dataset', 'fashion-mnist', '--data-dir', '/nonexistent/fm'], /no directory \/nonexistent\/fm/],
     ['an unknown dataset', ['--dataset', 'imagenet'], /dataset must be spirals, moons, fashion-mnist, idx:DIR or csv:FILE/],
     ['an unknown optimizer', ['--optimizer', 'lbfgs'], /expected one of sgd, adam, adamw/],
+    ['a model spec that is not JSON', ['--model', join(work, 'broken.json')], /model spec .*broken\.json/],
+    ['an IDX directory without the files', ['--dataset', `idx:${work}`], /no train-images-idx3-ubyte\[\.gz\]/],
     ['--sync-bn, which is not built yet', ['--sync-bn'], /--sync-bn .*is not available yet.*--shards 1/],
     ['a diverging run (NaN loss)', ['--optimizer', 'sgd', '--lr', '1e30', '--momentum', '0'], /loss is (NaN|Infinity|-Infinity) at step \d+/],
   ];
