@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
+import { combineShardStats, ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
 import { io } from '@dtrain/core';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
@@ -167,5 +167,30 @@ describe('treeReduce', () => {
     for (const [from, to] of [[0, 1232], [1232, 4096], [4096, 5000]]) treeReduceInto(slots, shards, width, from, to, 64, out, scratch);
     expect(Array.from(out)).toEqual(Array.from(expected.subarray(0, width), (v) => Math.fround(v / 64)));
     expect(slots).toEqual(copy);
+  });
+});
+
+describe('combineShardStats', () => {
+  it('gives the mean and biased variance of the whole batch from equal-sized shards', () => {
+    const [shards, perShard, channels] = [4, 5, 3];
+    const values = Array.from({ length: shards * perShard * channels }, (_, i) => Math.sin(i * 1.3) * 3 + (i % channels));
+    const at = (s: number, j: number, ch: number) => values[(s * perShard + j) * channels + ch];
+    const recordSize = 2 * channels + 1;
+    const stats = new Float64Array(shards * recordSize);
+    for (let s = 0; s < shards; s++) {
+      for (let ch = 0; ch < channels; ch++) {
+        const xs = Array.from({ length: perShard }, (_, j) => at(s, j, ch));
+        const m = xs.reduce((a, b) => a + b, 0) / perShard;
+        stats[s * recordSize + 1 + ch] = m;
+        stats[s * recordSize + 1 + channels + ch] = xs.reduce((a, b) => a + (b - m) ** 2, 0) / perShard;
+      }
+    }
+    const { mean, variance } = combineShardStats(stats, shards, recordSize, 1, channels);
+    for (let ch = 0; ch < channels; ch++) {
+      const xs = Array.from({ length: shards * perShard }, (_, k) => at(Math.floor(k / perShard), k % perShard, ch));
+      const m = xs.reduce((a, b) => a + b, 0) / xs.length;
+      expect(mean[ch]).toBeCloseTo(m, 12);
+      expect(variance[ch]).toBeCloseTo(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length, 12);
+    }
   });
 });

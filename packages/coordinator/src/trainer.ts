@@ -2,11 +2,12 @@
 // only) is cut into `shards` equal shards; worker threads compute each shard's gradient sum and
 // BatchNorm statistics into shared slots; the slots are combined in a fixed tree; the optimizer
 // steps once on the canonical model here; the new state is written where every worker reads it.
-import { data, DtrainError, fromArray, io, manualSeed, nn, Tensor } from '@dtrain/core';
+import { data, DtrainError, io, manualSeed, nn, Tensor } from '@dtrain/core';
 import { buildModel, FlatState, statsSize, type ModelSpec, type RunSetup } from '@dtrain/worker';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { checkpointDir, findCheckpoint, markLatest } from './checkpoints.js';
+import { syncBatchNorm } from './batchnorm-sync.js';
+import { checkpointDir, markLatest, restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
 import { ConfigError, type RunConfig } from './config.js';
 import { curvesSvg } from './curves-svg.js';
 import { loadRunData, type RunData } from './datasets.js';
@@ -76,48 +77,6 @@ export interface TrainResult {
 
 export class TrainingDivergedError extends DtrainError {}
 
-/** Settings that must match for a checkpoint to continue this run (epochs may grow). */
-const RESUME_KEYS = ['model', 'dataset', 'batchSize', 'shards', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'seed'] as const;
-
-interface CheckpointMeta {
-  step: number;
-  config: Record<string, unknown>;
-  spec: ModelSpec;
-  scheduler: { lastEpoch: number } | null;
-  history: EpochReport[];
-  /** The current epoch's running totals, so a resumed run reports the whole epoch. */
-  epochTotals: EpochTotals;
-}
-
-interface EpochTotals {
-  loss: number;
-  correct: number;
-  samples: number;
-  seconds: number;
-}
-
-/** Combine the shards' BatchNorm statistics (fixed order, float64) and update the running ones once. */
-function syncBatchNorm(batchNorms: nn.BatchNorm[], stats: Float64Array, shards: number, recordSize: number): void {
-  let at = 2;
-  for (const bn of batchNorms) {
-    const c = bn.numFeatures;
-    const mean = new Float64Array(c);
-    const variance = new Float64Array(c);
-    for (let s = 0; s < shards; s++) for (let ch = 0; ch < c; ch++) mean[ch] += stats[s * recordSize + at + 1 + ch];
-    for (let ch = 0; ch < c; ch++) mean[ch] /= shards;
-    for (let s = 0; s < shards; s++) {
-      for (let ch = 0; ch < c; ch++) {
-        const d = stats[s * recordSize + at + 1 + ch] - mean[ch];
-        variance[ch] += stats[s * recordSize + at + 1 + c + ch] + d * d;
-      }
-    }
-    for (let ch = 0; ch < c; ch++) variance[ch] /= shards;
-    const count = stats[at] * shards;
-    bn.updateRunningStats(fromArray(Float32Array.from(mean), [c]), fromArray(Float32Array.from(variance), [c]), count);
-    at += 1 + 2 * c;
-  }
-}
-
 function shared(floats: number, kind: 'f32' | 'f64' | 'i32'): SharedArrayBuffer {
   return new SharedArrayBuffer(floats * (kind === 'f64' ? 8 : 4));
 }
@@ -142,24 +101,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   let startStep = 0;
   let history: EpochReport[] = [];
   let totals: EpochTotals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
-  if (config.resume !== null) {
-    const dir = findCheckpoint(config.resume);
-    const checkpoint = await io.loadCheckpoint(dir);
-    const meta = checkpoint.meta as unknown as CheckpointMeta;
-    for (const key of RESUME_KEYS) {
-      if (meta.config?.[key] !== config[key]) {
-        throw new ConfigError(`resume: ${dir} was written with ${key}=${JSON.stringify(meta.config?.[key])}, this run has ${JSON.stringify(config[key])}`);
-      }
-    }
-    model.loadStateDict(checkpoint.model);
-    if (checkpoint.optimizer === undefined) throw new ConfigError(`resume: ${dir} has no optimizer state`);
-    optimizer.loadStateDict(checkpoint.optimizer);
-    if (scheduler !== null && meta.scheduler !== null) scheduler.loadStateDict(meta.scheduler);
-    startStep = meta.step;
-    history = meta.history ?? [];
-    totals = meta.epochTotals ?? totals;
-    if (startStep > totalSteps) throw new ConfigError(`resume: ${dir} is at step ${startStep}, past the ${totalSteps} steps of ${config.epochs} epochs`);
-  }
+  if (config.resume !== null) ({ startStep, history, totals } = await restoreRun(config.resume, config, model, optimizer, scheduler, totalSteps));
 
   const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
   const state = new Float32Array(shared(flat.stateSize, 'f32'));
