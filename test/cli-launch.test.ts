@@ -1,6 +1,6 @@
 // `dtrain launch` and `dtrain eval` end to end through the built binary: outputs, the summary, and
 // one clear error with a non-zero exit for each kind of bad input (nothing written for it).
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,6 +52,23 @@ describe('dtrain launch', () => {
     expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
     expect(readdirSync(join(out, 'checkpoints'))).toContain('step-0000184');
     expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim()).toBe(join(out, 'checkpoints', 'step-0000184'));
+  });
+
+  it('Ctrl-C stops after the current step with a checkpoint and exit code 130', async () => {
+    const dir = join(work, 'interrupted');
+    const child = spawn(process.execPath, [bin, 'launch', '--epochs', '1000', '--out', dir, '--quiet'], { cwd: work });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    const metrics = join(dir, 'metrics.jsonl');
+    for (let i = 0; i < 400 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 60); i++) await new Promise((r) => setTimeout(r, 50));
+    child.kill('SIGINT');
+    expect(await exited).toBe(130);
+    const step = Number(/interrupted after step (\d+) of 46000/.exec(stderr)?.[1]);
+    expect(step).toBeGreaterThan(59);
+    expect(stderr).toContain(`--resume ${dir}`);
+    expect(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(join(dir, 'checkpoints', `step-${String(step).padStart(7, '0')}`));
+    expect(dtrain('eval', '--checkpoint', dir).code).toBe(0);
   });
 
   it('--config supplies options; flags win over it', () => {

@@ -14,6 +14,35 @@ export interface LaunchFlags extends Partial<RunConfig> {
   quiet?: boolean;
 }
 
+/**
+ * Ctrl-C (or SIGTERM) asks the run to stop after its current step, with a checkpoint; a second one
+ * more than a second later quits at once. (A terminal's Ctrl-C can reach this process twice at once,
+ * directly and through the malloc-tuning parent, hence the second's grace.)
+ */
+function stopOnSignals(onFirst: () => void): { signal: AbortSignal; dispose(): void } {
+  const controller = new AbortController();
+  let first = 0;
+  const handler = () => {
+    const now = Date.now();
+    if (first === 0) {
+      first = now;
+      onFirst();
+      controller.abort();
+    } else if (now - first > 1000) {
+      process.exit(130);
+    }
+  };
+  process.on('SIGINT', handler);
+  process.on('SIGTERM', handler);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      process.off('SIGINT', handler);
+      process.off('SIGTERM', handler);
+    },
+  };
+}
+
 /** The run directory holding a checkpoint (<run>/checkpoints/step-N), else a new one. */
 function runDirectoryOf(checkpoint: string): string | undefined {
   const parent = dirname(checkpoint);
@@ -63,7 +92,12 @@ export async function launch(flags: LaunchFlags): Promise<void> {
   const log = makeLogger(logFormat ?? (tty ? 'pretty' : 'json'), quiet ?? false);
   const bar = tty && !quiet ? new ProgressBar(process.stderr) : null;
   let start: RunStart | null = null;
+  const stop = stopOnSignals(() => {
+    bar?.clear();
+    log.warn('stopping after the step in progress (again to quit at once)');
+  });
   const result = await train(config, {
+    signal: stop.signal,
     events: {
       onStart: (info) => {
         start = info;
@@ -86,6 +120,9 @@ export async function launch(flags: LaunchFlags): Promise<void> {
         log.warn(message);
       },
     },
-  }).finally(() => bar?.clear());
+  }).finally(() => {
+    bar?.clear();
+    stop.dispose();
+  });
   if (!quiet && start !== null) process.stdout.write(`${summaryTable(start, result)}\n`);
 }

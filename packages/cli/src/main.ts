@@ -1,6 +1,7 @@
 #!/usr/bin/env node
-// Entry point of the `dtrain` binary: run the program, turn any error into one line and exit code 1.
-import { relaunchWithMallocTuning } from '@dtrain/coordinator';
+// Entry point of the `dtrain` binary: run the program, turn any error into one line and exit code 1
+// (130 for a run stopped by Ctrl-C).
+import { relaunchWithMallocTuning, TrainingInterruptedError } from '@dtrain/coordinator';
 import { CommanderError } from 'commander';
 import { buildProgram } from './program.js';
 
@@ -14,6 +15,7 @@ try {
     process.exitCode = error.exitCode;
   } else {
     process.stderr.write(`dtrain: ${error instanceof Error ? error.message : String(error)}\n`);
-    process.exitCode = 1;
+    // An interrupted run exits as a process stopped by Ctrl-C does (128 + SIGINT).
+    process.exitCode = error instanceof TrainingInterruptedError ? 130 : 1;
   }
 }

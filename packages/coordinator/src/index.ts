@@ -6,7 +6,7 @@ export { treeReduce, treeReduceInto } from '@dtrain/worker';
 export { relaunchWithMallocTuning } from '@dtrain/core';
 
 export { resolveConfig, DEFAULT_CONFIG, IMAGE_DEFAULTS, isImageDataset, ConfigError, type RunConfig, type OptimizerName, type ScheduleName } from './config.js';
-export { train, TrainingDivergedError, type TrainOptions, type TrainResult, type TrainEvents, type StepReport, type EpochReport, type RunStart } from './trainer.js';
+export { train, TrainingDivergedError, TrainingInterruptedError, type TrainOptions, type TrainResult, type TrainEvents, type StepReport, type EpochReport, type RunStart } from './trainer.js';
 export { evaluate, type Evaluation } from './evaluate.js';
 export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
 export { curvesSvg } from './curves-svg.js';

@@ -62,6 +62,8 @@ export interface TrainOptions {
   fault?: { step: number; shard: number; kind: 'throw' | 'exit' };
   /** Stop (with a checkpoint when out is set) after this many steps of the run. */
   stopAfterSteps?: number;
+  /** Aborting stops the run after the step in progress, with a checkpoint (TrainingInterruptedError). */
+  signal?: AbortSignal;
 }
 
 export interface TrainResult {
@@ -76,6 +78,7 @@ export interface TrainResult {
 }
 
 export class TrainingDivergedError extends DtrainError {}
+export class TrainingInterruptedError extends DtrainError {}
 
 function shared(floats: number, kind: 'f32' | 'f64' | 'i32'): SharedArrayBuffer {
   return new SharedArrayBuffer(floats * (kind === 'f64' ? 8 : 4));
@@ -220,7 +223,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       metrics({ kind: 'step', ...report });
       events.onStep?.(report);
 
-      const stopping = options.stopAfterSteps !== undefined && step + 1 - startStep >= options.stopAfterSteps;
+      const interrupted = options.signal?.aborted === true;
+      const stopping = interrupted || (options.stopAfterSteps !== undefined && step + 1 - startStep >= options.stopAfterSteps);
       if (inEpoch === stepsPerEpoch - 1) {
         const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
         const test = evaluate(model, runData.test, runData.sampleShape);
@@ -241,6 +245,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         await saveCheckpoint(step + 1);
       } else if (stopping || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0)) {
         await saveCheckpoint(step + 1);
+      }
+      if (interrupted) {
+        const where = lastCheckpoint === null ? 'no checkpoint (no out directory)' : `checkpoint ${lastCheckpoint}; continue with --resume ${out}`;
+        throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);
       }
       if (stopping) break;
     }
