@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { combineShardStats, ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
-import { io } from '@dtrain/core';
+import { io, manualSeed, randn } from '@dtrain/core';
+import { buildModel, FlatState, type ModelSpec } from '@dtrain/worker';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -192,5 +193,28 @@ describe('combineShardStats', () => {
       expect(mean[ch]).toBeCloseTo(m, 12);
       expect(variance[ch]).toBeCloseTo(xs.reduce((a, b) => a + (b - m) ** 2, 0) / xs.length, 12);
     }
+  });
+});
+
+describe('FlatState (how every worker receives the canonical state)', () => {
+  it('moves parameters and BatchNorm buffers, num_batches_tracked included, bit for bit', () => {
+    const spec: ModelSpec = {
+      input: [1, 8, 8],
+      layers: [{ type: 'conv2d', out: 4, kernel: 3, padding: 1 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', out: 3 }],
+    };
+    manualSeed(1);
+    const coordinator = buildModel(spec);
+    coordinator.forward(randn([6, 1, 8, 8])); // training mode: running statistics and the batch count move
+    manualSeed(2);
+    const worker = buildModel(spec);
+    const from = new FlatState(coordinator);
+    const state = new Float32Array(from.stateSize);
+    from.store(state);
+    new FlatState(worker).load(state);
+    const a = coordinator.stateDict();
+    const b = worker.stateDict();
+    expect(Object.keys(b)).toEqual(Object.keys(a));
+    for (const key of Object.keys(a)) expect(Array.from(b[key].dataSync()), key).toEqual(Array.from(a[key].dataSync()));
+    expect(b['1.num_batches_tracked'].item()).toBe(1);
   });
 });
