@@ -16,8 +16,9 @@ export function describeTask(task: StepTask): string {
 export class ThreadPool {
   private readonly piscina: Piscina;
   /**
-   * Tasks in flight at once: one per core at most. More threads than cores still all take part, but
-   * never all at once, so an oversubscribed run does not thrash the caches and the scheduler.
+   * Tasks in flight at once: one per core at most. With more threads than cores the extra ones stay
+   * started but wait, so an oversubscribed run neither thrashes the
+   * caches and the scheduler nor computes on cold threads.
    */
   readonly concurrency: number;
 
@@ -61,8 +62,8 @@ export class ThreadPool {
   }
 
   /**
-   * One step: the shards in tasks of a few each, taken by whichever thread is idle (a slower core
-   * does fewer), then the gradient sum over [0, paramSize) in 16-float-aligned chunks.
+   * One step: the shards in tasks of a few each, each lane taking the next as soon as its last is done
+   * (a slower core does fewer), then the gradient sum over [0, paramSize) in 16-float-aligned chunks.
    */
   async runStep(jobId: string, step: number, shards: number, paramSize: number): Promise<void> {
     const parts = this.concurrency === 1 ? 1 : 2 * this.concurrency;
