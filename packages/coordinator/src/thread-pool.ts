@@ -17,8 +17,8 @@ export class ThreadPool {
   private readonly piscina: Piscina;
   /**
    * Tasks in flight at once: one per core at most. With more threads than cores the extra ones stay
-   * started but wait, so an oversubscribed run neither thrashes the
-   * caches and the scheduler nor computes on cold threads.
+   * started but wait, so an oversubscribed run neither thrashes the caches and the scheduler nor
+   * computes on cold threads.
    */
   readonly concurrency: number;
 
