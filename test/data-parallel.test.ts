@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { combineShardStats, ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
 import { io, manualSeed, randn } from '@dtrain/core';
-import { buildModel, FlatState, type ModelSpec } from '@dtrain/worker';
+import { buildModel, FlatState, reduceScratchFloats, type ModelSpec } from '@dtrain/worker';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -164,7 +164,7 @@ describe('treeReduce', () => {
     const expected = slots.slice();
     treeReduce(expected, shards, width);
     const out = new Float32Array(width);
-    const scratch = new Float32Array(shards * 2048);
+    const scratch = new Float32Array(reduceScratchFloats(shards));
     for (const [from, to] of [[0, 1232], [1232, 4096], [4096, 5000]]) treeReduceInto(slots, shards, width, from, to, 64, out, scratch);
     expect(Array.from(out)).toEqual(Array.from(expected.subarray(0, width), (v) => Math.fround(v / 64)));
     expect(slots).toEqual(copy);

@@ -90,6 +90,18 @@ export function channelAffine(x: usize, n: i32, c: i32, spatial: i32, mean: usiz
 }
 
 /**
+ * The per-channel constants of batch norm's backward, folded in float64 and rounded once, as lanes
+ * [kG, d0, d1, 0] of dx = (g * kG + d0) + (x - mean) * d1. x - mean stays a difference in the
+ * kernels, so a large mean does not cancel the small terms away.
+ */
+@inline export function backwardConstants(weight: f32, invStd: f64, sumG: f64, dw: f64, count: i32, batchStats: bool): v128 {
+  const k = <f64>weight * invStd;
+  const meanG = batchStats ? sumG / count : 0;
+  const xCoef = batchStats ? (dw / count) * invStd : 0;
+  return f32x4.replace_lane(f32x4.replace_lane(f32x4.splat(<f32>k), 1, <f32>(-k * meanG)), 2, <f32>(-k * xCoef));
+}
+
+/**
  * With gi = g * (gate > 0) when gated: dBias = sum gi, dWeight = sum gi * (x - mean) * invStd, and
  * dx = weight * invStd * (gi - dBias / count - (x - mean) * invStd^2 * dWeight / count) with batch
  * statistics, or weight * invStd * gi with running ones.
@@ -147,14 +159,10 @@ export function batchNormBackward(
     const dw = sumGX * is;
     store<f32>(at(dBias, ch), <f32>sumG);
     store<f32>(at(dWeight, ch), <f32>dw);
-    // dx = k * gi + d0 + (x - mean) * d1 with the per-channel constants folded in float64; x - mean
-    // stays a difference so a large mean does not cancel the small terms away.
-    const k = <f64>load<f32>(at(weight, ch)) * is;
-    const meanG = batchStats ? sumG / count : 0;
-    const xCoef = batchStats ? (dw / count) * is : 0;
-    const kG = <f32>k;
-    const d1 = <f32>(-k * xCoef);
-    const d0 = <f32>(-k * meanG);
+    const constants = backwardConstants(load<f32>(at(weight, ch)), is, sumG, dw, count, batchStats);
+    const kG = f32x4.extract_lane(constants, 0);
+    const d0 = f32x4.extract_lane(constants, 1);
+    const d1 = f32x4.extract_lane(constants, 2);
     const muF = <f32>mu;
     const kGV = f32x4.splat(kG);
     const d0V = f32x4.splat(d0);

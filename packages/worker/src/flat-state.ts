@@ -9,10 +9,12 @@ export class FlatState {
   readonly paramSize: number;
   /** Floats of parameters then buffers (int32 buffers such as num_batches_tracked as exact floats). */
   readonly stateSize: number;
+  private readonly tensors: Tensor[];
 
   constructor(model: nn.Module) {
     this.params = model.parameters();
     this.buffers = model.buffers();
+    this.tensors = [...this.params, ...this.buffers];
     this.paramSize = this.params.reduce((n, p) => n + p.size, 0);
     this.stateSize = this.paramSize + this.buffers.reduce((n, b) => n + b.size, 0);
   }
@@ -20,7 +22,7 @@ export class FlatState {
   /** Overwrite the model's parameters and buffers with state[0 .. stateSize). */
   load(state: Float32Array): void {
     let at = 0;
-    for (const t of [...this.params, ...this.buffers]) {
+    for (const t of this.tensors) {
       (t.storage as Float32Array | Int32Array).set(state.subarray(at, at + t.size));
       at += t.size;
     }
@@ -29,7 +31,7 @@ export class FlatState {
   /** Write the model's parameters and buffers into state[0 .. stateSize). */
   store(state: Float32Array): void {
     let at = 0;
-    for (const t of [...this.params, ...this.buffers]) {
+    for (const t of this.tensors) {
       state.set(t.storage as Float32Array | Int32Array, at);
       at += t.size;
     }

@@ -7,7 +7,7 @@ export { buildModel, outputSize, mlpSpec, cnnSpec, ModelSpecError, type ModelSpe
 export { FlatState } from './flat-state.js';
 export { statsSize, type RunSetup, type StepTask } from './protocol.js';
 export { ShardRunner } from './shard-runner.js';
-export { treeReduce, treeReduceInto } from './reduce.js';
+export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 
 export interface WorkerInfo {
   backend: string;

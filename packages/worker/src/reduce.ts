@@ -17,6 +17,11 @@ export function treeReduce(slots: Float32Array, shards: number, width: number, f
 const BLOCK = 2048;
 const f = Math.fround;
 
+/** Floats of scratch treeReduceInto needs for `shards` slots. */
+export function reduceScratchFloats(shards: number): number {
+  return shards * BLOCK;
+}
+
 /**
  * The common shard counts summed per element in registers (2.4x faster than level by level). In
  * JavaScript a + b of two float32 values is exact in double, so Math.fround(a + b) is exactly the
@@ -48,7 +53,7 @@ function treeSumDirect(slots: Float32Array, shards: number, width: number, from:
 
 /**
  * out[i] = treeSum(slots[., i]) / divisor for i in [from, to), leaving the slots as they were, so a
- * re-run after a failure gives the same bytes. scratch holds shards * 2048 floats.
+ * re-run after a failure gives the same bytes. scratch holds reduceScratchFloats(shards) floats.
  */
 export function treeReduceInto(slots: Float32Array, shards: number, width: number, from: number, to: number, divisor: number, out: Float32Array, scratch: Float32Array): void {
   if (treeSumDirect(slots, shards, width, from, to, divisor, out)) return;

@@ -2,11 +2,12 @@
 // run's shared setup (piscina's workerData); each task computes a contiguous range of shards.
 import { workerData } from 'piscina';
 import type { RunSetup, StepTask } from './protocol.js';
-import { treeReduceInto } from './reduce.js';
+import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
 
 let runner: ShardRunner | null = null;
-let scratch: Float32Array | null = null;
+/** The gradient sum's views and scratch, made on this thread's first reduce task. */
+let reduction: { grads: Float32Array; reduced: Float32Array; scratch: Float32Array } | null = null;
 /** The step whose state this thread's model holds (the state changes only between steps). */
 let loadedStep = -1;
 
@@ -24,9 +25,9 @@ export default function runStepTask(task: StepTask): number {
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
   runner ??= new ShardRunner(setup);
   if (task.phase === 'reduce') {
-    scratch ??= new Float32Array(setup.shards * 2048);
-    const grads = new Float32Array(setup.grads);
-    treeReduceInto(grads, setup.shards, runner.flat.paramSize, task.start, task.end, setup.shards * setup.shardSize, new Float32Array(setup.reduced), scratch);
+    reduction ??= { grads: new Float32Array(setup.grads), reduced: new Float32Array(setup.reduced), scratch: new Float32Array(reduceScratchFloats(setup.shards)) };
+    const { grads, reduced, scratch } = reduction;
+    treeReduceInto(grads, setup.shards, runner.flat.paramSize, task.start, task.end, setup.shards * setup.shardSize, reduced, scratch);
     return task.end - task.start;
   }
   if (loadedStep !== task.step) {

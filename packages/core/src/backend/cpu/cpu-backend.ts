@@ -255,9 +255,8 @@ export const cpuBackend: Backend = {
     relu: boolean,
   ) {
     const out = falloc(dtype, n * c * spatial);
-    const [xs, means, invStds, weights, biases] = [farr(x), farr(mean), farr(invStd), farr(weight), farr(bias)];
-    const done = useWasm(dtype) && wasmChannelAffine(f32(xs), n, c, spatial, f32(means), f32(invStds), f32(weights), f32(biases), relu, f32(out));
-    if (!done) channelAffineKernel(xs, n, c, spatial, means, invStds, weights, biases, relu, out);
+    const done = useWasm(dtype) && wasmChannelAffine(f32(x), n, c, spatial, f32(mean), f32(invStd), f32(weight), f32(bias), relu, f32(out));
+    if (!done) channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), relu, out);
     return out;
   },
 
@@ -277,11 +276,10 @@ export const cpuBackend: Backend = {
     const dx = falloc(dtype, n * c * spatial);
     const dWeight = falloc(dtype, c);
     const dBias = falloc(dtype, c);
-    const [gs, xs, means, invStds, weights, gates] = [farr(g), farr(x), farr(mean), farr(invStd), farr(weight), gate === null ? null : farr(gate)];
     const done =
       useWasm(dtype) &&
-      wasmBatchNormBackward(f32(gs), f32(xs), n, c, spatial, f32(means), f32(invStds), f32(weights), batchStats, gates && f32(gates), f32(dx), f32(dWeight), f32(dBias));
-    if (!done) batchNormBackwardKernel(gs, xs, n, c, spatial, means, invStds, weights, batchStats, gates, dx, dWeight, dBias);
+      wasmBatchNormBackward(f32(g), f32(x), n, c, spatial, f32(mean), f32(invStd), f32(weight), batchStats, gate && f32(gate), f32(dx), f32(dWeight), f32(dBias));
+    if (!done) batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, gate && farr(gate), dx, dWeight, dBias);
     return { dx, dWeight, dBias };
   },
 
@@ -289,9 +287,8 @@ export const cpuBackend: Backend = {
     const size = n * c * (h >> 1) * (w >> 1);
     const values = falloc(dtype, size);
     const argmax = new Int32Array(size);
-    const [xs, means, invStds, weights, biases] = [farr(x), farr(mean), farr(invStd), farr(weight), farr(bias)];
-    const done = useWasm(dtype) && wasmAffineReluPool2x2(f32(xs), n, c, h, w, f32(means), f32(invStds), f32(weights), f32(biases), f32(values), argmax);
-    if (!done) affineReluPool2x2Kernel(xs, n, c, h, w, means, invStds, weights, biases, values, argmax);
+    const done = useWasm(dtype) && wasmAffineReluPool2x2(f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), f32(values), argmax);
+    if (!done) affineReluPool2x2Kernel(farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), values, argmax);
     return { values, argmax };
   },
 
@@ -313,12 +310,11 @@ export const cpuBackend: Backend = {
     const dx = falloc(dtype, n * c * h * w);
     const dWeight = falloc(dtype, c);
     const dBias = falloc(dtype, c);
-    const [gs, xs, means, invStds, weights, biases] = [farr(g), farr(x), farr(mean), farr(invStd), farr(weight), farr(bias)];
     const index = argmax as Int32Array;
     const done =
       useWasm(dtype) &&
-      wasmBatchNormReluPoolBackward(f32(gs), index, f32(xs), n, c, h, w, f32(means), f32(invStds), f32(weights), f32(biases), batchStats, f32(dx), f32(dWeight), f32(dBias));
-    if (!done) batchNormReluPoolBackwardKernel(gs, index, xs, n, c, h, w, means, invStds, weights, biases, batchStats, dx, dWeight, dBias);
+      wasmBatchNormReluPoolBackward(f32(g), index, f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), batchStats, f32(dx), f32(dWeight), f32(dBias));
+    if (!done) batchNormReluPoolBackwardKernel(farr(g), index, farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), batchStats, dx, dWeight, dBias);
     return { dx, dWeight, dBias };
   },
 
