@@ -89,6 +89,16 @@ export function channelAffine(x: usize, n: i32, c: i32, spatial: i32, mean: usiz
   }
 }
 
+/** Four gradient values at byte offset p, zeroed where the fused ReLU's output (gate) is not positive. */
+@inline function gatedLoad(g: usize, gate: usize, p: usize, gated: bool): v128 {
+  const gv = v128.load(g + p);
+  return gated ? v128.and(gv, f32x4.gt(v128.load(gate + p), f32x4.splat(0))) : gv;
+}
+
+@inline function gatedLoad1(g: usize, gate: usize, p: usize, gated: bool): f32 {
+  return gated && !(load<f32>(gate + p) > 0) ? 0 : load<f32>(g + p);
+}
+
 /**
  * The per-channel constants of batch norm's backward, folded in float64 and rounded once, as lanes
  * [kG, d0, d1, 0] of dx = (g * kG + d0) + (x - mean) * d1. x - mean stays a difference in the
@@ -124,7 +134,6 @@ export function batchNormBackward(
 ): void {
   const count = n * spatial;
   const vectors = spatial & ~3;
-  const zero = f32x4.splat(0);
   for (let ch = 0; ch < c; ch++) {
     const mu = <f64>load<f32>(at(mean, ch));
     const is = <f64>load<f32>(at(invStd, ch));
@@ -137,8 +146,7 @@ export function batchNormBackward(
       let i = 0;
       for (; i < vectors; i += 4) {
         const p = offset + (<usize>i << 2);
-        let gv = v128.load(g + p);
-        if (gated) gv = v128.and(gv, f32x4.gt(v128.load(gate + p), zero));
+        const gv = gatedLoad(g, gate, p, gated);
         const gl = low(gv);
         const gh = high(gv);
         const xv = v128.load(x + p);
@@ -149,7 +157,7 @@ export function batchNormBackward(
       }
       for (; i < spatial; i++) {
         const p = offset + (<usize>i << 2);
-        const gi: f64 = gated && !(load<f32>(gate + p) > 0) ? 0 : <f64>load<f32>(g + p);
+        const gi = <f64>gatedLoad1(g, gate, p, gated);
         sumG += gi;
         sumGX += gi * (<f64>load<f32>(x + p) - mu);
       }
@@ -173,13 +181,12 @@ export function batchNormBackward(
       let i = 0;
       for (; i < vectors; i += 4) {
         const p = offset + (<usize>i << 2);
-        let gv = v128.load(g + p);
-        if (gated) gv = v128.and(gv, f32x4.gt(v128.load(gate + p), zero));
+        const gv = gatedLoad(g, gate, p, gated);
         v128.store(dx + p, f32x4.add(f32x4.add(f32x4.mul(gv, kGV), d0V), f32x4.mul(f32x4.sub(v128.load(x + p), muFV), d1V)));
       }
       for (; i < spatial; i++) {
         const p = offset + (<usize>i << 2);
-        const gi: f32 = gated && !(load<f32>(gate + p) > 0) ? 0 : load<f32>(g + p);
+        const gi = gatedLoad1(g, gate, p, gated);
         store<f32>(dx + p, gi * kG + d0 + (load<f32>(x + p) - muF) * d1);
       }
     }
