@@ -96,6 +96,15 @@ describe('dtrain launch', () => {
     expect(Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1])).toBeGreaterThan(0.85);
   });
 
+  it('--sync-bn trains with synchronized BatchNorm and says so', () => {
+    const spec = join(work, 'bn.json');
+    writeFileSync(spec, JSON.stringify({ input: [2], layers: [{ type: 'linear', out: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'linear', out: 2 }] }));
+    const r = dtrain('launch', '--dataset', 'moons', '--model', spec, '--sync-bn', '--epochs', '3', '--out', join(work, 'syncbn'), '--log-format', 'json');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/workers\s+2 threads, 8 shards of 8, synchronized BatchNorm/);
+    expect(Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1])).toBeGreaterThan(0.85);
+  });
+
   const bad: [string, string[], RegExp][] = [
     ['an unknown flag', ['--bogus'], /unknown option '--bogus'/],
     ['a non-numeric value', ['--epochs', 'ten'], /--epochs.*expected an integer >= 1, got "ten"/],
@@ -106,7 +115,6 @@ describe('dtrain launch', () => {
     ['an unknown optimizer', ['--optimizer', 'lbfgs'], /expected one of sgd, adam, adamw/],
     ['a model spec that is not JSON', ['--model', join(work, 'broken.json')], /model spec .*broken\.json/],
     ['an IDX directory without the files', ['--dataset', `idx:${work}`], /no train-images-idx3-ubyte\[\.gz\]/],
-    ['--sync-bn, which is not built yet', ['--sync-bn'], /--sync-bn .*is not available yet.*--shards 1/],
     ['a diverging run (NaN loss)', ['--optimizer', 'sgd', '--lr', '1e30', '--momentum', '0'], /loss is (NaN|Infinity|-Infinity) at step \d+/],
   ];
   it.each(bad)('%s is one clear error and exit code 1', (_name, args, message) => {

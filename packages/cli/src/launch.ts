@@ -60,7 +60,7 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
   const rows: [string, string][] = [
     ['model', `${config.model} (${thousands(start.parameters)} parameters)`],
     ['dataset', `${data.name} (${thousands(data.train)} train / ${thousands(data.test)} test samples)`],
-    ['workers', `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}`],
+    ['workers', `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}${config.syncBn ? ', synchronized BatchNorm' : ''}`],
     ['optimizer', `${config.optimizer}, lr ${config.lr}, ${config.schedule} schedule`],
     ['epochs', `${config.epochs} (${thousands(result.steps)} steps, batch ${config.batchSize})`],
     ['test accuracy', result.test.accuracy.toFixed(4)],
@@ -76,12 +76,7 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
 }
 
 export async function launch(flags: LaunchFlags): Promise<void> {
-  const { config: configPath, syncBn, logFormat, quiet, ...given } = flags;
-  if (syncBn) {
-    throw new ConfigError(
-      '--sync-bn (exact global-batch BatchNorm across parallel shards) is not available yet; BatchNorm normalizes per shard and the running statistics are synchronized every step (--shards 1 gives exact global-batch statistics, computed on one thread)',
-    );
-  }
+  const { config: configPath, logFormat, quiet, ...given } = flags;
   const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
   const partial: Record<string, unknown> = { ...fromFile, ...given };
   // A resumed run keeps writing to the run directory it came from, unless told otherwise.
@@ -102,7 +97,7 @@ export async function launch(flags: LaunchFlags): Promise<void> {
       onStart: (info) => {
         start = info;
         log.info(
-          { model: config.model, parameters: info.parameters, dataset: info.data.name, workers: config.workers, shards: config.shards, steps: info.totalSteps, resumedAt: info.startStep || undefined },
+          { model: config.model, parameters: info.parameters, dataset: info.data.name, workers: config.workers, shards: config.shards, syncBn: config.syncBn || undefined, steps: info.totalSteps, resumedAt: info.startStep || undefined },
           'training',
         );
       },

@@ -38,7 +38,7 @@ export function buildProgram(): Command {
     .option('--out <dir>', 'output directory: metrics.jsonl, curves.svg, checkpoints/ (default dtrain-runs/<time>)')
     .option('--checkpoint-every <steps>', 'also checkpoint every N steps (default: at the end of each epoch)', integerOption(0))
     .option('--resume <dir>', 'continue from a checkpoint directory or a run directory (its latest checkpoint)')
-    .option('--sync-bn', 'exact global-batch BatchNorm across shards (not available yet)')
+    .option('--sync-bn', 'synchronized BatchNorm: every shard normalizes with the whole global batch\'s statistics')
     .addOption(new Option('--log-format <format>', 'pretty | json (default: pretty on a terminal, else json)').choices(['pretty', 'json']))
     .option('--quiet', 'only warnings and errors; no progress bar or summary')
     .action(async (flags) => launch(flags));

@@ -5,7 +5,7 @@ import { io, type nn, type optim } from '@dtrain/core';
 import type { ModelSpec } from '@dtrain/worker';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { ConfigError, type RunConfig } from './config.js';
+import { ConfigError, DEFAULT_CONFIG, type RunConfig } from './config.js';
 import type { EpochReport } from './trainer.js';
 
 /** The current epoch's running totals, so a resumed run reports the whole epoch. */
@@ -28,7 +28,7 @@ export interface CheckpointMeta {
 }
 
 /** Settings that must match for a checkpoint to continue this run (epochs may grow). */
-const RESUME_KEYS = ['model', 'dataset', 'batchSize', 'shards', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'seed'] as const;
+const RESUME_KEYS = ['model', 'dataset', 'batchSize', 'shards', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'seed', 'syncBn'] as const;
 
 export function checkpointDir(out: string, step: number): string {
   return join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`);
@@ -63,8 +63,10 @@ export async function restoreRun(
   const checkpoint = await io.loadCheckpoint(dir);
   const meta = checkpoint.meta as unknown as CheckpointMeta;
   for (const key of RESUME_KEYS) {
-    if (meta.config?.[key] !== config[key]) {
-      throw new ConfigError(`resume: ${dir} was written with ${key}=${JSON.stringify(meta.config?.[key])}, this run has ${JSON.stringify(config[key])}`);
+    // A key the checkpoint predates had its default then.
+    const written = meta.config?.[key] ?? DEFAULT_CONFIG[key];
+    if (written !== config[key]) {
+      throw new ConfigError(`resume: ${dir} was written with ${key}=${JSON.stringify(written)}, this run has ${JSON.stringify(config[key])}`);
     }
   }
   if (meta.step > totalSteps) throw new ConfigError(`resume: ${dir} is at step ${meta.step}, past the ${totalSteps} steps of ${config.epochs} epochs`);

@@ -29,6 +29,11 @@ export interface RunConfig {
   checkpointEvery: number;
   /** Checkpoint directory to resume from. */
   resume: string | null;
+  /**
+   * Synchronized batch norm: every shard normalizes with the statistics of the whole global batch
+   * (forward and backward), as one BatchNorm over the global batch would.
+   */
+  syncBn: boolean;
 }
 
 export class ConfigError extends DtrainError {}
@@ -50,6 +55,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   out: null,
   checkpointEvery: 0,
   resume: null,
+  syncBn: false,
 };
 
 /** Image data sets (fashion-mnist, idx:DIR) default to the reference CNN/MLP settings instead. */
@@ -80,6 +86,11 @@ function real(key: string, value: unknown, min: number, minExclusive: boolean): 
 function oneOf<T extends string>(key: string, value: unknown, options: readonly T[]): T {
   if (!options.includes(value as T)) throw new ConfigError(`${key} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
   return value as T;
+}
+
+function flag(key: string, value: unknown): boolean {
+  if (typeof value !== 'boolean') throw new ConfigError(`${key} must be true or false, got ${JSON.stringify(value)}`);
+  return value;
 }
 
 function text(key: string, value: unknown): string {
@@ -113,6 +124,7 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
     out: c.out === null ? null : text('out', c.out),
     checkpointEvery: integer('checkpointEvery', c.checkpointEvery, 0),
     resume: c.resume === null ? null : text('resume', c.resume),
+    syncBn: flag('syncBn', c.syncBn),
   };
   if (config.momentum >= 1) throw new ConfigError(`momentum must be below 1, got ${config.momentum}`);
   if (config.batchSize % config.shards !== 0) {

@@ -11,7 +11,7 @@ export { evaluate, type Evaluation } from './evaluate.js';
 export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
 export { curvesSvg } from './curves-svg.js';
 export { findCheckpoint } from './checkpoints.js';
-export { combineShardStats } from './batchnorm-sync.js';
+export { combineShardStats } from '@dtrain/worker';
 export { evaluateCheckpoint, type CheckpointEvaluation } from './evaluate-checkpoint.js';
 
 /** What a worker thread of this process would compute on. */

@@ -1,7 +1,7 @@
 // Worker threads (piscina) that compute shard ranges. A task that fails — the thread threw, or
 // exited and piscina replaced it — is run again: shard results land in per-shard slots, so a re-run
 // overwrites exactly what the failed attempt may have half-written.
-import { threadEntryPath, type RunSetup, type StepTask } from '@dtrain/worker';
+import { type GroupBarrier, threadEntryPath, type RunSetup, type StepTask } from '@dtrain/worker';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 
@@ -10,7 +10,14 @@ export interface PoolEvents {
 }
 
 export function describeTask(task: StepTask): string {
-  return task.phase === 'shards' ? `shards ${task.start}..${task.end - 1} of step ${task.step}` : `gradient sum over [${task.start}, ${task.end}) of step ${task.step}`;
+  return task.phase === 'reduce' ? `gradient sum over [${task.start}, ${task.end}) of step ${task.step}` : `shards ${task.start}..${task.end - 1} of step ${task.step}`;
+}
+
+/** [start, end) of `parts` near-equal pieces of [0, size), cut at multiples of align. */
+function splitRange(size: number, align: number, parts: number): [number, number][] {
+  const units = Math.ceil(size / align);
+  const n = Math.min(parts, units);
+  return Array.from({ length: n }, (_, w) => [Math.floor((w * units) / n) * align, Math.min(size, Math.floor(((w + 1) * units) / n) * align)]);
 }
 
 export class ThreadPool {
@@ -65,21 +72,41 @@ export class ThreadPool {
    * One step: the shards in tasks of a few each, each lane taking the next as soon as its last is done
    * (a slower core does fewer), then the gradient sum over [0, paramSize) in 16-float-aligned chunks.
    */
-  async runStep(jobId: string, step: number, shards: number, paramSize: number): Promise<void> {
+  async runStep(jobId: string, step: number, shards: number, paramSize: number, lockstep: GroupBarrier | null = null): Promise<void> {
     const parts = this.concurrency === 1 ? 1 : 2 * this.concurrency;
-    await this.runPhase(jobId, step, 'shards', shards, 1, parts);
+    if (lockstep === null) await this.runPhase(jobId, step, 'shards', shards, 1, parts);
+    else await this.runLockstep(jobId, step, shards, lockstep);
     await this.runPhase(jobId, step, 'reduce', paramSize, 16, parts);
   }
 
-  private async runPhase(jobId: string, step: number, phase: StepTask['phase'], size: number, align: number, chunks: number): Promise<void> {
-    const queue: StepTask[] = [];
-    const units = Math.ceil(size / align);
-    const parts = Math.min(chunks, units);
-    for (let w = 0; w < parts; w++) {
-      const start = Math.floor((w * units) / parts) * align;
-      const end = Math.min(size, Math.floor(((w + 1) * units) / parts) * align);
-      queue.push({ jobId, step, phase, start, end });
+  /**
+   * Synchronized batch norm: one group of shards per core, all running at once and meeting at the
+   * barrier. Groups depend on each other within the step, so a failure calls the whole step off
+   * (the others stop waiting) and the step runs again from the start.
+   */
+  private async runLockstep(jobId: string, step: number, shards: number, barrier: GroupBarrier): Promise<void> {
+    const ranges = splitRange(shards, 1, this.concurrency);
+    const tasks: StepTask[] = ranges.map(([start, end]) => ({ jobId, step, phase: 'lockstep', start, end, groups: ranges.length }));
+    for (let attempt = 1; ; attempt++) {
+      barrier.reset();
+      // The first failure is the cause; the groups it strands then fail with StepAbortedError.
+      const failures: { task: StepTask; error: unknown }[] = [];
+      await Promise.all(
+        tasks.map((task) =>
+          this.piscina.run(task).catch((error: unknown) => {
+            if (failures.push({ task, error }) === 1) barrier.abort();
+          }),
+        ),
+      );
+      if (failures.length === 0) return;
+      const { task, error } = failures[0];
+      if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${error instanceof Error ? error.message : String(error)}`);
+      this.events.onRetry?.(task, attempt, error);
     }
+  }
+
+  private async runPhase(jobId: string, step: number, phase: StepTask['phase'], size: number, align: number, chunks: number): Promise<void> {
+    const queue: StepTask[] = splitRange(size, align, chunks).map(([start, end]) => ({ jobId, step, phase, start, end }));
     let failure: unknown = null;
     const lane = async () => {
       for (let task = queue.shift(); task !== undefined && failure === null; task = queue.shift()) {
@@ -89,7 +116,7 @@ export class ThreadPool {
       }
     };
     // Every lane settles before the step goes on (no thread may still write a slot afterwards).
-    await Promise.all(Array.from({ length: Math.min(this.concurrency, parts) }, lane));
+    await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, lane));
     if (failure !== null) throw failure;
   }
 

@@ -3,7 +3,7 @@
 // BatchNorm statistics into shared slots; the slots are combined in a fixed tree; the optimizer
 // steps once on the canonical model here; the new state is written where every worker reads it.
 import { data, DtrainError, io, manualSeed, nn, Tensor } from '@dtrain/core';
-import { buildModel, FlatState, statsSize, type ModelSpec, type RunSetup } from '@dtrain/worker';
+import { buildModel, FlatState, GroupBarrier, segmentAtBatchNorms, statsSize, SyncExchangeLayout, type ModelSpec, type RunSetup } from '@dtrain/worker';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { syncBatchNorm } from './batchnorm-sync.js';
@@ -64,6 +64,8 @@ export interface TrainOptions {
   stopAfterSteps?: number;
   /** Aborting stops the run after the step in progress, with a checkpoint (TrainingInterruptedError). */
   signal?: AbortSignal;
+  /** Cores to run on at once (default: all the machine has); more threads than this take turns. */
+  cores?: number;
 }
 
 export interface TrainResult {
@@ -126,6 +128,15 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     reduced: reduced.buffer as SharedArrayBuffer,
     stats: stats.buffer as SharedArrayBuffer,
   };
+  let lockstep: GroupBarrier | null = null;
+  if (config.syncBn && batchNorms.length > 0) {
+    const norms = segmentAtBatchNorms(model).norms;
+    const layout = new SyncExchangeLayout(norms.map((n) => n.numFeatures), shards);
+    lockstep = GroupBarrier.allocate(layout.points);
+    setup.syncBn = { exchange: shared(layout.size, 'f64'), barrier: lockstep.buffer };
+  } else if (config.syncBn) {
+    events.onWarning?.('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
+  }
   if (options.fault !== undefined) {
     const armed = new Int32Array(shared(1, 'i32'));
     armed[0] = 1;
@@ -163,7 +174,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       events.onWarning?.(
         `worker failed on ${describeTask(task)} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running it again`,
       ),
-  });
+  }, undefined, options.cores);
   const started = performance.now();
   let stepsRun = 0;
   let order: Int32Array | null = null;
@@ -186,7 +197,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         orderEpoch = epoch;
       }
       batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize));
-      await pool.runStep(jobId, step, shards, flat.paramSize);
+      await pool.runStep(jobId, step, shards, flat.paramSize, lockstep);
 
       let lossSum = 0;
       let correct = 0;

@@ -26,6 +26,7 @@ export { neg, exp, log, sqrt, abs, sign, sin, cos, relu, sigmoid, tanh } from '.
 export { sum, mean, max, min, argmax } from './ops/reduce.js';
 export { softmax, logSoftmax, logSumExp } from './ops/softmax.js';
 export { matmul } from './ops/matmul.js';
+export { batchNorm, channelStats, type ChannelStats } from './ops/batchnorm.js';
 export {
   reshape,
   flatten,
@@ -52,7 +53,7 @@ export { leakyRelu, elu, gelu, softplus } from './ops/activation.js';
 export { linear } from './ops/matmul.js';
 export { conv1d, conv2d, maxPool2d, avgPool2d } from './ops/window.js';
 export { oneHot } from './ops/shape.js';
-export { withRandomScope } from './random/random-stream.js';
+export { withRandomScope, RandomScope } from './random/random-stream.js';
 
 export * as nn from './nn/index.js';
 export * as optim from './optim/index.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { philox4x32 } from '../src/random/philox.js';
-import { manualSeed, rand, randn, RandomStream } from '../src/index.js';
+import { manualSeed, rand, randn, RandomScope, RandomStream, withRandomScope } from '../src/index.js';
 
 const hex = (words: Uint32Array) => Array.from(words, (w) => w.toString(16).padStart(8, '0'));
 
@@ -92,5 +92,32 @@ describe('manualSeed', () => {
 
   it('rejects a seed that is not a non-negative integer', () => {
     expect(() => manualSeed(1.5)).toThrow(RangeError);
+  });
+});
+
+describe('RandomScope', () => {
+  const coords = { seed: 4, step: 2, shard: 1 };
+
+  it('draws in pieces exactly what it draws in one go (a shard run layer by layer)', () => {
+    const whole = withRandomScope(coords, () => [randn([3]).toArray(), rand([2]).toArray(), randn([3]).toArray()]);
+    const scope = new RandomScope(coords);
+    const first = scope.run(() => [randn([3]).toArray(), rand([2]).toArray()]);
+    const second = scope.run(() => randn([3]).toArray());
+    expect([...first, second]).toEqual(whole);
+    expect(scope.draws).toBe(3);
+  });
+
+  it('a fresh scope starts over, and other coordinates draw differently', () => {
+    const a = withRandomScope(coords, () => randn([4]).toArray());
+    expect(withRandomScope(coords, () => randn([4]).toArray())).toEqual(a);
+    expect(withRandomScope({ ...coords, shard: 2 }, () => randn([4]).toArray())).not.toEqual(a);
+  });
+
+  it('leaves the global stream where it was', () => {
+    manualSeed(9);
+    const expected = randn([2]).toArray();
+    manualSeed(9);
+    new RandomScope(coords).run(() => randn([5]));
+    expect(randn([2]).toArray()).toEqual(expected);
   });
 });

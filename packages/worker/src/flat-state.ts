@@ -10,12 +10,18 @@ export class FlatState {
   /** Floats of parameters then buffers (int32 buffers such as num_batches_tracked as exact floats). */
   readonly stateSize: number;
   private readonly tensors: Tensor[];
+  private readonly paramOffsets = new Map<Tensor, number>();
 
   constructor(model: nn.Module) {
     this.params = model.parameters();
     this.buffers = model.buffers();
     this.tensors = [...this.params, ...this.buffers];
-    this.paramSize = this.params.reduce((n, p) => n + p.size, 0);
+    let at = 0;
+    for (const p of this.params) {
+      this.paramOffsets.set(p, at);
+      at += p.size;
+    }
+    this.paramSize = at;
     this.stateSize = this.paramSize + this.buffers.reduce((n, b) => n + b.size, 0);
   }
 
@@ -44,6 +50,23 @@ export class FlatState {
       if (p.grad === null) out.fill(0, at, at + p.size);
       else out.set(p.grad.storage as Float32Array, at);
       at += p.size;
+    }
+  }
+
+  /** Where parameter p's elements start in a flat gradient or state. */
+  offsetOf(p: Tensor): number {
+    const at = this.paramOffsets.get(p);
+    if (at === undefined) throw new Error('FlatState.offsetOf: not a parameter of this model');
+    return at;
+  }
+
+  /** Write these parameters' gradients (zeros where none) at their offsets in out, then clear them. */
+  takeGradsOf(params: readonly Tensor[], out: Float32Array): void {
+    for (const p of params) {
+      const at = this.offsetOf(p);
+      if (p.grad === null) out.fill(0, at, at + p.size);
+      else out.set(p.grad.storage as Float32Array, at);
+      p.grad = null;
     }
   }
 }

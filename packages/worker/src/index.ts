@@ -8,6 +8,9 @@ export { FlatState } from './flat-state.js';
 export { statsSize, type RunSetup, type StepTask } from './protocol.js';
 export { ShardRunner } from './shard-runner.js';
 export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
+export { combineShardStats } from './batchnorm-stats.js';
+export { GroupBarrier, StepAbortedError } from './group-barrier.js';
+export { segmentAtBatchNorms, SyncBatchNormError, SyncExchangeLayout } from './sync-batchnorm.js';
 
 export interface WorkerInfo {
   backend: string;

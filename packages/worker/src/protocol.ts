@@ -23,20 +23,29 @@ export interface RunSetup {
   reduced: SharedArrayBuffer;
   /** One statistics record per shard (float64 [shards * statsSize], see statsSize). */
   stats: SharedArrayBuffer;
+  /**
+   * Synchronized batch norm: the float64 exchange of the shards' per-channel partials (see
+   * SyncExchangeLayout) and the barrier (GroupBarrier) the groups of a step meet at.
+   */
+  syncBn?: { exchange: SharedArrayBuffer; barrier: SharedArrayBuffer };
   /** Test-only: make the worker that computes (step, shard) throw or exit, once per run. */
   fault?: { step: number; shard: number; kind: 'throw' | 'exit'; armed: SharedArrayBuffer };
 }
 
 /**
  * One step's work for one worker. 'shards': compute shards [start, end) of global step `step`.
+ * 'lockstep' (synchronized batch norm): compute shards [start, end) layer by layer, meeting the
+ * step's other `groups` - 1 groups (all running at once) at the barrier after each BatchNorm.
  * 'reduce': after every shard is in, sum the gradient slots over elements [start, end) into reduced.
  */
 export interface StepTask {
   jobId: string;
   step: number;
-  phase: 'shards' | 'reduce';
+  phase: 'shards' | 'lockstep' | 'reduce';
   start: number;
   end: number;
+  /** 'lockstep' only: how many groups compute the step together. */
+  groups?: number;
 }
 
 /**

@@ -1,10 +1,34 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { fromArray, loss, nn, noGrad, withRandomScope } from '@dtrain/core';
+import { channelStats, type ChannelStats, fromArray, loss, nn, noGrad, RandomScope, type Tensor, withRandomScope, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
+import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
 import { statsSize, type RunSetup } from './protocol.js';
+import {
+  type BatchNormSegments,
+  globalStats,
+  normalizeGlobally,
+  segmentAtBatchNorms,
+  SyncExchangeLayout,
+  syncBackward,
+  writeBackwardPartials,
+  writeForwardPartials,
+} from './sync-batchnorm.js';
+
+/** A BatchNorm layer's statistics over one shard: mean, biased variance, elements per channel. */
+type BatchStats = ChannelStats & { count: number };
+
+/** What a thread needs for synchronized batch norm. */
+interface SyncState {
+  segments: BatchNormSegments;
+  /** The parameters of each piece between BatchNorm layers. */
+  pieceParams: Tensor[][];
+  layout: SyncExchangeLayout;
+  exchange: Float64Array;
+  barrier: GroupBarrier;
+}
 
 export class ShardRunner {
   readonly model: nn.Module;
@@ -21,6 +45,7 @@ export class ShardRunner {
   private readonly stats: Float64Array;
   private readonly x: Float32Array;
   private readonly y: Int32Array;
+  private readonly sync: SyncState | null = null;
 
   constructor(private readonly setup: RunSetup) {
     this.model = buildModel(setup.spec);
@@ -37,6 +62,16 @@ export class ShardRunner {
     this.stats = new Float64Array(setup.stats);
     this.x = new Float32Array(setup.shardSize * this.sampleSize);
     this.y = new Int32Array(setup.shardSize);
+    if (setup.syncBn !== undefined) {
+      const segments = segmentAtBatchNorms(this.model);
+      this.sync = {
+        segments,
+        pieceParams: segments.pieces.map((p) => p.parameters()),
+        layout: new SyncExchangeLayout(segments.norms.map((n) => n.numFeatures), setup.shards),
+        exchange: new Float64Array(setup.syncBn.exchange),
+        barrier: new GroupBarrier(setup.syncBn.barrier),
+      };
+    }
   }
 
   /** Take the coordinator's current parameters and buffers. */
@@ -44,16 +79,44 @@ export class ShardRunner {
     this.flat.load(this.state);
   }
 
-  runShard(step: number, shard: number): void {
-    const { shardSize, seed } = this.setup;
+  /** The shard's samples and labels as tensors (copied out of the shared data). */
+  private shardBatch(shard: number): { x: Tensor; y: Tensor } {
+    const { shardSize } = this.setup;
     const size = this.sampleSize;
     for (let i = 0; i < shardSize; i++) {
       const sample = this.batch[shard * shardSize + i];
       this.x.set(this.inputs.subarray(sample * size, (sample + 1) * size), i * size);
       this.y[i] = this.labels[sample];
     }
-    const x = fromArray(this.x, [shardSize, ...this.sampleShape]);
-    const y = fromArray(this.y, [shardSize], { dtype: 'int32' });
+    return { x: fromArray(this.x, [shardSize, ...this.sampleShape]), y: fromArray(this.y, [shardSize], { dtype: 'int32' }) };
+  }
+
+  private gradSlot(shard: number): Float32Array {
+    return this.grads.subarray(shard * this.flat.paramSize, (shard + 1) * this.flat.paramSize);
+  }
+
+  /** The shard's statistics record: loss sum, correct predictions, each BatchNorm's batch statistics. */
+  private writeRecord(shard: number, lossSum: number, logits: Tensor, y: Tensor, batchStats: readonly BatchStats[]): void {
+    const record = this.stats.subarray(shard * this.statsSize, (shard + 1) * this.statsSize);
+    record[0] = lossSum;
+    const predicted = noGrad(() => logits.argmax(1).dataSync());
+    const labels = y.dataSync();
+    let correct = 0;
+    for (let i = 0; i < labels.length; i++) correct += +(predicted[i] === labels[i]);
+    record[1] = correct;
+    let at = 2;
+    for (const s of batchStats) {
+      const c = s.mean.size;
+      record[at] = s.count;
+      record.set(s.mean.dataSync(), at + 1);
+      record.set(s.variance.dataSync(), at + 1 + c);
+      at += 1 + 2 * c;
+    }
+  }
+
+  runShard(step: number, shard: number): void {
+    const { seed } = this.setup;
+    const { x, y } = this.shardBatch(shard);
     this.model.train();
     this.model.zeroGrad();
     const { logits, lossSum } = withRandomScope({ seed, step, shard }, () => {
@@ -62,22 +125,69 @@ export class ShardRunner {
       l.backward();
       return { logits: out, lossSum: l.item() };
     });
-    this.flat.storeGrads(this.grads.subarray(shard * this.flat.paramSize, (shard + 1) * this.flat.paramSize));
-    const record = this.stats.subarray(shard * this.statsSize, (shard + 1) * this.statsSize);
-    noGrad(() => {
-      record[0] = lossSum;
-      const predicted = logits.argmax(1).dataSync();
-      let correct = 0;
-      for (let i = 0; i < shardSize; i++) correct += +(predicted[i] === this.y[i]);
-      record[1] = correct;
-    });
-    let at = 2;
-    for (const bn of this.batchNorms) {
-      const s = bn.lastBatchStats!;
-      record[at] = s.count;
-      record.set(s.mean.dataSync(), at + 1);
-      record.set(s.variance.dataSync(), at + 1 + bn.numFeatures);
-      at += 1 + 2 * bn.numFeatures;
+    this.flat.storeGrads(this.gradSlot(shard));
+    this.writeRecord(shard, lossSum, logits, y, this.batchNorms.map((bn) => bn.lastBatchStats!));
+  }
+
+  /**
+   * Synchronized batch norm: shards [start, end) of the step, piece by piece between the BatchNorm
+   * layers, all of this group's shards at each piece before the barrier where the step's `groups`
+   * groups exchange their partials. Each shard's gradient lands in its slot as in runShard.
+   */
+  runLockstep(step: number, start: number, end: number, groups: number, beforeShard: (shard: number) => void): void {
+    const sync = this.sync;
+    if (sync === null) throw new Error('runLockstep: this run has no synchronized batch norm');
+    const { pieces, norms } = sync.segments;
+    const { seed, shards } = this.setup;
+    this.model.train();
+    this.model.zeroGrad();
+    const runs = [];
+    for (let shard = start; shard < end; shard++) {
+      beforeShard(shard);
+      const { x, y } = this.shardBatch(shard);
+      runs.push({ shard, scope: new RandomScope({ seed, step, shard }), x, y, normIn: [] as Tensor[], normOut: [] as Tensor[], local: [] as BatchStats[], logits: x });
     }
+    const global: ChannelStats[] = [];
+    for (let i = 0; i < pieces.length; i++) {
+      for (const r of runs) {
+        const out = r.scope.run(() => pieces[i].forward(i === 0 ? r.x : r.normOut[i - 1]));
+        if (i === norms.length) {
+          r.logits = out;
+          continue;
+        }
+        const local = noGrad(() => channelStats(out));
+        writeForwardPartials(sync.layout.forward(sync.exchange, i), r.shard, local);
+        r.normIn.push(out);
+        r.local.push({ ...local, count: out.size / local.mean.size });
+      }
+      if (i === norms.length) break;
+      sync.barrier.arriveAndWait(i, groups);
+      global.push(globalStats(sync.layout.forward(sync.exchange, i), shards, norms[i].numFeatures));
+      for (const r of runs) r.normOut.push(normalizeGlobally(norms[i], r.normIn[i], global[i]).requiresGrad_());
+    }
+    const lossSums = runs.map((r) => {
+      const l = r.scope.run(() => loss.crossEntropy(r.logits, r.y, { reduction: 'sum' }));
+      l.backward();
+      this.flat.takeGradsOf(sync.pieceParams[norms.length], this.gradSlot(r.shard));
+      return l.item();
+    });
+    for (let i = norms.length - 1; i >= 0; i--) {
+      const norm = norms[i];
+      const block = sync.layout.backward(sync.exchange, i);
+      const dys = runs.map((r) => r.normOut[i].grad ?? zerosLike(r.normOut[i]));
+      const own = runs.map((r, k) => writeBackwardPartials(block, r.shard, norm, r.normIn[i], dys[k], global[i]));
+      sync.barrier.arriveAndWait(norms.length + (norms.length - 1 - i), groups);
+      const total = runs[0].local[i].count * shards;
+      runs.forEach((r, k) => {
+        const dx = syncBackward(block, shards, norm, r.normIn[i], dys[k], global[i], total);
+        const slot = this.gradSlot(r.shard);
+        const c = norm.numFeatures;
+        if (norm.weight !== null) slot.set(own[k].subarray(c), this.flat.offsetOf(norm.weight));
+        if (norm.bias !== null) slot.set(own[k].subarray(0, c), this.flat.offsetOf(norm.bias));
+        if (r.normIn[i].requiresGrad) r.normIn[i].backward(dx);
+        this.flat.takeGradsOf(sync.pieceParams[i], slot);
+      });
+    }
+    runs.forEach((r, k) => this.writeRecord(r.shard, lossSums[k], r.logits, r.y, r.local));
   }
 }

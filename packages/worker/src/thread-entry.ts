@@ -34,6 +34,10 @@ export default function runStepTask(task: StepTask): number {
     runner.loadState();
     loadedStep = task.step;
   }
+  if (task.phase === 'lockstep') {
+    runner.runLockstep(task.step, task.start, task.end, task.groups ?? 1, (shard) => injectFault(setup, task.step, shard));
+    return task.end - task.start;
+  }
   for (let shard = task.start; shard < task.end; shard++) {
     injectFault(setup, task.step, shard);
     runner.runShard(task.step, shard);

@@ -94,13 +94,7 @@ export class RandomStream {
 let globalSeed = 0;
 let globalDraws = 0;
 
-interface Scope {
-  seed: number;
-  step: number;
-  shard: number;
-  draws: number;
-}
-let scope: Scope | null = null;
+let scope: RandomScope | null = null;
 
 /** Seed the global stream used by randn/rand, layer initialization and dropout outside a scope. */
 export function manualSeed(seed: number): void {
@@ -110,17 +104,30 @@ export function manualSeed(seed: number): void {
 }
 
 /**
- * Run fn with every random draw keyed by (seed, step, shard) and the draw's order inside fn: a
- * training step of one shard draws the same dropout masks whichever thread or node computes it.
+ * Random draws keyed by (seed, step, shard) and their order inside the scope: a training step of one
+ * shard draws the same dropout masks whichever thread or node computes it. The count of draws carries
+ * over between run() calls, so a shard's forward pass may be run in pieces (interleaved with other
+ * shards') and still draw exactly what it would in one go.
  */
-export function withRandomScope<T>(coords: { seed: number; step: number; shard: number }, fn: () => T): T {
-  const outer = scope;
-  scope = { ...coords, draws: 0 };
-  try {
-    return fn();
-  } finally {
-    scope = outer;
+export class RandomScope {
+  draws = 0;
+
+  constructor(readonly coords: { readonly seed: number; readonly step: number; readonly shard: number }) {}
+
+  run<T>(fn: () => T): T {
+    const outer = scope;
+    scope = this;
+    try {
+      return fn();
+    } finally {
+      scope = outer;
+    }
   }
+}
+
+/** Run fn in a fresh RandomScope of (seed, step, shard). */
+export function withRandomScope<T>(coords: { seed: number; step: number; shard: number }, fn: () => T): T {
+  return new RandomScope(coords).run(fn);
 }
 
 /**
@@ -129,7 +136,8 @@ export function withRandomScope<T>(coords: { seed: number; step: number; shard: 
  */
 export function nextStream(purpose: string): RandomStream {
   if (scope !== null) {
-    return new RandomStream({ seed: scope.seed, purpose: `${purpose}/${scope.draws++}`, step: scope.step, shard: scope.shard });
+    const { seed, step, shard } = scope.coords;
+    return new RandomStream({ seed, purpose: `${purpose}/${scope.draws++}`, step, shard });
   }
   return new RandomStream({ seed: globalSeed, purpose, step: globalDraws++ });
 }

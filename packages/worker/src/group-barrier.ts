@@ -1,0 +1,56 @@
+// A barrier in shared memory for the groups of shards that compute one step together (synchronized
+// batch norm): each group arrives at numbered points and waits until every group has. The
+// coordinator resets it before each attempt at a step and aborts it when a group fails, so the
+// others stop waiting and the step can be run again.
+import { DtrainError } from '@dtrain/core';
+
+/** Thrown in a group when another group failed and the coordinator called the step off. */
+export class StepAbortedError extends DtrainError {}
+
+/** How often a waiting group looks at the abort flag (a failed thread cannot notify anyone). */
+const POLL_MS = 100;
+
+export class GroupBarrier {
+  /** [abort flag, then one arrival counter per point]. */
+  private readonly cells: Int32Array;
+
+  constructor(readonly buffer: SharedArrayBuffer) {
+    this.cells = new Int32Array(buffer);
+  }
+
+  static allocate(points: number): GroupBarrier {
+    return new GroupBarrier(new SharedArrayBuffer(4 * (1 + points)));
+  }
+
+  get points(): number {
+    return this.cells.length - 1;
+  }
+
+  /** Before a step (or its re-run), when no group is running: every counter to zero, abort cleared. */
+  reset(): void {
+    for (let i = 0; i < this.cells.length; i++) Atomics.store(this.cells, i, 0);
+  }
+
+  /** Make every group waiting now, or arriving later, throw StepAbortedError. */
+  abort(): void {
+    Atomics.store(this.cells, 0, 1);
+    for (let i = 1; i < this.cells.length; i++) Atomics.notify(this.cells, i);
+  }
+
+  /**
+   * Arrive at `point` and block until `groups` groups have. Everything this thread wrote before
+   * arriving is visible to every group once it returns (the counter is sequentially consistent).
+   */
+  arriveAndWait(point: number, groups: number): void {
+    if (point < 0 || point >= this.points) throw new RangeError(`barrier point ${point} outside [0, ${this.points})`);
+    const cell = 1 + point;
+    Atomics.add(this.cells, cell, 1);
+    Atomics.notify(this.cells, cell);
+    for (;;) {
+      if (Atomics.load(this.cells, 0) !== 0) throw new StepAbortedError(`step called off at barrier point ${point}`);
+      const arrived = Atomics.load(this.cells, cell);
+      if (arrived >= groups) return;
+      Atomics.wait(this.cells, cell, arrived, POLL_MS);
+    }
+  }
+}
