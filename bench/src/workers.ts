@@ -18,8 +18,8 @@ function syntheticImages(samples: number): string {
   return dir;
 }
 
-async function samplesPerSecond(model: string, dir: string, workers: number, batchSize: number, steps: number, warmup: number): Promise<number> {
-  const config = resolveConfig({ model, dataset: `idx:${dir}`, workers, batchSize, shards: 8, epochs: 1000, optimizer: 'adam', lr: 1e-3, out: null });
+async function samplesPerSecond(model: string, dir: string, workers: number, batchSize: number, syncBn: boolean, steps: number, warmup: number): Promise<number> {
+  const config = resolveConfig({ model, dataset: `idx:${dir}`, workers, batchSize, shards: 8, syncBn, epochs: 1000, optimizer: 'adam', lr: 1e-3, out: null });
   let from = 0;
   let to = 0;
   await train(config, {
@@ -39,11 +39,13 @@ export async function benchWorkers(quick: boolean): Promise<Row[]> {
   const rows: Row[] = [];
   try {
     // Batch 128 in 8 shards is the reference setting (16 samples a shard); the MLP also at batch 512,
-    // where a shard (64 samples) is large enough for its matrix products to run near full speed.
-    for (const [model, name, batchSize, steps] of [
-      ['mlp', 'MLP 784-256-128-10', 128, quick ? 40 : 300],
-      ['mlp', 'MLP 784-256-128-10', 512, quick ? 10 : 80],
-      ['cnn', 'CNN 2xconv+BN', 128, quick ? 4 : 30],
+    // where a shard (64 samples) is large enough for its matrix products to run near full speed; the
+    // CNN also with synchronized BatchNorm (groups of shards meeting after each BatchNorm layer).
+    for (const [model, name, batchSize, syncBn, steps] of [
+      ['mlp', 'MLP 784-256-128-10', 128, false, quick ? 40 : 300],
+      ['mlp', 'MLP 784-256-128-10', 512, false, quick ? 10 : 80],
+      ['cnn', 'CNN 2xconv+BN', 128, false, quick ? 4 : 30],
+      ['cnn', 'CNN 2xconv+BN --sync-bn', 128, true, quick ? 4 : 30],
     ] as const) {
       // The worker counts take turns over several rounds and each reports its median: on a VM whose
       // cores change speed from minute to minute, back-to-back single runs mostly measure the drift.
@@ -51,7 +53,7 @@ export async function benchWorkers(quick: boolean): Promise<Row[]> {
       const counts = [1, 2, 8];
       const seen = new Map<number, number[]>(counts.map((w) => [w, []]));
       for (let round = 0; round < rounds; round++) {
-        for (const workers of counts) seen.get(workers)!.push(await samplesPerSecond(model, dir, workers, batchSize, steps, Math.max(3, Math.round(steps / 10))));
+        for (const workers of counts) seen.get(workers)!.push(await samplesPerSecond(model, dir, workers, batchSize, syncBn, steps, Math.max(3, Math.round(steps / 10))));
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       const [one, two] = [median(seen.get(1)!), median(seen.get(2)!)];
