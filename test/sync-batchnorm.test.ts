@@ -113,6 +113,9 @@ describe('synchronized batch norm, in process', () => {
     const flat = segmentAtBatchNorms(new nn.Sequential(new nn.Linear(2, 4), new nn.BatchNorm1d(4), new nn.Linear(4, 2)));
     expect(flat.norms.length).toBe(1);
     expect(flat.pieces.length).toBe(2);
+    // Each BatchNorm keeps the fused ReLU (and 2x2 max pooling) that follows it, as in Sequential.
+    expect(segmentAtBatchNorms(buildModel(cnnSpec)).tails).toEqual([2, 1]);
+    expect(segmentAtBatchNorms(buildModel(mlpSpec)).tails).toEqual([1, 0]);
   });
 });
 

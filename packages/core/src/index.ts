@@ -26,7 +26,7 @@ export { neg, exp, log, sqrt, abs, sign, sin, cos, relu, sigmoid, tanh } from '.
 export { sum, mean, max, min, argmax } from './ops/reduce.js';
 export { softmax, logSoftmax, logSumExp } from './ops/softmax.js';
 export { matmul } from './ops/matmul.js';
-export { batchNorm, channelStats, type ChannelStats } from './ops/batchnorm.js';
+export { batchNorm, batchNormReluMaxPool2x2, channelStats, type ChannelStats } from './ops/batchnorm.js';
 export {
   reshape,
   flatten,

@@ -1,7 +1,7 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { channelStats, type ChannelStats, fromArray, loss, nn, noGrad, RandomScope, type Tensor, withRandomScope, zerosLike } from '@dtrain/core';
+import { add, channelStats, type ChannelStats, fromArray, loss, nn, noGrad, ones, RandomScope, type Tensor, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
@@ -11,9 +11,8 @@ import {
   globalStats,
   normalizeGlobally,
   segmentAtBatchNorms,
+  statisticsGradient,
   SyncExchangeLayout,
-  syncBackward,
-  writeBackwardPartials,
   writeForwardPartials,
 } from './sync-batchnorm.js';
 
@@ -25,6 +24,8 @@ interface SyncState {
   segments: BatchNormSegments;
   /** The parameters of each piece between BatchNorm layers. */
   pieceParams: Tensor[][];
+  /** Each BatchNorm layer's weight and bias, or stand-in leaves (ones, zeros) where it has none. */
+  affine: { weight: Tensor; bias: Tensor }[];
   layout: SyncExchangeLayout;
   exchange: Float64Array;
   barrier: GroupBarrier;
@@ -67,6 +68,10 @@ export class ShardRunner {
       this.sync = {
         segments,
         pieceParams: segments.pieces.map((p) => p.parameters()),
+        affine: segments.norms.map((n) => ({
+          weight: n.weight ?? ones([n.numFeatures]).requiresGrad_(),
+          bias: n.bias ?? zeros([n.numFeatures]).requiresGrad_(),
+        })),
         layout: new SyncExchangeLayout(segments.norms.map((n) => n.numFeatures), setup.shards),
         exchange: new Float64Array(setup.syncBn.exchange),
         barrier: new GroupBarrier(setup.syncBn.barrier),
@@ -137,7 +142,7 @@ export class ShardRunner {
   runLockstep(step: number, start: number, end: number, groups: number, beforeShard: (shard: number) => void): void {
     const sync = this.sync;
     if (sync === null) throw new Error('runLockstep: this run has no synchronized batch norm');
-    const { pieces, norms } = sync.segments;
+    const { pieces, norms, tails } = sync.segments;
     const { seed, shards } = this.setup;
     this.model.train();
     this.model.zeroGrad();
@@ -145,25 +150,35 @@ export class ShardRunner {
     for (let shard = start; shard < end; shard++) {
       beforeShard(shard);
       const { x, y } = this.shardBatch(shard);
-      runs.push({ shard, scope: new RandomScope({ seed, step, shard }), x, y, normIn: [] as Tensor[], normOut: [] as Tensor[], local: [] as BatchStats[], logits: x });
+      // Per BatchNorm layer: its input (end of the piece's graph), the same values as a leaf (start
+      // of the layer's graph), its output, and that output as a leaf (start of the next piece).
+      const at = { pieceOut: [] as Tensor[], normIn: [] as Tensor[], normOut: [] as Tensor[], nextIn: [] as Tensor[] };
+      runs.push({ shard, scope: new RandomScope({ seed, step, shard }), x, y, at, local: [] as BatchStats[], logits: x });
     }
     const global: ChannelStats[] = [];
     for (let i = 0; i < pieces.length; i++) {
       for (const r of runs) {
-        const out = r.scope.run(() => pieces[i].forward(i === 0 ? r.x : r.normOut[i - 1]));
+        const out = r.scope.run(() => pieces[i].forward(i === 0 ? r.x : r.at.nextIn[i - 1]));
         if (i === norms.length) {
           r.logits = out;
           continue;
         }
         const local = noGrad(() => channelStats(out));
         writeForwardPartials(sync.layout.forward(sync.exchange, i), r.shard, local);
-        r.normIn.push(out);
+        r.at.pieceOut.push(out);
         r.local.push({ ...local, count: out.size / local.mean.size });
       }
       if (i === norms.length) break;
       sync.barrier.arriveAndWait(i, groups);
       global.push(globalStats(sync.layout.forward(sync.exchange, i), shards, norms[i].numFeatures));
-      for (const r of runs) r.normOut.push(normalizeGlobally(norms[i], r.normIn[i], global[i]).requiresGrad_());
+      const { weight, bias } = sync.affine[i];
+      for (const r of runs) {
+        const normIn = r.at.pieceOut[i].detach().requiresGrad_();
+        const normOut = normalizeGlobally(normIn, weight, bias, norms[i].eps, global[i], tails[i]);
+        r.at.normIn.push(normIn);
+        r.at.normOut.push(normOut);
+        r.at.nextIn.push(normOut.detach().requiresGrad_());
+      }
     }
     const lossSums = runs.map((r) => {
       const l = r.scope.run(() => loss.crossEntropy(r.logits, r.y, { reduction: 'sum' }));
@@ -173,18 +188,32 @@ export class ShardRunner {
     });
     for (let i = norms.length - 1; i >= 0; i--) {
       const norm = norms[i];
+      const { weight, bias } = sync.affine[i];
+      const c = norm.numFeatures;
       const block = sync.layout.backward(sync.exchange, i);
-      const dys = runs.map((r) => r.normOut[i].grad ?? zerosLike(r.normOut[i]));
-      const own = runs.map((r, k) => writeBackwardPartials(block, r.shard, norm, r.normIn[i], dys[k], global[i]));
+      // The layer's backward for fixed statistics: the shard's gradient and its partials in one pass.
+      const own = runs.map((r) => {
+        const { normOut, nextIn } = r.at;
+        normOut[i].backward(nextIn[i].grad ?? zerosLike(nextIn[i]));
+        const sums = new Float32Array(2 * c);
+        sums.set(bias.grad!.dataSync() as Float32Array, 0);
+        sums.set(weight.grad!.dataSync() as Float32Array, c);
+        weight.grad = null;
+        bias.grad = null;
+        block.set(sums, r.shard * 2 * c);
+        return sums;
+      });
       sync.barrier.arriveAndWait(norms.length + (norms.length - 1 - i), groups);
       const total = runs[0].local[i].count * shards;
       runs.forEach((r, k) => {
-        const dx = syncBackward(block, shards, norm, r.normIn[i], dys[k], global[i], total);
+        const { pieceOut, normIn } = r.at;
         const slot = this.gradSlot(r.shard);
-        const c = norm.numFeatures;
         if (norm.weight !== null) slot.set(own[k].subarray(c), this.flat.offsetOf(norm.weight));
         if (norm.bias !== null) slot.set(own[k].subarray(0, c), this.flat.offsetOf(norm.bias));
-        if (r.normIn[i].requiresGrad) r.normIn[i].backward(dx);
+        if (pieceOut[i].requiresGrad) {
+          const dx = noGrad(() => add(normIn[i].grad!, statisticsGradient(block, shards, pieceOut[i], norm.weight, norm.eps, global[i], total)));
+          pieceOut[i].backward(dx);
+        }
         this.flat.takeGradsOf(sync.pieceParams[i], slot);
       });
     }

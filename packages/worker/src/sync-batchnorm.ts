@@ -3,39 +3,47 @@
 // BatchNorm over the global batch would. Shards publish per-channel partials in a shared exchange;
 // the partials are combined in shard order (float64), so the result depends on neither the number
 // of workers nor how the shards were grouped.
-import { add, batchNorm, type ChannelStats, div, DtrainError, fromArray, mul, nn, noGrad, sqrt, sub, sum, type Tensor } from '@dtrain/core';
+import { add, batchNorm, batchNormReluMaxPool2x2, type ChannelStats, div, DtrainError, fromArray, nn, noGrad, sqrt, type Tensor } from '@dtrain/core';
 import { combineShardStats } from './batchnorm-stats.js';
 
 export class SyncBatchNormError extends DtrainError {}
 
-/** A Sequential model cut at its top-level BatchNorm layers: pieces[i] runs before norms[i]. */
+/**
+ * A Sequential model cut at its top-level BatchNorm layers: pieces[i] runs before norms[i], and
+ * tails[i] layers after norms[i] (a ReLU, then a 2x2 max pooling) run fused with it, as in Sequential.
+ */
 export interface BatchNormSegments {
   pieces: nn.Module[];
   norms: nn.BatchNorm[];
+  tails: (0 | 1 | 2)[];
 }
 
 /** Cut the model at its BatchNorm layers, which must all be children of the top-level Sequential. */
 export function segmentAtBatchNorms(model: nn.Module): BatchNormSegments {
   const all = model.modules().filter((m) => m instanceof nn.BatchNorm);
-  if (all.length === 0) return { pieces: [model], norms: [] };
+  if (all.length === 0) return { pieces: [model], norms: [], tails: [] };
   const top = model instanceof nn.Sequential ? model.layers.filter((m) => m instanceof nn.BatchNorm) : [];
   if (top.length !== all.length) {
     throw new SyncBatchNormError('--sync-bn needs every BatchNorm layer at the top level of a sequential model (this model has one inside a nested block)');
   }
-  const pieces: nn.Module[] = [];
-  const norms: nn.BatchNorm[] = [];
+  const layers = (model as nn.Sequential).layers;
+  const segments: BatchNormSegments = { pieces: [], norms: [], tails: [] };
   let run: nn.Module[] = [];
-  for (const layer of (model as nn.Sequential).layers) {
+  for (let i = 0; i < layers.length; i++) {
+    const layer = layers[i];
     if (layer instanceof nn.BatchNorm) {
-      pieces.push(new nn.Sequential(...run));
-      norms.push(layer);
+      const tail = nn.fusedBatchNormTail(layers, i);
+      segments.pieces.push(new nn.Sequential(...run));
+      segments.norms.push(layer);
+      segments.tails.push(tail);
       run = [];
+      i += tail;
     } else {
       run.push(layer);
     }
   }
-  pieces.push(new nn.Sequential(...run));
-  return { pieces, norms };
+  segments.pieces.push(new nn.Sequential(...run));
+  return segments;
 }
 
 /**
@@ -75,17 +83,6 @@ export class SyncExchangeLayout {
   }
 }
 
-/** A per-channel vector [C] shaped to broadcast against [N, C, ...] of the given rank. */
-function perChannel(values: Float32Array | Tensor, rank: number): Tensor {
-  const c = values instanceof Float32Array ? values.length : values.size;
-  const shape = [1, c, ...Array<number>(rank - 2).fill(1)];
-  return values instanceof Float32Array ? fromArray(values, shape) : values.reshape(shape);
-}
-
-function channelAxes(rank: number): number[] {
-  return [0, ...Array.from({ length: rank - 2 }, (_, i) => i + 2)];
-}
-
 /** The global-batch mean and biased variance from every shard's forward partials (float32). */
 export function globalStats(block: Float64Array, shards: number, channels: number): ChannelStats {
   const { mean, variance } = combineShardStats(block, shards, 2 * channels, 0, channels);
@@ -99,56 +96,46 @@ export function writeForwardPartials(block: Float64Array, shard: number, local: 
   block.set(local.variance.dataSync(), shard * 2 * c + c);
 }
 
-/** x normalized with the global statistics: (x - mean) / sqrt(var + eps) * weight + bias (no graph). */
-export function normalizeGlobally(norm: nn.BatchNorm, x: Tensor, stats: ChannelStats): Tensor {
-  return noGrad(() => batchNorm(x, norm.weight, norm.bias, stats, norm.eps).y);
-}
-
-/** 1 / sqrt(var + eps) and xhat = (x - mean) * invStd, as the forward computed them. */
-function standardized(norm: nn.BatchNorm, x: Tensor, stats: ChannelStats): { invStd: Tensor; xhat: Tensor } {
-  const invStd = div(1, sqrt(add(stats.variance, norm.eps)));
-  const xhat = mul(sub(x, perChannel(stats.mean, x.rank)), perChannel(invStd, x.rank));
-  return { invStd, xhat };
-}
-
 /**
- * A shard's backward partials: per channel, sum dy and sum dy * xhat (also the shard's bias and
- * weight gradients). Returns them as float32 [sum dy C, sum dy*xhat C] after publishing them.
+ * The BatchNorm layer (and its fused tail) applied to x with the global statistics as constants,
+ * recording the graph to x, weight and bias: its backward then yields, in one fused pass, the
+ * gradient for fixed statistics and this shard's sum dy (bias) and sum dy * xhat (weight).
  */
-export function writeBackwardPartials(block: Float64Array, shard: number, norm: nn.BatchNorm, x: Tensor, dy: Tensor, stats: ChannelStats): Float32Array {
-  return noGrad(() => {
-    const c = stats.mean.size;
-    const { xhat } = standardized(norm, x, stats);
-    const axes = channelAxes(x.rank);
-    const sums = new Float32Array(2 * c);
-    sums.set(sum(dy, axes).dataSync() as Float32Array, 0);
-    sums.set(sum(mul(dy, xhat), axes).dataSync() as Float32Array, c);
-    block.set(sums, shard * 2 * c);
-    return sums;
-  });
+export function normalizeGlobally(x: Tensor, weight: Tensor, bias: Tensor, eps: number, stats: ChannelStats, tail: 0 | 1 | 2): Tensor {
+  return tail === 2 ? batchNormReluMaxPool2x2(x, weight, bias, stats, eps).y : batchNorm(x, weight, bias, stats, eps, tail === 1).y;
 }
 
-/**
- * dx of the global-batch BatchNorm for one shard: weight * invStd * (dy - (sum dy + xhat * sum
- * dy*xhat) / N), with the sums over all shards (combined in shard order) and N elements per channel
- * in the global batch.
- */
-export function syncBackward(block: Float64Array, shards: number, norm: nn.BatchNorm, x: Tensor, dy: Tensor, stats: ChannelStats, total: number): Tensor {
-  return noGrad(() => {
-    const c = stats.mean.size;
-    const sumDy = new Float64Array(c);
-    const sumDyXhat = new Float64Array(c);
-    for (let s = 0; s < shards; s++) {
-      for (let ch = 0; ch < c; ch++) {
-        sumDy[ch] += block[s * 2 * c + ch];
-        sumDyXhat[ch] += block[s * 2 * c + c + ch];
-      }
+/** The global sums of the backward partials of every shard, in shard order: [sum dy C], [sum dy*xhat C]. */
+function globalSums(block: Float64Array, shards: number, c: number): { sumDy: Float64Array; sumDyXhat: Float64Array } {
+  const sumDy = new Float64Array(c);
+  const sumDyXhat = new Float64Array(c);
+  for (let s = 0; s < shards; s++) {
+    for (let ch = 0; ch < c; ch++) {
+      sumDy[ch] += block[s * 2 * c + ch];
+      sumDyXhat[ch] += block[s * 2 * c + c + ch];
     }
-    const { invStd, xhat } = standardized(norm, x, stats);
-    const rank = x.rank;
-    const meanDy = perChannel(Float32Array.from(sumDy, (v) => v / total), rank);
-    const meanDyXhat = perChannel(Float32Array.from(sumDyXhat, (v) => v / total), rank);
-    const scale = norm.weight === null ? invStd : mul(invStd, norm.weight);
-    return mul(sub(sub(dy, meanDy), mul(xhat, meanDyXhat)), perChannel(scale, rank));
+  }
+  return { sumDy, sumDyXhat };
+}
+
+/**
+ * What the gradient of the global statistics adds to a shard's fixed-statistics gradient:
+ * -weight * invStd * (sum dy + xhat * sum dy*xhat) / N, with the sums over all shards and N elements
+ * per channel in the global batch. Affine in x per channel, so one batch-norm pass computes it.
+ */
+export function statisticsGradient(block: Float64Array, shards: number, x: Tensor, weight: Tensor | null, eps: number, stats: ChannelStats, total: number): Tensor {
+  return noGrad(() => {
+    const c = stats.mean.size;
+    const { sumDy, sumDyXhat } = globalSums(block, shards, c);
+    const invStd = div(1, sqrt(add(stats.variance, eps))).dataSync();
+    const w = weight === null ? null : weight.dataSync();
+    const scale = new Float32Array(c);
+    const shift = new Float32Array(c);
+    for (let ch = 0; ch < c; ch++) {
+      const k = -(w === null ? 1 : w[ch]) * invStd[ch];
+      scale[ch] = (k * sumDyXhat[ch]) / total;
+      shift[ch] = (k * sumDy[ch]) / total;
+    }
+    return batchNorm(x, fromArray(scale, [c]), fromArray(shift, [c]), stats, eps).y;
   });
 }

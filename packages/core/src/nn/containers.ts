@@ -21,6 +21,16 @@ function isPool2x2(layer: Module | undefined): boolean {
   return pairIs(layer.kernelSize, 2, 0) && pairIs(stride, 2, 2) && pairIs(padding, 0, 0) && pairIs(dilation, 1, 1);
 }
 
+/**
+ * How many layers after layers[i] run fused with it when it is a BatchNorm: 2 for BatchNorm2d, ReLU,
+ * MaxPool2d(2) (one op); 1 for BatchNorm then ReLU; 0 otherwise.
+ */
+export function fusedBatchNormTail(layers: readonly Module[], i: number): 0 | 1 | 2 {
+  const layer = layers[i];
+  if (!(layer instanceof BatchNorm) || !(layers[i + 1] instanceof ReLU)) return 0;
+  return layer instanceof BatchNorm2d && isPool2x2(layers[i + 2]) ? 2 : 1;
+}
+
 /** Applies its children in order; they are named "0", "1", ... as in PyTorch. */
 export class Sequential extends Module {
   readonly layers: readonly Module[];
@@ -37,15 +47,11 @@ export class Sequential extends Module {
       const layer = this.layers[i];
       // BatchNorm then ReLU (then 2x2 max pooling) runs as one fused op: the same values, one pass
       // fewer each way and no intermediate tensor.
-      if (layer instanceof BatchNorm2d && this.layers[i + 1] instanceof ReLU && isPool2x2(this.layers[i + 2]) && y.rank === 4) {
-        y = layer.forwardReluMaxPool2x2(y);
-        i += 2;
-      } else if (layer instanceof BatchNorm && this.layers[i + 1] instanceof ReLU) {
-        y = layer.forwardRelu(y);
-        i++;
-      } else {
-        y = layer.forward(y);
-      }
+      const tail = fusedBatchNormTail(this.layers, i);
+      if (tail === 2) y = (layer as BatchNorm).forwardReluMaxPool2x2(y);
+      else if (tail === 1) y = (layer as BatchNorm).forwardRelu(y);
+      else y = layer.forward(y);
+      i += tail;
     }
     return y;
   }
