@@ -30,7 +30,41 @@ function packA(a: usize, rs: i32, cs: i32, i0: i32, mc: i32, p0: i32, kc: i32, p
   let dst = pa;
   for (let ip = 0; ip < mc; ip += MR) {
     const rows = min(MR, mc - ip);
-    for (let k = 0; k < kc; k++) {
+    let k = 0;
+    if (rows == MR && cs == 1) {
+      // Row-major A: four k of each of the five rows at once; rows 0-3 transposed 4x4, row 4 scalar.
+      const stride = <usize>rs << 2;
+      for (; k + 4 <= kc; k += 4) {
+        const src = at(a, (i0 + ip) * rs + p0 + k);
+        const r0 = v128.load(src);
+        const r1 = v128.load(src + stride);
+        const r2 = v128.load(src + 2 * stride);
+        const r3 = v128.load(src + 3 * stride);
+        const r4 = src + 4 * stride;
+        const t0 = v128.shuffle<f32>(r0, r1, 0, 4, 1, 5);
+        const t1 = v128.shuffle<f32>(r0, r1, 2, 6, 3, 7);
+        const t2 = v128.shuffle<f32>(r2, r3, 0, 4, 1, 5);
+        const t3 = v128.shuffle<f32>(r2, r3, 2, 6, 3, 7);
+        v128.store(dst, v128.shuffle<f32>(t0, t2, 0, 1, 4, 5));
+        store<f32>(dst, load<f32>(r4), 16);
+        v128.store(dst, v128.shuffle<f32>(t0, t2, 2, 3, 6, 7), 20);
+        store<f32>(dst, load<f32>(r4, 4), 36);
+        v128.store(dst, v128.shuffle<f32>(t1, t3, 0, 1, 4, 5), 40);
+        store<f32>(dst, load<f32>(r4, 8), 56);
+        v128.store(dst, v128.shuffle<f32>(t1, t3, 2, 3, 6, 7), 60);
+        store<f32>(dst, load<f32>(r4, 12), 76);
+        dst += 80;
+      }
+    } else if (rows == MR && rs == 1) {
+      // Transposed A ([k, m] stored): a panel's five rows at one k are contiguous.
+      for (; k < kc; k++) {
+        const src = at(a, i0 + ip + (p0 + k) * cs);
+        v128.store(dst, v128.load(src));
+        store<f32>(dst, load<f32>(src, 16), 16);
+        dst += 20;
+      }
+    }
+    for (; k < kc; k++) {
       const src = at(a, (i0 + ip) * rs + (p0 + k) * cs);
       for (let r = 0; r < MR; r++) {
         store<f32>(dst, r < rows ? load<f32>(at(src, r * rs)) : 0);
