@@ -42,6 +42,10 @@ interface KernelExports {
     toColumns: number,
   ): void;
   maxPool2x2(x: number, planes: number, h: number, w: number, values: number, argmax: number): void;
+  winogradWeights(w: number, o: number, c: number, transposed: number, u: number): void;
+  winogradConv(x: number, n: number, inC: number, h: number, w: number, pad: number, u: number, outC: number, out: number, bias: number, hasBias: number, work: number, scratch: number): void;
+  winogradPlaneFloats(outH: number, outW: number): number;
+  winogradChunkFloats(inChannels: number, outChannels: number, outH: number, outW: number): number;
   channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
   channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
   affineReluPool2x2(x: number, n: number, c: number, h: number, w: number, mean: number, scale: number, bias: number, values: number, argmax: number): void;
@@ -96,6 +100,8 @@ interface KernelExports {
 }
 
 const RESERVED = 65536;
+/** Floats a bias region is padded by (the kernels read whole vectors). */
+const BIAS_PAD = 8;
 const PAGE = 65536;
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
@@ -238,9 +244,46 @@ function columns(k: KernelExports, xPtr: number, image: number, win: Window2d, c
   k.columns(xPtr + image * imageBytes, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, colsPtr, +toColumns);
 }
 
+/** Channels on both sides from which a 3x3 convolution's 16 Winograd GEMMs beat one im2col GEMM. */
+const WINOGRAD_MIN_CHANNELS = 8;
+
+/**
+ * Whether a convolution runs by Winograd F(2x2, 3x3) (assembly/winograd.ts): 3x3, stride and
+ * dilation 1, the same padding (at most 2) on both axes, and enough channels in and out.
+ */
+function winogradApplies(win: Window2d, inC: number, outC: number): boolean {
+  const { kh, kw, strideH, strideW, dilationH, dilationW, padH, padW } = win;
+  const unit = strideH === 1 && strideW === 1 && dilationH === 1 && dilationW === 1;
+  return kh === 3 && kw === 3 && unit && padH === padW && padH <= 2 && Math.min(inC, outC) >= WINOGRAD_MIN_CHANNELS;
+}
+
+/**
+ * out [n, outC, h + 2pad - 2, ...] = 3x3 correlation of x [n, inC, h, w] by Winograd F(2x2, 3x3), the
+ * weight [o, c, 3, 3] transformed as is (forward: outC = o) or rotated and transposed (the input
+ * gradient: outC = c). False when the operands do not fit the module's memory.
+ */
+function winogradConvolution(x: Float32Array, n: number, inC: number, h: number, w: number, pad: number, weight: Float32Array, o: number, c: number, transposed: boolean, bias: Float32Array | null, out: Float32Array): boolean {
+  const k = exportsOrThrow();
+  const outC = transposed ? c : o;
+  const outH = h + 2 * pad - 2;
+  const outW = w + 2 * pad - 2;
+  const work = k.winogradPlaneFloats(outH, outW) + k.winogradChunkFloats(inC, outC, outH, outW);
+  const regions = layout(x.length, weight.length, 16 * o * c, work, out.length, bias === null ? 0 : outC + BIAS_PAD);
+  if (regions === null) return false;
+  const [xPtr, wPtr, uPtr, workPtr, outPtr, biasPtr] = regions;
+  view.set(x, xPtr >> 2);
+  view.set(weight, wPtr >> 2);
+  if (bias !== null) view.set(bias.subarray(0, outC), biasPtr >> 2);
+  k.winogradWeights(wPtr, o, c, +transposed, uPtr);
+  k.winogradConv(xPtr, n, inC, h, w, pad, uPtr, outC, outPtr, biasPtr, +(bias !== null), workPtr, RESERVED);
+  out.set(floatsAt(outPtr, out.length));
+  return true;
+}
+
 /**
  * Convolutions image by image, entirely in module memory: im2col into one image's columns, then the
- * GEMM with the weight [o, c*kh*kw]. The columns never leave the module.
+ * GEMM with the weight [o, c*kh*kw]. The columns never leave the module. 3x3 convolutions with
+ * enough channels run by Winograd instead.
  */
 export function wasmConv2d(
   x: Float32Array,
@@ -250,6 +293,7 @@ export function wasmConv2d(
   outChannels: number,
   out: Float32Array,
 ): boolean {
+  if (winogradApplies(win, win.c, outChannels)) return winogradConvolution(x, win.n, win.c, win.h, win.w, win.padH, weight, outChannels, win.c, false, bias, out);
   const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
@@ -294,8 +338,12 @@ export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: 
   return true;
 }
 
-/** dx = col2im(weight^T @ g[b]) image by image. */
+/**
+ * dx = col2im(weight^T @ g[b]) image by image; for a Winograd-shaped 3x3 convolution, the 3x3
+ * correlation of g (padded by 2 - pad) with the rotated, transposed weight.
+ */
 export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, dx: Float32Array): boolean {
+  if (winogradApplies(win, win.c, outChannels)) return winogradConvolution(g, win.n, outChannels, win.outH, win.outW, 2 - win.padH, weight, outChannels, win.c, true, null, dx);
   const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
