@@ -151,6 +151,7 @@ describe('gradients through the WebAssembly kernels agree with the float64 typed
     ['conv2d, stride 2, padding 1', (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), [[3, 3, 9, 7], [5, 3, 3, 3], [5]]],
     ['conv2d, dilation 2', (x, w) => conv2d(x, w, null, { dilation: 2, padding: [2, 1] }), [[2, 2, 8, 6], [3, 2, 3, 2]]],
     ['conv1d', (x, w, b) => conv1d(x, w, b, { padding: 1 }), [[2, 3, 11], [4, 3, 3], [4]]],
+    ['conv2d 3x3 by Winograd (forward and input gradient), 9 -> 8 channels', (x, w, b) => conv2d(x, w, b, { padding: 1 }), [[3, 9, 7, 5], [8, 9, 3, 3], [8]]],
     ['batch norm, training statistics', (x, w, b) => batchNorm(x, w, b, null, 1e-5).y, [[3, 5, 3, 7], [5], [5]]],
     ['batch norm + ReLU (fused), training statistics', (x, w, b) => batchNorm(x, w, b, null, 1e-5, true).y, [[2, 3, 17], [3], [3]]],
   ];
