@@ -10,12 +10,13 @@ export interface Timing {
 }
 
 /**
- * Warm up for a quarter of the budget (at least 3 calls: the JIT and WebAssembly tier-up settle), then
- * call fn repeatedly for at least `budgetSeconds`; mean time per call.
+ * Warm up for a quarter of the budget and at least `warmCalls` calls (the JIT and WebAssembly tier-up
+ * settle, and so does the heap a workload allocates from), then call fn repeatedly for at least
+ * `budgetSeconds`; mean time per call.
  */
-export function measure(fn: () => void, budgetSeconds: number): Timing {
+export function measure(fn: () => void, budgetSeconds: number, warmCalls = 3): Timing {
   const warmUntil = performance.now() + (budgetSeconds * 1000) / 4;
-  for (let i = 0; i < 3 || performance.now() < warmUntil; i++) fn();
+  for (let i = 0; i < warmCalls || performance.now() < warmUntil; i++) fn();
   const start = performance.now();
   let calls = 0;
   let elapsed = 0;
