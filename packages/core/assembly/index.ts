@@ -5,4 +5,4 @@ export { columns } from './conv';
 export { maxPool2x2 } from './pool';
 export { channelStats, channelAffine, batchNormBackward } from './batchnorm';
 export { affineReluPool2x2, batchNormReluPoolBackward } from './bn-relu-pool';
-export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats } from './winograd';
+export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats, winogradWeightGradient, winogradGradFloats } from './winograd';

@@ -8,7 +8,8 @@ import { gemm } from './gemm';
 /** Images whose transformed tiles are processed together: their V and M blocks stay in cache. */
 const CHUNK: i32 = 8;
 
-/** 12 floats of static data: the 4x3 product G g of the weight transform (no allocation at run time). */
+/** 12 floats of static data: the 4x3 G g of the weight transform, or the 3x4 G^T M of the weight
+ * gradient's (no allocation at run time). */
 const gg: usize = memory.data(48, 16);
 /** 16 vectors: the row-transformed input block of four tiles. */
 const rowT: usize = memory.data(256, 16);
@@ -189,45 +190,176 @@ function transformOutput(m: usize, outC: i32, tiles: i32, base: i32, tilesH: i32
   }
 }
 
+/** Geometry shared by the Winograd kernels: tiles and the zero-padded input plane. */
+class Tiling {
+  outH: i32;
+  outW: i32;
+  tilesH: i32;
+  tilesW: i32;
+  perImage: i32;
+  pw: i32;
+  ph: i32;
+}
+
+/** The tiling of a 3x3 correlation of h x w planes padded by pad (static: no allocation). */
+const tiling = new Tiling();
+
+function tile(h: i32, w: i32, pad: i32): Tiling {
+  tiling.outH = h + 2 * pad - 2;
+  tiling.outW = w + 2 * pad - 2;
+  tiling.tilesH = tilesOf(tiling.outH);
+  tiling.tilesW = tilesOf(tiling.outW);
+  tiling.perImage = tiling.tilesH * tiling.tilesW;
+  tiling.pw = planeWidth(tiling.outW);
+  tiling.ph = tiling.tilesH * 2 + 2;
+  return tiling;
+}
+
+/**
+ * V[xi][ch][t] for images [i0, i0+images) of x [n, inC, h, w]: each channel plane copied into the
+ * zero-bordered plane (its border is zeroed by the caller once; only the image area is written), then
+ * transformed tile by tile.
+ */
+function transformImages(x: usize, i0: i32, images: i32, inC: i32, h: i32, w: i32, pad: i32, t: Tiling, plane: usize, v: usize): void {
+  const tiles = images * t.perImage;
+  for (let img = 0; img < images; img++) {
+    for (let ch = 0; ch < inC; ch++) {
+      const src = at(x, ((i0 + img) * inC + ch) * h * w);
+      for (let r = 0; r < h; r++) memory.copy(at(plane, (r + pad) * t.pw + pad), at(src, r * w), <usize>w << 2);
+      transformInput(plane, t.pw, t.tilesH, t.tilesW, v, ch, inC, tiles, img * t.perImage);
+    }
+  }
+}
+
 /**
  * out [n, outC, outH, outW] = the 3x3 stride-1 correlation of x [n, inC, h, w] (zero-padded by pad)
  * with the transformed weights u (winogradWeights), plus bias [outC] when hasBias. outH = h + 2pad - 2.
  * work: winogradPlaneFloats + winogradChunkFloats floats; scratch: the GEMM's.
  */
 export function winogradConv(x: usize, n: i32, inC: i32, h: i32, w: i32, pad: i32, u: usize, outC: i32, out: usize, bias: usize, hasBias: bool, work: usize, scratch: usize): void {
-  const outH = h + 2 * pad - 2;
-  const outW = w + 2 * pad - 2;
-  const tilesH = tilesOf(outH);
-  const tilesW = tilesOf(outW);
-  const pw = planeWidth(outW);
-  const ph = tilesH * 2 + 2;
+  const t = tile(h, w, pad);
   const plane = work;
-  const v = at(plane, ph * pw);
-  const perImage = tilesH * tilesW;
-  const m = at(v, 16 * inC * CHUNK * perImage);
-  // The plane's border stays zero: only the image's own rows and columns are written below.
-  memory.fill(plane, 0, <usize>(ph * pw) << 2);
+  const v = at(plane, t.ph * t.pw);
+  const m = at(v, 16 * inC * CHUNK * t.perImage);
+  memory.fill(plane, 0, <usize>(t.ph * t.pw) << 2);
   for (let i0 = 0; i0 < n; i0 += CHUNK) {
     const images = min(CHUNK, n - i0);
-    const tiles = images * perImage;
-    for (let img = 0; img < images; img++) {
-      for (let ch = 0; ch < inC; ch++) {
-        const src = at(x, ((i0 + img) * inC + ch) * h * w);
-        // Rows pad .. pad+h of the plane hold the image (columns pad .. pad+w); rows and columns the
-        // tiles reach past it stay zero (they only exist when h+2pad-2 is odd, or as padding).
-        const rows = min(h, ph - pad);
-        const cols = min(w, pw - pad);
-        for (let r = 0; r < rows; r++) memory.copy(at(plane, (r + pad) * pw + pad), at(src, r * w), <usize>cols << 2);
-        transformInput(plane, pw, tilesH, tilesW, v, ch, inC, tiles, img * perImage);
-      }
-    }
+    const tiles = images * t.perImage;
+    transformImages(x, i0, images, inC, h, w, pad, t, plane, v);
     for (let xi = 0; xi < 16; xi++) {
       gemm(at(u, xi * outC * inC), at(v, xi * inC * tiles), at(m, xi * outC * tiles), outC, inC, tiles, false, false, 1, 0, 0, scratch, false, false);
     }
     for (let img = 0; img < images; img++) {
       for (let p = 0; p < outC; p++) {
-        transformOutput(m, outC, tiles, img * perImage, tilesH, tilesW, at(out, ((i0 + img) * outC + p) * outH * outW), outH, outW, p, bias, hasBias);
+        transformOutput(m, outC, tiles, img * t.perImage, t.tilesH, t.tilesW, at(out, ((i0 + img) * outC + p) * t.outH * t.outW), t.outH, t.outW, p, bias, hasBias);
       }
+    }
+  }
+}
+
+/** Floats of winogradWeightGradient's work area. */
+export function winogradGradFloats(c: i32, o: i32, h: i32, w: i32, pad: i32): i32 {
+  const t = tile(h, w, pad);
+  return t.ph * t.pw + 2 * t.tilesH * gradPlaneWidth(t.tilesW) + 16 * (c + o) * CHUNK * t.perImage + 16 * o * c;
+}
+
+@inline function gradPlaneWidth(tilesW: i32): i32 {
+  return ((tilesW + 3) & ~3) * 2;
+}
+
+/**
+ * G'[xi][p][t] = A dy A^T of each 2x2 tile of the output-gradient plane (padded with zeros to whole
+ * tiles), four tiles of a row at once.
+ */
+function transformGradient(plane: usize, qw: i32, tilesH: i32, tilesW: i32, gt: usize, p: i32, channels: i32, tiles: i32, base: i32): void {
+  const xiStride = <usize>(channels * tiles) << 2;
+  for (let ty = 0; ty < tilesH; ty++) {
+    for (let tx = 0; tx < tilesW; tx += 4) {
+      const count = min(4, tilesW - tx);
+      const top = at(plane, 2 * ty * qw + 2 * tx);
+      const bottom = top + (<usize>qw << 2);
+      const a0 = v128.load(top), a1 = v128.load(top, 16), b0 = v128.load(bottom), b1 = v128.load(bottom, 16);
+      const y00 = v128.shuffle<f32>(a0, a1, 0, 2, 4, 6), y01 = v128.shuffle<f32>(a0, a1, 1, 3, 5, 7);
+      const y10 = v128.shuffle<f32>(b0, b1, 0, 2, 4, 6), y11 = v128.shuffle<f32>(b0, b1, 1, 3, 5, 7);
+      // dy A^T per row: (y0, y0 + y1, y0 - y1, -y1); then A down the columns: (r0, r0 + r1, r0 - r1, -r1).
+      const r00 = y00, r01 = f32x4.add(y00, y01), r02 = f32x4.sub(y00, y01), r03 = f32x4.neg(y01);
+      const r10 = y10, r11 = f32x4.add(y10, y11), r12 = f32x4.sub(y10, y11), r13 = f32x4.neg(y11);
+      let dst = at(gt, p * tiles + base + ty * tilesW + tx);
+      storeLanes(dst, r00, count); dst += xiStride;
+      storeLanes(dst, r01, count); dst += xiStride;
+      storeLanes(dst, r02, count); dst += xiStride;
+      storeLanes(dst, r03, count); dst += xiStride;
+      storeLanes(dst, f32x4.add(r00, r10), count); dst += xiStride;
+      storeLanes(dst, f32x4.add(r01, r11), count); dst += xiStride;
+      storeLanes(dst, f32x4.add(r02, r12), count); dst += xiStride;
+      storeLanes(dst, f32x4.add(r03, r13), count); dst += xiStride;
+      storeLanes(dst, f32x4.sub(r00, r10), count); dst += xiStride;
+      storeLanes(dst, f32x4.sub(r01, r11), count); dst += xiStride;
+      storeLanes(dst, f32x4.sub(r02, r12), count); dst += xiStride;
+      storeLanes(dst, f32x4.sub(r03, r13), count); dst += xiStride;
+      storeLanes(dst, f32x4.neg(r10), count); dst += xiStride;
+      storeLanes(dst, f32x4.neg(r11), count); dst += xiStride;
+      storeLanes(dst, f32x4.neg(r12), count); dst += xiStride;
+      storeLanes(dst, f32x4.neg(r13), count);
+    }
+  }
+}
+
+/**
+ * dW [o, c, 3, 3] of the 3x3 stride-1 correlation of x [n, c, h, w] (padded by pad) whose output
+ * gradient is g [n, o, outH, outW]: G^T (sum over tiles of (A dy A^T) * (B^T d B)) G, the sum over
+ * tiles as 16 GEMMs [o x tiles] x [tiles x c] accumulated chunk by chunk.
+ */
+export function winogradWeightGradient(g: usize, x: usize, n: i32, c: i32, h: i32, w: i32, pad: i32, o: i32, dw: usize, work: usize, scratch: usize): void {
+  const t = tile(h, w, pad);
+  const qw = gradPlaneWidth(t.tilesW);
+  const qh = 2 * t.tilesH;
+  const plane = work;
+  const gPlane = at(plane, t.ph * t.pw);
+  const v = at(gPlane, qh * qw);
+  const gt = at(v, 16 * c * CHUNK * t.perImage);
+  const m = at(gt, 16 * o * CHUNK * t.perImage);
+  memory.fill(plane, 0, <usize>(t.ph * t.pw) << 2);
+  memory.fill(gPlane, 0, <usize>(qh * qw) << 2);
+  const outH = t.outH;
+  const outW = t.outW;
+  for (let i0 = 0; i0 < n; i0 += CHUNK) {
+    const images = min(CHUNK, n - i0);
+    const tiles = images * t.perImage;
+    transformImages(x, i0, images, c, h, w, pad, t, plane, v);
+    for (let img = 0; img < images; img++) {
+      for (let p = 0; p < o; p++) {
+        const src = at(g, ((i0 + img) * o + p) * outH * outW);
+        for (let r = 0; r < outH; r++) memory.copy(at(gPlane, r * qw), at(src, r * outW), <usize>outW << 2);
+        transformGradient(gPlane, qw, t.tilesH, t.tilesW, gt, p, o, tiles, img * t.perImage);
+      }
+    }
+    for (let xi = 0; xi < 16; xi++) {
+      gemm(at(gt, xi * o * tiles), at(v, xi * c * tiles), at(m, xi * o * c), o, tiles, c, false, true, 1, 0, 0, scratch, i0 > 0, false);
+    }
+  }
+  // dW = G^T M G per (p, q): rows T = G^T M (3x4), then T G (3x3).
+  const stride = o * c;
+  for (let pq = 0; pq < stride; pq++) {
+    const src = at(m, pq);
+    const dst = at(dw, pq * 9);
+    for (let b = 0; b < 4; b++) {
+      const m0 = load<f32>(src + (<usize>(b * stride) << 2));
+      const m1 = load<f32>(src + (<usize>((4 + b) * stride) << 2));
+      const m2 = load<f32>(src + (<usize>((8 + b) * stride) << 2));
+      const m3 = load<f32>(src + (<usize>((12 + b) * stride) << 2));
+      store<f32>(at(gg, b), m0 + 0.5 * (m1 + m2));
+      store<f32>(at(gg, 4 + b), 0.5 * (m1 - m2));
+      store<f32>(at(gg, 8 + b), 0.5 * (m1 + m2) + m3);
+    }
+    for (let i = 0; i < 3; i++) {
+      const t0 = load<f32>(at(gg, i * 4));
+      const t1 = load<f32>(at(gg, i * 4 + 1));
+      const t2 = load<f32>(at(gg, i * 4 + 2));
+      const t3 = load<f32>(at(gg, i * 4 + 3));
+      store<f32>(at(dst, i * 3), t0 + 0.5 * (t1 + t2));
+      store<f32>(at(dst, i * 3 + 1), 0.5 * (t1 - t2));
+      store<f32>(at(dst, i * 3 + 2), 0.5 * (t1 + t2) + t3);
     }
   }
 }

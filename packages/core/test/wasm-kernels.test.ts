@@ -79,9 +79,12 @@ const WINDOWS: [string, Window2d, number][] = [
  * Float32 error bound against the float64 reference for sums of `terms` products of unit normals: the
  * values grow like sqrt(terms), and so does their rounding error.
  */
-const tolerance = (terms: number) => 1e-5 * Math.max(1, Math.sqrt(terms / 64));
+const directTolerance = (terms: number) => 1e-5 * Math.max(1, Math.sqrt(terms / 64));
 
-describe.each(WINDOWS)('WebAssembly convolution: %s', (_name, win, o) => {
+describe.each(WINDOWS)('WebAssembly convolution: %s', (name, win, o) => {
+  // Winograd's transforms add rounding of their own: up to 1.6x the direct products' error measured
+  // on these shapes (a wrong transform is off by O(1)).
+  const tolerance = (terms: number) => (name.startsWith('Winograd') ? 2 : 1) * directTolerance(terms);
   const x = random(win.n * win.c * win.h * win.w);
   const weight = random(o * win.c * win.kh * win.kw);
   const spatial = win.outH * win.outW;

@@ -46,6 +46,8 @@ interface KernelExports {
   winogradConv(x: number, n: number, inC: number, h: number, w: number, pad: number, u: number, outC: number, out: number, bias: number, hasBias: number, work: number, scratch: number): void;
   winogradPlaneFloats(outH: number, outW: number): number;
   winogradChunkFloats(inChannels: number, outChannels: number, outH: number, outW: number): number;
+  winogradWeightGradient(g: number, x: number, n: number, c: number, h: number, w: number, pad: number, o: number, dw: number, work: number, scratch: number): void;
+  winogradGradFloats(c: number, o: number, h: number, w: number, pad: number): number;
   channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
   channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
   affineReluPool2x2(x: number, n: number, c: number, h: number, w: number, mean: number, scale: number, bias: number, values: number, argmax: number): void;
@@ -313,9 +315,23 @@ export function wasmConv2d(
   return true;
 }
 
-/** dWeight [o, c*kh*kw] = sum over images of g[b] @ columns(x[b])^T. */
+/**
+ * dWeight [o, c*kh*kw] = sum over images of g[b] @ columns(x[b])^T; for a Winograd-shaped 3x3
+ * convolution, G^T (sum over tiles of transformed gradient times transformed input) G.
+ */
 export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array): boolean {
   const k = exportsOrThrow();
+  if (winogradApplies(win, win.c, outChannels)) {
+    const { n, c, h, w, padH } = win;
+    const regions = layout(g.length, x.length, k.winogradGradFloats(c, outChannels, h, w, padH), dWeight.length);
+    if (regions === null) return false;
+    const [gPtr, xPtr, workPtr, dwPtr] = regions;
+    view.set(g, gPtr >> 2);
+    view.set(x, xPtr >> 2);
+    k.winogradWeightGradient(gPtr, xPtr, n, c, h, w, padH, outChannels, dwPtr, workPtr, RESERVED);
+    dWeight.set(floatsAt(dwPtr, dWeight.length));
+    return true;
+  }
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
   const regions = layout(g.length, x.length, ckk * spatial, dWeight.length);
