@@ -14,7 +14,19 @@ export default defineConfig({
     },
   },
   test: {
-    include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'],
     testTimeout: 60_000,
+    projects: [
+      { extends: true, test: { name: 'all', include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'] } },
+      // The CPU kernels' tests again on the unfused WebAssembly SIMD build, which engines without
+      // relaxed SIMD run (the default run takes the fused one where the engine has it).
+      {
+        extends: true,
+        test: {
+          name: 'wasm-simd',
+          include: ['packages/core/test/{matmul,wasm-kernels,cpu-kernels,training}.test.ts'],
+          env: { DTRAIN_CPU_KERNELS: 'wasm-simd' },
+        },
+      },
+    ],
   },
 });

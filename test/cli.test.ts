@@ -8,7 +8,11 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 const bin = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
 
 function dtrain(...args: string[]) {
-  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  return dtrainWith({}, ...args);
+}
+
+function dtrainWith(env: Record<string, string>, ...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
@@ -34,7 +38,15 @@ describe('dtrain command', () => {
     const r = dtrain('info');
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/backend cpu/);
-    expect(r.stdout).toMatch(/cpu kernels wasm-simd/);
+    expect(r.stdout).toMatch(/cpu kernels wasm-fma/);
+  });
+
+  it('DTRAIN_CPU_KERNELS chooses plainer kernels, and an unknown value is one clear error', () => {
+    expect(dtrainWith({ DTRAIN_CPU_KERNELS: 'wasm-simd' }, 'info').stdout).toMatch(/cpu kernels wasm-simd/);
+    expect(dtrainWith({ DTRAIN_CPU_KERNELS: 'js' }, 'info').stdout).toMatch(/cpu kernels js/);
+    const bad = dtrainWith({ DTRAIN_CPU_KERNELS: 'avx' }, 'info');
+    expect(bad.code).toBe(1);
+    expect(bad.stderr.trim()).toBe("dtrain: DTRAIN_CPU_KERNELS must be one of wasm-fma, wasm-simd, js; got 'avx'");
   });
 
   it('an unknown command is one clear error and a non-zero exit', () => {

@@ -1,6 +1,7 @@
 // `pnpm bench -- --compare`: the same two models, batch 128, Adam 1e-3, one thread, trained for the
 // same time by dtrain, TensorFlow.js (cpu and wasm backends) and, where `import torch` works,
 // PyTorch; samples/s of each and dtrain's speed relative to it.
+import { float32Kernels } from '@dtrain/core';
 import * as tf from '@tensorflow/tfjs';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { spawnSync } from 'node:child_process';
@@ -95,8 +96,8 @@ export async function compareTrainers(seconds: number): Promise<{ rows: Row[]; r
   setThreadsCount(1);
   const ours = benchTraining(seconds, BATCH);
   const results: CompareResult[] = [
-    { model: 'MLP', trainer: 'dtrain (wasm-simd)', samplesPerSecond: ours[0]['samples/s'] as number },
-    { model: 'CNN', trainer: 'dtrain (wasm-simd)', samplesPerSecond: ours[1]['samples/s'] as number },
+    { model: 'MLP', trainer: `dtrain (${float32Kernels})`, samplesPerSecond: ours[0]['samples/s'] as number },
+    { model: 'CNN', trainer: `dtrain (${float32Kernels})`, samplesPerSecond: ours[1]['samples/s'] as number },
   ];
   for (const backend of ['cpu', 'wasm'] as const) {
     for (const kind of ['mlp', 'cnn'] as const) results.push(await tfThroughput(backend, kind, seconds));

@@ -15,7 +15,8 @@ import {
   wasmConv2d,
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
-  wasmKernelsAvailable,
+  float32KernelFlavor,
+  type Float32KernelFlavor,
   wasmMatmulKernel,
   wasmMaxPool2x2,
 } from '../wasm/wasm-kernels.js';
@@ -26,19 +27,19 @@ import { logSumExpKernel, softmaxKernel } from './softmax.js';
 import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, isPool2x2, maxPool2dKernel } from './window.js';
 
 /**
- * The float32 kernel policy: the WebAssembly SIMD kernels (GEMM, convolution, 2x2 max pooling, Adam)
- * where the engine runs them, else the typed-array kernels (also forced with DTRAIN_CPU_KERNELS=js,
- * to compare the two). float64 (gradcheck) always runs the typed-array kernels, and so does a wasm
- * kernel's problem that does not fit the module's memory.
+ * The float32 kernel policy: the WebAssembly SIMD kernels (GEMM, convolution, 2x2 max pooling, Adam,
+ * BatchNorm) where the engine runs them, fused multiply-add where it runs relaxed SIMD, else the
+ * typed-array kernels (DTRAIN_CPU_KERNELS=wasm-simd or js chooses a plainer one, to compare them).
+ * float64 (gradcheck) always runs the typed-array kernels, and so does a wasm kernel's problem that
+ * does not fit the module's memory.
  */
-const forceJs = typeof process === 'object' && process.env?.DTRAIN_CPU_KERNELS === 'js';
-export const float32Kernels: 'wasm-simd' | 'js' = wasmKernelsAvailable() && !forceJs ? 'wasm-simd' : 'js';
-const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels === 'wasm-simd';
+export const float32Kernels: Float32KernelFlavor = float32KernelFlavor;
+const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels !== 'js';
 
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
 const falloc = (dtype: FloatDType, size: number) => allocArray(dtype, size) as FloatArray;
-/** A float storage the wasm-simd policy has established is float32. */
+/** A float storage the wasm policy has established is float32. */
 const f32 = (a: Storage) => a as Float32Array;
 
 export const cpuBackend: Backend = {

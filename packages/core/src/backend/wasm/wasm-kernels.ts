@@ -2,7 +2,7 @@
 // into the module's memory (a memcpy, small next to the work), processed there, and results copied
 // back. Memory per call: [64 KiB reserved for the module | GEMM scratch | operands], grown on demand.
 import type { AdamHyper, MatmulSpec, Window2d } from '../backend.js';
-import { KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
+import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
 
 interface KernelExports {
   memory: WebAssembly.Memory;
@@ -113,12 +113,41 @@ function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   return bytes;
 }
 
-/** The instantiated module, or null where WebAssembly SIMD is not available ("not here", no throw). */
-function instantiate(): KernelExports | null {
+/**
+ * Which float32 CPU kernels run: 'wasm-fma' (WebAssembly SIMD with relaxed SIMD, the GEMM's
+ * multiply-adds fused), 'wasm-simd' (WebAssembly SIMD) or 'js' (the typed-array kernels). The best
+ * the engine runs, unless DTRAIN_CPU_KERNELS names a plainer one. Fused and unfused GEMMs round
+ * differently, so runs that must agree to the bit must run the same flavor.
+ */
+export type Float32KernelFlavor = 'wasm-fma' | 'wasm-simd' | 'js';
+
+const FLAVORS: readonly Float32KernelFlavor[] = ['wasm-fma', 'wasm-simd', 'js'];
+
+function requestedFlavor(): Float32KernelFlavor {
+  const env = typeof process === 'object' ? process.env?.DTRAIN_CPU_KERNELS : undefined;
+  if (env === undefined || env === '') return 'wasm-fma';
+  if (!(FLAVORS as readonly string[]).includes(env)) throw new Error(`DTRAIN_CPU_KERNELS must be one of ${FLAVORS.join(', ')}; got '${env}'`);
+  return env as Float32KernelFlavor;
+}
+
+/**
+ * Node 20 (V8 11.3) runs relaxed SIMD only behind a V8 flag, which can be set while the process runs
+ * (it applies to modules compiled afterwards; later engines have the feature on).
+ */
+function allowRelaxedSimd(bytes: Uint8Array<ArrayBuffer>): boolean {
+  if (WebAssembly.validate(bytes)) return true;
+  const node = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const v8 = node?.getBuiltinModule?.('node:v8') as { setFlagsFromString(flags: string): void } | undefined;
+  if (v8 === undefined) return false;
+  v8.setFlagsFromString('--experimental-wasm-relaxed-simd');
+  return WebAssembly.validate(bytes);
+}
+
+/** The instantiated module, or null where it cannot run here ("not here", no throw). */
+function instantiate(bytes: Uint8Array<ArrayBuffer>): KernelExports | null {
   try {
     if (typeof WebAssembly !== 'object') return null;
-    const module = new WebAssembly.Module(decodeBase64(KERNELS_WASM_BASE64));
-    const instance = new WebAssembly.Instance(module, {
+    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
       env: {
         abort: () => {
           throw new Error('dtrain wasm kernel aborted');
@@ -131,7 +160,21 @@ function instantiate(): KernelExports | null {
   }
 }
 
-const kernels = instantiate();
+function loadKernels(): { kernels: KernelExports | null; flavor: Float32KernelFlavor } {
+  const requested = requestedFlavor();
+  if (requested === 'js' || typeof WebAssembly !== 'object') return { kernels: null, flavor: 'js' };
+  if (requested === 'wasm-fma') {
+    const relaxed = decodeBase64(KERNELS_RELAXED_WASM_BASE64);
+    const kernels = allowRelaxedSimd(relaxed) ? instantiate(relaxed) : null;
+    if (kernels !== null) return { kernels, flavor: 'wasm-fma' };
+  }
+  const kernels = instantiate(decodeBase64(KERNELS_WASM_BASE64));
+  return { kernels, flavor: kernels === null ? 'js' : 'wasm-simd' };
+}
+
+const { kernels, flavor } = loadKernels();
+/** The float32 kernels this thread runs (see Float32KernelFlavor). */
+export const float32KernelFlavor: Float32KernelFlavor = flavor;
 const operandsStart = kernels === null ? 0 : (RESERVED + kernels.scratchFloats() * 4 + 15) & ~15;
 let view = new Float32Array(0);
 let intView = new Int32Array(0);
