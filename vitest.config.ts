@@ -15,6 +15,8 @@ export default defineConfig({
   },
   test: {
     testTimeout: 60_000,
+    // Outputs the CPU kernels leave unzeroed start as NaN in tests, so a missed element shows.
+    env: { DTRAIN_POISON_OUTPUTS: '1' },
     projects: [
       { extends: true, test: { name: 'all', include: ['packages/*/test/**/*.test.ts', 'test/**/*.test.ts'] } },
       // The CPU kernels' tests again on the unfused WebAssembly SIMD build, which engines without

@@ -81,6 +81,9 @@ describe('WebAssembly SIMD', () => {
   it(`runs the ${requested ?? 'fused (relaxed SIMD)'} kernels on this engine (Node >= 20.16), so they are the ones tested and benchmarked`, () => {
     expect(float32KernelFlavor).toBe(requested ?? 'wasm-fma');
   });
+  it('leaves outputs unzeroed as NaN under test (vitest.config.ts), so a kernel that misses an element fails', () => {
+    expect(process.env.DTRAIN_POISON_OUTPUTS).toBe('1');
+  });
 });
 
 const FAST_KERNELS = [

@@ -24,6 +24,21 @@ describe('WebAssembly memory exhausted', () => {
       opt.step();
       expect(p.item()).toBeCloseTo(0.9, 5);
       expect(grow).toHaveBeenCalled();
+
+      // Outputs large enough to be left unzeroed (poisoned with NaN under test): the typed-array
+      // fallbacks, which accumulate, must start them from zero.
+      const a = randn([130, 130]);
+      const b = randn([130, 130]);
+      const product = matmul(a, b).dataSync();
+      const exact = matmul(a.to('float64'), b.to('float64')).dataSync();
+      expect(Math.max(...product.map((v, i) => Math.abs(v - exact[i])))).toBeLessThan(1e-3);
+      const image = randn([2, 3, 70, 70]);
+      const filters = randn([4, 3, 3, 3]);
+      const conv = conv2d(image, filters, null, { padding: 1 }).dataSync();
+      const conv64 = conv2d(image.to('float64'), filters.to('float64'), null, { padding: 1 }).dataSync();
+      expect(Math.max(...conv.map((v, i) => Math.abs(v - conv64[i])))).toBeLessThan(1e-3);
+      const pooled = maxPool2d(randn([2, 4, 130, 130]), 2).dataSync();
+      expect(pooled.every((v) => Number.isFinite(v))).toBe(true);
     } finally {
       grow.mockRestore();
     }

@@ -39,6 +39,21 @@ const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels !== 'js'
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
 const falloc = (dtype: FloatDType, size: number) => allocArray(dtype, size) as FloatArray;
+
+const unzeroed = (globalThis as { Buffer?: { allocUnsafeSlow(bytes: number): Uint8Array } }).Buffer?.allocUnsafeSlow;
+/** Tests set DTRAIN_POISON_OUTPUTS=1: unzeroed outputs start as NaN, so an element a kernel misses shows. */
+const poison = typeof process === 'object' && process.env?.DTRAIN_POISON_OUTPUTS === '1';
+/**
+ * The output of a kernel that writes every element: large float32 outputs are left unzeroed where
+ * Node allows (zero-filling the activations and gradients of a CNN step measured 3-4% of it). A
+ * typed-array fallback that accumulates zeroes it first (zeroedForFallback).
+ */
+function fullyWritten(dtype: FloatDType, size: number): FloatArray {
+  if (unzeroed === undefined || dtype !== 'float32' || size < 16384) return falloc(dtype, size);
+  const out = new Float32Array(unzeroed(size * 4).buffer, 0, size);
+  return poison ? out.fill(NaN) : out;
+}
+const zeroedForFallback = (out: FloatArray) => out.fill(0);
 /** A float storage the wasm policy has established is float32. */
 const f32 = (a: Storage) => a as Float32Array;
 
@@ -70,13 +85,13 @@ export const cpuBackend: Backend = {
   },
 
   unary(op: UnaryOp, x: Storage, dtype: FloatDType, size: number) {
-    const out = falloc(dtype, size);
+    const out = fullyWritten(dtype, size);
     unaryKernel(op, farr(x), out);
     return out;
   },
 
   binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: FloatDType) {
-    const out = falloc(dtype, sizeOf(outShape));
+    const out = fullyWritten(dtype, sizeOf(outShape));
     binaryKernel(op, farr(a), aShape, farr(b), bShape, outShape, out);
     return out;
   },
@@ -94,9 +109,9 @@ export const cpuBackend: Backend = {
   },
 
   matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, rowBias: Storage | null = null) {
-    const out = falloc(dtype, spec.batch * spec.m * spec.n);
+    const out = fullyWritten(dtype, spec.batch * spec.m * spec.n);
     if (!(useWasm(dtype) && wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array, rowBias as Float32Array | null))) {
-      matmulKernel(farr(a), farr(b), spec, out);
+      matmulKernel(farr(a), farr(b), spec, zeroedForFallback(out));
       if (rowBias !== null) {
         const bias = farr(rowBias);
         for (let row = 0; row < spec.batch * spec.m; row++) for (let j = 0; j < spec.n; j++) out[row * spec.n + j] += bias[j];
@@ -158,11 +173,12 @@ export const cpuBackend: Backend = {
 
   conv2d(x: Storage, weight: Storage, bias: Storage | null, dtype: FloatDType, win: Window2d, outChannels: number) {
     const spatial = win.outH * win.outW;
-    const out = falloc(dtype, win.n * outChannels * spatial);
+    const out = fullyWritten(dtype, win.n * outChannels * spatial);
     if (!(useWasm(dtype) && wasmConv2d(x as Float32Array, weight as Float32Array, bias as Float32Array | null, win, outChannels, out as Float32Array))) {
       const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
       const ckk = win.c * win.kh * win.kw;
-      matmulKernel(farr(weight), cols, { batch: win.n, m: outChannels, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial }, out);
+      const spec = { batch: win.n, m: outChannels, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial };
+      matmulKernel(farr(weight), cols, spec, zeroedForFallback(out));
       if (bias !== null) {
         const b = farr(bias);
         for (let row = 0; row < win.n * outChannels; row++) {
@@ -175,8 +191,9 @@ export const cpuBackend: Backend = {
   },
 
   conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
-    const dx = falloc(dtype, win.n * win.c * win.h * win.w);
+    const dx = fullyWritten(dtype, win.n * win.c * win.h * win.w);
     if (!(useWasm(dtype) && wasmConv2dBackwardInput(g as Float32Array, weight as Float32Array, win, outChannels, dx as Float32Array))) {
+      zeroedForFallback(dx);
       const ckk = win.c * win.kh * win.kw;
       const spatial = win.outH * win.outW;
       const cols = falloc(dtype, win.n * ckk * spatial);
@@ -214,10 +231,10 @@ export const cpuBackend: Backend = {
 
   maxPool2d(x: Storage, dtype: FloatDType, win: Window2d) {
     const size = win.n * win.c * win.outH * win.outW;
-    const values = falloc(dtype, size);
+    const values = fullyWritten(dtype, size);
     const argmax = new Int32Array(size);
     if (!(useWasm(dtype) && isPool2x2(win) && wasmMaxPool2x2(x as Float32Array, win, values as Float32Array, argmax))) {
-      maxPool2dKernel(farr(x), win, values, argmax);
+      maxPool2dKernel(farr(x), win, zeroedForFallback(values), argmax);
     }
     return { values, argmax };
   },
@@ -255,9 +272,9 @@ export const cpuBackend: Backend = {
     bias: Storage,
     relu: boolean,
   ) {
-    const out = falloc(dtype, n * c * spatial);
+    const out = fullyWritten(dtype, n * c * spatial);
     const done = useWasm(dtype) && wasmChannelAffine(f32(x), n, c, spatial, f32(mean), f32(invStd), f32(weight), f32(bias), relu, f32(out));
-    if (!done) channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), relu, out);
+    if (!done) channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), relu, zeroedForFallback(out));
     return out;
   },
 
@@ -274,22 +291,25 @@ export const cpuBackend: Backend = {
     batchStats: boolean,
     gate: Storage | null,
   ) {
-    const dx = falloc(dtype, n * c * spatial);
+    const dx = fullyWritten(dtype, n * c * spatial);
     const dWeight = falloc(dtype, c);
     const dBias = falloc(dtype, c);
     const done =
       useWasm(dtype) &&
       wasmBatchNormBackward(f32(g), f32(x), n, c, spatial, f32(mean), f32(invStd), f32(weight), batchStats, gate && f32(gate), f32(dx), f32(dWeight), f32(dBias));
-    if (!done) batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, gate && farr(gate), dx, dWeight, dBias);
+    if (!done) {
+      const into = zeroedForFallback(dx);
+      batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, gate && farr(gate), into, dWeight, dBias);
+    }
     return { dx, dWeight, dBias };
   },
 
   channelAffineReluPool2x2(x: Storage, dtype: FloatDType, n: number, c: number, h: number, w: number, mean: Storage, invStd: Storage, weight: Storage, bias: Storage) {
     const size = n * c * (h >> 1) * (w >> 1);
-    const values = falloc(dtype, size);
+    const values = fullyWritten(dtype, size);
     const argmax = new Int32Array(size);
     const done = useWasm(dtype) && wasmAffineReluPool2x2(f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), f32(values), argmax);
-    if (!done) affineReluPool2x2Kernel(farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), values, argmax);
+    if (!done) affineReluPool2x2Kernel(farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), zeroedForFallback(values), argmax);
     return { values, argmax };
   },
 
@@ -308,14 +328,17 @@ export const cpuBackend: Backend = {
     bias: Storage,
     batchStats: boolean,
   ) {
-    const dx = falloc(dtype, n * c * h * w);
+    const dx = fullyWritten(dtype, n * c * h * w);
     const dWeight = falloc(dtype, c);
     const dBias = falloc(dtype, c);
     const index = argmax as Int32Array;
     const done =
       useWasm(dtype) &&
       wasmBatchNormReluPoolBackward(f32(g), index, f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), batchStats, f32(dx), f32(dWeight), f32(dBias));
-    if (!done) batchNormReluPoolBackwardKernel(farr(g), index, farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), batchStats, dx, dWeight, dBias);
+    if (!done) {
+      const into = zeroedForFallback(dx);
+      batchNormReluPoolBackwardKernel(farr(g), index, farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), batchStats, into, dWeight, dBias);
+    }
     return { dx, dWeight, dBias };
   },
 
