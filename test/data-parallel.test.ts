@@ -5,8 +5,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
 import { combineShardStats, ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
-import { io, manualSeed, randn } from '@dtrain/core';
+import { float32TreeSumInto, io, manualSeed, randn } from '@dtrain/core';
 import { buildModel, FlatState, reduceScratchFloats, type ModelSpec } from '@dtrain/worker';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
@@ -157,17 +158,29 @@ describe('treeReduce', () => {
     expect(slots[0]).toBe(Math.fround(Math.fround(1e8 + 1) + Math.fround(-1e8 + 1)));
   });
 
-  it.each([1, 2, 3, 4, 5, 7, 8, 13])('treeReduceInto (%i shards) gives the same bytes chunk by chunk, divided, and leaves the slots alone', (shards) => {
-    const width = 5000;
-    const slots = Float32Array.from({ length: shards * width }, (_, i) => Math.sin(i) * 1e3);
-    const copy = slots.slice();
-    const expected = slots.slice();
-    treeReduce(expected, shards, width);
-    const out = new Float32Array(width);
-    const scratch = new Float32Array(reduceScratchFloats(shards));
-    for (const [from, to] of [[0, 1232], [1232, 4096], [4096, 5000]]) treeReduceInto(slots, shards, width, from, to, 64, out, scratch);
-    expect(Array.from(out)).toEqual(Array.from(expected.subarray(0, width), (v) => Math.fround(v / 64)));
-    expect(slots).toEqual(copy);
+  const reducers = [
+    ['treeReduceInto', treeReduceInto],
+    ['its typed-array path', typedTreeReduceInto],
+  ] as const;
+  describe.each(reducers)('%s', (_name, reduceInto) => {
+    it.each([1, 2, 3, 4, 5, 7, 8, 13])('(%i shards) gives the bytes of the in-place tree, chunk by chunk, divided, and leaves the slots alone', (shards) => {
+      const width = 5000;
+      const slots = Float32Array.from({ length: shards * width }, (_, i) => Math.sin(i) * 1e3);
+      const copy = slots.slice();
+      const expected = slots.slice();
+      treeReduce(expected, shards, width);
+      for (const divisor of [64, 100]) {
+        const out = new Float32Array(width);
+        const scratch = new Float32Array(reduceScratchFloats(shards));
+        for (const [from, to] of [[0, 1232], [1232, 4096], [4096, 5000]]) reduceInto(slots, shards, width, from, to, divisor, out, scratch);
+        expect(Array.from(out)).toEqual(Array.from(expected.subarray(0, width), (v) => Math.fround(v / divisor)));
+      }
+      expect(slots).toEqual(copy);
+    });
+  });
+
+  it('treeReduceInto runs on the wasm kernel here (so the comparison above is of two implementations)', () => {
+    expect(float32TreeSumInto(new Float32Array(8), 2, 4, 0, 4, 3, new Float32Array(4))).toBe(true);
   });
 });
 

@@ -6,3 +6,4 @@ export { maxPool2x2 } from './pool';
 export { channelStats, channelAffine, batchNormBackward } from './batchnorm';
 export { affineReluPool2x2, batchNormReluPoolBackward } from './bn-relu-pool';
 export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats, winogradWeightGradient, winogradGradFloats } from './winograd';
+export { treeSum } from './tree-sum';

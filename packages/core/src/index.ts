@@ -42,7 +42,7 @@ export {
 } from './ops/shape.js';
 
 export { getBackend, setBackend } from './backend/registry.js';
-export { float32Kernels } from './backend/cpu/cpu-backend.js';
+export { float32Kernels, float32TreeSumInto } from './backend/cpu/cpu-backend.js';
 export type { Backend, Storage, UnaryOp, BinaryOp, ReduceOp, MatmulSpec } from './backend/backend.js';
 
 export { DtrainError, ShapeError, DTypeError, AutogradError, GradcheckError } from './errors.js';

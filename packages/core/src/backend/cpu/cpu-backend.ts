@@ -19,6 +19,7 @@ import {
   type Float32KernelFlavor,
   wasmMatmulKernel,
   wasmMaxPool2x2,
+  wasmTreeSumInto,
 } from '../wasm/wasm-kernels.js';
 import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
@@ -35,6 +36,16 @@ import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, i
  */
 export const float32Kernels: Float32KernelFlavor = float32KernelFlavor;
 const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels !== 'js';
+
+/**
+ * The data-parallel gradient sum on the wasm kernels: out[i] = (tree sum over s < count of
+ * slots[s * stride + i]) / divisor for i in [from, to), the pairwise tree over slot index in float32.
+ * False (nothing computed) where the wasm kernels are off or cannot take it; the caller then runs its
+ * typed-array tree, which gives the same bytes.
+ */
+export function float32TreeSumInto(slots: Float32Array, count: number, stride: number, from: number, to: number, divisor: number, out: Float32Array): boolean {
+  return float32Kernels !== 'js' && wasmTreeSumInto(slots, count, stride, from, to, divisor, out);
+}
 
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;

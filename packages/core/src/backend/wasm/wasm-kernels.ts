@@ -48,6 +48,7 @@ interface KernelExports {
   winogradChunkFloats(inChannels: number, outChannels: number, outH: number, outW: number): number;
   winogradWeightGradient(g: number, x: number, n: number, c: number, h: number, w: number, pad: number, o: number, dw: number, work: number, scratch: number): void;
   winogradGradFloats(c: number, o: number, h: number, w: number, pad: number): number;
+  treeSum(slots: number, count: number, width: number, divisor: number, out: number): void;
   channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
   channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
   affineReluPool2x2(x: number, n: number, c: number, h: number, w: number, mean: number, scale: number, bias: number, values: number, argmax: number): void;
@@ -248,6 +249,31 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
   if (rowBias !== null) for (let row = 0; row < batch * m; row++) view.set(rowBias, (cPtr >> 2) + row * n);
   exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED, rowBias === null ? 0 : 1, 0);
   c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
+  return true;
+}
+
+/** Floats of each slot that one tree-sum call takes: 8 slots of it stay in L1/L2 between levels. */
+const TREE_SUM_BLOCK = 2048;
+
+/**
+ * out[i] = (pairwise tree sum over slot index of slots[s * stride + i], s < count) / divisor for i
+ * in [from, to), in float32 as the typed-array tree computes it (the same bytes), leaving the slots
+ * alone: block by block, each slot's block copied into the module's memory and summed there.
+ */
+export function wasmTreeSumInto(slots: Float32Array, count: number, stride: number, from: number, to: number, divisor: number, out: Float32Array): boolean {
+  if (Math.fround(divisor) !== divisor || count < 1) return false;
+  const block = Math.min(TREE_SUM_BLOCK, to - from);
+  if (block <= 0) return true;
+  const regions = layout(count * block);
+  if (regions === null) return false;
+  const base = regions[0];
+  const k = exportsOrThrow();
+  for (let start = from; start < to; start += block) {
+    const n = Math.min(block, to - start);
+    for (let s = 0; s < count; s++) view.set(slots.subarray(s * stride + start, s * stride + start + n), (base >> 2) + s * n);
+    k.treeSum(base, count, n, divisor, base);
+    out.set(floatsAt(base, n), start);
+  }
   return true;
 }
 
