@@ -1,7 +1,7 @@
 // Worker threads (piscina) that compute shard ranges. A task that fails — the thread threw, or
 // exited and piscina replaced it — is run again: shard results land in per-shard slots, so a re-run
 // overwrites exactly what the failed attempt may have half-written.
-import { type GroupBarrier, threadEntryPath, type RunSetup, type StepTask } from '@dtrain/worker';
+import { type GroupBarrier, StepWork, threadEntryPath, type RunSetup, type StepTask } from '@dtrain/worker';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
 
@@ -10,7 +10,8 @@ export interface PoolEvents {
 }
 
 export function describeTask(task: StepTask): string {
-  return task.phase === 'reduce' ? `gradient sum over [${task.start}, ${task.end}) of step ${task.step}` : `shards ${task.start}..${task.end - 1} of step ${task.step}`;
+  if (task.phase === 'reduce') return `gradient sum over [${task.start}, ${task.end}) of step ${task.step}`;
+  return task.phase === 'step' ? `step ${task.step}` : `shards ${task.start}..${task.end - 1} of step ${task.step}`;
 }
 
 /** [start, end) of `parts` near-equal pieces of [0, size), cut at multiples of align. */
@@ -28,6 +29,7 @@ export class ThreadPool {
    * computes on cold threads.
    */
   readonly concurrency: number;
+  private readonly work: StepWork;
 
   constructor(
     readonly threads: number,
@@ -37,6 +39,7 @@ export class ThreadPool {
     cores = availableParallelism(),
   ) {
     this.concurrency = Math.max(1, Math.min(threads, cores));
+    this.work = new StepWork(setup.work);
     this.piscina = new Piscina({
       filename: threadEntryPath(),
       minThreads: threads,
@@ -69,32 +72,37 @@ export class ThreadPool {
   }
 
   /**
-   * One step: the shards in tasks of a few each, each lane taking the next as soon as its last is done
-   * (a slower core does fewer), then the gradient sum over [0, paramSize) in 16-float-aligned chunks.
+   * One step. Without synchronized batch norm: one task per core, all running at once, claiming
+   * shards and then chunks of the gradient sum from the step's shared counters (one round trip per
+   * thread and step; a slower core claims fewer). With it: the lockstep groups, then the sum.
    */
   async runStep(jobId: string, step: number, shards: number, paramSize: number, lockstep: GroupBarrier | null = null): Promise<void> {
-    const parts = this.concurrency === 1 ? 1 : 2 * this.concurrency;
-    if (lockstep === null) await this.runPhase(jobId, step, 'shards', shards, 1, parts);
-    else await this.runLockstep(jobId, step, shards, lockstep);
-    await this.runPhase(jobId, step, 'reduce', paramSize, 16, parts);
+    if (lockstep === null) {
+      const groups = Math.min(this.concurrency, shards);
+      const tasks: StepTask[] = Array.from({ length: groups }, () => ({ jobId, step, phase: 'step', start: 0, end: shards, groups }));
+      await this.runTogether(tasks, () => this.work.reset(), () => this.work.barrier.abort());
+      return;
+    }
+    const ranges = splitRange(shards, 1, this.concurrency);
+    const tasks: StepTask[] = ranges.map(([start, end]) => ({ jobId, step, phase: 'lockstep', start, end, groups: ranges.length }));
+    await this.runTogether(tasks, () => lockstep.reset(), () => lockstep.abort());
+    await this.runPhase(jobId, step, 'reduce', paramSize, 16, this.concurrency === 1 ? 1 : 2 * this.concurrency);
   }
 
   /**
-   * Synchronized batch norm: one group of shards per core, all running at once and meeting at the
-   * barrier. Groups depend on each other within the step, so a failure calls the whole step off
-   * (the others stop waiting) and the step runs again from the start.
+   * Tasks that run at once and wait for each other at a barrier. They depend on each other within
+   * the step, so a failure calls the whole step off (the others stop waiting) and the step runs
+   * again from the start.
    */
-  private async runLockstep(jobId: string, step: number, shards: number, barrier: GroupBarrier): Promise<void> {
-    const ranges = splitRange(shards, 1, this.concurrency);
-    const tasks: StepTask[] = ranges.map(([start, end]) => ({ jobId, step, phase: 'lockstep', start, end, groups: ranges.length }));
+  private async runTogether(tasks: StepTask[], reset: () => void, abort: () => void): Promise<void> {
     for (let attempt = 1; ; attempt++) {
-      barrier.reset();
+      reset();
       // The first failure is the cause; the groups it strands then fail with StepAbortedError.
       const failures: { task: StepTask; error: unknown }[] = [];
       await Promise.all(
         tasks.map((task) =>
           this.piscina.run(task).catch((error: unknown) => {
-            if (failures.push({ task, error }) === 1) barrier.abort();
+            if (failures.push({ task, error }) === 1) abort();
           }),
         ),
       );

@@ -3,7 +3,7 @@
 // BatchNorm statistics into shared slots; the slots are combined in a fixed tree; the optimizer
 // steps once on the canonical model here; the new state is written where every worker reads it.
 import { data, DtrainError, io, manualSeed, nn, Tensor } from '@dtrain/core';
-import { buildModel, FlatState, GroupBarrier, segmentAtBatchNorms, statsSize, SyncExchangeLayout, type ModelSpec, type RunSetup } from '@dtrain/worker';
+import { buildModel, FlatState, GroupBarrier, segmentAtBatchNorms, statsSize, StepWork, SyncExchangeLayout, type ModelSpec, type RunSetup } from '@dtrain/worker';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { syncBatchNorm } from './batchnorm-sync.js';
@@ -127,6 +127,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     grads: grads.buffer as SharedArrayBuffer,
     reduced: reduced.buffer as SharedArrayBuffer,
     stats: stats.buffer as SharedArrayBuffer,
+    work: StepWork.allocate().buffers,
   };
   let lockstep: GroupBarrier | null = null;
   if (config.syncBn && batchNorms.length > 0) {

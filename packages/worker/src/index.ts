@@ -10,6 +10,7 @@ export { ShardRunner } from './shard-runner.js';
 export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 export { combineShardStats } from './batchnorm-stats.js';
 export { GroupBarrier, StepAbortedError } from './group-barrier.js';
+export { StepWork } from './step-work.js';
 export { segmentAtBatchNorms, SyncBatchNormError, SyncExchangeLayout } from './sync-batchnorm.js';
 
 export interface WorkerInfo {

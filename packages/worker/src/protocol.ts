@@ -28,23 +28,27 @@ export interface RunSetup {
    * SyncExchangeLayout) and the barrier (GroupBarrier) the groups of a step meet at.
    */
   syncBn?: { exchange: SharedArrayBuffer; barrier: SharedArrayBuffer };
+  /** The claim counters and barrier of a 'step' task (see StepWork). */
+  work: { counters: SharedArrayBuffer; barrier: SharedArrayBuffer };
   /** Test-only: make the worker that computes (step, shard) throw or exit, once per run. */
   fault?: { step: number; shard: number; kind: 'throw' | 'exit'; armed: SharedArrayBuffer };
 }
 
 /**
- * One step's work for one worker. 'shards': compute shards [start, end) of global step `step`.
- * 'lockstep' (synchronized batch norm): compute shards [start, end) layer by layer, meeting the
- * step's other `groups` - 1 groups (all running at once) at the barrier after each BatchNorm.
- * 'reduce': after every shard is in, sum the gradient slots over elements [start, end) into reduced.
+ * One step's work for one worker. 'step': one of `groups` threads running at once, claim shards of
+ * global step `step` until none is left, wait at the barrier until every group's shards are in, then
+ * claim chunks of the gradient sum (start and end unused). 'lockstep' (synchronized batch norm):
+ * compute shards [start, end) layer by layer, meeting the step's other `groups` - 1 groups at the
+ * barrier after each BatchNorm. 'reduce': after every shard is in, sum the gradient slots over
+ * elements [start, end) into reduced.
  */
 export interface StepTask {
   jobId: string;
   step: number;
-  phase: 'shards' | 'lockstep' | 'reduce';
+  phase: 'step' | 'lockstep' | 'reduce';
   start: number;
   end: number;
-  /** 'lockstep' only: how many groups compute the step together. */
+  /** 'step' and 'lockstep': how many groups compute the step together. */
   groups?: number;
 }
 

@@ -1,12 +1,15 @@
 // The piscina worker-thread entry: one ShardRunner per thread, built on its first task from the
-// run's shared setup (piscina's workerData); each task computes a contiguous range of shards.
+// run's shared setup (piscina's workerData). A 'step' task computes shards and sums the gradient
+// with the step's other threads (StepWork); 'lockstep' and 'reduce' tasks serve synchronized batch norm.
 import { workerData } from 'piscina';
 import type { RunSetup, StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
+import { StepWork, SUM_CHUNK } from './step-work.js';
 
 let runner: ShardRunner | null = null;
-/** The gradient sum's views and scratch, made on this thread's first reduce task. */
+let work: StepWork | null = null;
+/** The gradient sum's views and scratch, made on this thread's first sum. */
 let reduction: { grads: Float32Array; reduced: Float32Array; scratch: Float32Array } | null = null;
 /** The step whose state this thread's model holds (the state changes only between steps). */
 let loadedStep = -1;
@@ -20,14 +23,20 @@ function injectFault(setup: RunSetup, step: number, shard: number): void {
   throw new Error(`injected fault at step ${step}, shard ${shard}`);
 }
 
+/** reduced[start, end) = the tree sum of the shards' gradient slots there / the batch size. */
+function sumGradients(setup: RunSetup, paramSize: number, start: number, end: number): void {
+  reduction ??= { grads: new Float32Array(setup.grads), reduced: new Float32Array(setup.reduced), scratch: new Float32Array(reduceScratchFloats(setup.shards)) };
+  const { grads, reduced, scratch } = reduction;
+  treeReduceInto(grads, setup.shards, paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
+}
+
 export default function runStepTask(task: StepTask): number {
   const setup = workerData as RunSetup;
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
   runner ??= new ShardRunner(setup);
+  const { paramSize } = runner.flat;
   if (task.phase === 'reduce') {
-    reduction ??= { grads: new Float32Array(setup.grads), reduced: new Float32Array(setup.reduced), scratch: new Float32Array(reduceScratchFloats(setup.shards)) };
-    const { grads, reduced, scratch } = reduction;
-    treeReduceInto(grads, setup.shards, runner.flat.paramSize, task.start, task.end, setup.shards * setup.shardSize, reduced, scratch);
+    sumGradients(setup, paramSize, task.start, task.end);
     return task.end - task.start;
   }
   if (loadedStep !== task.step) {
@@ -38,9 +47,16 @@ export default function runStepTask(task: StepTask): number {
     runner.runLockstep(task.step, task.start, task.end, task.groups ?? 1, (shard) => injectFault(setup, task.step, shard));
     return task.end - task.start;
   }
-  for (let shard = task.start; shard < task.end; shard++) {
+  work ??= new StepWork(setup.work);
+  let done = 0;
+  for (let shard = work.claimShard(); shard < setup.shards; shard = work.claimShard()) {
     injectFault(setup, task.step, shard);
     runner.runShard(task.step, shard);
+    done++;
   }
-  return task.end - task.start;
+  work.barrier.arriveAndWait(0, task.groups ?? 1);
+  for (let chunk = work.claimChunk(); chunk * SUM_CHUNK < paramSize; chunk = work.claimChunk()) {
+    sumGradients(setup, paramSize, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK));
+  }
+  return done;
 }
