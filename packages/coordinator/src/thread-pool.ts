@@ -1,6 +1,6 @@
-// Worker threads (piscina) that compute shard ranges. A task that fails — the thread threw, or
-// exited and piscina replaced it — is run again: shard results land in per-shard slots, so a re-run
-// overwrites exactly what the failed attempt may have half-written.
+// Worker threads (piscina) that compute the steps. Work that fails — the thread threw, or exited and
+// piscina replaced it — is run again: shard results land in per-shard slots, so a re-run overwrites
+// exactly what the failed attempt may have half-written.
 import { type GroupBarrier, StepWork, threadEntryPath, type RunSetup, type StepTask } from '@dtrain/worker';
 import { availableParallelism } from 'node:os';
 import { Piscina } from 'piscina';
@@ -11,14 +11,22 @@ export interface PoolEvents {
 
 export function describeTask(task: StepTask): string {
   if (task.phase === 'reduce') return `gradient sum over [${task.start}, ${task.end}) of step ${task.step}`;
-  return task.phase === 'step' ? `step ${task.step}` : `shards ${task.start}..${task.end - 1} of step ${task.step}`;
+  return task.phase === 'steps' ? `step ${task.step}` : `shards ${task.start}..${task.end - 1} of step ${task.step}`;
 }
+
+const errorText = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 /** [start, end) of `parts` near-equal pieces of [0, size), cut at multiples of align. */
 function splitRange(size: number, align: number, parts: number): [number, number][] {
   const units = Math.ceil(size / align);
   const n = Math.min(parts, units);
   return Array.from({ length: n }, (_, w) => [Math.floor((w * units) / n) * align, Math.min(size, Math.floor(((w + 1) * units) / n) * align)]);
+}
+
+/** The running 'steps' tasks, one per group, and the first failure among them (resolves with it). */
+interface StepLoop {
+  tasks: Promise<void>[];
+  failed: Promise<unknown>;
 }
 
 export class ThreadPool {
@@ -30,6 +38,7 @@ export class ThreadPool {
    */
   readonly concurrency: number;
   private readonly work: StepWork;
+  private loop: StepLoop | null = null;
 
   constructor(
     readonly threads: number,
@@ -64,7 +73,7 @@ export class ThreadPool {
         return;
       } catch (error) {
         if (attempt >= this.maxAttempts) {
-          throw new Error(`${describeTask(task)} failed ${attempt} times: ${error instanceof Error ? error.message : String(error)}`);
+          throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(error)}`);
         }
         this.events.onRetry?.(task, attempt, error);
       }
@@ -72,21 +81,52 @@ export class ThreadPool {
   }
 
   /**
-   * One step. Without synchronized batch norm: one task per core, all running at once, claiming
-   * shards and then chunks of the gradient sum from the step's shared counters (one round trip per
-   * thread and step; a slower core claims fewer). With it: the lockstep groups, then the sum.
+   * One step. Without synchronized batch norm: the long 'steps' tasks, one per core, are told to
+   * start it and claim its shards and then chunks of the gradient sum from shared counters (a slower
+   * core claims fewer); a failure stops them all, and the step runs again on fresh tasks. With it:
+   * the lockstep groups, then the sum.
    */
   async runStep(jobId: string, step: number, shards: number, paramSize: number, lockstep: GroupBarrier | null = null): Promise<void> {
     if (lockstep === null) {
-      const groups = Math.min(this.concurrency, shards);
-      const tasks: StepTask[] = Array.from({ length: groups }, () => ({ jobId, step, phase: 'step', start: 0, end: shards, groups }));
-      await this.runTogether(tasks, () => this.work.reset(), () => this.work.barrier.abort());
+      await this.runClaimedStep(jobId, step, Math.min(this.concurrency, shards));
       return;
     }
     const ranges = splitRange(shards, 1, this.concurrency);
     const tasks: StepTask[] = ranges.map(([start, end]) => ({ jobId, step, phase: 'lockstep', start, end, groups: ranges.length }));
     await this.runTogether(tasks, () => lockstep.reset(), () => lockstep.abort());
     await this.runPhase(jobId, step, 'reduce', paramSize, 16, this.concurrency === 1 ? 1 : 2 * this.concurrency);
+  }
+
+  private async runClaimedStep(jobId: string, step: number, groups: number): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      const loop = this.loop ?? this.startLoop(jobId, groups);
+      this.work.start(step);
+      const failure = await Promise.race([this.work.finished(groups).then(() => null), loop.failed.then((error) => ({ error }))]);
+      if (failure === null) return;
+      // The others stop waiting at the barrier (or for the next step) and their tasks end.
+      this.work.barrier.abort();
+      await this.stopLoop();
+      const task: StepTask = { jobId, step, phase: 'steps', start: 0, end: 0, groups };
+      if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(failure.error)}`);
+      this.events.onRetry?.(task, attempt, failure.error);
+    }
+  }
+
+  private startLoop(jobId: string, groups: number): StepLoop {
+    this.work.idle();
+    let fail: (error: unknown) => void = () => {};
+    const failed = new Promise<unknown>((resolve) => (fail = resolve));
+    const task: StepTask = { jobId, step: -1, phase: 'steps', start: 0, end: 0, groups };
+    const tasks = Array.from({ length: groups }, () => this.piscina.run(task).then(() => undefined, fail));
+    this.loop = { tasks, failed };
+    return this.loop;
+  }
+
+  private async stopLoop(): Promise<void> {
+    if (this.loop === null) return;
+    this.work.stop();
+    await Promise.all(this.loop.tasks);
+    this.loop = null;
   }
 
   /**
@@ -108,7 +148,7 @@ export class ThreadPool {
       );
       if (failures.length === 0) return;
       const { task, error } = failures[0];
-      if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${error instanceof Error ? error.message : String(error)}`);
+      if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(error)}`);
       this.events.onRetry?.(task, attempt, error);
     }
   }
@@ -129,6 +169,7 @@ export class ThreadPool {
   }
 
   async close(): Promise<void> {
+    await this.stopLoop();
     await this.piscina.destroy();
   }
 }

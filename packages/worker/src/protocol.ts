@@ -28,16 +28,16 @@ export interface RunSetup {
    * SyncExchangeLayout) and the barrier (GroupBarrier) the groups of a step meet at.
    */
   syncBn?: { exchange: SharedArrayBuffer; barrier: SharedArrayBuffer };
-  /** The claim counters and barrier of a 'step' task (see StepWork). */
+  /** The command, claim counters and barrier of the 'steps' tasks (see StepWork). */
   work: { counters: SharedArrayBuffer; barrier: SharedArrayBuffer };
   /** Test-only: make the worker that computes (step, shard) throw or exit, once per run. */
   fault?: { step: number; shard: number; kind: 'throw' | 'exit'; armed: SharedArrayBuffer };
 }
 
 /**
- * One step's work for one worker. 'step': one of `groups` threads running at once, claim shards of
- * global step `step` until none is left, wait at the barrier until every group's shards are in, then
- * claim chunks of the gradient sum (start and end unused). 'lockstep' (synchronized batch norm):
+ * Work for one worker. 'steps': one of `groups` long tasks running at once, each computing its share
+ * of every step the coordinator starts through StepWork until told to stop (step, start and end
+ * unused). 'lockstep' (synchronized batch norm):
  * compute shards [start, end) layer by layer, meeting the step's other `groups` - 1 groups at the
  * barrier after each BatchNorm. 'reduce': after every shard is in, sum the gradient slots over
  * elements [start, end) into reduced.
@@ -45,10 +45,10 @@ export interface RunSetup {
 export interface StepTask {
   jobId: string;
   step: number;
-  phase: 'step' | 'lockstep' | 'reduce';
+  phase: 'steps' | 'lockstep' | 'reduce';
   start: number;
   end: number;
-  /** 'step' and 'lockstep': how many groups compute the step together. */
+  /** 'steps' and 'lockstep': how many groups compute a step together. */
   groups?: number;
 }
 

@@ -1,6 +1,6 @@
 // The piscina worker-thread entry: one ShardRunner per thread, built on its first task from the
-// run's shared setup (piscina's workerData). A 'step' task computes shards and sums the gradient
-// with the step's other threads (StepWork); 'lockstep' and 'reduce' tasks serve synchronized batch norm.
+// run's shared setup (piscina's workerData). A 'steps' task computes its share of step after step
+// with the other threads (StepWork); 'lockstep' and 'reduce' tasks serve synchronized batch norm.
 import { workerData } from 'piscina';
 import type { RunSetup, StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
@@ -34,29 +34,42 @@ export default function runStepTask(task: StepTask): number {
   const setup = workerData as RunSetup;
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
   runner ??= new ShardRunner(setup);
-  const { paramSize } = runner.flat;
   if (task.phase === 'reduce') {
-    sumGradients(setup, paramSize, task.start, task.end);
+    sumGradients(setup, runner.flat.paramSize, task.start, task.end);
     return task.end - task.start;
   }
-  if (loadedStep !== task.step) {
-    runner.loadState();
-    loadedStep = task.step;
-  }
   if (task.phase === 'lockstep') {
+    if (loadedStep !== task.step) {
+      runner.loadState();
+      loadedStep = task.step;
+    }
     runner.runLockstep(task.step, task.start, task.end, task.groups ?? 1, (shard) => injectFault(setup, task.step, shard));
     return task.end - task.start;
   }
+  // 'steps': this thread's share of every step the coordinator starts, until it says stop.
   work ??= new StepWork(setup.work);
-  let done = 0;
-  for (let shard = work.claimShard(); shard < setup.shards; shard = work.claimShard()) {
-    injectFault(setup, task.step, shard);
-    runner.runShard(task.step, shard);
-    done++;
+  let steps = 0;
+  for (let step = work.nextCommand(StepWork.IDLE); step !== StepWork.STOP; step = work.nextCommand(step)) {
+    runClaimedStep(setup, runner, work, step, task.groups ?? 1);
+    work.finish();
+    steps++;
   }
-  work.barrier.arriveAndWait(0, task.groups ?? 1);
+  return steps;
+}
+
+/** Claim and compute shards of `step`, wait for the other groups' shards, then claim and sum chunks of the gradient. */
+function runClaimedStep(setup: RunSetup, runner: ShardRunner, work: StepWork, step: number, groups: number): void {
+  if (loadedStep !== step) {
+    runner.loadState();
+    loadedStep = step;
+  }
+  for (let shard = work.claimShard(); shard < setup.shards; shard = work.claimShard()) {
+    injectFault(setup, step, shard);
+    runner.runShard(step, shard);
+  }
+  work.barrier.arriveAndWait(0, groups);
+  const { paramSize } = runner.flat;
   for (let chunk = work.claimChunk(); chunk * SUM_CHUNK < paramSize; chunk = work.claimChunk()) {
     sumGradients(setup, paramSize, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK));
   }
-  return done;
 }
