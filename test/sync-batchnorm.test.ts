@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, train, type RunConfig } from '@dtrain/coordinator';
 import { io, manualSeed, randn } from '@dtrain/core';
-import { buildModel, FlatState, GroupBarrier, type ModelSpec, type RunSetup, segmentAtBatchNorms, ShardRunner, statsSize, SyncBatchNormError, SyncExchangeLayout } from '@dtrain/worker';
+import { buildModel, FlatState, GroupBarrier, type ModelSpec, type RunSetup, segmentAtBatchNorms, ShardRunner, statsSize, StepWork, SyncBatchNormError, SyncExchangeLayout } from '@dtrain/worker';
 import { nn } from '@dtrain/core';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-syncbn-'));
@@ -39,8 +39,11 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
   const sampleSize = spec.input.reduce((a, b) => a * b, 1);
   const inputs = new Float32Array(new SharedArrayBuffer(4 * batchSize * sampleSize));
   inputs.set(randn([batchSize * sampleSize]).mul(2).add(0.5).dataSync() as Float32Array);
-  const labels = new Int32Array(new SharedArrayBuffer(4 * batchSize)).map((_, i) => (i * 7) % 3);
-  const batch = new Int32Array(new SharedArrayBuffer(4 * batchSize)).map((_, i) => (i * 5 + 3) % batchSize);
+  // Filled in place: TypedArray.map would return arrays over plain ArrayBuffers.
+  const labels = new Int32Array(new SharedArrayBuffer(4 * batchSize));
+  labels.forEach((_, i) => (labels[i] = (i * 7) % 3));
+  const batch = new Int32Array(new SharedArrayBuffer(4 * batchSize));
+  batch.forEach((_, i) => (batch[i] = (i * 5 + 3) % batchSize));
   const model = buildModel(spec);
   const flat = new FlatState(model);
   const state = new Float32Array(new SharedArrayBuffer(4 * flat.stateSize));
@@ -62,6 +65,7 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     grads: new SharedArrayBuffer(4 * shards * flat.paramSize),
     reduced: new SharedArrayBuffer(4 * flat.paramSize),
     stats: new SharedArrayBuffer(8 * shards * recordSize),
+    work: StepWork.allocate().buffers,
     ...(sync ? { syncBn: { exchange: new SharedArrayBuffer(8 * layout.size), barrier: barrier.buffer } } : {}),
   };
   const runner = new ShardRunner(setup);
