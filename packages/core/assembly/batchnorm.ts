@@ -55,6 +55,26 @@ export function channelStats(x: usize, n: i32, c: i32, spatial: i32, mean: usize
   }
 }
 
+/** out[ch] = the sum of x[., ch, .] (float32, summed in float64): a convolution's bias gradient. */
+export function channelSums(x: usize, n: i32, c: i32, spatial: i32, out: usize): void {
+  const vectors = spatial & ~3;
+  for (let ch = 0; ch < c; ch++) {
+    let s0 = f64x2.splat(0), s1 = f64x2.splat(0);
+    let s: f64 = 0;
+    for (let b = 0; b < n; b++) {
+      const base = at(x, (b * c + ch) * spatial);
+      let i = 0;
+      for (; i < vectors; i += 4) {
+        const v = v128.load(base + (<usize>i << 2));
+        s0 = f64x2.add(s0, low(v));
+        s1 = f64x2.add(s1, high(v));
+      }
+      for (; i < spatial; i++) s += <f64>load<f32>(base + (<usize>i << 2));
+    }
+    store<f32>(at(out, ch), <f32>(s + laneSum(f64x2.add(s0, s1))));
+  }
+}
+
 /**
  * out = (x - mean[ch]) * scale[ch] + bias[ch], then max(., 0) when relu. x - mean stays a difference:
  * folding it into x * scale + shift would cancel away the digits of a large mean.

@@ -3,7 +3,7 @@ export { gemm, scratchFloats } from './gemm';
 export { adamStep } from './optimizer';
 export { columns } from './conv';
 export { maxPool2x2 } from './pool';
-export { channelStats, channelAffine, batchNormBackward } from './batchnorm';
+export { channelStats, channelSums, channelAffine, batchNormBackward } from './batchnorm';
 export { affineReluPool2x2, batchNormReluPoolBackward } from './bn-relu-pool';
 export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats, winogradWeightGradient, winogradGradFloats } from './winograd';
 export { treeSum } from './tree-sum';

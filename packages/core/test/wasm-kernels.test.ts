@@ -113,6 +113,14 @@ describe.each(WINDOWS)('WebAssembly convolution: %s', (name, win, o) => {
     const dw = new Float32Array(o * ckk);
     wasmConv2dBackwardWeight(g, x, win, o, dw);
     expect(worstRelative(dw, expected)).toBeLessThan(tolerance(win.n * spatial));
+    // With the bias gradient as well: the same weight gradient, and g summed per output channel.
+    const dwAgain = new Float32Array(o * ckk);
+    const db = new Float32Array(o);
+    wasmConv2dBackwardWeight(g, x, win, o, dwAgain, db);
+    expect(dwAgain).toEqual(dw);
+    const sums = new Float64Array(o);
+    for (let i = 0; i < g.length; i++) sums[Math.floor(i / spatial) % o] += g[i];
+    expect(worstRelative(db, sums)).toBeLessThan(1e-6);
   });
 
   it('the input gradient matches col2im(weight^T @ g)', () => {

@@ -131,8 +131,11 @@ export interface Backend {
   conv2d(x: Storage, weight: Storage, bias: Storage | null, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
   /** Gradient of conv2d with respect to x, from g [n, outChannels, outH*outW]: NCHW. */
   conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
-  /** Gradient of conv2d with respect to the weight: [outChannels, c*kh*kw], summed over the batch. */
-  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
+  /**
+   * Gradient of conv2d with respect to the weight: [outChannels, c*kh*kw], summed over the batch;
+   * with withBias also the bias gradient [outChannels] (g summed per channel), else null.
+   */
+  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number, withBias: boolean): { dWeight: Storage; dBias: Storage | null };
   /** NCHW input -> columns [n, c*kh*kw, outH*outW] (zero outside the padded input). */
   im2col(x: Storage, dtype: FloatDType, win: Window2d): Storage;
   /** The adjoint of im2col: columns summed back into an NCHW tensor. */

@@ -60,11 +60,15 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const b = bias === null ? null : toDType(bias, dtype);
   const storage = x.backend.conv2d(x.storage, w.storage, b?.storage ?? null, dtype, win, out);
   const inputs = b === null ? [x, w] : [x, w, b];
-  const y = result('conv2d', inputs, storage, [win.n, out, win.outH * win.outW], dtype, (g, needs) => [
-    needs[0] ? new Tensor(g.backend.conv2dBackwardInput(g.storage, w.storage, dtype, win, out), x.shape, dtype, g.backend) : null,
-    needs[1] ? new Tensor(g.backend.conv2dBackwardWeight(g.storage, x.storage, dtype, win, out), w.shape, dtype, g.backend) : null,
-    needs[2] ? sum(g, [0, 2]) : null,
-  ]);
+  const y = result('conv2d', inputs, storage, [win.n, out, win.outH * win.outW], dtype, (g, needs) => {
+    // The bias gradient comes with the weight's (one pass over g where it is already at hand).
+    const params = needs[1] ? g.backend.conv2dBackwardWeight(g.storage, x.storage, dtype, win, out, needs[2] === true) : null;
+    return [
+      needs[0] ? new Tensor(g.backend.conv2dBackwardInput(g.storage, w.storage, dtype, win, out), x.shape, dtype, g.backend) : null,
+      params === null ? null : new Tensor(params.dWeight, w.shape, dtype, g.backend),
+      !needs[2] ? null : params?.dBias != null ? new Tensor(params.dBias, [out], dtype, g.backend) : sum(g, [0, 2]),
+    ];
+  });
   return reshape(y, [win.n, out, win.outH, win.outW]);
 }
 

@@ -214,18 +214,26 @@ export const cpuBackend: Backend = {
     return dx;
   },
 
-  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
+  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number, withBias: boolean) {
     const ckk = win.c * win.kh * win.kw;
+    const spatial = win.outH * win.outW;
     const dWeight = falloc(dtype, outChannels * ckk);
-    if (!(useWasm(dtype) && wasmConv2dBackwardWeight(g as Float32Array, x as Float32Array, win, outChannels, dWeight as Float32Array))) {
-      // Per-image products summed in image order: the same order as the wasm kernel's accumulation.
-      const spatial = win.outH * win.outW;
-      const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
-      const perImage = falloc(dtype, win.n * outChannels * ckk);
-      matmulKernel(farr(g), cols, { batch: win.n, m: outChannels, k: spatial, n: ckk, transA: false, transB: true, aBatchStride: outChannels * spatial, bBatchStride: ckk * spatial }, perImage);
-      for (let b = 0; b < win.n; b++) for (let i = 0; i < dWeight.length; i++) dWeight[i] += perImage[b * dWeight.length + i];
+    const dBias = withBias ? falloc(dtype, outChannels) : null;
+    if (useWasm(dtype) && wasmConv2dBackwardWeight(g as Float32Array, x as Float32Array, win, outChannels, dWeight as Float32Array, dBias as Float32Array | null)) {
+      return { dWeight, dBias };
     }
-    return dWeight;
+    // Per-image products summed in image order: the same order as the wasm kernel's accumulation.
+    const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
+    const perImage = falloc(dtype, win.n * outChannels * ckk);
+    matmulKernel(farr(g), cols, { batch: win.n, m: outChannels, k: spatial, n: ckk, transA: false, transB: true, aBatchStride: outChannels * spatial, bBatchStride: ckk * spatial }, perImage);
+    for (let b = 0; b < win.n; b++) for (let i = 0; i < dWeight.length; i++) dWeight[i] += perImage[b * dWeight.length + i];
+    if (dBias !== null) {
+      // As sum(g, [0, 2]): each image's channel rows, then over images.
+      const rows = falloc(dtype, win.n * outChannels);
+      reduceKernel('sum', farr(g), win.n * outChannels, spatial, 1, rows);
+      reduceKernel('sum', rows, 1, win.n, outChannels, dBias);
+    }
+    return { dWeight, dBias };
   },
 
   im2col(x: Storage, dtype: FloatDType, win: Window2d) {

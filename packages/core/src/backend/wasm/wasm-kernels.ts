@@ -50,6 +50,7 @@ interface KernelExports {
   winogradGradFloats(c: number, o: number, h: number, w: number, pad: number): number;
   treeSum(slots: number, count: number, width: number, divisor: number, out: number): void;
   channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
+  channelSums(x: number, n: number, c: number, spatial: number, out: number): void;
   channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
   affineReluPool2x2(x: number, n: number, c: number, h: number, w: number, mean: number, scale: number, bias: number, values: number, argmax: number): void;
   batchNormReluPoolBackward(
@@ -386,26 +387,34 @@ export function wasmConv2d(
 
 /**
  * dWeight [o, c*kh*kw] = sum over images of g[b] @ columns(x[b])^T; for a Winograd-shaped 3x3
- * convolution, G^T (sum over tiles of transformed gradient times transformed input) G.
+ * convolution, G^T (sum over tiles of transformed gradient times transformed input) G. With dBias,
+ * also the bias gradient: g summed per output channel (in float64).
  */
-export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array): boolean {
+export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array, dBias: Float32Array | null = null): boolean {
   const k = exportsOrThrow();
+  const spatial = win.outH * win.outW;
+  // The bias gradient (g summed per output channel) while g is in the module's memory anyway.
+  const biasGradient = (gPtr: number, biasPtr: number) => {
+    if (dBias === null) return;
+    k.channelSums(gPtr, win.n, outChannels, spatial, biasPtr);
+    dBias.set(floatsAt(biasPtr, outChannels));
+  };
   if (winogradApplies(win, win.c, outChannels)) {
     const { n, c, h, w, padH } = win;
-    const regions = layout(g.length, x.length, k.winogradGradFloats(c, outChannels, h, w, padH), dWeight.length);
+    const regions = layout(g.length, x.length, k.winogradGradFloats(c, outChannels, h, w, padH), dWeight.length, outChannels);
     if (regions === null) return false;
-    const [gPtr, xPtr, workPtr, dwPtr] = regions;
+    const [gPtr, xPtr, workPtr, dwPtr, biasPtr] = regions;
     view.set(g, gPtr >> 2);
     view.set(x, xPtr >> 2);
     k.winogradWeightGradient(gPtr, xPtr, n, c, h, w, padH, outChannels, dwPtr, workPtr, RESERVED);
     dWeight.set(floatsAt(dwPtr, dWeight.length));
+    biasGradient(gPtr, biasPtr);
     return true;
   }
   const ckk = win.c * win.kh * win.kw;
-  const spatial = win.outH * win.outW;
-  const regions = layout(g.length, x.length, ckk * spatial, dWeight.length);
+  const regions = layout(g.length, x.length, ckk * spatial, dWeight.length, outChannels);
   if (regions === null) return false;
-  const [gPtr, xPtr, colsPtr, dwPtr] = regions;
+  const [gPtr, xPtr, colsPtr, dwPtr, biasPtr] = regions;
   view.set(g, gPtr >> 2);
   view.set(x, xPtr >> 2);
   // The larger of o and c*kh*kw goes on the GEMM's N side: the 8-wide tiles then have few ragged
@@ -420,6 +429,7 @@ export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: 
   const result = floatsAt(dwPtr, dWeight.length);
   if (!transposed) dWeight.set(result);
   else for (let o = 0; o < outChannels; o++) for (let q = 0; q < ckk; q++) dWeight[o * ckk + q] = result[q * outChannels + o];
+  biasGradient(gPtr, biasPtr);
   return true;
 }
 
