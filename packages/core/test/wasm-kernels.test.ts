@@ -58,7 +58,13 @@ function referenceConv(x: Float32Array, weight: Float32Array, win: Window2d, o: 
 }
 
 const WINDOWS: [string, Window2d, number][] = [
+  // One input channel (a GEMM with K = kh * kw): padding 0 to 3, kernels 1x1 to 7x7.
   ['3x3 pad 1, 1 channel (conv1 of the CNN; weight gradient computed transposed)', window(3, 1, 9, 7, [3, 3], 1, 1, 1), 13],
+  ['1 channel, 5x3 kernel, padding 2, 1 output channel', window(2, 1, 6, 5, [5, 3], 1, 2, 1), 1],
+  ['1 channel, 3x3, no padding, 6x6 planes', window(3, 1, 6, 6, [3, 3], 1, 0, 1), 4],
+  ['1 channel, 1x1 on 2x3 planes', window(2, 1, 2, 3, [1, 1], 1, 0, 1), 5],
+  ['1 channel, 7x7, padding 3 on 4x9 planes', window(2, 1, 4, 9, [7, 7], 1, 3, 1), 6],
+  ['1 channel, stride 2 (weight gradient computed transposed)', window(2, 1, 9, 8, [3, 3], 2, 1, 1), 12],
   ['3x3 pad 1, odd channels', window(2, 3, 7, 6, [3, 3], 1, 1, 1), 13],
   ['stride 2, dilation 2', window(2, 2, 11, 9, [3, 2], 2, 2, 2), 6],
   ['1x1', window(4, 7, 5, 5, [1, 1], 1, 0, 1), 9],
