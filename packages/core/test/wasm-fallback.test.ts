@@ -1,7 +1,7 @@
 // When the WebAssembly memory cannot hold a problem (it stays under 2 GiB, and an engine may refuse
 // to grow it), every wasm kernel declines and the CPU backend computes on the typed-array kernels.
 import { describe, expect, it, vi } from 'vitest';
-import { conv2d, fromArray, matmul, maxPool2d, optim, randn, tensor } from '../src/index.js';
+import { conv2d, fromArray, matmul, maxPool2d, nn, optim, randn, tensor } from '../src/index.js';
 import { wasmMatmulKernel } from '../src/backend/wasm/wasm-kernels.js';
 
 describe('WebAssembly memory exhausted', () => {
@@ -39,6 +39,13 @@ describe('WebAssembly memory exhausted', () => {
       expect(Math.max(...conv.map((v, i) => Math.abs(v - conv64[i])))).toBeLessThan(1e-3);
       const pooled = maxPool2d(randn([2, 4, 130, 130]), 2).dataSync();
       expect(pooled.every((v) => Number.isFinite(v))).toBe(true);
+
+      // Training-mode BatchNorm2d + ReLU + MaxPool2d(2), fused, against the three ops in turn.
+      const planes = randn([2, 4, 130, 130]).requiresGrad_();
+      const fusedPool = new nn.Sequential(new nn.BatchNorm2d(4), new nn.ReLU(), new nn.MaxPool2d(2)).forward(planes);
+      const stepByStep = maxPool2d(new nn.BatchNorm2d(4).forward(planes).relu(), 2);
+      expect(fusedPool.gradFn!.name).toBe('batchNormReluMaxPool2x2');
+      expect(Array.from(fusedPool.dataSync())).toEqual(Array.from(stepByStep.dataSync()));
     } finally {
       grow.mockRestore();
     }

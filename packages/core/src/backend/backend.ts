@@ -205,6 +205,22 @@ export interface Backend {
     bias: Storage,
   ): { values: Storage; argmax: Storage };
   /**
+   * Training-mode batch norm + ReLU + 2x2 max pooling: channelStats of x, invStd = 1 / sqrt(variance
+   * + eps) in dtype arithmetic (as the elementwise ops compute it), then channelAffineReluPool2x2 with
+   * them; the same values as those steps in turn, reading x once.
+   */
+  batchStatsAffineReluPool2x2(
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    weight: Storage,
+    bias: Storage,
+    eps: number,
+  ): { mean: Storage; variance: Storage; invStd: Storage; values: Storage; argmax: Storage };
+  /**
    * The backward of channelAffineReluPool2x2 and batch norm: g [n, c, h>>1, w>>1] reaches x at
    * argmax where the (recomputed) activation is positive, then as batchNormBackward.
    */

@@ -24,10 +24,15 @@ export interface BatchNormResult {
 }
 
 /** Weight and bias (ones and zeros when absent), the statistics used, and 1 / sqrt(variance + eps). */
-function affineOperands(x: Tensor, dtype: FloatDType, c: number, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number) {
+function affineWeights(x: Tensor, dtype: FloatDType, c: number, weight: Tensor | null, bias: Tensor | null) {
   const ones = () => fullLike(new Tensor(x.backend.alloc(dtype, c), [c], dtype, x.backend), 1);
   const w = weight === null ? ones() : toDType(weight, dtype);
   const b = bias === null ? fullLike(ones(), 0) : toDType(bias, dtype);
+  return { w, b };
+}
+
+function affineOperands(x: Tensor, dtype: FloatDType, c: number, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number) {
+  const { w, b } = affineWeights(x, dtype, c, weight, bias);
   const used = stats === null ? channelStats(x) : { mean: toDType(stats.mean, dtype), variance: toDType(stats.variance, dtype) };
   const invStd = noGrad(() => div(1, sqrt(add(used.variance, eps))));
   return { w, b, used, invStd };
@@ -75,14 +80,31 @@ export function batchNormReluMaxPool2x2(x: Tensor, weight: Tensor | null, bias: 
   const dtype = requireFloat('batchNormReluMaxPool2x2', x);
   if (x.rank !== 4) throw new ShapeError(`batchNormReluMaxPool2x2: expected [N, C, H, W], got ${formatShape(x.shape)}`);
   const [n, c, h, w] = x.shape;
-  const { w: wt, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
-  const pooled = x.backend.channelAffineReluPool2x2(x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage);
   const batchStats = stats === null;
+  const { w: wt, b, used, invStd, pooled } = batchStats ? batchAffineReluPool(x, dtype, weight, bias, eps) : runningAffineReluPool(x, dtype, weight, bias, stats, eps);
   const y = result('batchNormReluMaxPool2x2', [x, wt, b], pooled.values, [n, c, h >> 1, w >> 1], dtype, (g) => {
     const r = g.backend.batchNormReluPoolBackward(g.storage, pooled.argmax, x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage, batchStats);
     return [new Tensor(r.dx, x.shape, dtype, g.backend), new Tensor(r.dWeight, [c], dtype, g.backend), new Tensor(r.dBias, [c], dtype, g.backend)];
   });
   return { y, batchStats: batchStats ? used : null };
+}
+
+/** The fused op's forward with running statistics. */
+function runningAffineReluPool(x: Tensor, dtype: FloatDType, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats, eps: number) {
+  const [n, c, h, w] = x.shape;
+  const operands = affineOperands(x, dtype, c, weight, bias, stats, eps);
+  const { w: wt, b, used, invStd } = operands;
+  const pooled = x.backend.channelAffineReluPool2x2(x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage);
+  return { ...operands, pooled };
+}
+
+/** The fused op's forward with the batch's statistics: one kernel call, x read once. */
+function batchAffineReluPool(x: Tensor, dtype: FloatDType, weight: Tensor | null, bias: Tensor | null, eps: number) {
+  const [n, c, h, w] = x.shape;
+  const { w: wt, b } = affineWeights(x, dtype, c, weight, bias);
+  const r = x.backend.batchStatsAffineReluPool2x2(x.storage, dtype, n, c, h, w, wt.storage, b.storage, eps);
+  const channel = (s: typeof r.mean) => new Tensor(s, [c], dtype, x.backend);
+  return { w: wt, b, used: { mean: channel(r.mean), variance: channel(r.variance) }, invStd: channel(r.invStd), pooled: { values: r.values, argmax: r.argmax } };
 }
 
 /** Per-channel mean and biased variance of x [N, C, ...] (no gradient). */

@@ -8,6 +8,7 @@ import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceA
 import {
   wasmAdamStep,
   wasmAffineReluPool2x2,
+  wasmBatchStatsAffineReluPool2x2,
   wasmBatchNormReluPoolBackward,
   wasmBatchNormBackward,
   wasmChannelAffine,
@@ -330,6 +331,27 @@ export const cpuBackend: Backend = {
     const done = useWasm(dtype) && wasmAffineReluPool2x2(f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), f32(values), argmax);
     if (!done) affineReluPool2x2Kernel(farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), zeroedForFallback(values), argmax);
     return { values, argmax };
+  },
+
+  batchStatsAffineReluPool2x2(x: Storage, dtype: FloatDType, n: number, c: number, h: number, w: number, weight: Storage, bias: Storage, eps: number) {
+    // 1 / sqrt(variance + eps) rounded at each step as the elementwise ops on dtype tensors round it.
+    const round = dtype === 'float32' ? Math.fround : (v: number) => v;
+    const invStdOf = (variance: FloatArray) => {
+      const out = falloc(dtype, c);
+      const e = round(eps);
+      for (let ch = 0; ch < c; ch++) out[ch] = round(1 / round(Math.sqrt(round(variance[ch] + e))));
+      return out;
+    };
+    if (useWasm(dtype)) {
+      const size = n * c * (h >> 1) * (w >> 1);
+      const out = { mean: f32(falloc(dtype, c)), variance: f32(falloc(dtype, c)), values: f32(fullyWritten(dtype, size)), argmax: new Int32Array(size) };
+      const invStd = wasmBatchStatsAffineReluPool2x2(f32(x), n, c, h, w, f32(weight), f32(bias), (v) => f32(invStdOf(v)), out);
+      if (invStd !== null) return { ...out, invStd };
+    }
+    const { mean, variance } = cpuBackend.channelStats(x, dtype, n, c, h * w);
+    const invStd = invStdOf(farr(variance));
+    const { values, argmax } = cpuBackend.channelAffineReluPool2x2(x, dtype, n, c, h, w, mean, invStd, weight, bias);
+    return { mean, variance, invStd, values, argmax };
   },
 
   batchNormReluPoolBackward(

@@ -572,6 +572,37 @@ export function wasmAffineReluPool2x2(
   return true;
 }
 
+/**
+ * wasmChannelStats, then invStd(variance) (computed by the caller's function between the two), then
+ * wasmAffineReluPool2x2, with x copied into the module's memory once.
+ */
+export function wasmBatchStatsAffineReluPool2x2(
+  x: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  weight: Float32Array,
+  bias: Float32Array,
+  invStdOf: (variance: Float32Array) => Float32Array,
+  out: { mean: Float32Array; variance: Float32Array; values: Float32Array; argmax: Int32Array },
+): Float32Array | null {
+  const regions = layout(x.length, c, c, c, c, out.values.length, out.argmax.length);
+  if (regions === null) return null;
+  const [xPtr, meanPtr, varPtr, scalePtr, biasPtr, vPtr, aPtr] = regions;
+  const k = exportsOrThrow();
+  view.set(x, xPtr >> 2);
+  k.channelStats(xPtr, n, c, h * w, meanPtr, varPtr);
+  out.mean.set(floatsAt(meanPtr, c));
+  out.variance.set(floatsAt(varPtr, c));
+  const invStd = invStdOf(out.variance);
+  setChannelConstants(c, out.mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
+  k.affineReluPool2x2(xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, vPtr, aPtr);
+  out.values.set(floatsAt(vPtr, out.values.length));
+  out.argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + out.argmax.length));
+  return invStd;
+}
+
 /** The backward of wasmAffineReluPool2x2: dx [n, c, h, w], dWeight and dBias [c]. */
 export function wasmBatchNormReluPoolBackward(
   g: Float32Array,
