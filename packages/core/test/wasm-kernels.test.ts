@@ -142,7 +142,8 @@ describe.each(WINDOWS)('WebAssembly convolution: %s', (name, win, o) => {
 });
 
 describe('WebAssembly Adam', () => {
-  for (const [n, decoupled] of [[1, false], [7, true], [1029, false]] as const) {
+  // 4096 and 8199: one whole block, and two blocks and a ragged tail.
+  for (const [n, decoupled] of [[1, false], [7, true], [1029, false], [4096, true], [8199, false]] as const) {
     it(`matches the typed-array kernel over 3 steps (n=${n}, ${decoupled ? 'AdamW' : 'Adam + L2'})`, () => {
       const p0 = random(n);
       const grads = [random(n), random(n), random(n)];
@@ -156,6 +157,17 @@ describe('WebAssembly Adam', () => {
       expect(worstRelative(run(wasmAdamStep), run(adamStepKernel))).toBeLessThan(1e-5);
     });
   }
+
+  it('updates each element independently of its neighbours: a range stepped alone gives the same bytes', () => {
+    const n = 8199;
+    const [p, g, m, v] = [random(n), random(n), random(n).map(Math.abs), random(n).map(Math.abs)];
+    const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: true, step: 3 };
+    const whole = [p, m, v].map((a) => a.slice());
+    wasmAdamStep(whole[0], g, whole[1], whole[2], hyper);
+    const part = [p, m, v].map((a) => a.slice(4100));
+    wasmAdamStep(part[0], g.subarray(4100), part[1], part[2], hyper);
+    for (let i = 0; i < 3; i++) expect(part[i]).toEqual(whole[i].subarray(4100));
+  });
 });
 
 describe('gradients through the WebAssembly kernels agree with the float64 typed-array path', () => {
