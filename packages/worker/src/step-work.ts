@@ -20,6 +20,10 @@ const COMMAND = 2;
 const DONE = 3;
 
 export class StepWork {
+  /** What nextCommand returns when the coordinator has said stop. */
+  static readonly STOP = STOP;
+  /** The `last` a thread passes before it has run any step. */
+  static readonly IDLE = IDLE;
   readonly barrier: GroupBarrier;
   private readonly cells: Int32Array;
 
@@ -77,9 +81,6 @@ export class StepWork {
       Atomics.wait(this.cells, COMMAND, command);
     }
   }
-
-  static readonly STOP = STOP;
-  static readonly IDLE = IDLE;
 
   /** The next shard to compute (>= shards when none is left). */
   claimShard(): number {
