@@ -66,16 +66,19 @@ export class ThreadPool {
     });
   }
 
+  /** After a failed attempt: throw once maxAttempts are used up, else report the retry. */
+  private retryOrGiveUp(task: StepTask, attempt: number, error: unknown): void {
+    if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(error)}`);
+    this.events.onRetry?.(task, attempt, error);
+  }
+
   private async runWithRetry(task: StepTask): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.piscina.run(task);
         return;
       } catch (error) {
-        if (attempt >= this.maxAttempts) {
-          throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(error)}`);
-        }
-        this.events.onRetry?.(task, attempt, error);
+        this.retryOrGiveUp(task, attempt, error);
       }
     }
   }
@@ -106,9 +109,7 @@ export class ThreadPool {
       // The others stop waiting at the barrier (or for the next step) and their tasks end.
       this.work.barrier.abort();
       await this.stopLoop();
-      const task: StepTask = { jobId, step, phase: 'steps', start: 0, end: 0, groups };
-      if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(failure.error)}`);
-      this.events.onRetry?.(task, attempt, failure.error);
+      this.retryOrGiveUp({ jobId, step, phase: 'steps', start: 0, end: 0, groups }, attempt, failure.error);
     }
   }
 
@@ -147,9 +148,7 @@ export class ThreadPool {
         ),
       );
       if (failures.length === 0) return;
-      const { task, error } = failures[0];
-      if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(error)}`);
-      this.events.onRetry?.(task, attempt, error);
+      this.retryOrGiveUp(failures[0].task, attempt, failures[0].error);
     }
   }
 

@@ -23,7 +23,7 @@ export interface BatchNormResult {
   batchStats: ChannelStats | null;
 }
 
-/** Weight and bias (ones and zeros when absent), the statistics used, and 1 / sqrt(variance + eps). */
+/** Weight and bias in dtype (ones and zeros when absent). */
 function affineWeights(x: Tensor, dtype: FloatDType, c: number, weight: Tensor | null, bias: Tensor | null) {
   const ones = () => fullLike(new Tensor(x.backend.alloc(dtype, c), [c], dtype, x.backend), 1);
   const w = weight === null ? ones() : toDType(weight, dtype);
@@ -31,6 +31,7 @@ function affineWeights(x: Tensor, dtype: FloatDType, c: number, weight: Tensor |
   return { w, b };
 }
 
+/** Weight and bias, the statistics used (the batch's when stats is null), and 1 / sqrt(variance + eps). */
 function affineOperands(x: Tensor, dtype: FloatDType, c: number, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number) {
   const { w, b } = affineWeights(x, dtype, c, weight, bias);
   const used = stats === null ? channelStats(x) : { mean: toDType(stats.mean, dtype), variance: toDType(stats.variance, dtype) };
@@ -92,10 +93,9 @@ export function batchNormReluMaxPool2x2(x: Tensor, weight: Tensor | null, bias: 
 /** The fused op's forward with running statistics. */
 function runningAffineReluPool(x: Tensor, dtype: FloatDType, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats, eps: number) {
   const [n, c, h, w] = x.shape;
-  const operands = affineOperands(x, dtype, c, weight, bias, stats, eps);
-  const { w: wt, b, used, invStd } = operands;
+  const { w: wt, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
   const pooled = x.backend.channelAffineReluPool2x2(x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage);
-  return { ...operands, pooled };
+  return { w: wt, b, used, invStd, pooled };
 }
 
 /** The fused op's forward with the batch's statistics: one kernel call, x read once. */

@@ -63,10 +63,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const y = result('conv2d', inputs, storage, [win.n, out, win.outH * win.outW], dtype, (g, needs) => {
     // The bias gradient comes with the weight's (one pass over g where it is already at hand).
     const params = needs[1] ? g.backend.conv2dBackwardWeight(g.storage, x.storage, dtype, win, out, needs[2] === true) : null;
+    const dBias = params?.dBias ?? null;
     return [
       needs[0] ? new Tensor(g.backend.conv2dBackwardInput(g.storage, w.storage, dtype, win, out), x.shape, dtype, g.backend) : null,
       params === null ? null : new Tensor(params.dWeight, w.shape, dtype, g.backend),
-      !needs[2] ? null : params?.dBias != null ? new Tensor(params.dBias, [out], dtype, g.backend) : sum(g, [0, 2]),
+      needs[2] ? (dBias !== null ? new Tensor(dBias, [out], dtype, g.backend) : sum(g, [0, 2])) : null,
     ];
   });
   return reshape(y, [win.n, out, win.outH, win.outW]);

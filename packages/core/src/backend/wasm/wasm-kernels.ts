@@ -181,10 +181,6 @@ const operandsStart = kernels === null ? 0 : (RESERVED + kernels.scratchFloats()
 let view = new Float32Array(0);
 let intView = new Int32Array(0);
 
-export function wasmKernelsAvailable(): boolean {
-  return kernels !== null;
-}
-
 function exportsOrThrow(): KernelExports {
   if (kernels === null) throw new Error('dtrain: WebAssembly SIMD kernels are not available here');
   return kernels;
