@@ -1,10 +1,10 @@
 // `pnpm bench`: runs every benchmark, prints a table per group and writes bench-results/bench.json.
 // Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch side by side), --out FILE,
-// --only GROUP[,GROUP] (matmul, elementwise, training, memory, workers, compare): e.g. the one-thread
-// groups under `taskset -c 1` and the worker threads on every core, as two runs.
+// --only GROUP[,GROUP] (matmul, elementwise, optimizer, training, memory, workers, compare): e.g.
+// the one-thread groups under `taskset -c 1` and the worker threads on every core, as two runs.
 import { float32Kernels, relaunchWithMallocTuning } from '@dtrain/core';
 import { cpus } from 'node:os';
-import { benchElementwise, benchMatmul } from './kernels.js';
+import { benchElementwise, benchMatmul, benchOptimizer } from './kernels.js';
 import { printTable, writeJson } from './measure.js';
 import { benchMemory, benchTraining } from './training.js';
 import { compareTrainers } from './compare.js';
@@ -20,7 +20,7 @@ const compare = args.includes('--compare');
 const outIndex = args.indexOf('--out');
 const outPath = outIndex >= 0 ? args[outIndex + 1] : 'bench-results/bench.json';
 const budget = quick ? 0.2 : 1.5;
-const GROUPS = ['matmul', 'elementwise', 'training', 'memory', 'workers', 'compare'];
+const GROUPS = ['matmul', 'elementwise', 'optimizer', 'training', 'memory', 'workers', 'compare'];
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : null;
 const unknown = only?.filter((g) => !GROUPS.includes(g)) ?? [];
@@ -34,6 +34,8 @@ const matmul = runs('matmul') ? benchMatmul(budget) : null;
 if (matmul) printTable(`matmul (float32, CPU backend ${float32Kernels}, one thread)`, matmul);
 const elementwise = runs('elementwise') ? benchElementwise(budget) : null;
 if (elementwise) printTable('elementwise and reductions (float32, CPU backend)', elementwise);
+const optimizer = runs('optimizer') ? benchOptimizer(budget) : null;
+if (optimizer) printTable(`optimizer step (float32, CPU backend ${float32Kernels}, one thread)`, optimizer);
 
 const training = runs('training') ? benchTraining(quick ? 1 : 5) : null;
 if (training) printTable('training throughput (one process, one thread, Adam, batch 128)', training);
@@ -55,6 +57,7 @@ writeJson(outPath, {
   float32Kernels,
   matmul,
   elementwise,
+  optimizer,
   training,
   memory,
   workers,

@@ -171,6 +171,65 @@ describe('WebAssembly Adam', () => {
   });
 });
 
+describe('WebAssembly Adam flushes subnormals (WebAssembly has no flush-to-zero mode)', () => {
+  const f = Math.fround;
+  const FLT_MIN = 2 ** -126;
+  const isSubnormal = (x: number) => x !== 0 && Math.abs(x) < FLT_MIN;
+  // PyTorch's float32 Adam formula, each operation rounded to float32 as the SIMD kernel rounds it.
+  const float32Adam = (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, step: number) => {
+    const [b1, b2, eps] = [f(0.9), f(0.999), f(1e-8)];
+    const stepSize = f(lr / (1 - Math.pow(0.9, step)));
+    const sc2 = f(Math.sqrt(1 - Math.pow(0.999, step)));
+    for (let i = 0; i < p.length; i++) {
+      m[i] = f(f(m[i] * b1) + f(g[i] * f(1 - b1)));
+      v[i] = f(f(v[i] * b2) + f(f(g[i] * g[i]) * f(1 - b2)));
+      p[i] = f(p[i] - f(f(stepSize * m[i]) / f(f(f(Math.sqrt(v[i])) / sc2) + eps)));
+    }
+  };
+  const hyper = (step: number) => ({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step });
+
+  it('gives the bytes of the float32 formula wherever nothing is subnormal', () => {
+    const n = 1031;
+    const [p, m, v] = [random(n), random(n), random(n).map(Math.abs)];
+    const g = random(n).map((x) => x * 1e-3);
+    const ours = [p, m, v].map((a) => a.slice());
+    const reference = [p, m, v].map((a) => a.slice());
+    for (let step = 1; step <= 3; step++) {
+      wasmAdamStep(ours[0], g, ours[1], ours[2], hyper(step));
+      float32Adam(reference[0], g, reference[1], reference[2], 1e-3, step);
+    }
+    for (let i = 0; i < 3; i++) expect(ours[i]).toEqual(reference[i]);
+  });
+
+  it('keeps no subnormal in m and v when gradients are tiny, and moves p as the unflushed formula does', () => {
+    // Gradients from 1e-30 down to subnormal ones: g^2 and the decaying moments fall below 2^-126.
+    const n = 1031;
+    const g = Float32Array.from({ length: n }, (_, i) => (i % 2 === 0 ? 1 : -1) * 10 ** -(20 + (i % 26)));
+    const p = random(n);
+    const ours = [p.slice(), new Float32Array(n), new Float32Array(n)];
+    const reference = [p.slice(), new Float32Array(n), new Float32Array(n)];
+    for (let step = 1; step <= 200; step++) {
+      // After step 10 the gradient vanishes and the moments decay through the subnormal range.
+      const gt = step <= 10 ? g : new Float32Array(n);
+      wasmAdamStep(ours[0], gt, ours[1], ours[2], hyper(step));
+      float32Adam(reference[0], gt, reference[1], reference[2], 1e-3, step);
+    }
+    expect([...reference[1], ...reference[2]].some(isSubnormal)).toBe(true);
+    expect([...ours[1], ...ours[2]].some(isSubnormal)).toBe(false);
+    expect(worstRelative(ours[0], reference[0])).toBeLessThan(1e-6);
+  });
+
+  it('reads a subnormal gradient as zero', () => {
+    const p = Float32Array.of(0.5, -0.25, 1, 2, 3);
+    const g = Float32Array.of(1e-39, -1e-40, 1e-45, 0, 1e-38);
+    const m = new Float32Array(5);
+    const v = new Float32Array(5);
+    wasmAdamStep(p, g, m, v, hyper(1));
+    expect([...p]).toEqual([0.5, -0.25, 1, 2, 3]);
+    expect([...m, ...v].every((x) => x === 0)).toBe(true);
+  });
+});
+
 describe('gradients through the WebAssembly kernels agree with the float64 typed-array path', () => {
   // gradcheck itself runs in float64, which the typed-array kernels compute; float32 tensors take the
   // WebAssembly kernels. The same function differentiated both ways must agree to float32 precision.
