@@ -187,8 +187,11 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     p.grad = new Tensor(reduced.subarray(offset, offset + p.size), p.shape, 'float32');
     offset += p.size;
   }
+  // The parameters live in the shared state from here on: the optimizer updates them where the
+  // workers read them, and only the buffers are copied after each step.
+  flat.store(state);
+  flat.shareParams(state);
   try {
-    flat.store(state);
     for (let step = startStep; step < totalSteps; step++) {
       const stepStart = performance.now();
       const epoch = Math.floor(step / stepsPerEpoch);

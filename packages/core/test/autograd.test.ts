@@ -115,6 +115,28 @@ describe('autograd mechanics', () => {
     expectClose(x.grad!, [2, 4]);
   });
 
+  it('rebindStorage points a leaf at other storage (as p.data = t), copying nothing', () => {
+    const w = tensor([1, 2, 3], { requiresGrad: true });
+    const flat = new Float32Array(new SharedArrayBuffer(5 * 4));
+    flat.set([9, 4, 5, 6, 9]);
+    const view = flat.subarray(1, 4);
+    w.rebindStorage(view);
+    expectClose(w, [4, 5, 6]);
+    w.mul(tensor([1, 10, 100])).sum().backward();
+    expectClose(w.grad!, [1, 10, 100]);
+    flat[2] = 7;
+    expectClose(w, [4, 7, 6]);
+    expect(w.requiresGrad).toBe(true);
+  });
+
+  it('rebindStorage refuses another length, another element type and a non-leaf', () => {
+    const w = tensor([1, 2, 3], { requiresGrad: true });
+    expect(() => w.rebindStorage(new Float32Array(4))).toThrow(/3 elements/);
+    expect(() => w.rebindStorage(new Float64Array(3))).toThrow(/kind and length/);
+    expect(() => w.mul(2).rebindStorage(new Float32Array(3))).toThrow(/only a leaf/);
+    expectClose(w, [1, 2, 3]);
+  });
+
   it('leaves and non-leaves follow PyTorch: only leaves keep .grad unless retainGrad()', () => {
     const x = tensor([1, 2], { requiresGrad: true });
     const h = x.mul(2);

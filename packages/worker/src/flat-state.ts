@@ -9,48 +9,52 @@ export class FlatState {
   readonly paramSize: number;
   /** Floats of parameters then buffers (int32 buffers such as num_batches_tracked as exact floats). */
   readonly stateSize: number;
-  private readonly tensors: Tensor[];
+  /** The tensors load and store copy, and where each starts in the state. */
+  private copied: { tensor: Tensor; at: number }[];
   private readonly paramOffsets = new Map<Tensor, number>();
 
   constructor(model: nn.Module) {
     this.params = model.parameters();
     this.buffers = model.buffers();
-    this.tensors = [...this.params, ...this.buffers];
     let at = 0;
+    this.copied = [...this.params, ...this.buffers].map((tensor) => {
+      const placed = { tensor, at };
+      at += tensor.size;
+      return placed;
+    });
+    for (const { tensor, at } of this.copied.slice(0, this.params.length)) this.paramOffsets.set(tensor, at);
+    this.paramSize = this.params.reduce((n, p) => n + p.size, 0);
+    this.stateSize = at;
+  }
+
+  /**
+   * Make the parameters views of state[0 .. paramSize) (its values become theirs): whoever writes
+   * there (the optimizer) updates them, and load and store copy only the buffers from then on.
+   */
+  shareParams(state: Float32Array): void {
     for (const p of this.params) {
-      this.paramOffsets.set(p, at);
-      at += p.size;
+      if (p.dtype !== 'float32') throw new Error(`FlatState.shareParams: parameters must be float32, not ${p.dtype}`);
     }
-    this.paramSize = at;
-    this.stateSize = this.paramSize + this.buffers.reduce((n, b) => n + b.size, 0);
+    for (const p of this.params) {
+      const at = this.offsetOf(p);
+      p.rebindStorage(state.subarray(at, at + p.size));
+    }
+    this.copied = this.copied.slice(this.params.length);
   }
 
-  /** Overwrite the model's parameters and buffers with state[0 .. stateSize). */
+  /** Overwrite the model's parameters (unless shared) and buffers with state[0 .. stateSize). */
   load(state: Float32Array): void {
-    let at = 0;
-    for (const t of this.tensors) {
-      (t.storage as Float32Array | Int32Array).set(state.subarray(at, at + t.size));
-      at += t.size;
-    }
+    for (const { tensor, at } of this.copied) (tensor.storage as Float32Array | Int32Array).set(state.subarray(at, at + tensor.size));
   }
 
-  /** Write the model's parameters and buffers into state[0 .. stateSize). */
+  /** Write the model's parameters (unless shared) and buffers into state[0 .. stateSize). */
   store(state: Float32Array): void {
-    let at = 0;
-    for (const t of this.tensors) {
-      state.set(t.storage as Float32Array | Int32Array, at);
-      at += t.size;
-    }
+    for (const { tensor, at } of this.copied) state.set(tensor.storage as Float32Array | Int32Array, at);
   }
 
   /** Write each parameter's gradient (zeros where it has none) into out[0 .. paramSize). */
   storeGrads(out: Float32Array): void {
-    let at = 0;
-    for (const p of this.params) {
-      if (p.grad === null) out.fill(0, at, at + p.size);
-      else out.set(p.grad.storage as Float32Array, at);
-      at += p.size;
-    }
+    this.takeGradsOf(this.params, out, false);
   }
 
   /** Where parameter p's elements start in a flat gradient or state. */
@@ -60,13 +64,13 @@ export class FlatState {
     return at;
   }
 
-  /** Write these parameters' gradients (zeros where none) at their offsets in out, then clear them. */
-  takeGradsOf(params: readonly Tensor[], out: Float32Array): void {
+  /** Write these parameters' gradients (zeros where none) at their offsets in out, then clear them (unless keep). */
+  takeGradsOf(params: readonly Tensor[], out: Float32Array, clear = true): void {
     for (const p of params) {
       const at = this.offsetOf(p);
       if (p.grad === null) out.fill(0, at, at + p.size);
       else out.set(p.grad.storage as Float32Array, at);
-      p.grad = null;
+      if (clear) p.grad = null;
     }
   }
 }

@@ -63,6 +63,8 @@ export class ShardRunner {
     this.stats = new Float64Array(setup.stats);
     this.x = new Float32Array(setup.shardSize * this.sampleSize);
     this.y = new Int32Array(setup.shardSize);
+    // The parameters are read where the coordinator's optimizer writes them: no copy per step.
+    this.flat.shareParams(this.state);
     if (setup.syncBn !== undefined) {
       const segments = segmentAtBatchNorms(this.model);
       this.sync = {
@@ -79,7 +81,7 @@ export class ShardRunner {
     }
   }
 
-  /** Take the coordinator's current parameters and buffers. */
+  /** Take the coordinator's current buffers (the parameters are shared with it). */
   loadState(): void {
     this.flat.load(this.state);
   }

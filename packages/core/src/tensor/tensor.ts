@@ -83,6 +83,21 @@ export class Tensor {
     backward(this, grad, options);
   }
 
+  /**
+   * Point this leaf tensor at other storage holding its elements, copying nothing (PyTorch's
+   * `p.data = t`): e.g. parameters kept in one flat buffer that other threads read. The storage must
+   * be of this tensor's backend and dtype, with exactly `size` elements.
+   */
+  rebindStorage(storage: Storage): void {
+    if (!this.isLeaf) throw new AutogradError('rebindStorage: only a leaf tensor can be rebound');
+    const old = this.storage as { constructor: unknown; length?: number };
+    const next = storage as { constructor: unknown; length?: number };
+    if (next.constructor !== old.constructor || next.length !== old.length) {
+      throw new ShapeError(`rebindStorage: the new storage must match the old one's kind and length (${this.dtype}, ${this.size} elements)`);
+    }
+    (this as { storage: Storage }).storage = storage;
+  }
+
   /** Same storage, cut from the graph. */
   detach(): Tensor {
     return new Tensor(this.storage, this.shape, this.dtype, this.backend, null);
