@@ -25,10 +25,12 @@ export default defineConfig({
         extends: true,
         test: {
           name: 'wasm-simd',
-          include: ['packages/core/test/{matmul,wasm-kernels,cpu-kernels,training}.test.ts'],
+          include: ['packages/core/test/{matmul,wasm-kernels,cpu-kernels,training,batch-segments}.test.ts'],
           env: { DTRAIN_CPU_KERNELS: 'wasm-simd' },
         },
       },
+      // Shard-batched gradients must match the shards' on the typed-array kernels too.
+      { extends: true, test: { name: 'js', include: ['packages/core/test/batch-segments.test.ts'], env: { DTRAIN_CPU_KERNELS: 'js' } } },
     ],
   },
 });

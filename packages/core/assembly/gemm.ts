@@ -16,9 +16,17 @@ const WHOLE_A: i32 = 1 << 20;
 /** Whether the whole-A region holds the packed A of the previous gemm call. */
 let wholeAReady = false;
 
-/** Floats of scratch memory gemm needs: packed A, packed B, one edge tile and a whole packed A. */
+/** The K block: gemm computes k up to this in one pass of its accumulators. */
+export function gemmKBlock(): i32 {
+  return KC;
+}
+
+/** Tiles gemmSegmentSum keeps per output tile: one per level of its tree (segments <= KC). */
+const TREE_LEVELS: i32 = 10;
+
+/** Floats of scratch memory gemm needs: packed A, packed B, one edge tile, a whole packed A and gemmSegmentSum's tree tiles. */
 export function scratchFloats(): i32 {
-  return ((MC + MR - 1) / MR) * MR * KC + ((NC + NR - 1) / NR) * NR * KC + MR * NR + WHOLE_A;
+  return ((MC + MR - 1) / MR) * MR * KC + ((NC + NR - 1) / NR) * NR * KC + MR * NR + WHOLE_A + TREE_LEVELS * MR * NR;
 }
 
 @inline function at(base: usize, index: i32): usize {
@@ -282,4 +290,84 @@ export function gemm(
     }
   }
   wholeAReady = whole;
+}
+
+/** The 5x8 accumulator tile as 10 vectors at tile (row r: bytes 32r and 32r + 16). */
+@inline function addTileInto(dst: usize, src: usize): void {
+  for (let v = 0; v < 10; v++) v128.store(dst + (<usize>v << 4), f32x4.add(v128.load(dst + (<usize>v << 4)), v128.load(src + (<usize>v << 4))));
+}
+
+@inline function copyTile(dst: usize, src: usize): void {
+  for (let v = 0; v < 10; v++) v128.store(dst + (<usize>v << 4), v128.load(src + (<usize>v << 4)));
+}
+
+/**
+ * One output tile of gemmSegmentSum: the packed panels cover all kc = segments * seg of k; each
+ * segment's product starts from zero (as a GEMM over that segment alone), and the segment tiles
+ * are added as the pairwise tree over segment index adds them (a binary counter of partial tiles
+ * in `tree`, one per level), the result stored into C.
+ */
+function segmentTreeKernel(seg: i32, segments: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i32, cols: i32, tree: usize): void {
+  const TILE: usize = MR * NR * 4;
+  const current = tree + TILE * <usize>(TREE_LEVELS - 1);
+  for (let s = 0; s < segments; s++) {
+    microKernel(seg, pa, pb, current, NR, MR, NR, 0, true);
+    pa += <usize>(seg * MR * 4);
+    pb += <usize>(seg * NR * 4);
+    // Segment s closes the subtrees whose left halves wait at the levels of s's trailing one bits.
+    let level = 0;
+    for (let t = s; (t & 1) != 0; t >>= 1) {
+      addTileInto(current, tree + TILE * <usize>level);
+      level++;
+    }
+    copyTile(tree + TILE * <usize>level, current);
+  }
+  // With a segment count that is not a power of two, the lone subtrees join from the lowest level up.
+  let have = false;
+  for (let level = 0; level < TREE_LEVELS - 1; level++) {
+    if (((segments >> level) & 1) == 0) continue;
+    if (have) addTileInto(current, tree + TILE * <usize>level);
+    else copyTile(current, tree + TILE * <usize>level);
+    have = true;
+  }
+  for (let r = 0; r < rows; r++) {
+    if (cols == NR) {
+      v128.store(at(c, r * ldc), v128.load(current + (<usize>r << 5)));
+      v128.store(at(c, r * ldc), v128.load(current + (<usize>r << 5), 16), 16);
+    } else {
+      for (let j = 0; j < cols; j++) store<f32>(at(c, r * ldc + j), load<f32>(at(current, r * NR + j)));
+    }
+  }
+}
+
+/**
+ * C (m x n) = the pairwise tree sum, over s < segments, of op(A)[:, s*seg, (s+1)*seg) @
+ * op(B)[s*seg, (s+1)*seg), :) with seg = k / segments (k <= KC, one K block): each term is what gemm
+ * over that segment alone computes, and they are added in the order treeSum adds per-shard slots.
+ * A weight gradient over a batch of shards thus has the bytes of the shards' gradients summed.
+ */
+export function gemmSegmentSum(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32, transA: bool, transB: bool, segments: i32, scratch: usize): void {
+  const seg = k / segments;
+  const aRs = transA ? 1 : k;
+  const aCs = transA ? m : 1;
+  const bRs = transB ? 1 : n;
+  const bCs = transB ? k : 1;
+  const pa = scratch;
+  const pb = at(pa, ((MC + MR - 1) / MR) * MR * KC);
+  const edge = at(pb, ((NC + NR - 1) / NR) * NR * KC);
+  const tree = at(at(edge, MR * NR), WHOLE_A);
+  for (let j0 = 0; j0 < n; j0 += NC) {
+    const nc = min(NC, n - j0);
+    packB(b, bRs, bCs, 0, k, j0, nc, pb);
+    for (let i0 = 0; i0 < m; i0 += MC) {
+      const mc = min(MC, m - i0);
+      packA(a, aRs, aCs, i0, mc, 0, k, pa);
+      for (let jp = 0; jp < nc; jp += NR) {
+        for (let ip = 0; ip < mc; ip += MR) {
+          segmentTreeKernel(seg, segments, at(pa, ip * k), at(pb, jp * k), at(c, (i0 + ip) * n + j0 + jp), n, min(MR, mc - ip), min(NR, nc - jp), tree);
+        }
+      }
+    }
+  }
+  // The whole-A region was not touched, but the next gemm must not take packA's panels for it.
 }

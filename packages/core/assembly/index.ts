@@ -1,5 +1,5 @@
 // Entry point of the WebAssembly kernels: everything exported here is callable from the CPU backend.
-export { gemm, scratchFloats } from './gemm';
+export { gemm, gemmKBlock, gemmSegmentSum, scratchFloats } from './gemm';
 export { adamStep } from './optimizer';
 export { columns } from './conv';
 export { maxPool2x2 } from './pool';

@@ -106,6 +106,12 @@ export interface Backend {
   argmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
   /** With rowBias ([n]), every row of every C starts as rowBias (linear layers). */
   matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, rowBias?: Storage | null): Storage;
+  /**
+   * C (m x n) = the pairwise tree sum over s < segments of op(A)[:, seg s] @ op(B)[seg s, :], k cut
+   * into `segments` equal segments (batch 1): each term with the bytes `matmul` gives for that
+   * segment alone, the terms added in float as the per-shard gradient sum adds them.
+   */
+  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number): Storage;
   /** Softmax (or log-softmax) over n of x viewed as [outer, n, inner], stable by max subtraction. */
   softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean): Storage;
   /** log(sum(exp(x))) over n of x viewed as [outer, n, inner]; [outer, inner]. */

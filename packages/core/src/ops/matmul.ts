@@ -1,12 +1,14 @@
 // Matrix product with NumPy/PyTorch semantics: 1-D operands are promoted and the added axis removed,
 // leading (batch) axes broadcast. The backward products reuse the kernel's transpose flags, so no
 // transposed copy is ever made.
-import { ShapeError } from '../errors.js';
-import { promoteFloat } from '../tensor/dtype.js';
+import { AutogradError, ShapeError } from '../errors.js';
+import { promoteFloat, type FloatDType } from '../tensor/dtype.js';
 import { broadcastShapes, formatShape, sizeOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { requireFloat, result } from './op.js';
-import { broadcastTo, reshape, sumTo, toDType } from './shape.js';
+import { add } from './arithmetic.js';
+import { batchSegments, treeCombine } from './batch-segments.js';
+import { broadcastTo, reshape, slice, sumTo, toDType } from './shape.js';
 
 /** The logical [rows, cols] of a stored [.., r, c] matrix, read transposed when trans is set. */
 function dims(shape: Shape, trans: boolean): [number, number] {
@@ -15,8 +17,12 @@ function dims(shape: Shape, trans: boolean): [number, number] {
   return trans ? [c, r] : [r, c];
 }
 
-/** op(a) @ op(b) (+ bias [n] on every row) for operands of rank >= 2 with broadcast batch axes. */
-function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null): Tensor {
+/**
+ * op(a) @ op(b) (+ bias [n] on every row) for operands of rank >= 2 with broadcast batch axes.
+ * segments > 1 (a linear layer over a batch of shards, see withBatchSegments): a is [rows, k] and b
+ * the weight, and the weight and bias gradients are summed per segment of rows, then in the tree.
+ */
+function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null, segments = 1): Tensor {
   const [m, k] = dims(a.shape, transA);
   const [k2, n] = dims(b.shape, transB);
   if (k !== k2) {
@@ -44,11 +50,32 @@ function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: T
     bBatchStride: sizeOf(y.shape.slice(0, -2)) === 1 ? 0 : k * n,
   }, rowBias?.storage ?? null);
   const inputs = rowBias === null ? [x, y] : [x, y, rowBias];
+  if (segments > 1) {
+    return result('matmul', inputs, storage, [m, n], dtype, (g, needs) => [
+      needs[0] ? matmulT(g, y, false, !transB) : null,
+      needs[1] ? segmentSumProduct(g, x, transB, segments) : null,
+      needs[2] ? treeCombine(Array.from({ length: segments }, (_, s) => sumTo(slice(g, (s * m) / segments, ((s + 1) * m) / segments), rowBias!.shape)), add) : null,
+    ]);
+  }
   return result('matmul', inputs, storage, [...batchShape, m, n], dtype, (g, needs) => [
     needs[0] ? sumTo(transA ? matmulT(y, g, transB, true) : matmulT(g, y, false, !transB), x.shape) : null,
     needs[1] ? sumTo(transB ? matmulT(g, x, true, transA) : matmulT(x, g, !transA, false), y.shape) : null,
     needs[2] ? sumTo(g, rowBias!.shape) : null,
   ]);
+}
+
+/**
+ * The weight gradient of x @ op(w) over a batch of equal row segments: per segment what matmulT
+ * gives (g^T x, or x^T g for an untransposed w), the segments added in the pairwise tree.
+ */
+function segmentSumProduct(g: Tensor, x: Tensor, transB: boolean, segments: number): Tensor {
+  const [rows, n] = [g.shape[0], g.shape[1]];
+  const k = x.shape[1];
+  const [a, b, m, cols] = transB ? [g, x, n, k] : [x, g, k, n];
+  const storage = a.backend.matmulSegmentSum(a.storage, b.storage, g.dtype as FloatDType, { batch: 1, m, k: rows, n: cols, transA: true, transB: false, aBatchStride: 0, bBatchStride: 0 }, segments);
+  return result('matmul', [a, b], storage, [m, cols], g.dtype, () => {
+    throw new AutogradError('the segment-summed weight gradient is not differentiable again');
+  });
 }
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
@@ -76,6 +103,9 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
     throw new ShapeError(`linear: bias must be [${weight.shape[0]}], got ${formatShape(bias.shape)}`);
   }
   const x2 = x.rank === 1 ? reshape(x, [1, x.shape[0]]) : x;
-  const y = matmulT(x2, weight, false, true, bias);
+  // A batch of shards (withBatchSegments): the weight and bias gradients are summed shard by shard.
+  const segments = batchSegments();
+  const segmented = segments > 1 && x2.rank === 2 && x2.shape[0] % segments === 0;
+  const y = matmulT(x2, weight, false, true, bias, segmented ? segments : 1);
   return x.rank === 1 ? reshape(y, [weight.shape[0]]) : y;
 }

@@ -19,6 +19,7 @@ import {
   float32KernelFlavor,
   type Float32KernelFlavor,
   wasmMatmulKernel,
+  wasmMatmulSegmentSum,
   wasmMaxPool2x2,
   wasmTreeSumInto,
 } from '../wasm/wasm-kernels.js';
@@ -129,6 +130,31 @@ export const cpuBackend: Backend = {
         for (let row = 0; row < spec.batch * spec.m; row++) for (let j = 0; j < spec.n; j++) out[row * spec.n + j] += bias[j];
       }
     }
+    return out;
+  },
+
+  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number) {
+    const { m, k, n, transA, transB } = spec;
+    if (spec.batch !== 1 || k % segments !== 0) throw new RangeError(`matmulSegmentSum: ${segments} segments of k = ${k}, batch ${spec.batch}`);
+    const out = fullyWritten(dtype, m * n);
+    if (useWasm(dtype) && wasmMatmulSegmentSum(a as Float32Array, b as Float32Array, spec, segments, out as Float32Array)) return out;
+    // Each segment's operands copied out and multiplied as matmul would, then the tree in place.
+    const seg = k / segments;
+    const [av, bv] = [farr(a), farr(b)];
+    const parts = Array.from({ length: segments }, (_, s) => {
+      const as = allocArray(dtype, m * seg) as FloatArray;
+      for (let i = 0; i < m; i++) for (let p = 0; p < seg; p++) as[i * seg + p] = transA ? av[(s * seg + p) * m + i] : av[i * k + s * seg + p];
+      const bs = allocArray(dtype, seg * n) as FloatArray;
+      for (let p = 0; p < seg; p++) for (let j = 0; j < n; j++) bs[p * n + j] = transB ? bv[j * k + s * seg + p] : bv[(s * seg + p) * n + j];
+      return farr(cpuBackend.matmul(as, bs, dtype, { batch: 1, m, k: seg, n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 }));
+    });
+    for (let stride = 1; stride < segments; stride *= 2) {
+      for (let left = 0; left + stride < segments; left += 2 * stride) {
+        const [x, y] = [parts[left], parts[left + stride]];
+        for (let i = 0; i < m * n; i++) x[i] += y[i];
+      }
+    }
+    out.set(parts[0]);
     return out;
   },
 

@@ -87,6 +87,8 @@ interface KernelExports {
     dWeight: number,
     dBias: number,
   ): void;
+  gemmSegmentSum(a: number, b: number, c: number, m: number, k: number, n: number, transA: number, transB: number, segments: number, scratch: number): void;
+  gemmKBlock(): number;
   adamStep(
     p: number,
     g: number,
@@ -246,6 +248,27 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
   if (rowBias !== null) for (let row = 0; row < batch * m; row++) view.set(rowBias, (cPtr >> 2) + row * n);
   exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED, rowBias === null ? 0 : 1, 0);
   c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
+  return true;
+}
+
+/**
+ * C = the tree sum over k's equal segments of op(A) @ op(B) restricted to each (see
+ * Backend.matmulSegmentSum), in one pass over C: each 5x8 tile's segment products are added in
+ * registers and a small tree of tiles instead of each segment's whole C written out. Only for one
+ * K block (k up to gemmKBlock(), which the per-segment GEMMs also compute in one block); false when
+ * k is larger or the operands do not fit.
+ */
+export function wasmMatmulSegmentSum(a: Float32Array, b: Float32Array, spec: MatmulSpec, segments: number, c: Float32Array): boolean {
+  const { m, k, n, transA, transB } = spec;
+  const kernels = exportsOrThrow();
+  if (spec.batch !== 1 || k % segments !== 0 || k > kernels.gemmKBlock() || m * n === 0 || k === 0) return false;
+  const regions = layout(m * k, k * n, m * n);
+  if (regions === null) return false;
+  const [aPtr, bPtr, cPtr] = regions;
+  view.set(a.subarray(0, m * k), aPtr >> 2);
+  view.set(b.subarray(0, k * n), bPtr >> 2);
+  kernels.gemmSegmentSum(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, segments, RESERVED);
+  c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + m * n));
   return true;
 }
 
