@@ -8,7 +8,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
 import { combineShardStats, ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
 import { float32TreeSumInto, io, manualSeed, randn } from '@dtrain/core';
-import { buildModel, FlatState, reduceScratchFloats, type ModelSpec } from '@dtrain/worker';
+import { buildModel, FlatState, reduceScratchFloats, shardGroupSize, shardsBatchable, type ModelSpec } from '@dtrain/worker';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -117,6 +117,52 @@ describe('data-parallel training on worker threads', () => {
     expect(message).toContain(latest);
     expect(latest).toMatch(new RegExp(`step-0*${step - 1}$`));
     for (const t of Object.values((await io.loadCheckpoint(latest)).model)) expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe('shard groups: a thread runs several shards as one batch, with the same bytes', () => {
+  // An MLP (linear layers and activations only) is shard-batchable; 8 shards of 8 samples.
+  const mlpSpec = join(root, 'mlp.json');
+  writeFileSync(mlpSpec, JSON.stringify({ input: [2], layers: [{ type: 'linear', out: 32 }, { type: 'tanh' }, { type: 'linear', out: 32 }, { type: 'relu' }, { type: 'linear', out: 3 }] }));
+  const mlp = (overrides: Partial<RunConfig>) => config({ model: mlpSpec, ...overrides });
+  const reference = new Map<string, string>();
+
+  it('groups as many aligned shards as give every thread work, only for models whose layers allow it', () => {
+    manualSeed(0);
+    const model = buildModel(JSON.parse(readFileSync(mlpSpec, 'utf8')) as ModelSpec);
+    expect(shardsBatchable(model)).toBe(true);
+    expect([1, 2, 3, 4, 8].map((threads) => shardGroupSize(model, 8, 8, threads))).toEqual([8, 4, 2, 2, 1]);
+    expect(shardGroupSize(model, 6, 8, 2)).toBe(2);
+    // At most 256 rows in one group.
+    expect(shardGroupSize(model, 8, 64, 1)).toBe(4);
+    expect(shardGroupSize(model, 8, 300, 1)).toBe(1);
+    const withBatchNorm = buildModel(JSON.parse(readFileSync(specPath, 'utf8')) as ModelSpec);
+    expect(shardsBatchable(withBatchNorm)).toBe(false);
+    expect(shardGroupSize(withBatchNorm, 8, 8, 1)).toBe(1);
+    const cnn = buildModel({ input: [1, 6, 6], layers: [{ type: 'conv2d', out: 2, kernel: 3 }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', out: 3 }] });
+    expect(shardsBatchable(cnn)).toBe(false);
+    const dropout = buildModel({ input: [2], layers: [{ type: 'linear', out: 4 }, { type: 'dropout', p: 0.5 }, { type: 'linear', out: 3 }] });
+    expect(shardsBatchable(dropout)).toBe(false);
+  });
+
+  // cores 1: one group of 8 shards; 2: two of 4; 3: four of 2 (three threads); 8: shard by shard.
+  it.each([1, 2, 3, 8])('an epoch with groups for %i threads at once gives the bytes of shard by shard', async (cores) => {
+    const result = await train(mlp({ workers: Math.max(cores, 2) }), { cores });
+    reference.set(`cores ${cores}`, checkpointBytes(result.checkpoint!));
+    expect(result.test.accuracy).toBeGreaterThan(0.4);
+  });
+
+  it('all four agree (and the shard-by-shard run is one of them)', () => {
+    const one = reference.get('cores 1');
+    expect(one).toBeDefined();
+    for (const cores of [2, 3, 8]) expect(reference.get(`cores ${cores}`), `cores ${cores}`).toBe(one);
+  });
+
+  it.each(['throw', 'exit'] as const)('a thread that %ss in a group is replaced and the group re-run, with the same bytes', async (kind) => {
+    const warnings: string[] = [];
+    const result = await train(mlp({ workers: 2 }), { cores: 2, fault: { step: 7, shard: 5, kind }, events: { onWarning: (w) => warnings.push(w) } });
+    expect(warnings.length).toBe(1);
+    expect(checkpointBytes(result.checkpoint!)).toBe(reference.get('cores 1'));
   });
 });
 

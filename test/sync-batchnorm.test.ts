@@ -58,6 +58,7 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     seed: 3,
     shards,
     shardSize: batchSize / shards,
+    shardGroup: 1,
     inputs: inputs.buffer as SharedArrayBuffer,
     labels: labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,

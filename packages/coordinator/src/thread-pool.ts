@@ -23,6 +23,11 @@ function splitRange(size: number, align: number, parts: number): [number, number
   return Array.from({ length: n }, (_, w) => [Math.floor((w * units) / n) * align, Math.min(size, Math.floor(((w + 1) * units) / n) * align)]);
 }
 
+/** Threads that compute at once: one per core at most (see ThreadPool.concurrency). */
+export function threadsAtOnce(threads: number, cores = availableParallelism()): number {
+  return Math.max(1, Math.min(threads, cores));
+}
+
 /** The running 'steps' tasks, one per group, and the first failure among them (resolves with it). */
 interface StepLoop {
   tasks: Promise<void>[];
@@ -47,7 +52,7 @@ export class ThreadPool {
     private readonly maxAttempts = 3,
     cores = availableParallelism(),
   ) {
-    this.concurrency = Math.max(1, Math.min(threads, cores));
+    this.concurrency = threadsAtOnce(threads, cores);
     this.work = new StepWork(setup.work);
     this.piscina = new Piscina({
       filename: threadEntryPath(),

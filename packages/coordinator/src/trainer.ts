@@ -3,7 +3,7 @@
 // BatchNorm statistics into shared slots; the slots are combined in a fixed tree; the optimizer
 // steps once on the canonical model here; the new state is written where every worker reads it.
 import { data, DtrainError, io, manualSeed, nn, Tensor } from '@dtrain/core';
-import { buildModel, FlatState, GroupBarrier, segmentAtBatchNorms, statsSize, StepWork, SyncExchangeLayout, type ModelSpec, type RunSetup } from '@dtrain/worker';
+import { buildModel, FlatState, GroupBarrier, segmentAtBatchNorms, shardGroupSize, statsSize, StepWork, SyncExchangeLayout, type ModelSpec, type RunSetup } from '@dtrain/worker';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { syncBatchNorm } from './batchnorm-sync.js';
@@ -14,7 +14,7 @@ import { loadRunData, type RunData } from './datasets.js';
 import { evaluate } from './evaluate.js';
 import { resolveModelSpec } from './model-choice.js';
 import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
-import { describeTask, ThreadPool } from './thread-pool.js';
+import { describeTask, ThreadPool, threadsAtOnce } from './thread-pool.js';
 
 export interface StepReport {
   epoch: number;
@@ -114,12 +114,15 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const reduced = new Float32Array(shared(flat.paramSize, 'f32'));
   const stats = new Float64Array(shared(shards * recordSize, 'f64'));
   const batch = new Int32Array(shared(batchSize, 'i32'));
+  const syncing = config.syncBn && batchNorms.length > 0;
   const setup: RunSetup = {
     jobId,
     spec,
     seed,
     shards,
     shardSize,
+    // Shards a thread runs as one batch: the same bytes as one by one, at fewer and larger products.
+    shardGroup: syncing ? 1 : shardGroupSize(model, shards, shardSize, threadsAtOnce(config.workers, options.cores)),
     inputs: runData.train.inputs.buffer as SharedArrayBuffer,
     labels: runData.train.labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,
@@ -130,7 +133,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     work: StepWork.allocate().buffers,
   };
   let lockstep: GroupBarrier | null = null;
-  if (config.syncBn && batchNorms.length > 0) {
+  if (syncing) {
     const norms = segmentAtBatchNorms(model).norms;
     const layout = new SyncExchangeLayout(norms.map((n) => n.numFeatures), shards);
     lockstep = GroupBarrier.allocate(layout.points);

@@ -11,6 +11,7 @@ export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 export { combineShardStats } from './batchnorm-stats.js';
 export { GroupBarrier, StepAbortedError } from './group-barrier.js';
 export { StepWork } from './step-work.js';
+export { shardGroupSize, shardsBatchable } from './shard-groups.js';
 export { segmentAtBatchNorms, SyncBatchNormError, SyncExchangeLayout } from './sync-batchnorm.js';
 
 export interface WorkerInfo {

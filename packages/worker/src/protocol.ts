@@ -10,6 +10,11 @@ export interface RunSetup {
   seed: number;
   shards: number;
   shardSize: number;
+  /**
+   * Shards a thread claims and runs as one batch (see shard-groups.ts): aligned groups of this many
+   * (a power of two; 1 = shard by shard), each group's gradient sum in the slot of its first shard.
+   */
+  shardGroup: number;
   /** Training inputs [samples, ...sampleShape] (float32) and class labels [samples] (int32). */
   inputs: SharedArrayBuffer;
   labels: SharedArrayBuffer;
@@ -17,7 +22,7 @@ export interface RunSetup {
   batch: SharedArrayBuffer;
   /** The canonical parameters and buffers (float32 [stateSize], FlatState order). */
   state: SharedArrayBuffer;
-  /** One gradient sum per shard (float32 [shards * paramSize]). */
+  /** One gradient sum per shard, or per shard group in its first shard's slot (float32 [shards * paramSize]). */
   grads: SharedArrayBuffer;
   /** The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]). */
   reduced: SharedArrayBuffer;

@@ -1,7 +1,7 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { add, channelStats, type ChannelStats, fromArray, loss, nn, noGrad, ones, RandomScope, type Tensor, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import { add, channelStats, type ChannelStats, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, withBatchSegments, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
@@ -61,8 +61,8 @@ export class ShardRunner {
     this.state = new Float32Array(setup.state);
     this.grads = new Float32Array(setup.grads);
     this.stats = new Float64Array(setup.stats);
-    this.x = new Float32Array(setup.shardSize * this.sampleSize);
-    this.y = new Int32Array(setup.shardSize);
+    this.x = new Float32Array(setup.shardGroup * setup.shardSize * this.sampleSize);
+    this.y = new Int32Array(setup.shardGroup * setup.shardSize);
     // The parameters are read where the coordinator's optimizer writes them: no copy per step.
     this.flat.shareParams(this.state);
     if (setup.syncBn !== undefined) {
@@ -86,30 +86,34 @@ export class ShardRunner {
     this.flat.load(this.state);
   }
 
-  /** The shard's samples and labels as tensors (copied out of the shared data). */
-  private shardBatch(shard: number): { x: Tensor; y: Tensor } {
-    const { shardSize } = this.setup;
+  /** The samples and labels of shards [first, first + count) as tensors (copied out of the shared data). */
+  private shardBatch(first: number, count = 1): { x: Tensor; y: Tensor } {
+    const rows = this.setup.shardSize * count;
     const size = this.sampleSize;
-    for (let i = 0; i < shardSize; i++) {
-      const sample = this.batch[shard * shardSize + i];
+    const start = first * this.setup.shardSize;
+    for (let i = 0; i < rows; i++) {
+      const sample = this.batch[start + i];
       this.x.set(this.inputs.subarray(sample * size, (sample + 1) * size), i * size);
       this.y[i] = this.labels[sample];
     }
-    return { x: fromArray(this.x, [shardSize, ...this.sampleShape]), y: fromArray(this.y, [shardSize], { dtype: 'int32' }) };
+    return { x: fromArray(this.x.subarray(0, rows * size), [rows, ...this.sampleShape]), y: fromArray(this.y.subarray(0, rows), [rows], { dtype: 'int32' }) };
   }
 
   private gradSlot(shard: number): Float32Array {
     return this.grads.subarray(shard * this.flat.paramSize, (shard + 1) * this.flat.paramSize);
   }
 
-  /** The shard's statistics record: loss sum, correct predictions, each BatchNorm's batch statistics. */
-  private writeRecord(shard: number, lossSum: number, logits: Tensor, y: Tensor, batchStats: readonly BatchStats[]): void {
+  /**
+   * The shard's statistics record: loss sum, correct predictions, each BatchNorm's batch statistics.
+   * logits and y may hold a group of shards, this one's rows from `row` on.
+   */
+  private writeRecord(shard: number, lossSum: number, logits: Tensor, y: Tensor, batchStats: readonly BatchStats[], row = 0): void {
     const record = this.stats.subarray(shard * this.statsSize, (shard + 1) * this.statsSize);
     record[0] = lossSum;
     const predicted = noGrad(() => logits.argmax(1).dataSync());
     const labels = y.dataSync();
     let correct = 0;
-    for (let i = 0; i < labels.length; i++) correct += +(predicted[i] === labels[i]);
+    for (let i = row; i < row + this.setup.shardSize; i++) correct += +(predicted[i] === labels[i]);
     record[1] = correct;
     let at = 2;
     for (const s of batchStats) {
@@ -118,6 +122,36 @@ export class ShardRunner {
       record.set(s.mean.dataSync(), at + 1);
       record.set(s.variance.dataSync(), at + 1 + c);
       at += 1 + 2 * c;
+    }
+  }
+
+  /**
+   * Shards [first, first + count) of the step as one batch (a group, see shard-groups.ts): the
+   * group's gradient sum, with the bytes of the shards' own summed in the tree, in the slot of
+   * `first`, and each shard's record. beforeShard runs for each shard before any is computed.
+   */
+  runGroup(step: number, first: number, count: number, beforeShard: (shard: number) => void = () => {}): void {
+    for (let s = first; s < first + count; s++) beforeShard(s);
+    if (count === 1) {
+      this.runShard(step, first);
+      return;
+    }
+    const { seed, shardSize } = this.setup;
+    const { x, y } = this.shardBatch(first, count);
+    this.model.train();
+    this.model.zeroGrad();
+    // The group's modules draw no random numbers (shardsBatchable), so the first shard's scope serves.
+    const { logits, losses } = withRandomScope({ seed, step, shard: first }, () => {
+      const out = withBatchSegments(count, () => this.model.forward(x));
+      // Per-sample losses: the gradient of each shard's sum is 1 on each of its samples.
+      const perSample = loss.crossEntropy(out, y, { reduction: 'none' });
+      perSample.backward(ones([count * shardSize]));
+      return { logits: out, losses: perSample };
+    });
+    this.flat.storeGrads(this.gradSlot(first));
+    for (let s = 0; s < count; s++) {
+      const lossSum = noGrad(() => slice(losses, s * shardSize, (s + 1) * shardSize).sum().item());
+      this.writeRecord(first + s, lossSum, logits, y, [], s * shardSize);
     }
   }
 

@@ -82,7 +82,7 @@ export class StepWork {
     }
   }
 
-  /** The next shard to compute (>= shards when none is left). */
+  /** The next shard group to compute (past the last when none is left; see RunSetup.shardGroup). */
   claimShard(): number {
     return Atomics.add(this.cells, SHARD, 1);
   }

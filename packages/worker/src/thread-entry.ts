@@ -27,7 +27,9 @@ function injectFault(setup: RunSetup, step: number, shard: number): void {
 function sumGradients(setup: RunSetup, paramSize: number, start: number, end: number): void {
   reduction ??= { grads: new Float32Array(setup.grads), reduced: new Float32Array(setup.reduced), scratch: new Float32Array(reduceScratchFloats(setup.shards)) };
   const { grads, reduced, scratch } = reduction;
-  treeReduceInto(grads, setup.shards, paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
+  // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
+  const groups = Math.ceil(setup.shards / setup.shardGroup);
+  treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
 }
 
 export default function runStepTask(task: StepTask): number {
@@ -57,15 +59,16 @@ export default function runStepTask(task: StepTask): number {
   return steps;
 }
 
-/** Claim and compute shards of `step`, wait for the other groups' shards, then claim and sum chunks of the gradient. */
+/** Claim and compute shard groups of `step`, wait for the other threads' groups, then claim and sum chunks of the gradient. */
 function runClaimedStep(setup: RunSetup, runner: ShardRunner, work: StepWork, step: number, groups: number): void {
   if (loadedStep !== step) {
     runner.loadState();
     loadedStep = step;
   }
-  for (let shard = work.claimShard(); shard < setup.shards; shard = work.claimShard()) {
-    injectFault(setup, step, shard);
-    runner.runShard(step, shard);
+  const size = setup.shardGroup;
+  for (let group = work.claimShard(); group * size < setup.shards; group = work.claimShard()) {
+    const first = group * size;
+    runner.runGroup(step, first, Math.min(size, setup.shards - first), (shard) => injectFault(setup, step, shard));
   }
   work.barrier.arriveAndWait(0, groups);
   const { paramSize } = runner.flat;
