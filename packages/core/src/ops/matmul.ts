@@ -105,7 +105,9 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const x2 = x.rank === 1 ? reshape(x, [1, x.shape[0]]) : x;
   // A batch of shards (withBatchSegments): the weight and bias gradients are summed shard by shard.
   const segments = batchSegments();
-  const segmented = segments > 1 && x2.rank === 2 && x2.shape[0] % segments === 0;
-  const y = matmulT(x2, weight, false, true, bias, segmented ? segments : 1);
+  if (segments > 1 && (x.rank !== 2 || x.shape[0] % segments !== 0)) {
+    throw new ShapeError(`linear: a batch of ${segments} shards (withBatchSegments) needs a [rows, features] input with rows a multiple of ${segments}, got ${formatShape(x.shape)}`);
+  }
+  const y = matmulT(x2, weight, false, true, bias, segments);
   return x.rank === 1 ? reshape(y, [weight.shape[0]]) : y;
 }
