@@ -171,3 +171,83 @@ describe('learning-rate schedules (closed forms of torch.optim.lr_scheduler)', (
     expect(opt2.lr).toBe(0.25);
   });
 });
+
+describe('updating ranges of flat parameters (how data-parallel threads step shared memory)', () => {
+  const makers: [string, (params: Tensor[]) => optim.Optimizer][] = [
+    ['SGD with momentum, weight decay', (ps) => new optim.SGD(ps, { lr: 0.1, momentum: 0.9, weightDecay: 0.01 })],
+    ['SGD, Nesterov', (ps) => new optim.SGD(ps, { lr: 0.05, momentum: 0.8, nesterov: true })],
+    ['plain SGD', (ps) => new optim.SGD(ps, { lr: 0.05 })],
+    ['Adam with L2', (ps) => new optim.Adam(ps, { lr: 0.01, weightDecay: 0.1 })],
+    ['AdamW', (ps) => new optim.AdamW(ps, { lr: 0.01 })],
+  ];
+  const sizes = [37, 5, 1029];
+  const grads = (step: number) => sizes.map((n, k) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + k + step * 1.3)));
+
+  for (const [name, make] of makers) {
+    it(`${name}: ranges cut anywhere give step()'s bytes, parameters and state`, () => {
+      const params = sizes.map((n) => tensor(Array.from({ length: n }, (_, i) => Math.cos(i)), { requiresGrad: true }));
+      const reference = make(params);
+      // The same parameters laid end to end, with the state the optimizer names, stepped in ranges.
+      const total = sizes.reduce((a, b) => a + b, 0);
+      const flatP = new Float32Array(total);
+      let at = 0;
+      for (const p of params) {
+        flatP.set(p.dataSync(), at);
+        at += p.size;
+      }
+      const ranged = optim.optimizerFromMeta(reference.stateDict().meta);
+      const slots = ranged.slotNames().map(() => new Float32Array(total));
+      const cuts = [0, 3, 40, 41, 600, total];
+      for (let step = 1; step <= 3; step++) {
+        const g = grads(step);
+        params.forEach((p, k) => (p.grad = tensor(Array.from(g[k]))));
+        reference.step();
+        const flatG = new Float32Array(total);
+        g.reduce((offset, part) => (flatG.set(part, offset), offset + part.length), 0);
+        for (let c = 0; c + 1 < cuts.length; c++) {
+          const [from, to] = [cuts[c], cuts[c + 1]];
+          ranged.updateRange(flatP.subarray(from, to), flatG.subarray(from, to), slots.map((s) => s.subarray(from, to)), to - from, step);
+        }
+      }
+      const state = reference.stateDict();
+      at = 0;
+      params.forEach((p, k) => {
+        expect(Array.from(flatP.subarray(at, at + p.size))).toEqual(Array.from(p.dataSync()));
+        ranged.slotNames().forEach((name, s) => expect(Array.from(slots[s].subarray(at, at + p.size))).toEqual(Array.from(state.tensors[`state.${k}.${name}`].dataSync())));
+        at += p.size;
+      });
+    });
+  }
+
+  it('slot names follow the optimizer (SGD without momentum keeps none)', () => {
+    expect(new optim.Adam([]).slotNames()).toEqual(['exp_avg', 'exp_avg_sq']);
+    expect(new optim.SGD([], { momentum: 0.9 }).slotNames()).toEqual(['momentum_buffer']);
+    expect(new optim.SGD([]).slotNames()).toEqual([]);
+  });
+
+  it('bound slots and counted steps make the state dict of state kept elsewhere', () => {
+    const p = tensor([1, 2, 3], { requiresGrad: true });
+    const opt = new optim.Adam([p], { lr: 0.1 });
+    const m = new Float32Array(new SharedArrayBuffer(12));
+    m.set([0.5, 0.25, 0.125]);
+    opt.bindSlot(0, 'exp_avg', m);
+    opt.bindSlot(0, 'exp_avg_sq', new Float32Array(3));
+    opt.countStep();
+    opt.countStep();
+    const state = opt.stateDict();
+    expect(Array.from(state.tensors['state.0.exp_avg'].dataSync())).toEqual([0.5, 0.25, 0.125]);
+    expect(Array.from(state.tensors['state.0.exp_avg_sq'].dataSync())).toEqual([0, 0, 0]);
+    expect(state.meta.steps).toEqual([2]);
+    expect(opt.stepsOf(0)).toBe(2);
+    expect(() => opt.bindSlot(0, 'momentum_buffer', m)).toThrow(StateDictError);
+  });
+
+  it('optimizerFromMeta rebuilds each kind with its hyperparameters, and refuses an unknown kind', () => {
+    for (const make of [() => new optim.SGD([], { lr: 0.3, momentum: 0.5, dampening: 0.1, weightDecay: 0.2 }), () => new optim.Adam([], { lr: 0.2, betas: [0.8, 0.99], eps: 1e-6 }), () => new optim.AdamW([])]) {
+      const meta = make().stateDict().meta;
+      expect(optim.optimizerFromMeta(meta).stateDict().meta).toEqual(meta);
+    }
+    expect(() => optim.optimizerFromMeta({ kind: 'lamb', hyper: {} })).toThrow(/unknown kind "lamb"/);
+    expect(() => optim.optimizerFromMeta({ kind: 'adam', hyper: { lr: 1 } })).toThrow(/no number "beta1"/);
+  });
+});

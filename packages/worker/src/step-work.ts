@@ -9,6 +9,9 @@ import { GroupBarrier } from './group-barrier.js';
 /** Floats of the gradient one claimed chunk of the sum covers (a multiple of 16). */
 export const SUM_CHUNK = 16384;
 
+/** How long the coordinator blocks waiting for a step before it waits through the event loop. */
+const BLOCKING_WAIT_MS = 50;
+
 /** Command values besides a step number (>= 0). */
 const IDLE = -2;
 const STOP = -1;
@@ -61,8 +64,20 @@ export class StepWork {
     Atomics.notify(this.cells, COMMAND);
   }
 
-  /** Resolves once `groups` threads have finished the step started last. */
+  /**
+   * Resolves once `groups` threads have finished the step started last. It blocks the calling
+   * thread first, for up to BLOCKING_WAIT_MS: waking from Atomics.wait takes tens of microseconds,
+   * the resolution of Atomics.waitAsync through the event loop 0.3-0.5 ms, a tenth of a short step.
+   * After that it waits without blocking, so a thread that failed (reported through the event loop)
+   * is noticed.
+   */
   async finished(groups: number): Promise<void> {
+    const deadline = performance.now() + BLOCKING_WAIT_MS;
+    for (let left = BLOCKING_WAIT_MS; left > 0; left = deadline - performance.now()) {
+      const done = Atomics.load(this.cells, DONE);
+      if (done >= groups) return;
+      Atomics.wait(this.cells, DONE, done, left);
+    }
     for (;;) {
       const done = Atomics.load(this.cells, DONE);
       if (done >= groups) return;

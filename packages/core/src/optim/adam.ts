@@ -1,5 +1,7 @@
 // Adam and AdamW with torch.optim's update rules and defaults (amsgrad off): bias-corrected first and
 // second moments; Adam adds L2 decay to the gradient, AdamW decays the weights directly.
+import type { Backend, Storage } from '../backend/backend.js';
+import { getBackend } from '../backend/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Optimizer } from './optimizer.js';
 
@@ -35,14 +37,22 @@ export class Adam extends Optimizer {
   protected update(index: number, param: Tensor, grad: Tensor): void {
     const m = this.slot(index, 'exp_avg');
     const v = this.slot(index, 'exp_avg_sq');
-    param.backend.adamStep(param.storage, grad.storage, m.storage, v.storage, param.size, {
+    this.updateRange(param.storage, grad.storage, [m.storage, v.storage], param.size, this.steps[index], param.backend);
+  }
+
+  slotNames(): string[] {
+    return ['exp_avg', 'exp_avg_sq'];
+  }
+
+  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend()): void {
+    backend.adamStep(p, g, slots[0], slots[1], size, {
       lr: this.lr,
       beta1: this.beta1,
       beta2: this.beta2,
       eps: this.eps,
       weightDecay: this.weightDecay,
       decoupled: this.decoupled,
-      step: this.steps[index],
+      step,
     });
   }
 }

@@ -2,4 +2,5 @@
 export { Optimizer, type OptimizerState } from './optimizer.js';
 export { SGD, type SgdOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
+export { optimizerFromMeta } from './from-meta.js';
 export { LRScheduler, StepLR, ExponentialLR, CosineAnnealingLR, LinearLR } from './lr-scheduler.js';

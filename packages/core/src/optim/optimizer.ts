@@ -4,6 +4,7 @@ import { noGrad } from '../autograd/grad-mode.js';
 import { DTypeError, StateDictError } from '../errors.js';
 import { zerosLike } from '../tensor/creation.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
+import type { Backend, Storage } from '../backend/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
 
 export interface OptimizerState {
@@ -35,6 +36,36 @@ export abstract class Optimizer {
   protected abstract hyper(): Record<string, number | boolean>;
   /** Update parameter i in place from its gradient. */
   protected abstract update(index: number, param: Tensor, grad: Tensor): void;
+
+  /** The state each parameter has under this optimizer, by name (Adam: exp_avg, exp_avg_sq). */
+  abstract slotNames(): string[];
+
+  /**
+   * One step's update of parameters laid end to end in flat storage (p, its gradient g and the
+   * slots named by slotNames(), in that order), in place, as step() would update each of them at
+   * step count `step` (1 on the first step). The update is elementwise, so any cut into ranges gives
+   * step()'s bytes: data-parallel threads each update a range of shared parameters with it.
+   */
+  abstract updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend?: Backend): void;
+
+  /**
+   * Point parameter i's state slot `name` at storage holding its elements (copying nothing, as
+   * Tensor.rebindStorage), creating the slot if step() has not yet: state kept in shared memory.
+   */
+  bindSlot(index: number, name: string, storage: Storage): void {
+    if (!this.slotNames().includes(name)) throw new StateDictError(`optimizer: ${this.kind} has no state slot "${name}"`);
+    this.slot(index, name).rebindStorage(storage);
+  }
+
+  /** Count one step applied elsewhere (by updateRange) to every parameter. */
+  countStep(): void {
+    for (let i = 0; i < this.steps.length; i++) this.steps[i]++;
+  }
+
+  /** Steps taken by parameter i. */
+  stepsOf(index: number): number {
+    return this.steps[index];
+  }
 
   zeroGrad(): void {
     for (const p of this.params) p.grad = null;

@@ -1,5 +1,7 @@
 // Stochastic gradient descent with momentum, dampening, Nesterov momentum and L2 weight decay,
 // with torch.optim.SGD's update rule and defaults.
+import type { Backend, Storage } from '../backend/backend.js';
+import { getBackend } from '../backend/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { Optimizer } from './optimizer.js';
 
@@ -34,9 +36,23 @@ export class SGD extends Optimizer {
   }
 
   protected update(index: number, param: Tensor, grad: Tensor): void {
+    // As torch.optim.SGD: the momentum buffer starts as the first gradient it sees.
     const firstStep = !this.slots[index].has('momentum_buffer');
     const buffer = this.momentum !== 0 ? this.slot(index, 'momentum_buffer') : null;
-    param.backend.sgdStep(param.storage, grad.storage, buffer?.storage ?? null, param.size, {
+    this.apply(param.backend, param.storage, grad.storage, buffer?.storage ?? null, param.size, firstStep);
+  }
+
+  slotNames(): string[] {
+    return this.momentum !== 0 ? ['momentum_buffer'] : [];
+  }
+
+  /** Ranges of parameters updated apart from step() start their momentum buffers on step 1. */
+  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend()): void {
+    this.apply(backend, p, g, this.momentum !== 0 ? slots[0] : null, size, step === 1);
+  }
+
+  private apply(backend: Backend, p: Storage, g: Storage, buffer: Storage | null, size: number, firstStep: boolean): void {
+    backend.sgdStep(p, g, buffer, size, {
       lr: this.lr,
       momentum: this.momentum,
       dampening: this.dampening,
