@@ -6,8 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
-import { combineShardStats, ConfigError, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
-import { float32TreeSumInto, io, manualSeed, randn } from '@dtrain/core';
+import { combineShardStats, ConfigError, loadRunData, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
+import { data, float32TreeSumInto, fromArray, io, loss, manualSeed, optim, randn, type Tensor } from '@dtrain/core';
 import { buildModel, FlatState, reduceScratchFloats, shardGroupSize, shardsBatchable, type ModelSpec } from '@dtrain/worker';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
@@ -163,6 +163,54 @@ describe('shard groups: a thread runs several shards as one batch, with the same
     const result = await train(mlp({ workers: 2 }), { cores: 2, fault: { step: 7, shard: 5, kind }, events: { onWarning: (w) => warnings.push(w) } });
     expect(warnings.length).toBe(1);
     expect(checkpointBytes(result.checkpoint!)).toBe(reference.get('cores 1'));
+  });
+});
+
+describe('the threads compute what one process computes', () => {
+  // Independent of the trainer: per-shard gradients in process, the float32 tree, core's
+  // optimizer.step(). The run uses shard groups and the threads' optimizer step.
+  const mlpSpec: ModelSpec = { input: [2], layers: [{ type: 'linear', out: 16 }, { type: 'relu' }, { type: 'linear', out: 3 }] };
+  const specFile = join(root, 'mlp-reference.json');
+  writeFileSync(specFile, JSON.stringify(mlpSpec));
+
+  it.each([
+    ['Adam', { optimizer: 'adam', lr: 0.01 }, (ps: Tensor[]) => new optim.Adam(ps, { lr: 0.01, weightDecay: 0 })],
+    ['SGD with momentum', { optimizer: 'sgd', lr: 0.1, momentum: 0.9 }, (ps: Tensor[]) => new optim.SGD(ps, { lr: 0.1, momentum: 0.9, weightDecay: 0 })],
+  ] as const)('%s: three steps, to the bit', async (_name, options, makeOptimizer) => {
+    const cfg = config({ model: specFile, workers: 2, ...options });
+    const result = await train(cfg, { stopAfterSteps: 3 });
+    const saved = await io.loadCheckpoint(result.checkpoint!);
+
+    const runData = await loadRunData(cfg.dataset, cfg.dataDir, cfg.seed);
+    manualSeed(cfg.seed);
+    const model = buildModel(mlpSpec);
+    const params = model.parameters();
+    const opt = makeOptimizer(params);
+    const order = data.shuffledOrder(runData.train.samples, cfg.seed, 0);
+    const shardSize = cfg.batchSize / cfg.shards;
+    for (let step = 0; step < 3; step++) {
+      const perShard = Array.from({ length: cfg.shards }, (_, s) => {
+        const rows = Array.from(order.subarray(step * cfg.batchSize + s * shardSize, step * cfg.batchSize + (s + 1) * shardSize));
+        const x = fromArray(rows.flatMap((i) => Array.from(runData.train.inputs.subarray(2 * i, 2 * i + 2))), [shardSize, 2]);
+        const y = fromArray(rows.map((i) => runData.train.labels[i]), [shardSize], { dtype: 'int32' });
+        model.zeroGrad();
+        loss.crossEntropy(model.forward(x), y, { reduction: 'sum' }).backward();
+        return params.map((p) => Float32Array.from(p.grad!.dataSync()));
+      });
+      params.forEach((p, k) => {
+        const slots = perShard.map((g) => g[k]);
+        for (let stride = 1; stride < slots.length; stride *= 2) {
+          for (let left = 0; left + stride < slots.length; left += 2 * stride) slots[left].forEach((_, i) => (slots[left][i] += slots[left + stride][i]));
+        }
+        p.grad = fromArray(slots[0].map((v) => v / cfg.batchSize), p.shape);
+      });
+      opt.step();
+    }
+    const same = (a: Tensor, b: Tensor) => Buffer.from((a.dataSync() as Float32Array).buffer).equals(Buffer.from((b.dataSync() as Float32Array).buffer));
+    for (const [key, t] of Object.entries(model.stateDict())) expect(same(saved.model[key], t), key).toBe(true);
+    const state = opt.stateDict();
+    for (const [key, t] of Object.entries(state.tensors)) expect(same(saved.optimizer!.tensors[key], t), key).toBe(true);
+    expect(saved.optimizer!.meta.steps).toEqual(state.meta.steps);
   });
 });
 

@@ -9,7 +9,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, train, type RunConfig } from '@dtrain/coordinator';
 import { io, manualSeed, randn } from '@dtrain/core';
 import { buildModel, FlatState, GroupBarrier, type ModelSpec, type RunSetup, segmentAtBatchNorms, ShardRunner, statsSize, StepWork, SyncBatchNormError, SyncExchangeLayout } from '@dtrain/worker';
-import { nn } from '@dtrain/core';
+import { nn, optim } from '@dtrain/core';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-syncbn-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -63,6 +63,8 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     labels: labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,
     state: state.buffer as SharedArrayBuffer,
+    // Unused here: the tests take no optimizer step.
+    optimizer: { meta: new optim.Adam([]).stateDict().meta, oddParams: new SharedArrayBuffer(4 * flat.paramSize), slots: new SharedArrayBuffer(0), step: new SharedArrayBuffer(16) },
     grads: new SharedArrayBuffer(4 * shards * flat.paramSize),
     reduced: new SharedArrayBuffer(4 * flat.paramSize),
     stats: new SharedArrayBuffer(8 * shards * recordSize),
@@ -70,7 +72,7 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     ...(sync ? { syncBn: { exchange: new SharedArrayBuffer(8 * layout.size), barrier: barrier.buffer } } : {}),
   };
   const runner = new ShardRunner(setup);
-  runner.loadState();
+  runner.loadState(state.subarray(0, flat.paramSize));
   if (sync) runner.runLockstep(0, 0, shards, 1, () => {});
   else for (let s = 0; s < shards; s++) runner.runShard(0, s);
   const grads = new Float32Array(setup.grads);

@@ -1,9 +1,23 @@
 // The training loop of a data-parallel run. Per step: the global batch (order from (seed, epoch)
 // only) is cut into `shards` equal shards; worker threads compute each shard's gradient sum and
-// BatchNorm statistics into shared slots; the slots are combined in a fixed tree; the optimizer
-// steps once on the canonical model here; the new state is written where every worker reads it.
-import { data, DtrainError, io, manualSeed, nn, Tensor } from '@dtrain/core';
-import { buildModel, FlatState, GroupBarrier, segmentAtBatchNorms, shardGroupSize, statsSize, StepWork, SyncExchangeLayout, type ModelSpec, type RunSetup } from '@dtrain/worker';
+// BatchNorm statistics into shared slots; the slots are combined in a fixed tree, range by range,
+// and each range is stepped by the optimizer where it was summed (see SharedOptimizer); this loop
+// then flips the canonical model and optimizer to the new generation of the shared state.
+import { data, DtrainError, io, manualSeed, nn } from '@dtrain/core';
+import {
+  buildModel,
+  FlatState,
+  GroupBarrier,
+  segmentAtBatchNorms,
+  shardGroupSize,
+  SharedOptimizer,
+  statsSize,
+  StepWork,
+  SyncExchangeLayout,
+  type ModelSpec,
+  type OptimizerSetup,
+  type RunSetup,
+} from '@dtrain/worker';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { syncBatchNorm } from './batchnorm-sync.js';
@@ -110,6 +124,13 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
 
   const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
   const state = new Float32Array(shared(flat.stateSize, 'f32'));
+  const slotNames = optimizer.slotNames();
+  const optimizerSetup: OptimizerSetup = {
+    meta: optimizer.stateDict().meta,
+    oddParams: shared(flat.paramSize, 'f32'),
+    slots: shared(SharedOptimizer.slotFloats(slotNames.length, flat.paramSize), 'f32'),
+    step: shared(2, 'f64'),
+  };
   const grads = new Float32Array(shared(shards * flat.paramSize, 'f32'));
   const reduced = new Float32Array(shared(flat.paramSize, 'f32'));
   const stats = new Float64Array(shared(shards * recordSize, 'f64'));
@@ -127,6 +148,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     labels: runData.train.labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,
     state: state.buffer as SharedArrayBuffer,
+    optimizer: optimizerSetup,
     grads: grads.buffer as SharedArrayBuffer,
     reduced: reduced.buffer as SharedArrayBuffer,
     stats: stats.buffer as SharedArrayBuffer,
@@ -184,16 +206,32 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   let order: Int32Array | null = null;
   let orderEpoch = -1;
   let epochStart = performance.now();
-  // The optimizer reads each parameter's gradient straight from the reduced shared buffer.
-  let offset = 0;
-  for (const p of model.parameters()) {
-    p.grad = new Tensor(reduced.subarray(offset, offset + p.size), p.shape, 'float32');
-    offset += p.size;
+  // The parameters and optimizer state live in the shared generations from here on; the model and
+  // optimizer here are views of the current one (for checkpoints and evaluation).
+  const generations = new SharedOptimizer(setup, flat.paramSize);
+  const params = model.parameters();
+  const useGeneration = (generation: number) => {
+    flat.shareParams(generations.params(generation));
+    params.forEach((p, i) => {
+      const at = flat.offsetOf(p);
+      slotNames.forEach((name, k) => optimizer.bindSlot(i, name, generations.slot(generation, k).subarray(at, at + p.size)));
+    });
+  };
+  {
+    // Where the run starts: the (restored or fresh) values copied into the start step's generation.
+    const generation = startStep % 2;
+    const start = generations.params(generation);
+    for (const p of params) start.set(p.dataSync(), flat.offsetOf(p));
+    const slotValues = optimizer.stateDict().tensors;
+    params.forEach((p, i) =>
+      slotNames.forEach((name, k) => {
+        const value = slotValues[`state.${i}.${name}`];
+        if (value !== undefined) generations.slot(generation, k).set(value.dataSync(), flat.offsetOf(p));
+      }),
+    );
+    useGeneration(generation);
   }
-  // The parameters live in the shared state from here on: the optimizer updates them where the
-  // workers read them, and only the buffers are copied after each step.
   flat.store(state);
-  flat.shareParams(state);
   try {
     for (let step = startStep; step < totalSteps; step++) {
       const stepStart = performance.now();
@@ -204,6 +242,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         orderEpoch = epoch;
       }
       batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize));
+      generations.setStep(optimizer.lr, optimizer.stepsOf(0) + 1);
       await pool.runStep(jobId, step, shards, flat.paramSize, lockstep);
 
       let lossSum = 0;
@@ -217,7 +256,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           `loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1}); stopped without applying it. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
         );
       }
-      optimizer.step();
+      // The threads have stepped every range into the next generation.
+      optimizer.countStep();
+      useGeneration(step + 1);
       syncBatchNorm(batchNorms, stats, shards, recordSize);
       flat.store(state);
       const lr = optimizer.lr;

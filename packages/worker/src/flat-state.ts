@@ -12,6 +12,7 @@ export class FlatState {
   /** The tensors load and store copy, and where each starts in the state. */
   private copied: { tensor: Tensor; at: number }[];
   private readonly paramOffsets = new Map<Tensor, number>();
+  private paramsShared = false;
 
   constructor(model: nn.Module) {
     this.params = model.parameters();
@@ -28,8 +29,9 @@ export class FlatState {
   }
 
   /**
-   * Make the parameters views of state[0 .. paramSize) (its values become theirs): whoever writes
-   * there (the optimizer) updates them, and load and store copy only the buffers from then on.
+   * Make the parameters views of state[0 .. paramSize) (its values become theirs; again to move them
+   * to another buffer): whoever writes there (the optimizer) updates them, and load and store copy
+   * only the buffers from then on.
    */
   shareParams(state: Float32Array): void {
     for (const p of this.params) {
@@ -39,7 +41,8 @@ export class FlatState {
       const at = this.offsetOf(p);
       p.rebindStorage(state.subarray(at, at + p.size));
     }
-    this.copied = this.copied.slice(this.params.length);
+    if (!this.paramsShared) this.copied = this.copied.slice(this.params.length);
+    this.paramsShared = true;
   }
 
   /** Overwrite the model's parameters (unless shared) and buffers with state[0 .. stateSize). */

@@ -2,6 +2,7 @@
 // step, and where it leaves its results. Threads share these buffers; other transports carry the
 // same fields.
 import type { ModelSpec } from './model-spec.js';
+import type { OptimizerSetup } from './shared-optimizer.js';
 
 /** Given once per run (piscina workerData). All arrays live in SharedArrayBuffers. */
 export interface RunSetup {
@@ -20,11 +21,16 @@ export interface RunSetup {
   labels: SharedArrayBuffer;
   /** The sample indices of the current global batch (int32 [shards * shardSize]). */
   batch: SharedArrayBuffer;
-  /** The canonical parameters and buffers (float32 [stateSize], FlatState order). */
+  /**
+   * The canonical parameters and buffers (float32 [stateSize], FlatState order); the parameters
+   * here are those of even steps (see optimizer).
+   */
   state: SharedArrayBuffer;
+  /** The optimizer step the threads take over the ranges they sum (see SharedOptimizer). */
+  optimizer: OptimizerSetup;
   /** One gradient sum per shard, or per shard group in its first shard's slot (float32 [shards * paramSize]). */
   grads: SharedArrayBuffer;
-  /** The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]). */
+  /** The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]): what the optimizer steps with. */
   reduced: SharedArrayBuffer;
   /** One statistics record per shard (float64 [shards * statsSize], see statsSize). */
   stats: SharedArrayBuffer;

@@ -47,6 +47,8 @@ export class ShardRunner {
   private readonly x: Float32Array;
   private readonly y: Int32Array;
   private readonly sync: SyncState | null = null;
+  /** The shared parameters the model's parameters are views of, once loadState has run. */
+  private params: Float32Array | null = null;
 
   constructor(private readonly setup: RunSetup) {
     this.model = buildModel(setup.spec);
@@ -63,8 +65,6 @@ export class ShardRunner {
     this.stats = new Float64Array(setup.stats);
     this.x = new Float32Array(setup.shardGroup * setup.shardSize * this.sampleSize);
     this.y = new Int32Array(setup.shardGroup * setup.shardSize);
-    // The parameters are read where the coordinator's optimizer writes them: no copy per step.
-    this.flat.shareParams(this.state);
     if (setup.syncBn !== undefined) {
       const segments = segmentAtBatchNorms(this.model);
       this.sync = {
@@ -81,8 +81,10 @@ export class ShardRunner {
     }
   }
 
-  /** Take the coordinator's current buffers (the parameters are shared with it). */
-  loadState(): void {
+  /** Compute with the parameters in `params` (a generation of the shared ones, read in place) and the coordinator's buffers. */
+  loadState(params: Float32Array): void {
+    if (this.params !== params) this.flat.shareParams(params);
+    this.params = params;
     this.flat.load(this.state);
   }
 

@@ -1,16 +1,19 @@
 // The piscina worker-thread entry: one ShardRunner per thread, built on its first task from the
 // run's shared setup (piscina's workerData). A 'steps' task computes its share of step after step
-// with the other threads (StepWork); 'lockstep' and 'reduce' tasks serve synchronized batch norm.
+// with the other threads (StepWork), the optimizer step over the ranges of the gradient it sums
+// included; 'lockstep' and 'reduce' tasks serve synchronized batch norm.
 import { workerData } from 'piscina';
 import type { RunSetup, StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
+import { SharedOptimizer, stepLossFinite } from './shared-optimizer.js';
 import { StepWork, SUM_CHUNK } from './step-work.js';
 
 let runner: ShardRunner | null = null;
 let work: StepWork | null = null;
-/** The gradient sum's views and scratch, made on this thread's first sum. */
-let reduction: { grads: Float32Array; reduced: Float32Array; scratch: Float32Array } | null = null;
+let reduction: Reduction | null = null;
+/** The parameters' generations, for binding the model to a step's. */
+let generations: SharedOptimizer | null = null;
 /** The step whose state this thread's model holds (the state changes only between steps). */
 let loadedStep = -1;
 
@@ -23,13 +26,42 @@ function injectFault(setup: RunSetup, step: number, shard: number): void {
   throw new Error(`injected fault at step ${step}, shard ${shard}`);
 }
 
-/** reduced[start, end) = the tree sum of the shards' gradient slots there / the batch size. */
-function sumGradients(setup: RunSetup, paramSize: number, start: number, end: number): void {
-  reduction ??= { grads: new Float32Array(setup.grads), reduced: new Float32Array(setup.reduced), scratch: new Float32Array(reduceScratchFloats(setup.shards)) };
-  const { grads, reduced, scratch } = reduction;
+/** What this thread sums and steps with, made on its first sum. */
+interface Reduction {
+  grads: Float32Array;
+  reduced: Float32Array;
+  scratch: Float32Array;
+  stats: Float64Array;
+  optimizer: SharedOptimizer;
+}
+
+/**
+ * reduced[start, end) = the tree sum of the shards' gradient slots there / the batch size; then,
+ * unless the step's loss is not finite, the optimizer step over the same range.
+ */
+function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: number, end: number): void {
+  const { paramSize } = runner.flat;
+  reduction ??= {
+    grads: new Float32Array(setup.grads),
+    reduced: new Float32Array(setup.reduced),
+    scratch: new Float32Array(reduceScratchFloats(setup.shards)),
+    stats: new Float64Array(setup.stats),
+    optimizer: new SharedOptimizer(setup, paramSize),
+  };
+  const { grads, reduced, scratch, stats, optimizer } = reduction;
   // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
   const groups = Math.ceil(setup.shards / setup.shardGroup);
   treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
+  // A step whose loss is not finite is not applied (the coordinator stops the run).
+  if (stepLossFinite(stats, setup.shards, runner.statsSize)) optimizer.stepRange(step, start, end, reduced);
+}
+
+/** Compute step `step` with the parameters of its generation (and the coordinator's buffers). */
+function loadStep(setup: RunSetup, runner: ShardRunner, step: number): void {
+  if (loadedStep === step) return;
+  generations ??= new SharedOptimizer(setup, runner.flat.paramSize);
+  runner.loadState(generations.params(step));
+  loadedStep = step;
 }
 
 export default function runStepTask(task: StepTask): number {
@@ -37,14 +69,11 @@ export default function runStepTask(task: StepTask): number {
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
   runner ??= new ShardRunner(setup);
   if (task.phase === 'reduce') {
-    sumGradients(setup, runner.flat.paramSize, task.start, task.end);
+    sumAndStep(setup, runner, task.step, task.start, task.end);
     return task.end - task.start;
   }
   if (task.phase === 'lockstep') {
-    if (loadedStep !== task.step) {
-      runner.loadState();
-      loadedStep = task.step;
-    }
+    loadStep(setup, runner, task.step);
     runner.runLockstep(task.step, task.start, task.end, task.groups ?? 1, (shard) => injectFault(setup, task.step, shard));
     return task.end - task.start;
   }
@@ -61,10 +90,7 @@ export default function runStepTask(task: StepTask): number {
 
 /** Claim and compute shard groups of `step`, wait for the other threads' groups, then claim and sum chunks of the gradient. */
 function runClaimedStep(setup: RunSetup, runner: ShardRunner, work: StepWork, step: number, groups: number): void {
-  if (loadedStep !== step) {
-    runner.loadState();
-    loadedStep = step;
-  }
+  loadStep(setup, runner, step);
   const size = setup.shardGroup;
   for (let group = work.claimShard(); group * size < setup.shards; group = work.claimShard()) {
     const first = group * size;
@@ -73,6 +99,6 @@ function runClaimedStep(setup: RunSetup, runner: ShardRunner, work: StepWork, st
   work.barrier.arriveAndWait(0, groups);
   const { paramSize } = runner.flat;
   for (let chunk = work.claimChunk(); chunk * SUM_CHUNK < paramSize; chunk = work.claimChunk()) {
-    sumGradients(setup, paramSize, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK));
+    sumAndStep(setup, runner, step, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK));
   }
 }

@@ -1,0 +1,84 @@
+// The optimizer step taken by the threads themselves, each over the ranges of the gradient it has
+// just summed: no thread waits while one steps all parameters. Parameters and optimizer state are
+// kept in two generations: step s reads generation s % 2 and writes the other, so a step that fails
+// halfway through its update runs again from the same values, and the coordinator flips to the new
+// generation only once every range is written.
+import { optim, type Storage } from '@dtrain/core';
+import type { RunSetup } from './protocol.js';
+
+/** The shared buffers of the optimizer step (RunSetup.optimizer). */
+export interface OptimizerSetup {
+  /** The optimizer's kind and hyperparameters (its state dict's meta). */
+  meta: { kind: string; hyper: Record<string, number | boolean> };
+  /** float32 [paramSize]: the parameters of odd generations (even ones live at the start of `state`). */
+  oddParams: SharedArrayBuffer;
+  /** float32 [2 generations][slots (slotNames order)][paramSize]. */
+  slots: SharedArrayBuffer;
+  /** float64 [learning rate, step count of the step (1 on the first)], set before each step. */
+  step: SharedArrayBuffer;
+}
+
+export class SharedOptimizer {
+  readonly optimizer: optim.Optimizer;
+  readonly slotNames: string[];
+  private readonly generations: [Float32Array, Float32Array];
+  private readonly slots: Float32Array;
+  private readonly stepValues: Float64Array;
+
+  constructor(
+    setup: Pick<RunSetup, 'state' | 'optimizer'>,
+    readonly paramSize: number,
+  ) {
+    this.optimizer = optim.optimizerFromMeta(setup.optimizer.meta);
+    this.slotNames = this.optimizer.slotNames();
+    this.generations = [new Float32Array(setup.state, 0, paramSize), new Float32Array(setup.optimizer.oddParams)];
+    this.slots = new Float32Array(setup.optimizer.slots);
+    this.stepValues = new Float64Array(setup.optimizer.step);
+  }
+
+  /** Floats of the slots buffer for this many parameters under an optimizer with these slots. */
+  static slotFloats(slotCount: number, paramSize: number): number {
+    return 2 * slotCount * paramSize;
+  }
+
+  /** The parameters of generation `generation` (that of step s is s % 2). */
+  params(generation: number): Float32Array {
+    return this.generations[generation % 2];
+  }
+
+  /** Slot k (slotNames order) of generation `generation`. */
+  slot(generation: number, k: number): Float32Array {
+    const at = ((generation % 2) * this.slotNames.length + k) * this.paramSize;
+    return this.slots.subarray(at, at + this.paramSize);
+  }
+
+  /** The coordinator's side: the learning rate and step count of the step about to start. */
+  setStep(lr: number, stepCount: number): void {
+    this.stepValues[0] = lr;
+    this.stepValues[1] = stepCount;
+  }
+
+  /**
+   * Step `step` over elements [start, end): generation step + 1 there becomes generation step's
+   * parameters and state updated with grad (the batch's mean gradient).
+   */
+  stepRange(step: number, start: number, end: number, grad: Float32Array): void {
+    const [from, to] = [step % 2, (step + 1) % 2];
+    const next = this.params(to).subarray(start, end);
+    next.set(this.params(from).subarray(start, end));
+    const slots: Storage[] = this.slotNames.map((_, k) => {
+      const target = this.slot(to, k).subarray(start, end);
+      target.set(this.slot(from, k).subarray(start, end));
+      return target;
+    });
+    this.optimizer.lr = this.stepValues[0];
+    this.optimizer.updateRange(next, grad.subarray(start, end), slots, end - start, this.stepValues[1]);
+  }
+}
+
+/** Whether a step's loss (the shards' loss sums, in shard order) is finite: only then is it applied. */
+export function stepLossFinite(stats: Float64Array, shards: number, recordSize: number): boolean {
+  let loss = 0;
+  for (let s = 0; s < shards; s++) loss += stats[s * recordSize];
+  return Number.isFinite(loss);
+}
