@@ -158,6 +158,14 @@ describe('shard groups: a thread runs several shards as one batch, with the same
     for (const cores of [2, 3, 8]) expect(reference.get(`cores ${cores}`), `cores ${cores}`).toBe(one);
   });
 
+  it.each(['throw', 'exit'] as const)('a thread that %ss halfway through its optimizer update is replaced and the step re-run, with the same bytes', async (kind) => {
+    const warnings: string[] = [];
+    const result = await train(mlp({ workers: 2 }), { cores: 2, fault: { step: 9, shard: 0, kind, during: 'update' }, events: { onWarning: (w) => warnings.push(w) } });
+    expect(warnings.length).toBe(1);
+    expect(warnings[0]).toMatch(/step 9/);
+    expect(checkpointBytes(result.checkpoint!)).toBe(reference.get('cores 1'));
+  });
+
   it.each(['throw', 'exit'] as const)('a thread that %ss in a group is replaced and the group re-run, with the same bytes', async (kind) => {
     const warnings: string[] = [];
     const result = await train(mlp({ workers: 2 }), { cores: 2, fault: { step: 7, shard: 5, kind }, events: { onWarning: (w) => warnings.push(w) } });

@@ -72,8 +72,11 @@ export interface TrainEvents {
 
 export interface TrainOptions {
   events?: TrainEvents;
-  /** Test-only: the thread computing (step, shard) throws or exits once. */
-  fault?: { step: number; shard: number; kind: 'throw' | 'exit' };
+  /**
+   * Test-only: the thread computing (step, shard) throws or exits once; with during 'update', the
+   * one taking the optimizer step over the first range of step `step` does, halfway through it.
+   */
+  fault?: { step: number; shard: number; kind: 'throw' | 'exit'; during?: 'shard' | 'update' };
   /** Stop (with a checkpoint when out is set) after this many steps of the run. */
   stopAfterSteps?: number;
   /** Aborting stops the run after the step in progress, with a checkpoint (TrainingInterruptedError). */

@@ -41,8 +41,11 @@ export interface RunSetup {
   syncBn?: { exchange: SharedArrayBuffer; barrier: SharedArrayBuffer };
   /** The command, claim counters and barrier of the 'steps' tasks (see StepWork). */
   work: { counters: SharedArrayBuffer; barrier: SharedArrayBuffer };
-  /** Test-only: make the worker that computes (step, shard) throw or exit, once per run. */
-  fault?: { step: number; shard: number; kind: 'throw' | 'exit'; armed: SharedArrayBuffer };
+  /**
+   * Test-only: make the worker that computes (step, shard) throw or exit, once per run; or, during
+   * 'update', the one stepping the optimizer over the range at element 0 of step `step`, halfway.
+   */
+  fault?: { step: number; shard: number; kind: 'throw' | 'exit'; during?: 'shard' | 'update'; armed: SharedArrayBuffer };
 }
 
 /**

@@ -17,13 +17,13 @@ let generations: SharedOptimizer | null = null;
 /** The step whose state this thread's model holds (the state changes only between steps). */
 let loadedStep = -1;
 
-function injectFault(setup: RunSetup, step: number, shard: number): void {
+function injectFault(setup: RunSetup, step: number, shard: number, during: 'shard' | 'update' = 'shard'): void {
   const fault = setup.fault;
-  if (fault === undefined || fault.step !== step || fault.shard !== shard) return;
+  if (fault === undefined || fault.step !== step || (fault.during ?? 'shard') !== during || (during === 'shard' && fault.shard !== shard)) return;
   // Fires once per run, whichever thread gets there first (the re-run must then succeed).
   if (Atomics.compareExchange(new Int32Array(fault.armed), 0, 1, 0) !== 1) return;
   if (fault.kind === 'exit') process.exit(1);
-  throw new Error(`injected fault at step ${step}, shard ${shard}`);
+  throw new Error(`injected fault at step ${step}, ${during === 'shard' ? `shard ${shard}` : 'optimizer update'}`);
 }
 
 /** What this thread sums and steps with, made on its first sum. */
@@ -53,7 +53,16 @@ function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: n
   const groups = Math.ceil(setup.shards / setup.shardGroup);
   treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
   // A step whose loss is not finite is not applied (the coordinator stops the run).
-  if (stepLossFinite(stats, setup.shards, runner.statsSize)) optimizer.stepRange(step, start, end, reduced);
+  if (!stepLossFinite(stats, setup.shards, runner.statsSize)) return;
+  if (start === 0 && setup.fault?.during === 'update') {
+    // Test-only: half the range stepped, then the thread fails (the step must re-run from the same generation).
+    const half = Math.floor(end / 2);
+    optimizer.stepRange(step, 0, half, reduced);
+    injectFault(setup, step, -1, 'update');
+    optimizer.stepRange(step, half, end, reduced);
+    return;
+  }
+  optimizer.stepRange(step, start, end, reduced);
 }
 
 /** Compute step `step` with the parameters of its generation (and the coordinator's buffers). */
