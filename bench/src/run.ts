@@ -43,8 +43,9 @@ if (training) printTable('training throughput (one process, one thread, Adam, ba
 const memory = runs('memory') ? benchMemory(quick ? 500 : 2000, quick ? 100 : 200) : null;
 if (memory) printTable('memory over a long run (RSS should stay flat)', memory);
 
-const workers = runs('workers') ? await benchWorkers(quick) : null;
-if (workers) printTable(`data-parallel training on worker threads (${cpus().length} cores; fixed shards, so every row computes the same bytes)`, workers);
+const workerRuns = runs('workers') ? await benchWorkers(quick) : null;
+const workers = workerRuns?.rows ?? null;
+if (workerRuns) printTable(`data-parallel training on worker threads (${cpus().length} cores, ${workerRuns.source}; fixed shards, so every row computes the same bytes)`, workerRuns.rows);
 
 const comparison = runs('compare') ? await compareTrainers(quick ? 2 : 10) : null;
 if (comparison) printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);

@@ -1,21 +1,45 @@
 // Data-parallel throughput (samples/s) of the reference models on 1, 2 and 8 worker threads: the
 // real `train` loop of the coordinator (shards, fixed-tree gradient sum, Adam, BatchNorm sync) on
-// a synthetic 28x28 image data set written as IDX files, timed over the steps after a warm-up.
-import { resolveConfig, train } from '@dtrain/coordinator';
+// 28x28 images written as IDX files (Fashion-MNIST where installed), timed after a warm-up.
+import { DEFAULT_CONFIG, resolveConfig, train } from '@dtrain/coordinator';
 import { data } from '@dtrain/core';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Row } from './measure.js';
 
-function syntheticImages(samples: number): string {
+const FASHION_MNIST = DEFAULT_CONFIG.dataDir;
+
+/**
+ * The first `samples` Fashion-MNIST training images (and 256 test images) as an IDX directory, or,
+ * where the data set is not installed, synthetic images with labels a function of the pixels (a
+ * learnable set: on labels unrelated to the pixels the model collapses, and its speed then measures
+ * the collapse, not training).
+ */
+async function benchImages(samples: number): Promise<{ dir: string; source: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
+  const installed = existsSync(join(FASHION_MNIST, 'train-images-idx3-ubyte.gz')) || existsSync(join(FASHION_MNIST, 'train-images-idx3-ubyte'));
   for (const [prefix, n] of [['train', samples], ['t10k', 256]] as const) {
-    const pixels = Uint8Array.from({ length: n * 784 }, (_, i) => (i * 2654435761) >>> 24);
+    let pixels: Uint8Array;
+    let labels: Uint8Array;
+    if (installed) {
+      const file = (kind: string) => join(FASHION_MNIST, `${prefix}-${kind}`);
+      const gz = (path: string) => (existsSync(`${path}.gz`) ? `${path}.gz` : path);
+      pixels = Uint8Array.from((await data.readIdxFile(gz(file('images-idx3-ubyte')))).values.subarray(0, n * 784));
+      labels = Uint8Array.from((await data.readIdxFile(gz(file('labels-idx1-ubyte')))).values.subarray(0, n));
+    } else {
+      labels = Uint8Array.from({ length: n }, (_, i) => i % 10);
+      // Each class brightens its own band of rows; hashed noise on top.
+      pixels = Uint8Array.from({ length: n * 784 }, (_, i) => {
+        const [sample, row] = [Math.floor(i / 784), Math.floor((i % 784) / 28)];
+        const band = Math.floor(row / 3) === labels[sample] ? 120 : 0;
+        return Math.min(255, band + (((i * 2654435761) >>> 24) >> 1));
+      });
+    }
     writeFileSync(join(dir, `${prefix}-images-idx3-ubyte`), data.encodeIdx([n, 28, 28], pixels));
-    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([n], Uint8Array.from({ length: n }, (_, i) => i % 10)));
+    writeFileSync(join(dir, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([n], labels));
   }
-  return dir;
+  return { dir, source: installed ? `Fashion-MNIST, first ${samples} training images` : 'synthetic images' };
 }
 
 async function samplesPerSecond(model: string, dir: string, workers: number, batchSize: number, shards: number, syncBn: boolean, steps: number, warmup: number): Promise<number> {
@@ -34,8 +58,8 @@ async function samplesPerSecond(model: string, dir: string, workers: number, bat
   return (steps * batchSize) / ((to - from) / 1000);
 }
 
-export async function benchWorkers(quick: boolean): Promise<Row[]> {
-  const dir = syntheticImages(512 * 16);
+export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; source: string }> {
+  const { dir, source } = await benchImages(512 * 16);
   const rows: Row[] = [];
   try {
     // Batch 128 in 8 shards is the reference setting (16 samples a shard); both models also in 2
@@ -68,5 +92,5 @@ export async function benchWorkers(quick: boolean): Promise<Row[]> {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return rows;
+  return { rows, source };
 }
