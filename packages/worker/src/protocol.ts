@@ -54,7 +54,7 @@ export interface RunSetup {
  * unused). 'lockstep' (synchronized batch norm):
  * compute shards [start, end) layer by layer, meeting the step's other `groups` - 1 groups at the
  * barrier after each BatchNorm. 'reduce': after every shard is in, sum the gradient slots over
- * elements [start, end) into reduced.
+ * elements [start, end) into reduced and take the optimizer step there.
  */
 export interface StepTask {
   jobId: string;
