@@ -33,6 +33,21 @@ export function scratchFloats(): i32 {
   return base + (<usize>index << 2);
 }
 
+// The scratch regions, in order: packed A panels, packed B panels, the edge tile, the whole packed
+// A, gemmSegmentSum's tree tiles (scratchFloats() in all).
+@inline function packedB(scratch: usize): usize {
+  return at(scratch, ((MC + MR - 1) / MR) * MR * KC);
+}
+@inline function edgeTile(scratch: usize): usize {
+  return at(packedB(scratch), ((NC + NR - 1) / NR) * NR * KC);
+}
+@inline function wholeARegion(scratch: usize): usize {
+  return at(edgeTile(scratch), MR * NR);
+}
+@inline function treeTiles(scratch: usize): usize {
+  return at(wholeARegion(scratch), WHOLE_A);
+}
+
 /** Pack rows [i0, i0+mc) x cols [p0, p0+kc) of op(A) into MR-row panels, k-major, zero-padded. */
 function packA(a: usize, rs: i32, cs: i32, i0: i32, mc: i32, p0: i32, kc: i32, pa: usize): void {
   let dst = pa;
@@ -256,9 +271,9 @@ export function gemm(
   const bRs = transB ? 1 : n;
   const bCs = transB ? k : 1;
   const pa = scratch;
-  const pb = at(pa, ((MC + MR - 1) / MR) * MR * KC);
-  const edge = at(pb, ((NC + NR - 1) / NR) * NR * KC);
-  const wholeA = at(edge, MR * NR);
+  const pb = packedB(scratch);
+  const edge = edgeTile(scratch);
+  const wholeA = wholeARegion(scratch);
   const mPad = ((m + MR - 1) / MR) * MR;
   const whole = mPad * k <= WHOLE_A;
   for (let t = 0; t < batch; t++) {
@@ -353,9 +368,8 @@ export function gemmSegmentSum(a: usize, b: usize, c: usize, m: i32, k: i32, n: 
   const bRs = transB ? 1 : n;
   const bCs = transB ? k : 1;
   const pa = scratch;
-  const pb = at(pa, ((MC + MR - 1) / MR) * MR * KC);
-  const edge = at(pb, ((NC + NR - 1) / NR) * NR * KC);
-  const tree = at(at(edge, MR * NR), WHOLE_A);
+  const pb = packedB(scratch);
+  const tree = treeTiles(scratch);
   for (let j0 = 0; j0 < n; j0 += NC) {
     const nc = min(NC, n - j0);
     packB(b, bRs, bCs, 0, k, j0, nc, pb);
