@@ -10,8 +10,8 @@ describe('StepWork', () => {
     expect(work.nextCommand(StepWork.IDLE)).toBe(7);
     expect([work.claimShard(), work.claimShard(), work.claimShard()]).toEqual([0, 1, 2]);
     expect([work.claimChunk(), work.claimChunk()]).toEqual([0, 1]);
-    work.finish();
-    work.finish();
+    work.finish(2);
+    work.finish(2);
     await work.finished(2);
 
     work.start(8);
@@ -25,10 +25,10 @@ describe('StepWork', () => {
     work.start(0);
     let resolved = false;
     const done = work.finished(2).then(() => (resolved = true));
-    work.finish();
+    work.finish(2);
     await new Promise((r) => setTimeout(r, 20));
     expect(resolved).toBe(false);
-    work.finish();
+    work.finish(2);
     await done;
     expect(resolved).toBe(true);
     work.stop();

@@ -107,9 +107,11 @@ export class StepWork {
     return Atomics.add(this.cells, CHUNK, 1);
   }
 
-  /** This thread is through the step. */
-  finish(): void {
-    Atomics.add(this.cells, DONE, 1);
-    Atomics.notify(this.cells, DONE);
+  /**
+   * This thread is through the step, one of `groups`. Only the last one wakes the coordinator: woken
+   * earlier, it would take a core from a thread still summing, only to wait again.
+   */
+  finish(groups: number): void {
+    if (Atomics.add(this.cells, DONE, 1) + 1 >= groups) Atomics.notify(this.cells, DONE);
   }
 }

@@ -91,7 +91,7 @@ export default function runStepTask(task: StepTask): number {
   let steps = 0;
   for (let step = work.nextCommand(StepWork.IDLE); step !== StepWork.STOP; step = work.nextCommand(step)) {
     runClaimedStep(setup, runner, work, step, task.groups ?? 1);
-    work.finish();
+    work.finish(task.groups ?? 1);
     steps++;
   }
   return steps;
