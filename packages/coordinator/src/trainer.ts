@@ -26,6 +26,7 @@ import { ConfigError, type RunConfig } from './config.js';
 import { curvesSvg } from './curves-svg.js';
 import { loadRunData, type RunData } from './datasets.js';
 import { evaluate } from './evaluate.js';
+import { GenerationViews } from './generations.js';
 import { resolveModelSpec } from './model-choice.js';
 import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
 import { describeTask, ThreadPool, threadsAtOnce } from './thread-pool.js';
@@ -127,11 +128,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
 
   const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
   const state = new Float32Array(shared(flat.stateSize, 'f32'));
-  const slotNames = optimizer.slotNames();
   const optimizerSetup: OptimizerSetup = {
     meta: optimizer.stateDict().meta,
     oddParams: shared(flat.paramSize, 'f32'),
-    slots: shared(SharedOptimizer.slotFloats(slotNames.length, flat.paramSize), 'f32'),
+    slots: shared(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize), 'f32'),
     step: shared(2, 'f64'),
   };
   const grads = new Float32Array(shared(shards * flat.paramSize, 'f32'));
@@ -210,30 +210,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   let orderEpoch = -1;
   let epochStart = performance.now();
   // The parameters and optimizer state live in the shared generations from here on; the model and
-  // optimizer here are views of the current one (for checkpoints and evaluation).
+  // optimizer here are views of the current one.
   const generations = new SharedOptimizer(setup, flat.paramSize);
-  const params = model.parameters();
-  const useGeneration = (generation: number) => {
-    flat.shareParams(generations.params(generation));
-    params.forEach((p, i) => {
-      const at = flat.offsetOf(p);
-      slotNames.forEach((name, k) => optimizer.bindSlot(i, name, generations.slot(generation, k).subarray(at, at + p.size)));
-    });
-  };
-  {
-    // Where the run starts: the (restored or fresh) values copied into the start step's generation.
-    const generation = startStep % 2;
-    const start = generations.params(generation);
-    for (const p of params) start.set(p.dataSync(), flat.offsetOf(p));
-    const slotValues = optimizer.stateDict().tensors;
-    params.forEach((p, i) =>
-      slotNames.forEach((name, k) => {
-        const value = slotValues[`state.${i}.${name}`];
-        if (value !== undefined) generations.slot(generation, k).set(value.dataSync(), flat.offsetOf(p));
-      }),
-    );
-    useGeneration(generation);
-  }
+  const views = new GenerationViews(generations, flat, optimizer);
+  views.placeAt(startStep % 2);
   flat.store(state);
   try {
     for (let step = startStep; step < totalSteps; step++) {
@@ -261,7 +241,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       }
       // The threads have stepped every range into the next generation.
       optimizer.countStep();
-      useGeneration(step + 1);
+      views.use(step + 1);
       syncBatchNorm(batchNorms, stats, shards, recordSize);
       flat.store(state);
       const lr = optimizer.lr;
