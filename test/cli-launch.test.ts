@@ -25,6 +25,8 @@ describe('dtrain launch', () => {
     expect(r.stderr).not.toMatch(/error/i);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/run summary/);
+    // The default MLP runs its shards in groups (4 with two cores, 8 with one).
+    expect(r.stdout).toMatch(/workers\s+2 threads, 8 shards of 8, in groups of [48]\n/);
     const accuracy = Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1]);
     expect(accuracy).toBeGreaterThan(0.9);
     const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });

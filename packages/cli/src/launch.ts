@@ -60,7 +60,7 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
   const rows: [string, string][] = [
     ['model', `${config.model} (${thousands(start.parameters)} parameters)`],
     ['dataset', `${data.name} (${thousands(data.train)} train / ${thousands(data.test)} test samples)`],
-    ['workers', `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}${config.syncBn ? ', synchronized BatchNorm' : ''}`],
+    ['workers', `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}${start.shardGroup > 1 ? `, in groups of ${start.shardGroup}` : ''}${config.syncBn ? ', synchronized BatchNorm' : ''}`],
     ['optimizer', `${config.optimizer}, lr ${config.lr}, ${config.schedule} schedule`],
     ['epochs', `${config.epochs} (${thousands(result.steps)} steps, batch ${config.batchSize})`],
     ['test accuracy', result.test.accuracy.toFixed(4)],
@@ -97,7 +97,7 @@ export async function launch(flags: LaunchFlags): Promise<void> {
       onStart: (info) => {
         start = info;
         log.info(
-          { model: config.model, parameters: info.parameters, dataset: info.data.name, workers: config.workers, shards: config.shards, syncBn: config.syncBn || undefined, steps: info.totalSteps, resumedAt: info.startStep || undefined },
+          { model: config.model, parameters: info.parameters, dataset: info.data.name, workers: config.workers, shards: config.shards, shardGroup: info.shardGroup, syncBn: config.syncBn || undefined, steps: info.totalSteps, resumedAt: info.startStep || undefined },
           'training',
         );
       },

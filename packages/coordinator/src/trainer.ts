@@ -61,6 +61,8 @@ export interface RunStart {
   parameters: number;
   totalSteps: number;
   startStep: number;
+  /** Shards each thread runs as one batch (1: shard by shard; see shard groups in the worker). */
+  shardGroup: number;
 }
 
 export interface TrainEvents {
@@ -196,6 +198,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     parameters: flat.paramSize,
     totalSteps,
     startStep,
+    shardGroup: setup.shardGroup,
   });
 
   const pool = new ThreadPool(config.workers, setup, {
