@@ -64,15 +64,10 @@ export class SharedOptimizer {
    */
   stepRange(step: number, start: number, end: number, grad: Float32Array): void {
     const [from, to] = [step % 2, (step + 1) % 2];
-    const next = this.params(to).subarray(start, end);
-    next.set(this.params(from).subarray(start, end));
-    const slots: Storage[] = this.slotNames.map((_, k) => {
-      const target = this.slot(to, k).subarray(start, end);
-      target.set(this.slot(from, k).subarray(start, end));
-      return target;
-    });
+    const range = (a: Float32Array): Storage => a.subarray(start, end);
+    const slots = (generation: number) => this.slotNames.map((_, k) => range(this.slot(generation, k)));
     this.optimizer.lr = this.stepValues[0];
-    this.optimizer.updateRange(next, grad.subarray(start, end), slots, end - start, this.stepValues[1]);
+    this.optimizer.updateRange(range(this.params(to)), range(grad), slots(to), end - start, this.stepValues[1], undefined, { p: range(this.params(from)), slots: slots(from) });
   }
 }
 

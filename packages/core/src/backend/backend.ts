@@ -248,8 +248,11 @@ export interface Backend {
 
   /** Overwrite target's elements with source's (same dtype and size): the one in-place write. */
   copyInto(target: Storage, source: Storage, dtype: DType, size: number): void;
-  /** One SGD step in place on param (and momentum, when momentum != 0). */
-  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, size: number, hyper: SgdHyper): void;
-  /** One Adam/AdamW step in place on param, m and v. */
-  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, size: number, hyper: AdamHyper): void;
+  /**
+   * One SGD step in place on param (and momentum, when momentum != 0); with `from`, the step starts
+   * from the values there instead and writes the result to param and momentum (from is unchanged).
+   */
+  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, size: number, hyper: SgdHyper, from?: { param: Storage; momentum: Storage | null }): void;
+  /** One Adam/AdamW step in place on param, m and v; with `from`, starting from the values there (as sgdStep). */
+  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, size: number, hyper: AdamHyper, from?: { param: Storage; m: Storage; v: Storage }): void;
 }

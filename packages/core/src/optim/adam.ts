@@ -3,7 +3,7 @@
 import type { Backend, Storage } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Optimizer } from './optimizer.js';
+import { Optimizer, type RangeSource } from './optimizer.js';
 
 export interface AdamOptions {
   lr?: number;
@@ -44,7 +44,8 @@ export class Adam extends Optimizer {
     return ['exp_avg', 'exp_avg_sq'];
   }
 
-  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend()): void {
+  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend(), from?: RangeSource): void {
+    const source = from === undefined ? undefined : { param: from.p, m: from.slots[0], v: from.slots[1] };
     backend.adamStep(p, g, slots[0], slots[1], size, {
       lr: this.lr,
       beta1: this.beta1,
@@ -53,7 +54,7 @@ export class Adam extends Optimizer {
       weightDecay: this.weightDecay,
       decoupled: this.decoupled,
       step,
-    });
+    }, source);
   }
 }
 

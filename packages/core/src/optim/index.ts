@@ -1,5 +1,5 @@
 // The optim namespace of @dtrain/core.
-export { Optimizer, type OptimizerState } from './optimizer.js';
+export { Optimizer, type OptimizerState, type RangeSource } from './optimizer.js';
 export { SGD, type SgdOptions } from './sgd.js';
 export { Adam, AdamW, type AdamOptions } from './adam.js';
 export { optimizerFromMeta } from './from-meta.js';

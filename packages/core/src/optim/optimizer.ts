@@ -14,6 +14,12 @@ export interface OptimizerState {
   meta: { kind: string; hyper: Record<string, number | boolean>; steps: number[] };
 }
 
+/** Where updateRange reads the previous parameters and slots, when it writes them elsewhere. */
+export interface RangeSource {
+  p: Storage;
+  slots: readonly Storage[];
+}
+
 export abstract class Optimizer {
   readonly params: readonly Tensor[];
   lr: number;
@@ -44,9 +50,10 @@ export abstract class Optimizer {
    * One step's update of parameters laid end to end in flat storage (p, its gradient g and the
    * slots named by slotNames(), in that order), in place, as step() would update each of them at
    * step count `step` (1 on the first step). The update is elementwise, so any cut into ranges gives
-   * step()'s bytes: data-parallel threads each update a range of shared parameters with it.
+   * step()'s bytes: data-parallel threads each update a range of shared parameters with it. With
+   * `from`, the step starts from the parameters and slots there (left unchanged) instead.
    */
-  abstract updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend?: Backend): void;
+  abstract updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend?: Backend, from?: RangeSource): void;
 
   /**
    * Point parameter i's state slot `name` at storage holding its elements (copying nothing, as

@@ -3,7 +3,7 @@
 import type { Backend, Storage } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Optimizer } from './optimizer.js';
+import { Optimizer, type RangeSource } from './optimizer.js';
 
 export interface SgdOptions {
   lr?: number;
@@ -47,11 +47,13 @@ export class SGD extends Optimizer {
   }
 
   /** Ranges of parameters updated apart from step() start their momentum buffers on step 1. */
-  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend()): void {
-    this.apply(backend, p, g, this.momentum !== 0 ? slots[0] : null, size, step === 1);
+  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend(), from?: RangeSource): void {
+    const momentum = this.momentum !== 0;
+    const source = from === undefined ? undefined : { param: from.p, momentum: momentum ? from.slots[0] : null };
+    this.apply(backend, p, g, momentum ? slots[0] : null, size, step === 1, source);
   }
 
-  private apply(backend: Backend, p: Storage, g: Storage, buffer: Storage | null, size: number, firstStep: boolean): void {
+  private apply(backend: Backend, p: Storage, g: Storage, buffer: Storage | null, size: number, firstStep: boolean, from?: { param: Storage; momentum: Storage | null }): void {
     backend.sgdStep(p, g, buffer, size, {
       lr: this.lr,
       momentum: this.momentum,
@@ -59,6 +61,6 @@ export class SGD extends Optimizer {
       nesterov: this.nesterov,
       weightDecay: this.weightDecay,
       firstStep,
-    });
+    }, from);
   }
 }

@@ -413,12 +413,18 @@ export const cpuBackend: Backend = {
     arr(target).set(arr(source));
   },
 
-  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, _size: number, hyper: SgdHyper) {
-    sgdStepKernel(farr(param), farr(grad), momentum === null ? null : farr(momentum), hyper);
+  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, _size: number, hyper: SgdHyper, from?: { param: Storage; momentum: Storage | null }) {
+    const buf = momentum === null ? null : farr(momentum);
+    const source = from === undefined ? undefined : { p: farr(from.param), buf: from.momentum === null ? null : farr(from.momentum) };
+    sgdStepKernel(farr(param), farr(grad), buf, hyper, source);
   },
 
-  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, _size: number, hyper: AdamHyper) {
-    const done = param instanceof Float32Array && useWasm('float32') && wasmAdamStep(param, grad as Float32Array, m as Float32Array, v as Float32Array, hyper);
-    if (!done) adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper);
+  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, _size: number, hyper: AdamHyper, from?: { param: Storage; m: Storage; v: Storage }) {
+    const source = from === undefined ? undefined : { p: farr(from.param), m: farr(from.m), v: farr(from.v) };
+    const done =
+      param instanceof Float32Array &&
+      useWasm('float32') &&
+      wasmAdamStep(param, grad as Float32Array, m as Float32Array, v as Float32Array, hyper, source as { p: Float32Array; m: Float32Array; v: Float32Array } | undefined);
+    if (!done) adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper, source);
   },
 };

@@ -304,8 +304,9 @@ const ADAM_BLOCK = 4096;
  * One Adam/AdamW step in place on float32 p, m, v (as adamStepKernel), in float32 SIMD, block by
  * block: each block of p, g, m, v copied in, updated, and p, m, v copied back while cache-hot (the
  * update is elementwise, and blocks are whole vectors, so the bytes do not depend on the blocking).
+ * With `from`, the blocks are copied in from there (the previous values, left unchanged).
  */
-export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper): boolean {
+export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, from?: { p: Float32Array; m: Float32Array; v: Float32Array }): boolean {
   const n = p.length;
   const block = Math.min(ADAM_BLOCK, n);
   if (block === 0) return true;
@@ -318,12 +319,13 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
   const sqrtCorrection2 = Math.sqrt(1 - Math.pow(beta2, step));
   const decay = decoupled ? 1 - lr * weightDecay : 1;
   const l2 = decoupled ? 0 : weightDecay;
+  const [p0, m0, v0] = from === undefined ? [p, m, v] : [from.p, from.m, from.v];
   for (let start = 0; start < n; start += block) {
     const end = Math.min(n, start + block);
-    view.set(p.subarray(start, end), pPtr >> 2);
+    view.set(p0.subarray(start, end), pPtr >> 2);
     view.set(g.subarray(start, end), gPtr >> 2);
-    view.set(m.subarray(start, end), mPtr >> 2);
-    view.set(v.subarray(start, end), vPtr >> 2);
+    view.set(m0.subarray(start, end), mPtr >> 2);
+    view.set(v0.subarray(start, end), vPtr >> 2);
     k.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2);
     p.set(floatsAt(pPtr, end - start), start);
     m.set(floatsAt(mPtr, end - start), start);
