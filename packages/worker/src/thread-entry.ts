@@ -12,7 +12,7 @@ import { StepWork, SUM_CHUNK } from './step-work.js';
 let runner: ShardRunner | null = null;
 let work: StepWork | null = null;
 let reduction: Reduction | null = null;
-/** The parameters' generations, for binding the model to a step's. */
+/** The parameters' and optimizer state's generations, and the optimizer stepping them. */
 let generations: SharedOptimizer | null = null;
 /** The step whose state this thread's model holds (the state changes only between steps). */
 let loadedStep = -1;
@@ -26,13 +26,18 @@ function injectFault(setup: RunSetup, step: number, shard: number, during: 'shar
   throw new Error(`injected fault at step ${step}, ${during === 'shard' ? `shard ${shard}` : 'optimizer update'}`);
 }
 
-/** What this thread sums and steps with, made on its first sum. */
+/** What this thread sums with, made on its first sum. */
 interface Reduction {
   grads: Float32Array;
   reduced: Float32Array;
   scratch: Float32Array;
   stats: Float64Array;
-  optimizer: SharedOptimizer;
+}
+
+/** The optimizer step over the shared generations (see SharedOptimizer), made on first use. */
+function sharedOptimizer(setup: RunSetup, runner: ShardRunner): SharedOptimizer {
+  generations ??= new SharedOptimizer(setup, runner.flat.paramSize);
+  return generations;
 }
 
 /**
@@ -46,9 +51,9 @@ function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: n
     reduced: new Float32Array(setup.reduced),
     scratch: new Float32Array(reduceScratchFloats(setup.shards)),
     stats: new Float64Array(setup.stats),
-    optimizer: new SharedOptimizer(setup, paramSize),
   };
-  const { grads, reduced, scratch, stats, optimizer } = reduction;
+  const { grads, reduced, scratch, stats } = reduction;
+  const optimizer = sharedOptimizer(setup, runner);
   // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
   const groups = Math.ceil(setup.shards / setup.shardGroup);
   treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
@@ -68,8 +73,7 @@ function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: n
 /** Compute step `step` with the parameters of its generation (and the coordinator's buffers). */
 function loadStep(setup: RunSetup, runner: ShardRunner, step: number): void {
   if (loadedStep === step) return;
-  generations ??= new SharedOptimizer(setup, runner.flat.paramSize);
-  runner.loadState(generations.params(step));
+  runner.loadState(sharedOptimizer(setup, runner).params(step));
   loadedStep = step;
 }
 
