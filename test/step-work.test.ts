@@ -1,57 +1,68 @@
-// The shared state through which the coordinator starts steps on long-lived threads (StepWork),
-// driven from one thread here: commands, claims, the done count and stopping.
+// The shared state through which threads compute step after step (StepWork), driven from one thread
+// here: authorization, claims per step, the barrier, completion, stop and abort. Several threads
+// through it are the data-parallel tests' subject.
 import { StepWork } from '@dtrain/worker';
 import { describe, expect, it } from 'vitest';
 
 describe('StepWork', () => {
-  it('hands a started step to waiting threads once, with fresh claim counters each step', async () => {
+  it('runs authorized steps with claim counters per step, and counts a step complete at its last barrier', async () => {
     const work = StepWork.allocate();
-    work.start(7);
-    expect(work.nextCommand(StepWork.IDLE)).toBe(7);
-    expect([work.claimShard(), work.claimShard(), work.claimShard()]).toEqual([0, 1, 2]);
-    expect([work.claimChunk(), work.claimChunk()]).toEqual([0, 1]);
-    work.finish(2);
-    work.finish(2);
-    await work.finished(2);
+    work.begin(5, 5, 1);
+    expect(work.firstStep()).toBe(5);
+    expect(work.waitAuthorized(5)).toBe(true);
+    expect([work.claimShard(5), work.claimShard(5), work.claimShard(5)]).toEqual([0, 1, 2]);
+    expect(work.arrive(0, 1)).toBe(true);
+    work.resetClaims(6);
+    expect([work.claimChunk(5), work.claimChunk(5)]).toEqual([0, 1]);
+    expect(work.completedSteps()).toBe(5);
+    expect(work.arrive(1, 1)).toBe(true);
+    expect(work.completedSteps()).toBe(6);
+    work.complete(5);
+    await work.completed(5);
 
-    work.start(8);
-    expect(work.nextCommand(7)).toBe(8);
-    expect(work.claimShard()).toBe(0);
-    expect(work.claimChunk()).toBe(0);
+    // Step 6 uses the other half of the counters, fresh; step 7 reuses step 5's once reset.
+    work.authorize(6);
+    expect(work.waitAuthorized(6)).toBe(true);
+    expect(work.claimShard(6)).toBe(0);
+    expect(work.claimChunk(6)).toBe(0);
+    work.resetClaims(7);
+    expect(work.claimShard(7)).toBe(0);
   });
 
-  it('finished() waits for every group, and stop() ends a thread that ran the last step', async () => {
+  it('completed() waits for the step, and stop() makes a waiting thread return', async () => {
     const work = StepWork.allocate();
-    work.start(0);
+    work.begin(0, 0, 1);
     let resolved = false;
-    const done = work.finished(2).then(() => (resolved = true));
-    work.finish(2);
+    const done = work.completed(0).then(() => (resolved = true));
     await new Promise((r) => setTimeout(r, 20));
     expect(resolved).toBe(false);
-    work.finish(2);
+    work.complete(0);
     await done;
     expect(resolved).toBe(true);
     work.stop();
-    expect(work.nextCommand(0)).toBe(StepWork.STOP);
+    expect(work.waitAuthorized(1)).toBe(false);
+    work.waitForStop();
   });
 
-  it('after idle(), a new thread waits instead of re-running the step still in the command cell', () => {
+  it('abort() makes a thread waiting for authorization or at the barrier throw', () => {
     const work = StepWork.allocate();
-    work.start(3);
-    work.stop();
-    work.idle();
-    // A thread started now must not see step 3 or STOP: it blocks until the next start (checked
-    // with a timed wait on the command cell rather than blocking the test).
-    const cells = new Int32Array(work.buffers.counters);
-    expect(Atomics.wait(cells, 2, StepWork.IDLE, 10)).toBe('timed-out');
-    work.start(3);
-    expect(work.nextCommand(StepWork.IDLE)).toBe(3);
+    work.begin(0, 0, 2);
+    work.abort();
+    expect(() => work.waitAuthorized(1)).toThrow(/called off/);
+    expect(() => work.arrive(0, 2)).toThrow(/called off/);
   });
 
-  it('aborting the barrier releases a group waiting at it', () => {
+  it('begin() starts a run of steps afresh (after a failure): counters, barrier and flags cleared', () => {
     const work = StepWork.allocate();
-    work.start(0);
-    work.barrier.abort();
-    expect(() => work.barrier.arriveAndWait(0, 2)).toThrow(/called off/);
+    work.begin(0, 3, 1);
+    work.claimShard(0);
+    work.arrive(0, 1);
+    work.abort();
+    work.begin(2, 3, 1);
+    expect(work.firstStep()).toBe(2);
+    expect(work.completedSteps()).toBe(2);
+    expect(work.waitAuthorized(2)).toBe(true);
+    expect(work.claimShard(2)).toBe(0);
+    expect(work.arrive(0, 1)).toBe(true);
   });
 });

@@ -68,11 +68,11 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     grads: new SharedArrayBuffer(4 * shards * flat.paramSize),
     reduced: new SharedArrayBuffer(4 * flat.paramSize),
     stats: new SharedArrayBuffer(8 * shards * recordSize),
-    work: StepWork.allocate().buffers,
+    work: StepWork.allocate().buffer,
     ...(sync ? { syncBn: { exchange: new SharedArrayBuffer(8 * layout.size), barrier: barrier.buffer } } : {}),
   };
   const runner = new ShardRunner(setup);
-  runner.loadState(state.subarray(0, flat.paramSize));
+  runner.useParams(state.subarray(0, flat.paramSize));
   if (sync) runner.runLockstep(0, 0, shards, 1, () => {});
   else for (let s = 0; s < shards; s++) runner.runShard(0, s);
   const grads = new Float32Array(setup.grads);

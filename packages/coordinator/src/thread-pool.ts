@@ -44,6 +44,8 @@ export class ThreadPool {
   readonly concurrency: number;
   private readonly work: StepWork;
   private loop: StepLoop | null = null;
+  /** The run of steps started by startSteps: its job, threads and the last step authorized. */
+  private stepsJob: { jobId: string; groups: number; authorized: number } | null = null;
 
   constructor(
     readonly threads: number,
@@ -89,41 +91,57 @@ export class ThreadPool {
   }
 
   /**
-   * One step. Without synchronized batch norm: the long 'steps' tasks, one per core, are told to
-   * start it and claim its shards and then chunks of the gradient sum from shared counters (a slower
-   * core claims fewer); a failure stops them all, and the step runs again on fresh tasks. With it:
-   * the lockstep groups, then the sum.
+   * Start the threads on steps from `first`, through `authorized` for now (see StepWork): one long
+   * 'steps' task per core, each claiming shard groups and then chunks of the gradient sum from
+   * shared counters (a slower core claims fewer) and going on to the next step by itself.
    */
-  async runStep(jobId: string, step: number, shards: number, paramSize: number, lockstep: GroupBarrier | null = null): Promise<void> {
-    if (lockstep === null) {
-      await this.runClaimedStep(jobId, step, Math.min(this.concurrency, shards));
-      return;
+  startSteps(jobId: string, first: number, authorized: number, shards: number): void {
+    this.stepsJob = { jobId, groups: Math.min(this.concurrency, shards), authorized };
+    this.startLoop(first);
+  }
+
+  /** Let the threads go on through `step`. */
+  authorize(step: number): void {
+    if (this.stepsJob === null) throw new Error('authorize: no steps started');
+    this.stepsJob.authorized = step;
+    this.work.authorize(step);
+  }
+
+  /**
+   * Resolves once `step` is complete. A failure stops every thread (the others stop waiting at the
+   * barrier), and the steps run again on fresh tasks from the first one not complete: it reads the
+   * generation its predecessor wrote, which no step after it has touched.
+   */
+  async stepDone(step: number): Promise<void> {
+    const job = this.stepsJob;
+    if (job === null || this.loop === null) throw new Error('stepDone: no steps started');
+    for (let attempt = 1; ; attempt++) {
+      const loop = this.loop!;
+      const failure = await Promise.race([this.work.completed(step).then(() => null), loop.failed.then((error) => ({ error }))]);
+      if (failure === null) return;
+      this.work.abort();
+      await this.stopLoop();
+      const from = this.work.completedSteps();
+      this.retryOrGiveUp({ jobId: job.jobId, step: from, phase: 'steps', start: 0, end: 0, groups: job.groups }, attempt, failure.error);
+      this.startLoop(from);
     }
+  }
+
+  /** One step with synchronized batch norm: the lockstep groups, then the sum and optimizer step. */
+  async runLockstepStep(jobId: string, step: number, shards: number, paramSize: number, lockstep: GroupBarrier): Promise<void> {
     const ranges = splitRange(shards, 1, this.concurrency);
     const tasks: StepTask[] = ranges.map(([start, end]) => ({ jobId, step, phase: 'lockstep', start, end, groups: ranges.length }));
     await this.runTogether(tasks, () => lockstep.reset(), () => lockstep.abort());
     await this.runPhase(jobId, step, 'reduce', paramSize, 16, this.concurrency === 1 ? 1 : 2 * this.concurrency);
   }
 
-  private async runClaimedStep(jobId: string, step: number, groups: number): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      const loop = this.loop ?? this.startLoop(jobId, groups);
-      this.work.start(step);
-      const failure = await Promise.race([this.work.finished(groups).then(() => null), loop.failed.then((error) => ({ error }))]);
-      if (failure === null) return;
-      // The others stop waiting at the barrier (or for the next step) and their tasks end.
-      this.work.barrier.abort();
-      await this.stopLoop();
-      this.retryOrGiveUp({ jobId, step, phase: 'steps', start: 0, end: 0, groups }, attempt, failure.error);
-    }
-  }
-
-  private startLoop(jobId: string, groups: number): StepLoop {
-    this.work.idle();
+  private startLoop(first: number): StepLoop {
+    const job = this.stepsJob!;
+    this.work.begin(first, job.authorized, job.groups);
     let fail: (error: unknown) => void = () => {};
     const failed = new Promise<unknown>((resolve) => (fail = resolve));
-    const task: StepTask = { jobId, step: -1, phase: 'steps', start: 0, end: 0, groups };
-    const tasks = Array.from({ length: groups }, () => this.piscina.run(task).then(() => undefined, fail));
+    const task: StepTask = { jobId: job.jobId, step: first, phase: 'steps', start: 0, end: 0, groups: job.groups };
+    const tasks = Array.from({ length: job.groups }, () => this.piscina.run(task).then(() => undefined, fail));
     this.loop = { tasks, failed };
     return this.loop;
   }

@@ -134,12 +134,13 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     meta: optimizer.stateDict().meta,
     oddParams: shared(flat.paramSize, 'f32'),
     slots: shared(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize), 'f32'),
-    step: shared(2, 'f64'),
+    step: shared(SharedOptimizer.stepValueFloats, 'f64'),
   };
   const grads = new Float32Array(shared(shards * flat.paramSize, 'f32'));
   const reduced = new Float32Array(shared(flat.paramSize, 'f32'));
-  const stats = new Float64Array(shared(shards * recordSize, 'f64'));
-  const batch = new Int32Array(shared(batchSize, 'i32'));
+  // Per-step buffers in two halves (step s in half s % 2): the threads compute one step ahead.
+  const stats = new Float64Array(shared(2 * shards * recordSize, 'f64'));
+  const batch = new Int32Array(shared(2 * batchSize, 'i32'));
   const syncing = config.syncBn && batchNorms.length > 0;
   const setup: RunSetup = {
     jobId,
@@ -157,7 +158,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     grads: grads.buffer as SharedArrayBuffer,
     reduced: reduced.buffer as SharedArrayBuffer,
     stats: stats.buffer as SharedArrayBuffer,
-    work: StepWork.allocate().buffers,
+    work: StepWork.allocate().buffer,
   };
   let lockstep: GroupBarrier | null = null;
   if (syncing) {
@@ -218,24 +219,45 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const views = new GenerationViews(generations, flat, optimizer);
   views.placeAt(startStep % 2);
   flat.store(state);
+  const lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
+  /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
+  const prepare = (s: number, ahead: number) => {
+    const epoch = Math.floor(s / stepsPerEpoch);
+    if (orderEpoch !== epoch) {
+      order = data.shuffledOrder(runData.train.samples, seed, epoch);
+      orderEpoch = epoch;
+    }
+    const inEpoch = s % stepsPerEpoch;
+    batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), (s % 2) * batchSize);
+    const lr = scheduler === null ? optimizer.lr : scheduler.lrAt(scheduler.lastEpoch + ahead);
+    generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
+    return lr;
+  };
+  // Without synchronized batch norm the threads run one step ahead: step s + 1 while this loop looks
+  // at step s, and they may start s + 2 once it has (s + 2 overwrites what the model views here).
+  const lrs = [0, 0];
+  let stepStart = performance.now();
+  if (lockstep === null && startStep <= lastStep) {
+    lrs[startStep % 2] = prepare(startStep, 0);
+    if (startStep + 1 <= lastStep) lrs[(startStep + 1) % 2] = prepare(startStep + 1, 1);
+    pool.startSteps(jobId, startStep, Math.min(startStep + 1, lastStep), shards);
+  }
   try {
-    for (let step = startStep; step < totalSteps; step++) {
-      const stepStart = performance.now();
+    for (let step = startStep; step <= lastStep; step++) {
       const epoch = Math.floor(step / stepsPerEpoch);
       const inEpoch = step % stepsPerEpoch;
-      if (orderEpoch !== epoch) {
-        order = data.shuffledOrder(runData.train.samples, seed, epoch);
-        orderEpoch = epoch;
+      if (lockstep === null) {
+        await pool.stepDone(step);
+      } else {
+        lrs[step % 2] = prepare(step, 0);
+        await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
       }
-      batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize));
-      generations.setStep(optimizer.lr, optimizer.stepsOf(0) + 1);
-      await pool.runStep(jobId, step, shards, flat.paramSize, lockstep);
-
+      const stepStats = stats.subarray((step % 2) * shards * recordSize, (step % 2 + 1) * shards * recordSize);
       let lossSum = 0;
       let correct = 0;
       for (let s = 0; s < shards; s++) {
-        lossSum += stats[s * recordSize];
-        correct += stats[s * recordSize + 1];
+        lossSum += stepStats[s * recordSize];
+        correct += stepStats[s * recordSize + 1];
       }
       if (!Number.isFinite(lossSum)) {
         throw new TrainingDivergedError(
@@ -245,9 +267,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       // The threads have stepped every range into the next generation.
       optimizer.countStep();
       views.use(step + 1);
-      syncBatchNorm(batchNorms, stats, shards, recordSize);
+      syncBatchNorm(batchNorms, stepStats, shards, recordSize);
       flat.store(state);
-      const lr = optimizer.lr;
+      const lr = lrs[step % 2];
       scheduler?.step();
       stepsRun++;
 
@@ -265,11 +287,12 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         lr,
         samplesPerSec: batchSize / ((performance.now() - stepStart) / 1000),
       };
+      stepStart = performance.now();
       metrics({ kind: 'step', ...report });
       events.onStep?.(report);
 
       const interrupted = options.signal?.aborted === true;
-      const stopping = interrupted || (options.stopAfterSteps !== undefined && step + 1 - startStep >= options.stopAfterSteps);
+      const stopping = interrupted || step === lastStep;
       if (inEpoch === stepsPerEpoch - 1) {
         const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
         const test = evaluate(model, runData.test, runData.sampleShape);
@@ -296,6 +319,11 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);
       }
       if (stopping) break;
+      // Done looking at this step's generation: the threads may go two steps past it.
+      if (lockstep === null && step + 2 <= lastStep) {
+        lrs[step % 2] = prepare(step + 2, 1);
+        pool.authorize(step + 2);
+      }
     }
   } finally {
     await pool.close();

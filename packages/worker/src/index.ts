@@ -12,7 +12,7 @@ export { combineShardStats } from './batchnorm-stats.js';
 export { GroupBarrier, StepAbortedError } from './group-barrier.js';
 export { StepWork } from './step-work.js';
 export { shardGroupSize, shardsBatchable } from './shard-groups.js';
-export { SharedOptimizer, stepLossFinite, type OptimizerSetup } from './shared-optimizer.js';
+export { SharedOptimizer, stepLoss, type OptimizerSetup } from './shared-optimizer.js';
 export { segmentAtBatchNorms, SyncBatchNormError, SyncExchangeLayout } from './sync-batchnorm.js';
 
 export interface WorkerInfo {

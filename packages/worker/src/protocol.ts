@@ -19,7 +19,10 @@ export interface RunSetup {
   /** Training inputs [samples, ...sampleShape] (float32) and class labels [samples] (int32). */
   inputs: SharedArrayBuffer;
   labels: SharedArrayBuffer;
-  /** The sample indices of the current global batch (int32 [shards * shardSize]). */
+  /**
+   * The sample indices of the global batch of step s in half s % 2 (int32 [2][shards * shardSize]):
+   * the threads may compute one step while the coordinator looks at the one before.
+   */
   batch: SharedArrayBuffer;
   /**
    * The canonical parameters and buffers (float32 [stateSize], FlatState order); the parameters
@@ -32,15 +35,15 @@ export interface RunSetup {
   grads: SharedArrayBuffer;
   /** The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]): what the optimizer steps with. */
   reduced: SharedArrayBuffer;
-  /** One statistics record per shard (float64 [shards * statsSize], see statsSize). */
+  /** One statistics record per shard, step s in half s % 2 (float64 [2][shards * statsSize], see statsSize). */
   stats: SharedArrayBuffer;
   /**
    * Synchronized batch norm: the float64 exchange of the shards' per-channel partials (see
    * SyncExchangeLayout) and the barrier (GroupBarrier) the groups of a step meet at.
    */
   syncBn?: { exchange: SharedArrayBuffer; barrier: SharedArrayBuffer };
-  /** The command, claim counters and barrier of the 'steps' tasks (see StepWork). */
-  work: { counters: SharedArrayBuffer; barrier: SharedArrayBuffer };
+  /** The authorization, claim counters, barrier and completion of the 'steps' tasks (see StepWork). */
+  work: SharedArrayBuffer;
   /**
    * Test-only: make the worker that computes (step, shard) throw or exit, once per run; or, during
    * 'update', the one stepping the optimizer over the range at element 0 of step `step`, halfway.
@@ -50,8 +53,8 @@ export interface RunSetup {
 
 /**
  * Work for one worker. 'steps': one of `groups` long tasks running at once, each computing its share
- * of every step the coordinator starts through StepWork until told to stop (step, start and end
- * unused). 'lockstep' (synchronized batch norm):
+ * of step after step, from StepWork's first step on as far as the coordinator authorizes, until told
+ * to stop (step, start and end unused). 'lockstep' (synchronized batch norm):
  * compute shards [start, end) layer by layer, meeting the step's other `groups` - 1 groups at the
  * barrier after each BatchNorm. 'reduce': after every shard is in, sum the gradient slots over
  * elements [start, end) into reduced and take the optimizer step there.

@@ -41,13 +41,12 @@ export class ShardRunner {
   private readonly inputs: Float32Array;
   private readonly labels: Int32Array;
   private readonly batch: Int32Array;
-  private readonly state: Float32Array;
   private readonly grads: Float32Array;
   private readonly stats: Float64Array;
   private readonly x: Float32Array;
   private readonly y: Int32Array;
   private readonly sync: SyncState | null = null;
-  /** The shared parameters the model's parameters are views of, once loadState has run. */
+  /** The shared parameters the model's parameters are views of, once useParams has run. */
   private params: Float32Array | null = null;
 
   constructor(private readonly setup: RunSetup) {
@@ -60,7 +59,6 @@ export class ShardRunner {
     this.inputs = new Float32Array(setup.inputs);
     this.labels = new Int32Array(setup.labels);
     this.batch = new Int32Array(setup.batch);
-    this.state = new Float32Array(setup.state);
     this.grads = new Float32Array(setup.grads);
     this.stats = new Float64Array(setup.stats);
     this.x = new Float32Array(setup.shardGroup * setup.shardSize * this.sampleSize);
@@ -81,18 +79,21 @@ export class ShardRunner {
     }
   }
 
-  /** Compute with the parameters in `params` (a generation of the shared ones, read in place) and the coordinator's buffers. */
-  loadState(params: Float32Array): void {
+  /**
+   * Compute with the parameters in `params` (a generation of the shared ones, read in place). The
+   * buffers (BatchNorm running statistics) stay this thread's own: training never reads them, and
+   * the coordinator keeps the canonical ones.
+   */
+  useParams(params: Float32Array): void {
     if (this.params !== params) this.flat.shareParams(params);
     this.params = params;
-    this.flat.load(this.state);
   }
 
-  /** The samples and labels of shards [first, first + count) as tensors (copied out of the shared data). */
-  private shardBatch(first: number, count = 1): { x: Tensor; y: Tensor } {
+  /** The samples and labels of shards [first, first + count) of `step` as tensors (copied out of the shared data). */
+  private shardBatch(step: number, first: number, count = 1): { x: Tensor; y: Tensor } {
     const rows = this.setup.shardSize * count;
     const size = this.sampleSize;
-    const start = first * this.setup.shardSize;
+    const start = (step % 2) * this.setup.shards * this.setup.shardSize + first * this.setup.shardSize;
     for (let i = 0; i < rows; i++) {
       const sample = this.batch[start + i];
       this.x.set(this.inputs.subarray(sample * size, (sample + 1) * size), i * size);
@@ -109,8 +110,9 @@ export class ShardRunner {
    * The shard's statistics record: loss sum, correct predictions, each BatchNorm's batch statistics.
    * logits and y may hold a group of shards, this one's rows from `row` on.
    */
-  private writeRecord(shard: number, lossSum: number, logits: Tensor, y: Tensor, batchStats: readonly BatchStats[], row = 0): void {
-    const record = this.stats.subarray(shard * this.statsSize, (shard + 1) * this.statsSize);
+  private writeRecord(step: number, shard: number, lossSum: number, logits: Tensor, y: Tensor, batchStats: readonly BatchStats[], row = 0): void {
+    const start = ((step % 2) * this.setup.shards + shard) * this.statsSize;
+    const record = this.stats.subarray(start, start + this.statsSize);
     record[0] = lossSum;
     const predicted = noGrad(() => logits.argmax(1).dataSync());
     const labels = y.dataSync();
@@ -139,7 +141,7 @@ export class ShardRunner {
       return;
     }
     const { seed, shardSize } = this.setup;
-    const { x, y } = this.shardBatch(first, count);
+    const { x, y } = this.shardBatch(step, first, count);
     this.model.train();
     this.model.zeroGrad();
     // The group's modules draw no random numbers (shardsBatchable), so the first shard's scope serves.
@@ -153,13 +155,13 @@ export class ShardRunner {
     this.flat.storeGrads(this.gradSlot(first));
     for (let s = 0; s < count; s++) {
       const lossSum = noGrad(() => slice(losses, s * shardSize, (s + 1) * shardSize).sum().item());
-      this.writeRecord(first + s, lossSum, logits, y, [], s * shardSize);
+      this.writeRecord(step, first + s, lossSum, logits, y, [], s * shardSize);
     }
   }
 
   runShard(step: number, shard: number): void {
     const { seed } = this.setup;
-    const { x, y } = this.shardBatch(shard);
+    const { x, y } = this.shardBatch(step, shard);
     this.model.train();
     this.model.zeroGrad();
     const { logits, lossSum } = withRandomScope({ seed, step, shard }, () => {
@@ -169,7 +171,7 @@ export class ShardRunner {
       return { logits: out, lossSum: l.item() };
     });
     this.flat.storeGrads(this.gradSlot(shard));
-    this.writeRecord(shard, lossSum, logits, y, this.batchNorms.map((bn) => bn.lastBatchStats!));
+    this.writeRecord(step, shard, lossSum, logits, y, this.batchNorms.map((bn) => bn.lastBatchStats!));
   }
 
   /**
@@ -187,7 +189,7 @@ export class ShardRunner {
     const runs = [];
     for (let shard = start; shard < end; shard++) {
       beforeShard(shard);
-      const { x, y } = this.shardBatch(shard);
+      const { x, y } = this.shardBatch(step, shard);
       // Per BatchNorm layer: its input (end of the piece's graph), the same values as a leaf (start
       // of the layer's graph), its output, and that output as a leaf (start of the next piece).
       const at = { pieceOut: [] as Tensor[], normIn: [] as Tensor[], normOut: [] as Tensor[], nextIn: [] as Tensor[] };
@@ -255,6 +257,6 @@ export class ShardRunner {
         this.flat.takeGradsOf(sync.pieceParams[i], slot);
       });
     }
-    runs.forEach((r, k) => this.writeRecord(r.shard, lossSums[k], r.logits, r.y, r.local));
+    runs.forEach((r, k) => this.writeRecord(step, r.shard, lossSums[k], r.logits, r.y, r.local));
   }
 }

@@ -14,7 +14,7 @@ export interface OptimizerSetup {
   oddParams: SharedArrayBuffer;
   /** float32 [2 generations][slots (slotNames order)][paramSize]. */
   slots: SharedArrayBuffer;
-  /** float64 [learning rate, step count of the step (1 on the first)], set before each step. */
+  /** float64 [2][learning rate, step count (1 on the first)], step s in half s % 2, set before it starts. */
   step: SharedArrayBuffer;
 }
 
@@ -52,10 +52,13 @@ export class SharedOptimizer {
     return this.slots.subarray(at, at + this.paramSize);
   }
 
-  /** The coordinator's side: the learning rate and step count of the step about to start. */
-  setStep(lr: number, stepCount: number): void {
-    this.stepValues[0] = lr;
-    this.stepValues[1] = stepCount;
+  /** Floats of the per-step values buffer (OptimizerSetup.step). */
+  static readonly stepValueFloats = 4;
+
+  /** The coordinator's side: the learning rate and step count of `step`, before it may start. */
+  setStep(step: number, lr: number, stepCount: number): void {
+    this.stepValues[2 * (step % 2)] = lr;
+    this.stepValues[2 * (step % 2) + 1] = stepCount;
   }
 
   /**
@@ -66,14 +69,16 @@ export class SharedOptimizer {
     const [from, to] = [step % 2, (step + 1) % 2];
     const range = (a: Float32Array): Storage => a.subarray(start, end);
     const slots = (generation: number) => this.slotNames.map((_, k) => range(this.slot(generation, k)));
-    this.optimizer.lr = this.stepValues[0];
-    this.optimizer.updateRange(range(this.params(to)), range(grad), slots(to), end - start, this.stepValues[1], undefined, { p: range(this.params(from)), slots: slots(from) });
+    this.optimizer.lr = this.stepValues[2 * (step % 2)];
+    const stepCount = this.stepValues[2 * (step % 2) + 1];
+    this.optimizer.updateRange(range(this.params(to)), range(grad), slots(to), end - start, stepCount, undefined, { p: range(this.params(from)), slots: slots(from) });
   }
 }
 
-/** Whether a step's loss (the shards' loss sums, in shard order) is finite: only then is it applied. */
-export function stepLossFinite(stats: Float64Array, shards: number, recordSize: number): boolean {
+/** The loss of `step`: its shards' loss sums (RunSetup.stats), added in shard order. */
+export function stepLoss(stats: Float64Array, shards: number, recordSize: number, step: number): number {
+  const at = (step % 2) * shards * recordSize;
   let loss = 0;
-  for (let s = 0; s < shards; s++) loss += stats[s * recordSize];
-  return Number.isFinite(loss);
+  for (let s = 0; s < shards; s++) loss += stats[at + s * recordSize];
+  return loss;
 }

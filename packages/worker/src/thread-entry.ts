@@ -6,7 +6,7 @@ import { workerData } from 'piscina';
 import type { RunSetup, StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
-import { SharedOptimizer, stepLossFinite } from './shared-optimizer.js';
+import { SharedOptimizer, stepLoss } from './shared-optimizer.js';
 import { StepWork, SUM_CHUNK } from './step-work.js';
 
 let runner: ShardRunner | null = null;
@@ -31,7 +31,6 @@ interface Reduction {
   grads: Float32Array;
   reduced: Float32Array;
   scratch: Float32Array;
-  stats: Float64Array;
 }
 
 /** The optimizer step over the shared generations (see SharedOptimizer), made on first use. */
@@ -42,23 +41,21 @@ function sharedOptimizer(setup: RunSetup, runner: ShardRunner): SharedOptimizer 
 
 /**
  * reduced[start, end) = the tree sum of the shards' gradient slots there / the batch size; then,
- * unless the step's loss is not finite, the optimizer step over the same range.
+ * if `apply` (the step's loss is finite), the optimizer step over the same range.
  */
-function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: number, end: number): void {
+function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: number, end: number, apply: boolean): void {
   const { paramSize } = runner.flat;
   reduction ??= {
     grads: new Float32Array(setup.grads),
     reduced: new Float32Array(setup.reduced),
     scratch: new Float32Array(reduceScratchFloats(setup.shards)),
-    stats: new Float64Array(setup.stats),
   };
-  const { grads, reduced, scratch, stats } = reduction;
+  const { grads, reduced, scratch } = reduction;
   const optimizer = sharedOptimizer(setup, runner);
   // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
   const groups = Math.ceil(setup.shards / setup.shardGroup);
   treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
-  // A step whose loss is not finite is not applied (the coordinator stops the run).
-  if (!stepLossFinite(stats, setup.shards, runner.statsSize)) return;
+  if (!apply) return;
   if (start === 0 && setup.fault?.during === 'update') {
     // Test-only: half the range stepped, then the thread fails (the step must re-run from the same generation).
     const half = Math.floor(end / 2);
@@ -70,10 +67,10 @@ function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: n
   optimizer.stepRange(step, start, end, reduced);
 }
 
-/** Compute step `step` with the parameters of its generation (and the coordinator's buffers). */
+/** Compute step `step` with the parameters of its generation. */
 function loadStep(setup: RunSetup, runner: ShardRunner, step: number): void {
   if (loadedStep === step) return;
-  runner.loadState(sharedOptimizer(setup, runner).params(step));
+  runner.useParams(sharedOptimizer(setup, runner).params(step));
   loadedStep = step;
 }
 
@@ -82,7 +79,8 @@ export default function runStepTask(task: StepTask): number {
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
   runner ??= new ShardRunner(setup);
   if (task.phase === 'reduce') {
-    sumAndStep(setup, runner, task.step, task.start, task.end);
+    const loss = stepLoss(new Float64Array(setup.stats), setup.shards, runner.statsSize, task.step);
+    sumAndStep(setup, runner, task.step, task.start, task.end, Number.isFinite(loss));
     return task.end - task.start;
   }
   if (task.phase === 'lockstep') {
@@ -90,28 +88,41 @@ export default function runStepTask(task: StepTask): number {
     runner.runLockstep(task.step, task.start, task.end, task.groups ?? 1, (shard) => injectFault(setup, task.step, shard));
     return task.end - task.start;
   }
-  // 'steps': this thread's share of every step the coordinator starts, until it says stop.
+  // 'steps': this thread's share of step after step, as far as the coordinator authorizes.
   work ??= new StepWork(setup.work);
-  let steps = 0;
-  for (let step = work.nextCommand(StepWork.IDLE); step !== StepWork.STOP; step = work.nextCommand(step)) {
-    runClaimedStep(setup, runner, work, step, task.groups ?? 1);
-    work.finish(task.groups ?? 1);
-    steps++;
-  }
-  return steps;
+  return runSteps(setup, runner, work, task.groups ?? 1);
 }
 
-/** Claim and compute shard groups of `step`, wait for the other threads' groups, then claim and sum chunks of the gradient. */
-function runClaimedStep(setup: RunSetup, runner: ShardRunner, work: StepWork, step: number, groups: number): void {
-  loadStep(setup, runner, step);
-  const size = setup.shardGroup;
-  for (let group = work.claimShard(); group * size < setup.shards; group = work.claimShard()) {
-    const first = group * size;
-    runner.runGroup(step, first, Math.min(size, setup.shards - first), (shard) => injectFault(setup, step, shard));
-  }
-  work.barrier.arriveAndWait(0, groups);
+/**
+ * Steps from the work's first on: claim and compute shard groups, wait for the other threads'
+ * groups, claim and sum chunks of the gradient and step the optimizer over them, wait for the
+ * others again (the next step reads every range), and go on. Returns the steps computed.
+ */
+function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: number): number {
   const { paramSize } = runner.flat;
-  for (let chunk = work.claimChunk(); chunk * SUM_CHUNK < paramSize; chunk = work.claimChunk()) {
-    sumAndStep(setup, runner, step, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK));
+  const size = setup.shardGroup;
+  const stats = new Float64Array(setup.stats);
+  let phase = 0;
+  let step = work.firstStep();
+  for (; work.waitAuthorized(step); step++) {
+    loadStep(setup, runner, step);
+    for (let group = work.claimShard(step); group * size < setup.shards; group = work.claimShard(step)) {
+      const first = group * size;
+      runner.runGroup(step, first, Math.min(size, setup.shards - first), (shard) => injectFault(setup, step, shard));
+    }
+    work.arrive(phase++, groups);
+    // Every thread is past step - 1, whose counters the next step reuses.
+    work.resetClaims(step + 1);
+    // A step whose loss is not finite is not applied, and none follows (the coordinator stops the run).
+    const finite = Number.isFinite(stepLoss(stats, setup.shards, runner.statsSize, step));
+    for (let chunk = work.claimChunk(step); chunk * SUM_CHUNK < paramSize; chunk = work.claimChunk(step)) {
+      sumAndStep(setup, runner, step, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK), finite);
+    }
+    if (work.arrive(phase++, groups)) work.complete(step);
+    if (!finite) {
+      work.waitForStop();
+      break;
+    }
   }
+  return step - work.firstStep();
 }
