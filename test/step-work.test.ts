@@ -2,7 +2,12 @@
 // here: authorization, claims per step, the barrier, completion, stop and abort. Several threads
 // through it are the data-parallel tests' subject.
 import { StepWork } from '@dtrain/worker';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
+
+/** The built StepWork, for a real second thread (threads run JavaScript only). */
+const builtStepWork = fileURLToPath(new URL('../packages/worker/dist/step-work.js', import.meta.url));
 
 describe('StepWork', () => {
   it('runs authorized steps with claim counters per step, and counts a step complete at its last barrier', async () => {
@@ -42,6 +47,36 @@ describe('StepWork', () => {
     work.stop();
     expect(work.waitAuthorized(1)).toBe(false);
     work.waitForStop();
+  });
+
+  it('a thread does not start a step before it is authorized (a second thread, really waiting)', async () => {
+    const work = StepWork.allocate();
+    work.begin(0, 0, 1);
+    const thread = new Worker(
+      `const { workerData, parentPort } = require('node:worker_threads');
+       import(workerData.module).then(({ StepWork }) => {
+         const work = new StepWork(workerData.buffer);
+         parentPort.postMessage({ waiting: true });
+         const started = work.waitAuthorized(1);
+         parentPort.postMessage({ started, at: performance.timeOrigin + performance.now() });
+       });`,
+      { eval: true, workerData: { module: builtStepWork, buffer: work.buffer } },
+    );
+    const messages: { waiting?: boolean; started?: boolean; at?: number }[] = [];
+    const started = new Promise<{ started?: boolean; at?: number }>((resolve) =>
+      thread.on('message', (m: { waiting?: boolean; started?: boolean; at?: number }) => {
+        messages.push(m);
+        if (m.at !== undefined) resolve(m);
+      }),
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    expect(messages).toEqual([{ waiting: true }]);
+    const authorizedAt = performance.timeOrigin + performance.now();
+    work.authorize(1);
+    const result = await started;
+    expect(result.started).toBe(true);
+    expect(result.at!).toBeGreaterThanOrEqual(authorizedAt - 1);
+    await thread.terminate();
   });
 
   it('abort() makes a thread waiting for authorization or at the barrier throw', () => {
