@@ -129,7 +129,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   if (config.resume !== null) ({ startStep, history, totals } = await restoreRun(config.resume, config, model, optimizer, scheduler, totalSteps));
 
   const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
-  const state = new Float32Array(shared(flat.stateSize, 'f32'));
+  const evenParams = new Float32Array(shared(flat.paramSize, 'f32'));
   const optimizerSetup: OptimizerSetup = {
     meta: optimizer.stateDict().meta,
     oddParams: shared(flat.paramSize, 'f32'),
@@ -153,7 +153,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     inputs: runData.train.inputs.buffer as SharedArrayBuffer,
     labels: runData.train.labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,
-    state: state.buffer as SharedArrayBuffer,
+    state: evenParams.buffer as SharedArrayBuffer,
     optimizer: optimizerSetup,
     grads: grads.buffer as SharedArrayBuffer,
     reduced: reduced.buffer as SharedArrayBuffer,
@@ -218,7 +218,6 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const generations = new SharedOptimizer(setup, flat.paramSize);
   const views = new GenerationViews(generations, flat, optimizer);
   views.placeAt(startStep % 2);
-  flat.store(state);
   const lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
   /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
   const prepare = (s: number, ahead: number) => {
@@ -268,7 +267,6 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       optimizer.countStep();
       views.use(step + 1);
       syncBatchNorm(batchNorms, stepStats, shards, recordSize);
-      flat.store(state);
       const lr = lrs[step % 2];
       scheduler?.step();
       stepsRun++;

@@ -25,8 +25,9 @@ export interface RunSetup {
    */
   batch: SharedArrayBuffer;
   /**
-   * The canonical parameters and buffers (float32 [stateSize], FlatState order); the parameters
-   * here are those of even steps (see optimizer).
+   * The parameters of even steps (float32 [paramSize], FlatState order; odd steps' are in
+   * optimizer.oddParams). BatchNorm running statistics stay with the coordinator: training never
+   * reads them.
    */
   state: SharedArrayBuffer;
   /** The optimizer step the threads take over the ranges they sum (see SharedOptimizer). */

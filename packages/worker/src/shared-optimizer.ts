@@ -10,7 +10,7 @@ import type { RunSetup } from './protocol.js';
 export interface OptimizerSetup {
   /** The optimizer's kind and hyperparameters (its state dict's meta). */
   meta: { kind: string; hyper: Record<string, number | boolean> };
-  /** float32 [paramSize]: the parameters of odd generations (even ones live at the start of `state`). */
+  /** float32 [paramSize]: the parameters of odd generations (even ones are RunSetup.state). */
   oddParams: SharedArrayBuffer;
   /** float32 [2 generations][slots (slotNames order)][paramSize]. */
   slots: SharedArrayBuffer;
@@ -31,7 +31,7 @@ export class SharedOptimizer {
   ) {
     this.optimizer = optim.optimizerFromMeta(setup.optimizer.meta);
     this.slotNames = this.optimizer.slotNames();
-    this.generations = [new Float32Array(setup.state, 0, paramSize), new Float32Array(setup.optimizer.oddParams)];
+    this.generations = [new Float32Array(setup.state, 0, paramSize), new Float32Array(setup.optimizer.oddParams, 0, paramSize)];
     this.slots = new Float32Array(setup.optimizer.slots);
     this.stepValues = new Float64Array(setup.optimizer.step);
   }
