@@ -6,6 +6,8 @@ import type { FlatState, SharedOptimizer } from '@dtrain/worker';
 
 export class GenerationViews {
   private readonly slotNames: string[];
+  /** Per generation, per parameter, per slot: the views the optimizer's state slots flip between. */
+  private readonly slotViews: Float32Array[][][];
 
   constructor(
     private readonly generations: SharedOptimizer,
@@ -13,6 +15,12 @@ export class GenerationViews {
     private readonly optimizer: optim.Optimizer,
   ) {
     this.slotNames = optimizer.slotNames();
+    this.slotViews = [0, 1].map((generation) =>
+      flat.params.map((p) => {
+        const at = flat.offsetOf(p);
+        return this.slotNames.map((_, k) => generations.slot(generation, k).subarray(at, at + p.size));
+      }),
+    );
   }
 
   /** Copy the model's parameters and the optimizer's state (fresh or restored) into `generation`, then view it. */
@@ -33,9 +41,6 @@ export class GenerationViews {
   /** View `generation` (the one the threads have just written). */
   use(generation: number): void {
     this.flat.shareParams(this.generations.params(generation));
-    this.flat.params.forEach((p, i) => {
-      const at = this.flat.offsetOf(p);
-      this.slotNames.forEach((name, k) => this.optimizer.bindSlot(i, name, this.generations.slot(generation, k).subarray(at, at + p.size)));
-    });
+    this.slotViews[generation % 2].forEach((views, i) => views.forEach((view, k) => this.optimizer.bindSlot(i, this.slotNames[k], view)));
   }
 }

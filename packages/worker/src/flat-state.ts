@@ -13,6 +13,8 @@ export class FlatState {
   private copied: { tensor: Tensor; at: number }[];
   private readonly paramOffsets = new Map<Tensor, number>();
   private paramsShared = false;
+  /** Each shared buffer's views, one per parameter (see shareParams). */
+  private readonly paramViews = new Map<Float32Array, Float32Array[]>();
 
   constructor(model: nn.Module) {
     this.params = model.parameters();
@@ -34,13 +36,16 @@ export class FlatState {
    * only the buffers from then on.
    */
   shareParams(state: Float32Array): void {
-    for (const p of this.params) {
-      if (p.dtype !== 'float32') throw new Error(`FlatState.shareParams: parameters must be float32, not ${p.dtype}`);
+    let views = this.paramViews.get(state);
+    if (views === undefined) {
+      for (const p of this.params) {
+        if (p.dtype !== 'float32') throw new Error(`FlatState.shareParams: parameters must be float32, not ${p.dtype}`);
+      }
+      // Made once per buffer: a run flips between two generations every step.
+      views = this.params.map((p) => state.subarray(this.offsetOf(p), this.offsetOf(p) + p.size));
+      this.paramViews.set(state, views);
     }
-    for (const p of this.params) {
-      const at = this.offsetOf(p);
-      p.rebindStorage(state.subarray(at, at + p.size));
-    }
+    this.params.forEach((p, i) => p.rebindStorage(views[i]));
     if (!this.paramsShared) this.copied = this.copied.slice(this.params.length);
     this.paramsShared = true;
   }
