@@ -21,7 +21,7 @@ export function gemmKBlock(): i32 {
   return KC;
 }
 
-/** Tiles gemmSegmentSum keeps per output tile: one per level of its tree (segments <= KC). */
+/** Tiles gemmSegmentSum keeps per output tile: its stack of pending subtrees (segments <= KC). */
 const TREE_LEVELS: i32 = 10;
 
 /** Floats of scratch memory gemm needs: packed A, packed B, one edge tile, a whole packed A and gemmSegmentSum's tree tiles. */
@@ -312,45 +312,39 @@ export function gemm(
   for (let v = 0; v < 10; v++) v128.store(dst + (<usize>v << 4), f32x4.add(v128.load(dst + (<usize>v << 4)), v128.load(src + (<usize>v << 4))));
 }
 
-@inline function copyTile(dst: usize, src: usize): void {
-  for (let v = 0; v < 10; v++) v128.store(dst + (<usize>v << 4), v128.load(src + (<usize>v << 4)));
-}
-
 /**
  * One output tile of gemmSegmentSum: the packed panels cover all kc = segments * seg of k; each
  * segment's product starts from zero (as a GEMM over that segment alone), and the segment tiles
- * are added as the pairwise tree over segment index adds them (a binary counter of partial tiles
- * in `tree`, one per level), the result stored into C.
+ * are added as the pairwise tree over segment index adds them, the result stored into C. The
+ * pending left subtrees wait on a stack of tiles in `tree`, largest at the bottom (a binary counter
+ * over segment index); a segment that closes subtrees is added onto the top one in the micro-
+ * kernel's registers, as gemm adds a K block onto C, and any further ones are merged down here.
  */
 function segmentTreeKernel(seg: i32, segments: i32, pa: usize, pb: usize, c: usize, ldc: i32, rows: i32, cols: i32, tree: usize): void {
   const TILE: usize = MR * NR * 4;
-  const current = tree + TILE * <usize>(TREE_LEVELS - 1);
+  let top: usize = tree - TILE;
   for (let s = 0; s < segments; s++) {
-    microKernel(seg, pa, pb, current, NR, MR, NR, 0, true);
+    if ((s & 1) == 0) {
+      top += TILE;
+      microKernel(seg, pa, pb, top, NR, MR, NR, 0, true);
+    } else {
+      microKernel(seg, pa, pb, top, NR, MR, NR, 0, false);
+      for (let t = s >> 1; (t & 1) != 0; t >>= 1) {
+        addTileInto(top - TILE, top);
+        top -= TILE;
+      }
+    }
     pa += <usize>(seg * MR * 4);
     pb += <usize>(seg * NR * 4);
-    // Segment s closes the subtrees whose left halves wait at the levels of s's trailing one bits.
-    let level = 0;
-    for (let t = s; (t & 1) != 0; t >>= 1) {
-      addTileInto(current, tree + TILE * <usize>level);
-      level++;
-    }
-    copyTile(tree + TILE * <usize>level, current);
   }
-  // With a segment count that is not a power of two, the lone subtrees join from the lowest level up.
-  let have = false;
-  for (let level = 0; level < TREE_LEVELS - 1; level++) {
-    if (((segments >> level) & 1) == 0) continue;
-    if (have) addTileInto(current, tree + TILE * <usize>level);
-    else copyTile(current, tree + TILE * <usize>level);
-    have = true;
-  }
+  // With a segment count that is not a power of two, the lone subtrees join from the smallest up.
+  for (; top > tree; top -= TILE) addTileInto(top - TILE, top);
   for (let r = 0; r < rows; r++) {
     if (cols == NR) {
-      v128.store(at(c, r * ldc), v128.load(current + (<usize>r << 5)));
-      v128.store(at(c, r * ldc), v128.load(current + (<usize>r << 5), 16), 16);
+      v128.store(at(c, r * ldc), v128.load(tree + (<usize>r << 5)));
+      v128.store(at(c, r * ldc), v128.load(tree + (<usize>r << 5), 16), 16);
     } else {
-      for (let j = 0; j < cols; j++) store<f32>(at(c, r * ldc + j), load<f32>(at(current, r * NR + j)));
+      for (let j = 0; j < cols; j++) store<f32>(at(c, r * ldc + j), load<f32>(at(tree, r * NR + j)));
     }
   }
 }

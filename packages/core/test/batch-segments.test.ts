@@ -34,6 +34,8 @@ describe('matmulSegmentSum', () => {
     [5, 16, 8, 1],
     [33, 384, 17, 6],
     [9, 640, 10, 2],
+    [6, 176, 9, 11],
+    [5, 320, 8, 320],
   ];
   for (const [m, k, n, segments] of cases) {
     for (const [transA, transB] of [[true, false], [false, false], [false, true], [true, true]] as const) {
