@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
-import { combineShardStats, ConfigError, loadRunData, resolveConfig, train, TrainingDivergedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
+import { combineShardStats, ConfigError, loadRunData, resolveConfig, train, TrainingDivergedError, TrainingInterruptedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
 import { data, float32TreeSumInto, fromArray, io, loss, manualSeed, optim, randn, type Tensor } from '@dtrain/core';
 import { buildModel, FlatState, reduceScratchFloats, shardGroupSize, shardsBatchable, type ModelSpec } from '@dtrain/worker';
 
@@ -104,6 +104,19 @@ describe('data-parallel training on worker threads', () => {
       expect(sharded.variance[c]).toBeCloseTo(whole.variance[c], 4);
     }
     expect(Array.from(whole.mean).some((m) => Math.abs(m) > 1e-4)).toBe(true);
+  });
+
+  it('an aborted run ends (TrainingInterruptedError), and the next run in the process trains', async () => {
+    // The threads run a step ahead, so an abort lands while one may have started the next step and
+    // another not yet; without an out directory the run stops at once, with no checkpoint to write.
+    for (let attempt = 0; attempt < 6; attempt++) {
+      const stop = new AbortController();
+      const cfg = config({ model: 'mlp', workers: 2, shards: 4, epochs: 50, out: null });
+      const error = await train(cfg, { signal: stop.signal, events: { onStep: (r) => r.step === 10 + attempt && stop.abort() } }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TrainingInterruptedError);
+      expect((error as Error).message).toContain(`after step ${10 + attempt} of`);
+    }
+    expect((await train(config({ model: 'mlp', workers: 2 }), { stopAfterSteps: 3 })).steps).toBe(3);
   });
 
   it('stops at a NaN loss with the step number, keeping the last good checkpoint', async () => {

@@ -49,6 +49,15 @@ describe('StepWork', () => {
     work.waitForStop();
   });
 
+  it('a step authorized before stop() is still run by every thread (one that skipped it would strand the others at its barriers)', () => {
+    const work = StepWork.allocate();
+    work.begin(0, 1, 2);
+    expect(work.waitAuthorized(0)).toBe(true);
+    work.stop();
+    expect(work.waitAuthorized(1)).toBe(true);
+    expect(work.waitAuthorized(2)).toBe(false);
+  });
+
   it('a thread does not start a step before it is authorized (a second thread, really waiting)', async () => {
     const work = StepWork.allocate();
     work.begin(0, 0, 1);
@@ -63,12 +72,17 @@ describe('StepWork', () => {
       { eval: true, workerData: { module: builtStepWork, buffer: work.buffer } },
     );
     const messages: { waiting?: boolean; started?: boolean; at?: number }[] = [];
+    let waiting: () => void = () => {};
+    const isWaiting = new Promise<void>((resolve) => (waiting = resolve));
     const started = new Promise<{ started?: boolean; at?: number }>((resolve) =>
       thread.on('message', (m: { waiting?: boolean; started?: boolean; at?: number }) => {
         messages.push(m);
+        if (m.waiting === true) waiting();
         if (m.at !== undefined) resolve(m);
       }),
     );
+    // However long the thread takes to start (a loaded machine), it then waits for authorization.
+    await isWaiting;
     await new Promise((r) => setTimeout(r, 100));
     expect(messages).toEqual([{ waiting: true }]);
     const authorizedAt = performance.timeOrigin + performance.now();

@@ -103,7 +103,7 @@ export class StepWork {
     Atomics.notify(this.cells, AUTHORIZED);
   }
 
-  /** Make every thread return once it is waiting for a step (or as soon as it looks). */
+  /** Make every thread return once it waits for a step not yet authorized (or as soon as it looks). */
   stop(): void {
     Atomics.store(this.cells, STOPPED, 1);
     Atomics.notify(this.cells, AUTHORIZED);
@@ -117,14 +117,19 @@ export class StepWork {
     return Atomics.load(this.cells, FIRST);
   }
 
-  /** Wait until `step` is authorized (true) or the threads are told to stop (false). */
+  /**
+   * Wait until `step` is authorized (true) or the threads are told to stop (false). A step authorized
+   * before the stop is still run: another thread may already be in it, waiting at its barriers for
+   * this one.
+   */
   waitAuthorized(step: number): boolean {
-    const ready = () => Atomics.load(this.cells, AUTHORIZED) >= step || Atomics.load(this.cells, STOPPED) !== 0 || Atomics.load(this.cells, ABORTED) !== 0;
-    for (let authorized = Atomics.load(this.cells, AUTHORIZED); !ready(); authorized = Atomics.load(this.cells, AUTHORIZED)) {
-      Atomics.wait(this.cells, AUTHORIZED, authorized, POLL_MS);
+    const authorized = () => Atomics.load(this.cells, AUTHORIZED) >= step;
+    const ready = () => authorized() || Atomics.load(this.cells, STOPPED) !== 0 || Atomics.load(this.cells, ABORTED) !== 0;
+    for (let seen = Atomics.load(this.cells, AUTHORIZED); !ready(); seen = Atomics.load(this.cells, AUTHORIZED)) {
+      Atomics.wait(this.cells, AUTHORIZED, seen, POLL_MS);
     }
     if (Atomics.load(this.cells, ABORTED) !== 0) throw new StepAbortedError(`steps called off before step ${step}`);
-    return Atomics.load(this.cells, STOPPED) === 0;
+    return authorized();
   }
 
   /** The next shard group of `step` to compute (past the last when none is left; see RunSetup.shardGroup). */
