@@ -33,7 +33,7 @@ export type Row = Record<string, string | number>;
 export function printTable(title: string, rows: readonly Row[]): void {
   if (rows.length === 0) return;
   const columns = Object.keys(rows[0]);
-  const cell = (v: string | number) => (typeof v === 'number' ? v.toFixed(v >= 100 ? 0 : 2) : v);
+  const cell = (v: string | number) => (typeof v === 'number' ? v.toFixed(Number.isInteger(v) || v >= 100 ? 0 : 2) : v);
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
   const line = (values: string[]) => values.map((v, i) => v.padStart(widths[i])).join('  ');
   process.stdout.write(`\n${title}\n${line(columns)}\n${line(widths.map((w) => '-'.repeat(w)))}\n`);

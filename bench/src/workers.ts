@@ -1,7 +1,7 @@
 // Data-parallel throughput (samples/s) of the reference models on 1, 2 and 8 worker threads: the
 // real `train` loop of the coordinator (shards, fixed-tree gradient sum, Adam, BatchNorm sync) on
 // 28x28 images written as IDX files (Fashion-MNIST where installed), timed after a warm-up.
-import { DEFAULT_CONFIG, resolveConfig, train } from '@dtrain/coordinator';
+import { DEFAULT_CONFIG, resolveConfig, train, TrainingInterruptedError } from '@dtrain/coordinator';
 import { data } from '@dtrain/core';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -42,37 +42,54 @@ async function benchImages(samples: number): Promise<{ dir: string; source: stri
   return { dir, source: installed ? `Fashion-MNIST, first ${samples} training images` : 'synthetic images' };
 }
 
-async function samplesPerSecond(model: string, dir: string, workers: number, batchSize: number, shards: number, syncBn: boolean, steps: number, warmup: number): Promise<number> {
+/**
+ * Samples per second over `measureSeconds` of training, after `warmupSeconds` of it: the first
+ * seconds of a run are slower and noisier (the engine compiles the hot code while the workers run,
+ * and the heaps grow through full collections), and a run of minutes spends nearly all its time past them.
+ */
+async function samplesPerSecond(model: string, dir: string, workers: number, batchSize: number, shards: number, syncBn: boolean, warmupSeconds: number, measureSeconds: number): Promise<number> {
   const config = resolveConfig({ model, dataset: `idx:${dir}`, workers, batchSize, shards, syncBn, epochs: 1000, optimizer: 'adam', lr: 1e-3, out: null });
-  let from = 0;
-  let to = 0;
-  await train(config, {
-    stopAfterSteps: warmup + steps,
-    events: {
-      onStep: (r) => {
-        if (r.step === warmup) from = performance.now();
-        if (r.step === warmup + steps) to = performance.now();
+  const stop = new AbortController();
+  const started = performance.now();
+  const marks: { from?: { step: number; at: number }; to?: { step: number; at: number } } = {};
+  try {
+    await train(config, {
+      signal: stop.signal,
+      events: {
+        onStep: (r) => {
+          const now = performance.now();
+          if (marks.from === undefined && now - started >= warmupSeconds * 1000) marks.from = { step: r.step, at: now };
+          else if (marks.from !== undefined && marks.to === undefined && now - marks.from.at >= measureSeconds * 1000) {
+            marks.to = { step: r.step, at: now };
+            stop.abort();
+          }
+        },
       },
-    },
-  });
-  return (steps * batchSize) / ((to - from) / 1000);
+    });
+  } catch (error) {
+    if (!(error instanceof TrainingInterruptedError)) throw error;
+  }
+  const { from, to } = marks;
+  if (from === undefined || to === undefined) throw new Error(`bench: the ${model} run ended before it was measured`);
+  return ((to.step - from.step) * batchSize) / ((to.at - from.at) / 1000);
 }
 
 export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; source: string }> {
   const { dir, source } = await benchImages(512 * 16);
+  const [warmup, measured] = quick ? [0.5, 0.5] : [4, 2];
   const rows: Row[] = [];
   try {
     // Batch 128 in 8 shards is the reference setting (16 samples a shard); both models also in 2
     // shards (one per core here: fewer, larger shards run their matrix products closer to full speed);
     // the MLP also at batch 512; the CNN also with synchronized BatchNorm (groups of shards meeting
     // after each BatchNorm layer).
-    for (const [model, name, batchSize, shards, syncBn, steps] of [
-      ['mlp', 'MLP 784-256-128-10', 128, 8, false, quick ? 40 : 300],
-      ['mlp', 'MLP 784-256-128-10', 128, 2, false, quick ? 40 : 300],
-      ['mlp', 'MLP 784-256-128-10', 512, 8, false, quick ? 10 : 80],
-      ['cnn', 'CNN 2xconv+BN', 128, 8, false, quick ? 4 : 30],
-      ['cnn', 'CNN 2xconv+BN', 128, 2, false, quick ? 4 : 30],
-      ['cnn', 'CNN 2xconv+BN --sync-bn', 128, 8, true, quick ? 4 : 30],
+    for (const [model, name, batchSize, shards, syncBn] of [
+      ['mlp', 'MLP 784-256-128-10', 128, 8, false],
+      ['mlp', 'MLP 784-256-128-10', 128, 2, false],
+      ['mlp', 'MLP 784-256-128-10', 512, 8, false],
+      ['cnn', 'CNN 2xconv+BN', 128, 8, false],
+      ['cnn', 'CNN 2xconv+BN', 128, 2, false],
+      ['cnn', 'CNN 2xconv+BN --sync-bn', 128, 8, true],
     ] as const) {
       // The worker counts take turns over several rounds and each reports its median: on a VM whose
       // cores change speed from minute to minute, back-to-back single runs mostly measure the drift.
@@ -80,7 +97,7 @@ export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; sourc
       const counts = [1, 2, 8];
       const seen = new Map<number, number[]>(counts.map((w) => [w, []]));
       for (let round = 0; round < rounds; round++) {
-        for (const workers of counts) seen.get(workers)!.push(await samplesPerSecond(model, dir, workers, batchSize, shards, syncBn, steps, Math.max(3, Math.round(steps / 10))));
+        for (const workers of counts) seen.get(workers)!.push(await samplesPerSecond(model, dir, workers, batchSize, shards, syncBn, warmup, measured));
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       const [one, two] = [median(seen.get(1)!), median(seen.get(2)!)];
@@ -92,5 +109,5 @@ export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; sourc
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return { rows, source };
+  return { rows, source: `${source}; ${measured} s of training timed after ${warmup} s` };
 }
