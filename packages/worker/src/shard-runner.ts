@@ -45,6 +45,8 @@ export class ShardRunner {
   private readonly stats: Float64Array;
   private readonly x: Float32Array;
   private readonly y: Int32Array;
+  /** Tensors viewing x and y, per batch row count (see shardBatch). */
+  private readonly batchViews = new Map<number, { x: Tensor; y: Tensor }>();
   private readonly sync: SyncState | null = null;
   /** The shared parameters the model's parameters are views of, once useParams has run. */
   private params: Float32Array | null = null;
@@ -89,8 +91,13 @@ export class ShardRunner {
     this.params = params;
   }
 
-  /** The samples and labels of shards [first, first + count) of `step` as tensors (copied out of the shared data). */
-  private shardBatch(step: number, first: number, count = 1): { x: Tensor; y: Tensor } {
+  /**
+   * The samples and labels of shards [first, first + count) of `step`, gathered from the shared data
+   * into this thread's batch buffers, as tensors viewing them (made once per row count): the next
+   * gather overwrites them, so they live only while one group or shard is computed; `copy` gives
+   * tensors of their own instead (to hold several shards' at once).
+   */
+  private shardBatch(step: number, first: number, count = 1, copy = false): { x: Tensor; y: Tensor } {
     const rows = this.setup.shardSize * count;
     const size = this.sampleSize;
     const start = (step % 2) * this.setup.shards * this.setup.shardSize + first * this.setup.shardSize;
@@ -99,7 +106,15 @@ export class ShardRunner {
       this.x.set(this.inputs.subarray(sample * size, (sample + 1) * size), i * size);
       this.y[i] = this.labels[sample];
     }
-    return { x: fromArray(this.x.subarray(0, rows * size), [rows, ...this.sampleShape]), y: fromArray(this.y.subarray(0, rows), [rows], { dtype: 'int32' }) };
+    if (copy) return { x: fromArray(this.x.subarray(0, rows * size), [rows, ...this.sampleShape]), y: fromArray(this.y.subarray(0, rows), [rows], { dtype: 'int32' }) };
+    let batch = this.batchViews.get(rows);
+    if (batch === undefined) {
+      batch = { x: zeros([rows, ...this.sampleShape]), y: zeros([rows], { dtype: 'int32' }) };
+      batch.x.rebindStorage(this.x.subarray(0, rows * size));
+      batch.y.rebindStorage(this.y.subarray(0, rows));
+      this.batchViews.set(rows, batch);
+    }
+    return batch;
   }
 
   private gradSlot(shard: number): Float32Array {
@@ -189,7 +204,7 @@ export class ShardRunner {
     const runs = [];
     for (let shard = start; shard < end; shard++) {
       beforeShard(shard);
-      const { x, y } = this.shardBatch(step, shard);
+      const { x, y } = this.shardBatch(step, shard, 1, true);
       // Per BatchNorm layer: its input (end of the piece's graph), the same values as a leaf (start
       // of the layer's graph), its output, and that output as a leaf (start of the next piece).
       const at = { pieceOut: [] as Tensor[], normIn: [] as Tensor[], normOut: [] as Tensor[], nextIn: [] as Tensor[] };
