@@ -1,14 +1,14 @@
 // The properties of data-parallel training that DESIGN.md requires, each checked on real worker
 // threads: bitwise-identical results for any worker count, after a fault, and after a resume;
 // BatchNorm running statistics from the whole global batch; clear errors for bad input.
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
 import { combineShardStats, ConfigError, loadRunData, resolveConfig, train, TrainingDivergedError, TrainingInterruptedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
 import { data, float32TreeSumInto, fromArray, io, loss, manualSeed, optim, randn, type Tensor } from '@dtrain/core';
-import { buildModel, FlatState, reduceScratchFloats, shardGroupSize, shardsBatchable, type ModelSpec } from '@dtrain/worker';
+import { batchableHeadStart, buildModel, FlatState, reduceScratchFloats, shardGroupSize, shardsBatchable, type ModelSpec } from '@dtrain/worker';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-dp-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));
@@ -149,13 +149,26 @@ describe('shard groups: a thread runs several shards as one batch, with the same
     // At most 256 rows in one group.
     expect(shardGroupSize(model, 8, 64, 1)).toBe(4);
     expect(shardGroupSize(model, 8, 300, 1)).toBe(1);
+    expect(batchableHeadStart(model)).toBe(0);
+    // Models that are not batchable throughout run their layers up to a batchable head shard by
+    // shard, and the head once for the group.
     const withBatchNorm = buildModel(JSON.parse(readFileSync(specPath, 'utf8')) as ModelSpec);
     expect(shardsBatchable(withBatchNorm)).toBe(false);
-    expect(shardGroupSize(withBatchNorm, 8, 8, 1)).toBe(1);
+    expect(batchableHeadStart(withBatchNorm)).toBe(4);
+    expect(shardGroupSize(withBatchNorm, 8, 8, 1)).toBe(8);
     const cnn = buildModel({ input: [1, 6, 6], layers: [{ type: 'conv2d', out: 2, kernel: 3 }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', out: 3 }] });
     expect(shardsBatchable(cnn)).toBe(false);
+    expect(batchableHeadStart(cnn)).toBe(1);
+    expect(shardGroupSize(cnn, 8, 8, 2)).toBe(4);
     const dropout = buildModel({ input: [2], layers: [{ type: 'linear', out: 4 }, { type: 'dropout', p: 0.5 }, { type: 'linear', out: 3 }] });
     expect(shardsBatchable(dropout)).toBe(false);
+    expect(batchableHeadStart(dropout)).toBe(2);
+    // A ReLU fused with the BatchNorm before it stays with it; a head with no linear layer is not worth it.
+    const fused = buildModel({ input: [1, 4, 4], layers: [{ type: 'conv2d', out: 2, kernel: 3, padding: 1 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'flatten' }, { type: 'linear', out: 3 }] });
+    expect(batchableHeadStart(fused)).toBe(3);
+    const noLinear = buildModel({ input: [1, 4, 4], layers: [{ type: 'conv2d', out: 3, kernel: 3 }, { type: 'flatten' }, { type: 'relu' }] });
+    expect(batchableHeadStart(noLinear)).toBe(null);
+    expect(shardGroupSize(noLinear, 8, 8, 1)).toBe(1);
   });
 
   // cores 1: one group of 8 shards; 2: two of 4; 3: four of 2 (three threads); 8: shard by shard.
@@ -169,6 +182,42 @@ describe('shard groups: a thread runs several shards as one batch, with the same
     const one = reference.get('cores 1');
     expect(one).toBeDefined();
     for (const cores of [2, 3, 8]) expect(reference.get(`cores ${cores}`), `cores ${cores}`).toBe(one);
+  });
+
+  // A small CNN (convolution, BatchNorm, ReLU, max pooling, then a linear head) on 8x8 images: the
+  // layers before the head run shard by shard, the head once per group.
+  const images = join(root, 'images');
+  mkdirSync(images);
+  for (const [prefix, n] of [['train', 256], ['t10k', 64]] as const) {
+    const labels = Uint8Array.from({ length: n }, (_, i) => i % 3);
+    const pixels = Uint8Array.from({ length: n * 64 }, (_, i) => (Math.floor((i % 64) / 8) % 3 === labels[Math.floor(i / 64)] ? 160 : 0) + ((i * 2654435761) >>> 26));
+    writeFileSync(join(images, `${prefix}-images-idx3-ubyte`), data.encodeIdx([n, 8, 8], pixels));
+    writeFileSync(join(images, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([n], labels));
+  }
+  const cnnSpec = join(root, 'cnn.json');
+  writeFileSync(
+    cnnSpec,
+    JSON.stringify({
+      input: [1, 8, 8],
+      layers: [
+        { type: 'conv2d', out: 4, kernel: 3, padding: 1 },
+        { type: 'batchnorm' },
+        { type: 'relu' },
+        { type: 'maxpool2d', kernel: 2 },
+        { type: 'flatten' },
+        { type: 'linear', out: 16 },
+        { type: 'relu' },
+        { type: 'linear', out: 3 },
+      ],
+    }),
+  );
+  const cnnBytes = new Map<number, string>();
+
+  it.each([8, 1, 2, 3])('a CNN with groups for %i threads at once (its head grouped) gives the bytes of shard by shard', async (cores) => {
+    const result = await train(config({ model: cnnSpec, dataset: `idx:${images}`, workers: Math.max(cores, 2), batchSize: 64, shards: 8, epochs: 2, lr: 0.01 }), { cores });
+    cnnBytes.set(cores, checkpointBytes(result.checkpoint!));
+    expect(result.test.accuracy).toBeGreaterThan(0.5);
+    if (cores !== 8) expect(cnnBytes.get(cores), `cores ${cores}`).toBe(cnnBytes.get(8));
   });
 
   it.each(['throw', 'exit'] as const)('a thread that %ss halfway through its optimizer update is replaced and the step re-run, with the same bytes', async (kind) => {

@@ -11,7 +11,7 @@ export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 export { combineShardStats } from './batchnorm-stats.js';
 export { GroupBarrier, StepAbortedError } from './group-barrier.js';
 export { StepWork } from './step-work.js';
-export { shardGroupSize, shardsBatchable } from './shard-groups.js';
+export { batchableHeadStart, shardGroupSize, shardsBatchable } from './shard-groups.js';
 export { SharedOptimizer, stepLoss, type OptimizerSetup } from './shared-optimizer.js';
 export { segmentAtBatchNorms, SyncBatchNormError, SyncExchangeLayout } from './sync-batchnorm.js';
 

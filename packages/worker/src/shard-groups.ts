@@ -1,9 +1,11 @@
 // Which shards a thread runs as one batch. A group of shards run together (core's withBatchSegments)
 // gives the bytes of its shards run apart and summed in the fixed tree, provided every layer either
 // treats samples independently or sums over the batch shard by shard: linear layers do; BatchNorm,
-// convolutions, LayerNorm and dropout (random masks drawn per shard) do not, so a model with any of
-// them runs shard by shard. A group is an aligned power-of-two range of shard indices, so its sum is
-// a subtree of the tree and lands in the slot of its first shard.
+// convolutions, LayerNorm and dropout (random masks drawn per shard) do not. A model whose layers
+// all do runs a group as one batch; one that ends in such layers (a CNN's linear head) runs its
+// other layers shard by shard and the head once for the group; any other runs shard by shard. A
+// group is an aligned power-of-two range of shard indices, so its sum is a subtree of the tree and
+// lands in the slot of its first shard.
 import { nn } from '@dtrain/core';
 
 /** Rows at most in one group: the shard-batched weight gradient runs in one pass up to the GEMM's K block (320). */
@@ -22,11 +24,28 @@ export function shardsBatchable(model: nn.Module): boolean {
 }
 
 /**
+ * Where the model's shard-batchable head starts: 0 when the whole model is batchable; for a
+ * Sequential whose first layers are not (convolutions, BatchNorm), the first layer of the batchable
+ * run that ends it, which must hold a linear layer (the products worth batching); null when there
+ * is none. The layers before it run shard by shard, the head once for the group (see ShardRunner).
+ */
+export function batchableHeadStart(model: nn.Module): number | null {
+  if (shardsBatchable(model)) return 0;
+  if (!(model instanceof nn.Sequential)) return null;
+  let start = model.layers.length;
+  while (start > 0 && shardsBatchable(model.layers[start - 1])) start--;
+  // A ReLU after a BatchNorm runs fused with it (Sequential.forward): keep the pair together.
+  if (start > 0 && model.layers[start - 1] instanceof nn.BatchNorm && model.layers[start] instanceof nn.ReLU) start++;
+  const head = model.layers.slice(start);
+  return head.some((layer) => layer.modules().some((m) => m instanceof nn.Linear)) ? start : null;
+}
+
+/**
  * Shards per group for `threads` threads computing at once: the largest power of two that still
  * gives every thread a group (1: shard by shard), within MAX_GROUP_ROWS rows.
  */
 export function shardGroupSize(model: nn.Module, shards: number, shardSize: number, threads: number): number {
-  if (!shardsBatchable(model)) return 1;
+  if (batchableHeadStart(model) === null) return 1;
   let group = 1;
   while (group * 2 <= Math.ceil(shards / threads) && group * 2 * shardSize <= MAX_GROUP_ROWS) group *= 2;
   return group;

@@ -1,8 +1,10 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { add, channelStats, type ChannelStats, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, withBatchSegments, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, withBatchSegments, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
+import { reduceScratchFloats, treeReduceInto } from './reduce.js';
+import { batchableHeadStart } from './shard-groups.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
 import { statsSize, type RunSetup } from './protocol.js';
@@ -31,6 +33,32 @@ interface SyncState {
   barrier: GroupBarrier;
 }
 
+/** A model run by shard groups as the layers before its batchable head, shard by shard, then the head. */
+interface HeadSplit {
+  trunk: nn.Sequential;
+  head: nn.Sequential;
+  trunkParams: Tensor[];
+  headParams: Tensor[];
+  /** Floats of the trunk's parameters: they come first in the flat state. */
+  trunkSize: number;
+  /** Each shard of a group's trunk gradient, [group][trunkSize]. */
+  shardGrads: Float32Array;
+  reduceScratch: Float32Array;
+}
+
+/** The split of a model whose batchable head starts past its first layer (null otherwise). */
+function splitAtHead(model: nn.Module, flat: FlatState, group: number): HeadSplit | null {
+  const start = batchableHeadStart(model);
+  if (start === null || start === 0) return null;
+  const layers = (model as nn.Sequential).layers;
+  const trunk = new nn.Sequential(...layers.slice(0, start));
+  const head = new nn.Sequential(...layers.slice(start));
+  const trunkParams = trunk.parameters();
+  const trunkSize = trunkParams.reduce((n, p) => n + p.size, 0);
+  if (trunkParams.some((p) => flat.offsetOf(p) + p.size > trunkSize)) throw new Error('splitAtHead: the trunk\'s parameters do not come first');
+  return { trunk, head, trunkParams, headParams: head.parameters(), trunkSize, shardGrads: new Float32Array(group * trunkSize), reduceScratch: new Float32Array(reduceScratchFloats(group)) };
+}
+
 export class ShardRunner {
   readonly model: nn.Module;
   readonly flat: FlatState;
@@ -45,6 +73,8 @@ export class ShardRunner {
   private readonly stats: Float64Array;
   private readonly x: Float32Array;
   private readonly y: Int32Array;
+  /** Shard groups of a model run in two parts (see shard-groups.ts), or null: one batch throughout. */
+  private readonly split: HeadSplit | null;
   /** Tensors viewing x and y, per batch row count (see shardBatch). */
   private readonly batchViews = new Map<number, { x: Tensor; y: Tensor }>();
   private readonly sync: SyncState | null = null;
@@ -64,6 +94,7 @@ export class ShardRunner {
     this.grads = new Float32Array(setup.grads);
     this.stats = new Float64Array(setup.stats);
     this.x = new Float32Array(setup.shardGroup * setup.shardSize * this.sampleSize);
+    this.split = setup.shardGroup > 1 ? splitAtHead(this.model, this.flat, setup.shardGroup) : null;
     this.y = new Int32Array(setup.shardGroup * setup.shardSize);
     if (setup.syncBn !== undefined) {
       const segments = segmentAtBatchNorms(this.model);
@@ -159,18 +190,36 @@ export class ShardRunner {
     const { x, y } = this.shardBatch(step, first, count);
     this.model.train();
     this.model.zeroGrad();
-    // The group's modules draw no random numbers (shardsBatchable), so the first shard's scope serves.
+    const split = this.split;
+    // The layers before the head, shard by shard (each shard's BatchNorm statistics and random draws).
+    const pieces = Array.from({ length: split === null ? 0 : count }, (_, s) => {
+      const out = withRandomScope({ seed, step, shard: first + s }, () => split!.trunk.forward(slice(x, s * shardSize, (s + 1) * shardSize)));
+      return { out, features: out.detach().requiresGrad_(), stats: this.batchNorms.map((bn) => ({ ...bn.lastBatchStats! })) };
+    });
+    // The head draws no random numbers (shardsBatchable), so the first shard's scope serves.
     const { logits, losses } = withRandomScope({ seed, step, shard: first }, () => {
-      const out = withBatchSegments(count, () => this.model.forward(x));
+      const input = split === null ? x : concat(pieces.map((p) => p.features));
+      const out = withBatchSegments(count, () => (split === null ? this.model : split.head).forward(input));
       // Per-sample losses: the gradient of each shard's sum is 1 on each of its samples.
       const perSample = loss.crossEntropy(out, y, { reduction: 'none' });
       perSample.backward(ones([count * shardSize]));
       return { logits: out, losses: perSample };
     });
-    this.flat.storeGrads(this.gradSlot(first));
+    const slot = this.gradSlot(first);
+    if (split === null) this.flat.storeGrads(slot);
+    else {
+      // Each shard's gradient of the layers before the head on its own (the autograd engine would
+      // add the shards' in its own order), then summed in the tree, as the head's were.
+      pieces.forEach((p, s) => {
+        p.out.backward(p.features.grad!);
+        this.flat.takeGradsOf(split.trunkParams, split.shardGrads.subarray(s * split.trunkSize, (s + 1) * split.trunkSize));
+      });
+      treeReduceInto(split.shardGrads, count, split.trunkSize, 0, split.trunkSize, 1, slot, split.reduceScratch);
+      this.flat.takeGradsOf(split.headParams, slot);
+    }
     for (let s = 0; s < count; s++) {
       const lossSum = noGrad(() => slice(losses, s * shardSize, (s + 1) * shardSize).sum().item());
-      this.writeRecord(step, first + s, lossSum, logits, y, [], s * shardSize);
+      this.writeRecord(step, first + s, lossSum, logits, y, pieces[s]?.stats ?? [], s * shardSize);
     }
   }
 
