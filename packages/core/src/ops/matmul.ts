@@ -8,6 +8,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import { requireFloat, result } from './op.js';
 import { add } from './arithmetic.js';
 import { batchSegments, treeCombine } from './batch-segments.js';
+import { sum } from './reduce.js';
 import { broadcastTo, reshape, slice, sumTo, toDType } from './shape.js';
 
 /** The logical [rows, cols] of a stored [.., r, c] matrix, read transposed when trans is set. */
@@ -54,7 +55,7 @@ function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: T
     return result('matmul', inputs, storage, [m, n], dtype, (g, needs) => [
       needs[0] ? matmulT(g, y, false, !transB) : null,
       needs[1] ? segmentSumProduct(g, x, transB, segments) : null,
-      needs[2] ? treeCombine(Array.from({ length: segments }, (_, s) => sumTo(slice(g, (s * m) / segments, ((s + 1) * m) / segments), rowBias!.shape)), add) : null,
+      needs[2] ? segmentBiasGradient(g, segments) : null,
     ]);
   }
   return result('matmul', inputs, storage, [...batchShape, m, n], dtype, (g, needs) => [
@@ -62,6 +63,17 @@ function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: T
     needs[1] ? sumTo(transB ? matmulT(g, x, true, transA) : matmulT(x, g, !transA, false), y.shape) : null,
     needs[2] ? sumTo(g, rowBias!.shape) : null,
   ]);
+}
+
+/**
+ * The bias gradient of a batch of equal row segments: each segment's column sums (one reduction
+ * over [segments, rows, n], which sums each segment's rows as sumTo over that segment alone does),
+ * added in the pairwise tree.
+ */
+function segmentBiasGradient(g: Tensor, segments: number): Tensor {
+  const [rows, n] = g.shape;
+  const sums = sum(reshape(g, [segments, rows / segments, n]), 1);
+  return treeCombine(Array.from({ length: segments }, (_, s) => reshape(slice(sums, s, s + 1), [n])), add);
 }
 
 /**
