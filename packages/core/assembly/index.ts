@@ -7,3 +7,4 @@ export { channelStats, channelSums, channelAffine, batchNormBackward } from './b
 export { affineReluPool2x2, batchNormReluPoolBackward } from './bn-relu-pool';
 export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats, winogradWeightGradient, winogradGradFloats } from './winograd';
 export { treeSum } from './tree-sum';
+export { relu, gatePositive } from './elementwise';

@@ -25,8 +25,12 @@ import {
   wasmConv2d,
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
+  wasmGatePositive,
   wasmMaxPool2x2,
+  wasmRelu,
 } from '../src/backend/wasm/wasm-kernels.js';
+import { binaryKernel, unaryKernel } from '../src/backend/cpu/elementwise.js';
+import { getBackend } from '../src/index.js';
 
 const random = normalArrays(21, 'wasm-kernel-tests');
 
@@ -420,4 +424,52 @@ describe('WebAssembly 2x2 max pooling', () => {
       expect(Array.from(a1)).toEqual(Array.from(a2));
     });
   }
+});
+
+describe('WebAssembly ReLU and its backward', () => {
+  // Random values with the special ones in both the vector part and the scalar tail.
+  const special = [0, -0, Infinity, -Infinity, 1e-40, -1e-40, 3.5, -2.25];
+  const values = (n: number, seed: number) =>
+    Float32Array.from({ length: n }, (_, i) => (i % 7 === 0 ? special[(i / 7 + seed) % special.length] : Math.sin(i * 12.9898 + seed) * 3));
+  const bytes = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+
+  it.each([1, 3, 4, 37, 4099])('relu on %i elements has the typed-array kernel\'s bytes', (n) => {
+    const x = values(n, 1);
+    const [got, want] = [new Float32Array(n), new Float32Array(n)];
+    expect(wasmRelu(x, got, n)).toBe(true);
+    unaryKernel('relu', x, want);
+    expect(bytes(got)).toEqual(bytes(want));
+  });
+
+  it.each([1, 3, 4, 37, 4099])('gatePositive on %i elements has the typed-array kernel\'s bytes (-0 made +0; Infinity times 0 is NaN)', (n) => {
+    const [g, y] = [values(n, 2), values(n, 5)];
+    const [got, want] = [new Float32Array(n), new Float32Array(n)];
+    expect(wasmGatePositive(g, y, got, n)).toBe(true);
+    binaryKernel('gatePositive', g, [n], y, [n], [n], want);
+    got.forEach((v, i) => expect(Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v, `element ${i}`).toBe(Number.isNaN(want[i]) ? 'NaN' : Object.is(want[i], -0) ? '-0' : want[i]));
+    expect(Array.from(got).some(Number.isNaN)).toBe(true);
+  });
+
+  it('NaN stays NaN through relu', () => {
+    const out = new Float32Array(5);
+    wasmRelu(Float32Array.of(NaN, 1, -1, NaN, 2), out, 5);
+    expect(Number.isNaN(out[0]) && Number.isNaN(out[3])).toBe(true);
+    expect(Array.from(out.subarray(1, 3))).toEqual([1, 0]);
+  });
+
+  it('the backend takes them for large float32 tensors (same bytes as the small-tensor path)', () => {
+    const backend = getBackend();
+    const n = 3000;
+    const x = values(n, 3);
+    const viaBackend = backend.unary('relu', x, 'float32', n) as Float32Array;
+    const reference = new Float32Array(n);
+    unaryKernel('relu', x, reference);
+    expect(bytes(viaBackend)).toEqual(bytes(reference));
+    const y = values(n, 4);
+    const gated = backend.binary('gatePositive', x, [n], y, [n], [n], 'float32') as Float32Array;
+    const gatedReference = new Float32Array(n);
+    binaryKernel('gatePositive', x, [n], y, [n], [n], gatedReference);
+    const described = (a: Float32Array) => Array.from(a, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v));
+    expect(described(gated)).toEqual(described(gatedReference));
+  });
 });

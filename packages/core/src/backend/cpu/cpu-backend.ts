@@ -13,6 +13,8 @@ import {
   wasmBatchNormBackward,
   wasmChannelAffine,
   wasmChannelStats,
+  wasmGatePositive,
+  wasmRelu,
   wasmConv2d,
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
@@ -38,6 +40,8 @@ import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, i
  */
 export const float32Kernels: Float32KernelFlavor = float32KernelFlavor;
 const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels !== 'js';
+/** Elements from which ReLU and its backward run in WebAssembly (below, the copies in and out cost more than they save). */
+const WASM_ELEMENTWISE_MIN = 1024;
 
 /**
  * The data-parallel gradient sum on the wasm kernels: out[i] = (tree sum over s < count of
@@ -99,12 +103,16 @@ export const cpuBackend: Backend = {
 
   unary(op: UnaryOp, x: Storage, dtype: FloatDType, size: number) {
     const out = fullyWritten(dtype, size);
+    if (op === 'relu' && size >= WASM_ELEMENTWISE_MIN && useWasm(dtype) && wasmRelu(farr(x) as Float32Array, out as Float32Array, size)) return out;
     unaryKernel(op, farr(x), out);
     return out;
   },
 
   binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: FloatDType) {
-    const out = fullyWritten(dtype, sizeOf(outShape));
+    const size = sizeOf(outShape);
+    const out = fullyWritten(dtype, size);
+    const sameShapes = sizeOf(aShape) === size && sizeOf(bShape) === size;
+    if (op === 'gatePositive' && sameShapes && size >= WASM_ELEMENTWISE_MIN && useWasm(dtype) && wasmGatePositive(farr(a) as Float32Array, farr(b) as Float32Array, out as Float32Array, size)) return out;
     binaryKernel(op, farr(a), aShape, farr(b), bShape, outShape, out);
     return out;
   },

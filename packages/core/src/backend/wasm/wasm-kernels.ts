@@ -89,6 +89,8 @@ interface KernelExports {
   ): void;
   gemmSegmentSum(a: number, b: number, c: number, m: number, k: number, n: number, transA: number, transB: number, segments: number, scratch: number): void;
   gemmKBlock(): number;
+  relu(x: number, out: number, n: number): void;
+  gatePositive(g: number, y: number, out: number, n: number): void;
   adamStep(
     p: number,
     g: number,
@@ -496,6 +498,29 @@ export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Ar
 
 
 /** Per-channel mean and (biased) variance of x viewed as [n, c, spatial], as channelStatsKernel. */
+/** out[i] = max(x[i], 0) for i < n, as unaryKernel's relu (NaN stays NaN). */
+export function wasmRelu(x: Float32Array, out: Float32Array, n: number): boolean {
+  const regions = layout(n, n);
+  if (regions === null) return false;
+  const [xPtr, outPtr] = regions;
+  view.set(x.subarray(0, n), xPtr >> 2);
+  exportsOrThrow().relu(xPtr, outPtr, n);
+  out.set(floatsAt(outPtr, n));
+  return true;
+}
+
+/** out[i] = g[i] * (y[i] > 0) + 0 for i < n, as binaryKernel's gatePositive on equal shapes. */
+export function wasmGatePositive(g: Float32Array, y: Float32Array, out: Float32Array, n: number): boolean {
+  const regions = layout(n, n, n);
+  if (regions === null) return false;
+  const [gPtr, yPtr, outPtr] = regions;
+  view.set(g.subarray(0, n), gPtr >> 2);
+  view.set(y.subarray(0, n), yPtr >> 2);
+  exportsOrThrow().gatePositive(gPtr, yPtr, outPtr, n);
+  out.set(floatsAt(outPtr, n));
+  return true;
+}
+
 export function wasmChannelStats(x: Float32Array, n: number, c: number, spatial: number, mean: Float32Array, variance: Float32Array): boolean {
   const regions = layout(x.length, c, c);
   if (regions === null) return false;
