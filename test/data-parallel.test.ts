@@ -119,6 +119,15 @@ describe('data-parallel training on worker threads', () => {
     expect((await train(config({ model: 'mlp', workers: 2 }), { stopAfterSteps: 3 })).steps).toBe(3);
   });
 
+  it.each(['throw', 'exit'] as const)('an aborted run ends even when a thread %ss in the step the threads run ahead', async (kind) => {
+    // Step 11 (index 10) is authorized while step 10 is recorded; the abort there leaves nobody
+    // waiting for step 11, whose failing thread must not strand the other at its barrier.
+    const stop = new AbortController();
+    const cfg = config({ model: 'mlp', workers: 2, shards: 4, epochs: 50, out: null });
+    const error = await train(cfg, { signal: stop.signal, fault: { step: 10, shard: 0, kind }, events: { onStep: (r) => r.step === 10 && stop.abort() } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingInterruptedError);
+  });
+
   it('stops at a NaN loss with the step number, keeping the last good checkpoint', async () => {
     const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e30, momentum: 0, checkpointEvery: 1 });
     const error = await train(cfg).catch((e: unknown) => e);

@@ -149,6 +149,9 @@ export class ThreadPool {
   private async stopLoop(): Promise<void> {
     if (this.loop === null) return;
     this.work.stop();
+    // A thread that fails in a step still running (one authorized ahead, that nobody waits for any
+    // more) would leave the others at its barrier: call the step off for them.
+    void this.loop.failed.then(() => this.work.abort());
     await Promise.all(this.loop.tasks);
     this.loop = null;
   }
