@@ -6,7 +6,9 @@
 // other layers shard by shard and the head once for the group; any other runs shard by shard. A
 // group is an aligned power-of-two range of shard indices, so its sum is a subtree of the tree and
 // lands in the slot of its first shard.
-import { nn } from '@dtrain/core';
+import { nn, type Tensor } from '@dtrain/core';
+import type { FlatState } from './flat-state.js';
+import { reduceScratchFloats } from './reduce.js';
 
 /** Rows at most in one group: the shard-batched weight gradient runs in one pass up to the GEMM's K block (320). */
 const MAX_GROUP_ROWS = 256;
@@ -49,4 +51,30 @@ export function shardGroupSize(model: nn.Module, shards: number, shardSize: numb
   let group = 1;
   while (group * 2 <= Math.ceil(shards / threads) && group * 2 * shardSize <= MAX_GROUP_ROWS) group *= 2;
   return group;
+}
+
+/** A model run by shard groups as the layers before its batchable head, shard by shard, then the head. */
+export interface HeadSplit {
+  trunk: nn.Sequential;
+  head: nn.Sequential;
+  trunkParams: Tensor[];
+  headParams: Tensor[];
+  /** Floats of the trunk's parameters: they come first in the flat state. */
+  trunkSize: number;
+  /** Each shard of a group's trunk gradient, [group][trunkSize]. */
+  shardGrads: Float32Array;
+  reduceScratch: Float32Array;
+}
+
+/** The split of a model whose batchable head starts past its first layer (null otherwise). */
+export function splitAtHead(model: nn.Module, flat: FlatState, group: number): HeadSplit | null {
+  const start = batchableHeadStart(model);
+  if (start === null || start === 0) return null;
+  const layers = (model as nn.Sequential).layers;
+  const trunk = new nn.Sequential(...layers.slice(0, start));
+  const head = new nn.Sequential(...layers.slice(start));
+  const trunkParams = trunk.parameters();
+  const trunkSize = trunkParams.reduce((n, p) => n + p.size, 0);
+  if (trunkParams.some((p) => flat.offsetOf(p) + p.size > trunkSize)) throw new Error('splitAtHead: the trunk\'s parameters do not come first');
+  return { trunk, head, trunkParams, headParams: head.parameters(), trunkSize, shardGrads: new Float32Array(group * trunkSize), reduceScratch: new Float32Array(reduceScratchFloats(group)) };
 }

@@ -3,8 +3,8 @@
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
 import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, withBatchSegments, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
-import { reduceScratchFloats, treeReduceInto } from './reduce.js';
-import { batchableHeadStart } from './shard-groups.js';
+import { treeReduceInto } from './reduce.js';
+import { type HeadSplit, splitAtHead } from './shard-groups.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
 import { statsSize, type RunSetup } from './protocol.js';
@@ -31,32 +31,6 @@ interface SyncState {
   layout: SyncExchangeLayout;
   exchange: Float64Array;
   barrier: GroupBarrier;
-}
-
-/** A model run by shard groups as the layers before its batchable head, shard by shard, then the head. */
-interface HeadSplit {
-  trunk: nn.Sequential;
-  head: nn.Sequential;
-  trunkParams: Tensor[];
-  headParams: Tensor[];
-  /** Floats of the trunk's parameters: they come first in the flat state. */
-  trunkSize: number;
-  /** Each shard of a group's trunk gradient, [group][trunkSize]. */
-  shardGrads: Float32Array;
-  reduceScratch: Float32Array;
-}
-
-/** The split of a model whose batchable head starts past its first layer (null otherwise). */
-function splitAtHead(model: nn.Module, flat: FlatState, group: number): HeadSplit | null {
-  const start = batchableHeadStart(model);
-  if (start === null || start === 0) return null;
-  const layers = (model as nn.Sequential).layers;
-  const trunk = new nn.Sequential(...layers.slice(0, start));
-  const head = new nn.Sequential(...layers.slice(start));
-  const trunkParams = trunk.parameters();
-  const trunkSize = trunkParams.reduce((n, p) => n + p.size, 0);
-  if (trunkParams.some((p) => flat.offsetOf(p) + p.size > trunkSize)) throw new Error('splitAtHead: the trunk\'s parameters do not come first');
-  return { trunk, head, trunkParams, headParams: head.parameters(), trunkSize, shardGrads: new Float32Array(group * trunkSize), reduceScratch: new Float32Array(reduceScratchFloats(group)) };
 }
 
 export class ShardRunner {
