@@ -229,6 +229,14 @@ describe('shard groups: a thread runs several shards as one batch, with the same
     if (cores !== 8) expect(cnnBytes.get(cores), `cores ${cores}`).toBe(cnnBytes.get(8));
   });
 
+  it('a model whose layers before the head have no parameters (max pooling) groups too, with the same bytes', async () => {
+    const poolSpec = join(root, 'pool-linear.json');
+    writeFileSync(poolSpec, JSON.stringify({ input: [1, 8, 8], layers: [{ type: 'maxpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'linear', out: 3 }] }));
+    const run = (cores: number) => train(config({ model: poolSpec, dataset: `idx:${images}`, workers: Math.max(cores, 2), batchSize: 64, shards: 8, epochs: 1 }), { cores });
+    const [grouped, apart] = [await run(2), await run(8)];
+    expect(checkpointBytes(grouped.checkpoint!)).toBe(checkpointBytes(apart.checkpoint!));
+  });
+
   it.each(['throw', 'exit'] as const)('a thread that %ss halfway through its optimizer update is replaced and the step re-run, with the same bytes', async (kind) => {
     const warnings: string[] = [];
     const result = await train(mlp({ workers: 2 }), { cores: 2, fault: { step: 9, shard: 0, kind, during: 'update' }, events: { onWarning: (w) => warnings.push(w) } });

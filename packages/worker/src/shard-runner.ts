@@ -185,7 +185,8 @@ export class ShardRunner {
       // Each shard's gradient of the layers before the head on its own (the autograd engine would
       // add the shards' in its own order), then summed in the tree, as the head's were.
       pieces.forEach((p, s) => {
-        p.out.backward(p.features.grad!);
+        // (Layers with no parameters, max pooling alone say, have nothing to send a gradient to.)
+        if (p.out.requiresGrad) p.out.backward(p.features.grad!);
         this.flat.takeGradsOf(split.trunkParams, split.shardGrads.subarray(s * split.trunkSize, (s + 1) * split.trunkSize));
       });
       treeReduceInto(split.shardGrads, count, split.trunkSize, 0, split.trunkSize, 1, slot, split.reduceScratch);
