@@ -166,10 +166,12 @@ export class ShardRunner {
     this.model.zeroGrad();
     const split = this.split;
     // The layers before the head, shard by shard (each shard's BatchNorm statistics and random draws).
-    const pieces = Array.from({ length: split === null ? 0 : count }, (_, s) => {
-      const out = withRandomScope({ seed, step, shard: first + s }, () => split!.trunk.forward(slice(x, s * shardSize, (s + 1) * shardSize)));
-      return { out, features: out.detach().requiresGrad_(), stats: this.batchNorms.map((bn) => ({ ...bn.lastBatchStats! })) };
-    });
+    const pieces: { out: Tensor; features: Tensor; stats: BatchStats[] }[] = [];
+    for (let s = 0; s < count && split !== null; s++) {
+      const out = withRandomScope({ seed, step, shard: first + s }, () => split.trunk.forward(slice(x, s * shardSize, (s + 1) * shardSize)));
+      // Each forward sets a new lastBatchStats object, so holding this shard's is enough.
+      pieces.push({ out, features: out.detach().requiresGrad_(), stats: this.batchNorms.map((bn) => bn.lastBatchStats!) });
+    }
     // The head draws no random numbers (shardsBatchable), so the first shard's scope serves.
     const { logits, losses } = withRandomScope({ seed, step, shard: first }, () => {
       const input = split === null ? x : concat(pieces.map((p) => p.features));

@@ -111,8 +111,8 @@ export const cpuBackend: Backend = {
   binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: FloatDType) {
     const size = sizeOf(outShape);
     const out = fullyWritten(dtype, size);
-    const sameShapes = sizeOf(aShape) === size && sizeOf(bShape) === size;
-    if (op === 'gatePositive' && sameShapes && size >= WASM_ELEMENTWISE_MIN && useWasm(dtype) && wasmGatePositive(farr(a) as Float32Array, farr(b) as Float32Array, out as Float32Array, size)) return out;
+    const noBroadcast = sizeOf(aShape) === size && sizeOf(bShape) === size;
+    if (op === 'gatePositive' && noBroadcast && size >= WASM_ELEMENTWISE_MIN && useWasm(dtype) && wasmGatePositive(farr(a) as Float32Array, farr(b) as Float32Array, out as Float32Array, size)) return out;
     binaryKernel(op, farr(a), aShape, farr(b), bShape, outShape, out);
     return out;
   },
