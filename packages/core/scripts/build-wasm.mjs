@@ -8,14 +8,19 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+/** The memory's maximum, 2 GiB (kernel-memory.ts keeps byte offsets below 2^31). */
+const MAX_PAGES = 32768;
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const generated = join(root, 'src', 'backend', 'wasm', 'kernels-binary.generated.ts');
 
 async function compile(name, extraFeatures) {
   const wasmPath = join(root, 'build', `${name}.wasm`);
   mkdirSync(dirname(wasmPath), { recursive: true });
-  const features = ['simd', 'bulk-memory', ...extraFeatures].flatMap((f) => ['--enable', f]);
-  const { error, stderr } = await asc.main(['assembly/index.ts', '--outFile', wasmPath, '-O3', '--runtime', 'stub', '--noAssert', ...features, '--baseDir', root], {});
+  const features = ['simd', 'bulk-memory', 'threads', ...extraFeatures].flatMap((f) => ['--enable', f]);
+  // The memory is the host's (src/backend/wasm/kernel-memory.ts), shared so that growing it never
+  // detaches the typed arrays that view it.
+  const memory = ['--importMemory', '--noExportMemory', '--sharedMemory', '--initialMemory', '1', '--maximumMemory', String(MAX_PAGES)];
+  const { error, stderr } = await asc.main(['assembly/index.ts', '--outFile', wasmPath, '-O3', '--runtime', 'stub', '--noAssert', ...features, ...memory, '--baseDir', root], {});
   if (error) {
     process.stderr.write(stderr.toString());
     process.stderr.write(`build-wasm: ${name}: ${error.message}\n`);

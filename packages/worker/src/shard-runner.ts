@@ -1,7 +1,7 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, withBatchSegments, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
@@ -156,10 +156,32 @@ export class ShardRunner {
    */
   runGroup(step: number, first: number, count: number, beforeShard: (shard: number) => void = () => {}): void {
     for (let s = first; s < first + count; s++) beforeShard(s);
-    if (count === 1) {
-      this.runShard(step, first);
-      return;
-    }
+    if (count === 1) this.inArena(() => this.computeShard(step, first));
+    else this.inArena(() => this.computeGroup(step, first, count));
+  }
+
+  /** Shard `shard` of the step on its own: its gradient in its slot, its record. */
+  runShard(step: number, shard: number): void {
+    this.inArena(() => this.computeShard(step, shard));
+  }
+
+  /**
+   * fn with the tensors it makes in the WebAssembly kernels' memory (withKernelArena): they are
+   * used there in place instead of copied in and out of each kernel. Everything fn keeps is copied
+   * out before it returns, and nothing made inside is left on the model.
+   */
+  private inArena(fn: () => void): void {
+    withKernelArena(() => {
+      try {
+        fn();
+      } finally {
+        this.model.zeroGrad();
+        for (const bn of this.batchNorms) bn.lastBatchStats = null;
+      }
+    });
+  }
+
+  private computeGroup(step: number, first: number, count: number): void {
     const { seed, shardSize } = this.setup;
     const { x, y } = this.shardBatch(step, first, count);
     this.model.train();
@@ -200,7 +222,7 @@ export class ShardRunner {
     }
   }
 
-  runShard(step: number, shard: number): void {
+  private computeShard(step: number, shard: number): void {
     const { seed } = this.setup;
     const { x, y } = this.shardBatch(step, shard);
     this.model.train();

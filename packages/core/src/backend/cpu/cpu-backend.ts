@@ -24,6 +24,7 @@ import {
   wasmMatmulSegmentSum,
   wasmMaxPool2x2,
   wasmTreeSumInto,
+  arenaFloat32,
 } from '../wasm/wasm-kernels.js';
 import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
@@ -55,7 +56,9 @@ export function float32TreeSumInto(slots: Float32Array, count: number, stride: n
 
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
-const falloc = (dtype: FloatDType, size: number) => allocArray(dtype, size) as FloatArray;
+/** A zeroed storage: float32 ones in the kernel arena while one is open (see withKernelArena). */
+const alloc = (dtype: DType, size: number): TypedArray => (dtype === 'float32' ? arenaFloat32(size, false) : null) ?? allocArray(dtype, size);
+const falloc = (dtype: FloatDType, size: number) => alloc(dtype, size) as FloatArray;
 
 const unzeroed = (globalThis as { Buffer?: { allocUnsafeSlow(bytes: number): Uint8Array } }).Buffer?.allocUnsafeSlow;
 /** Tests set DTRAIN_POISON_OUTPUTS=1: unzeroed outputs start as NaN, so an element a kernel misses shows. */
@@ -66,6 +69,8 @@ const poison = typeof process === 'object' && process.env?.DTRAIN_POISON_OUTPUTS
  * typed-array fallback that accumulates zeroes it first (zeroedForFallback).
  */
 function fullyWritten(dtype: FloatDType, size: number): FloatArray {
+  const inArena = dtype === 'float32' ? arenaFloat32(size, true) : null;
+  if (inArena !== null) return poison ? inArena.fill(NaN) : inArena;
   if (unzeroed === undefined || dtype !== 'float32' || size < 16384) return falloc(dtype, size);
   const out = new Float32Array(unzeroed(size * 4).buffer, 0, size);
   return poison ? out.fill(NaN) : out;
@@ -77,23 +82,23 @@ const f32 = (a: Storage) => a as Float32Array;
 export const cpuBackend: Backend = {
   name: 'cpu',
 
-  alloc: (dtype: DType, size: number) => allocArray(dtype, size),
+  alloc,
 
   fromArray(dtype: DType, values: ArrayLike<number>) {
-    const out = allocArray(dtype, values.length);
+    const out = alloc(dtype, values.length);
     out.set(values as ArrayLike<number>);
     return out;
   },
 
   fill(dtype: DType, size: number, value: number) {
-    return allocArray(dtype, size).fill(value);
+    return alloc(dtype, size).fill(value);
   },
 
   read: async (s: Storage) => arr(s).slice(),
   readSync: (s: Storage) => arr(s).slice(),
 
   cast(x: Storage, _from: DType, to: DType, size: number) {
-    const out = allocArray(to, size);
+    const out = alloc(to, size);
     if (to === 'int32') {
       const src = arr(x);
       for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]);
@@ -179,13 +184,13 @@ export const cpuBackend: Backend = {
   },
 
   permute(x: Storage, dtype: DType, shape: Shape, perm: readonly number[]) {
-    const out = allocArray(dtype, sizeOf(shape));
+    const out = alloc(dtype, sizeOf(shape));
     permuteKernel(arr(x), shape, perm, out);
     return out;
   },
 
   sliceAxis(x: Storage, dtype: DType, outer: number, n: number, inner: number, start: number, len: number) {
-    const out = allocArray(dtype, outer * len * inner);
+    const out = alloc(dtype, outer * len * inner);
     sliceAxisKernel(arr(x), outer, n, inner, start, len, out);
     return out;
   },
@@ -193,13 +198,13 @@ export const cpuBackend: Backend = {
   concatAxis(parts: readonly Storage[], dtype: DType, outer: number, ns: readonly number[], inner: number) {
     let total = 0;
     for (const n of ns) total += n;
-    const out = allocArray(dtype, outer * total * inner);
+    const out = alloc(dtype, outer * total * inner);
     concatAxisKernel(parts.map(arr), outer, ns, inner, out);
     return out;
   },
 
   gather(x: Storage, dtype: DType, outer: number, n: number, inner: number, index: Storage, count: number) {
-    const out = allocArray(dtype, outer * count * inner);
+    const out = alloc(dtype, outer * count * inner);
     gatherKernel(arr(x), outer, n, inner, index as Int32Array, out);
     return out;
   },

@@ -1,11 +1,11 @@
-// The WebAssembly SIMD kernels (assembly/*.ts), called on float32 typed arrays: operands are copied
-// into the module's memory (a memcpy, small next to the work), processed there, and results copied
-// back. Memory per call: [64 KiB reserved for the module | GEMM scratch | operands], grown on demand.
+// The WebAssembly SIMD kernels (assembly/*.ts), called on float32 typed arrays: an operand that views
+// the module's memory (allocated in a kernel arena) is used in place; any other is copied in (a
+// memcpy, small next to the work) and an output copied back (see kernel-memory.ts).
 import type { AdamHyper, MatmulSpec, Window2d } from '../backend.js';
+import { KernelMemory, NO_ROOM } from './kernel-memory.js';
 import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
 
 interface KernelExports {
-  memory: WebAssembly.Memory;
   scratchFloats(): number;
   gemm(
     a: number,
@@ -107,10 +107,8 @@ interface KernelExports {
   ): void;
 }
 
-const RESERVED = 65536;
 /** Floats a bias region is padded by (the kernels read whole vectors). */
 const BIAS_PAD = 8;
-const PAGE = 65536;
 
 function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
   const chars = atob(text);
@@ -149,86 +147,97 @@ function allowRelaxedSimd(bytes: Uint8Array<ArrayBuffer>): boolean {
   return WebAssembly.validate(bytes);
 }
 
-/** The instantiated module, or null where it cannot run here ("not here", no throw). */
-function instantiate(bytes: Uint8Array<ArrayBuffer>): KernelExports | null {
+interface Loaded {
+  kernels: KernelExports;
+  memory: KernelMemory;
+  /** Byte offset of the GEMM's packing scratch. */
+  scratch: number;
+}
+
+/** The module's static data and stack sit below this offset of its memory. */
+const RESERVED = 65536;
+
+/** The instantiated module and its memory, or null where it cannot run here ("not here", no throw). */
+function instantiate(bytes: Uint8Array<ArrayBuffer>): Loaded | null {
   try {
     if (typeof WebAssembly !== 'object') return null;
-    const instance = new WebAssembly.Instance(new WebAssembly.Module(bytes), {
-      env: {
-        abort: () => {
-          throw new Error('dtrain wasm kernel aborted');
-        },
+    const memory = new KernelMemory(RESERVED);
+    const env = {
+      memory: memory.memory,
+      abort: () => {
+        throw new Error('dtrain wasm kernel aborted');
       },
-    });
-    return instance.exports as unknown as KernelExports;
+    };
+    const kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env }).exports as unknown as KernelExports;
+    return { kernels, memory, scratch: memory.reserve(kernels.scratchFloats() * 4) };
   } catch {
     return null;
   }
 }
 
-function loadKernels(): { kernels: KernelExports | null; flavor: Float32KernelFlavor } {
+function loadKernels(): { loaded: Loaded | null; flavor: Float32KernelFlavor } {
   const requested = requestedFlavor();
-  if (requested === 'js' || typeof WebAssembly !== 'object') return { kernels: null, flavor: 'js' };
+  if (requested === 'js' || typeof WebAssembly !== 'object') return { loaded: null, flavor: 'js' };
   if (requested === 'wasm-fma') {
     const relaxed = decodeBase64(KERNELS_RELAXED_WASM_BASE64);
-    const kernels = allowRelaxedSimd(relaxed) ? instantiate(relaxed) : null;
-    if (kernels !== null) return { kernels, flavor: 'wasm-fma' };
+    const loaded = allowRelaxedSimd(relaxed) ? instantiate(relaxed) : null;
+    if (loaded !== null) return { loaded, flavor: 'wasm-fma' };
   }
-  const kernels = instantiate(decodeBase64(KERNELS_WASM_BASE64));
-  return { kernels, flavor: kernels === null ? 'js' : 'wasm-simd' };
+  const loaded = instantiate(decodeBase64(KERNELS_WASM_BASE64));
+  return { loaded, flavor: loaded === null ? 'js' : 'wasm-simd' };
 }
 
-const { kernels, flavor } = loadKernels();
+const { loaded, flavor } = loadKernels();
 /** The float32 kernels this thread runs (see Float32KernelFlavor). */
 export const float32KernelFlavor: Float32KernelFlavor = flavor;
-const operandsStart = kernels === null ? 0 : (RESERVED + kernels.scratchFloats() * 4 + 15) & ~15;
-let view = new Float32Array(0);
-let intView = new Int32Array(0);
 
-function exportsOrThrow(): KernelExports {
-  if (kernels === null) throw new Error('dtrain: WebAssembly SIMD kernels are not available here');
-  return kernels;
+function loadedOrThrow(): Loaded {
+  if (loaded === null) throw new Error('dtrain: WebAssembly SIMD kernels are not available here');
+  return loaded;
+}
+
+/** Byte offset of the GEMM's packing scratch. */
+const scratch = () => loadedOrThrow().scratch;
+
+/**
+ * One kernel call: place the operands and run the kernel(s) in `call`, then copy the outputs that
+ * are not resident back. Like every wrapper here, returns false (computing nothing) when the
+ * operands do not fit the module's memory (2 GiB, or an engine that refuses to grow it); the caller
+ * then runs the typed-array kernel.
+ */
+function kernelCall(call: (k: KernelExports, mem: KernelMemory) => void): boolean {
+  const { kernels, memory } = loadedOrThrow();
+  memory.beginCall();
+  try {
+    call(kernels, memory);
+  } catch (error) {
+    memory.finishCall(true);
+    if (error === NO_ROOM) return false;
+    throw error;
+  }
+  memory.finishCall();
+  return true;
 }
 
 /**
- * Operands stay below 2 GiB, so byte offsets fit the 32-bit integer arithmetic used on them here;
- * larger problems (or an engine that refuses to grow the memory) run on the typed-array kernels.
+ * Run fn with the float32 storages the CPU backend allocates (of 64 elements or more) placed in the
+ * WebAssembly kernels' memory, where kernels use them in place instead of copying them in and out.
+ * They are released when fn returns (or throws): nothing allocated inside may be used after it,
+ * so fn copies out whatever it keeps (a gradient into its slot, a loss as a number). Without the
+ * WebAssembly kernels, fn simply runs.
  */
-const MAX_BYTES = 2 ** 31 - 1;
-
-/**
- * Byte offsets of consecutive 16-byte-aligned regions of the given float counts, after the scratch;
- * null when they do not fit (the caller then falls back to the typed-array kernel).
- */
-function layout(...floats: number[]): number[] | null {
-  const k = exportsOrThrow();
-  const offsets: number[] = [];
-  let at = operandsStart;
-  for (const n of floats) {
-    offsets.push(at);
-    at = Math.ceil((at + n * 4) / 16) * 16;
-  }
-  if (at > MAX_BYTES) return null;
-  if (k.memory.buffer.byteLength < at) {
-    try {
-      k.memory.grow(Math.ceil((at - k.memory.buffer.byteLength) / PAGE));
-    } catch {
-      return null;
-    }
-  }
-  if (view.buffer !== k.memory.buffer) {
-    view = new Float32Array(k.memory.buffer);
-    intView = new Int32Array(k.memory.buffer);
-  }
-  return offsets;
+export function withKernelArena<T>(fn: () => T): T {
+  return loaded === null ? fn() : loaded.memory.withArena(fn);
 }
 
-const floatsAt = (ptr: number, length: number) => view.subarray(ptr >> 2, (ptr >> 2) + length);
+/** A float32 storage in the current kernel arena (zeroed unless `unzeroed`), or null outside one. */
+export function arenaFloat32(size: number, unzeroed: boolean): Float32Array | null {
+  return loaded === null ? null : loaded.memory.arenaFloat32(size, unzeroed);
+}
 
 /**
  * C = op(A) @ op(B) (+ rowBias on every row) per batch entry, as matmulKernel, on the WebAssembly
- * SIMD GEMM. Like every kernel here, returns false (computing nothing) when the operands do not fit
- * the module's memory; the caller then runs the typed-array kernel.
+ * SIMD GEMM.
  */
 export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulSpec, c: Float32Array, rowBias: Float32Array | null = null): boolean {
   const { batch, m, k, n, transA, transB, aBatchStride, bBatchStride } = spec;
@@ -241,16 +250,14 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
   }
   const aLen = aBatchStride === 0 ? m * k : batch * m * k;
   const bLen = bBatchStride === 0 ? k * n : batch * k * n;
-  const regions = layout(aLen, bLen, cLen);
-  if (regions === null) return false;
-  const [aPtr, bPtr, cPtr] = regions;
-  view.set(a.subarray(0, aLen), aPtr >> 2);
-  view.set(b.subarray(0, bLen), bPtr >> 2);
-  // With a bias, each row of C starts as the bias and the product accumulates onto it.
-  if (rowBias !== null) for (let row = 0; row < batch * m; row++) view.set(rowBias, (cPtr >> 2) + row * n);
-  exportsOrThrow().gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, RESERVED, rowBias === null ? 0 : 1, 0);
-  c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + cLen));
-  return true;
+  return kernelCall((kernels, mem) => {
+    const aPtr = mem.input(a, aLen);
+    const bPtr = mem.input(b, bLen);
+    const cPtr = mem.output(c, cLen);
+    // With a bias, each row of C starts as the bias and the product accumulates onto it.
+    if (rowBias !== null) for (let row = 0; row < batch * m; row++) mem.f32.set(rowBias, (cPtr >> 2) + row * n);
+    kernels.gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, scratch(), rowBias === null ? 0 : 1, 0);
+  });
 }
 
 /**
@@ -262,16 +269,13 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
  */
 export function wasmMatmulSegmentSum(a: Float32Array, b: Float32Array, spec: MatmulSpec, segments: number, c: Float32Array): boolean {
   const { m, k, n, transA, transB } = spec;
-  const kernels = exportsOrThrow();
+  const { kernels } = loadedOrThrow();
   if (spec.batch !== 1 || k % segments !== 0 || k > kernels.gemmKBlock() || m * n === 0 || k === 0) return false;
-  const regions = layout(m * k, k * n, m * n);
-  if (regions === null) return false;
-  const [aPtr, bPtr, cPtr] = regions;
-  view.set(a.subarray(0, m * k), aPtr >> 2);
-  view.set(b.subarray(0, k * n), bPtr >> 2);
-  kernels.gemmSegmentSum(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, segments, RESERVED);
-  c.set(view.subarray(cPtr >> 2, (cPtr >> 2) + m * n));
-  return true;
+  return kernelCall((kernels, mem) => {
+    const aPtr = mem.input(a, m * k);
+    const bPtr = mem.input(b, k * n);
+    kernels.gemmSegmentSum(aPtr, bPtr, mem.output(c, m * n), m, k, n, +transA, +transB, segments, scratch());
+  });
 }
 
 /** Floats of each slot that one tree-sum call takes: 8 slots of it stay in L1/L2 between levels. */
@@ -286,17 +290,15 @@ export function wasmTreeSumInto(slots: Float32Array, count: number, stride: numb
   if (Math.fround(divisor) !== divisor || count < 1) return false;
   const block = Math.min(TREE_SUM_BLOCK, to - from);
   if (block <= 0) return true;
-  const regions = layout(count * block);
-  if (regions === null) return false;
-  const base = regions[0];
-  const k = exportsOrThrow();
-  for (let start = from; start < to; start += block) {
-    const n = Math.min(block, to - start);
-    for (let s = 0; s < count; s++) view.set(slots.subarray(s * stride + start, s * stride + start + n), (base >> 2) + s * n);
-    k.treeSum(base, count, n, divisor, base);
-    out.set(floatsAt(base, n), start);
-  }
-  return true;
+  return kernelCall((kernels, mem) => {
+    const base = mem.work(count * block);
+    for (let start = from; start < to; start += block) {
+      const n = Math.min(block, to - start);
+      for (let s = 0; s < count; s++) mem.f32.set(slots.subarray(s * stride + start, s * stride + start + n), (base >> 2) + s * n);
+      kernels.treeSum(base, count, n, divisor, base);
+      out.set(mem.f32.subarray(base >> 2, (base >> 2) + n), start);
+    }
+  });
 }
 
 /** Floats of each operand one Adam call takes: the four blocks (64 KiB) stay in L2 between the copies. */
@@ -312,28 +314,28 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
   const n = p.length;
   const block = Math.min(ADAM_BLOCK, n);
   if (block === 0) return true;
-  const regions = layout(block, block, block, block);
-  if (regions === null) return false;
-  const [pPtr, gPtr, mPtr, vPtr] = regions;
-  const k = exportsOrThrow();
   const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = hyper;
   const stepSize = lr / (1 - Math.pow(beta1, step));
   const sqrtCorrection2 = Math.sqrt(1 - Math.pow(beta2, step));
   const decay = decoupled ? 1 - lr * weightDecay : 1;
   const l2 = decoupled ? 0 : weightDecay;
   const [p0, m0, v0] = from === undefined ? [p, m, v] : [from.p, from.m, from.v];
-  for (let start = 0; start < n; start += block) {
-    const end = Math.min(n, start + block);
-    view.set(p0.subarray(start, end), pPtr >> 2);
-    view.set(g.subarray(start, end), gPtr >> 2);
-    view.set(m0.subarray(start, end), mPtr >> 2);
-    view.set(v0.subarray(start, end), vPtr >> 2);
-    k.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2);
-    p.set(floatsAt(pPtr, end - start), start);
-    m.set(floatsAt(mPtr, end - start), start);
-    v.set(floatsAt(vPtr, end - start), start);
-  }
-  return true;
+  return kernelCall((kernels, mem) => {
+    const [pPtr, gPtr, mPtr, vPtr] = [mem.work(block), mem.work(block), mem.work(block), mem.work(block)];
+    const f32 = mem.f32;
+    const at = (ptr: number, length: number) => f32.subarray(ptr >> 2, (ptr >> 2) + length);
+    for (let start = 0; start < n; start += block) {
+      const end = Math.min(n, start + block);
+      f32.set(p0.subarray(start, end), pPtr >> 2);
+      f32.set(g.subarray(start, end), gPtr >> 2);
+      f32.set(m0.subarray(start, end), mPtr >> 2);
+      f32.set(v0.subarray(start, end), vPtr >> 2);
+      kernels.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2);
+      p.set(at(pPtr, end - start), start);
+      m.set(at(mPtr, end - start), start);
+      v.set(at(vPtr, end - start), start);
+    }
+  });
 }
 
 /** im2col (toColumns) or col2im of image `image` of x at xPtr, columns at colsPtr. */
@@ -359,24 +361,23 @@ function winogradApplies(win: Window2d, inC: number, outC: number): boolean {
 /**
  * out [n, outC, h + 2pad - 2, ...] = 3x3 correlation of x [n, inC, h, w] by Winograd F(2x2, 3x3), the
  * weight [o, c, 3, 3] transformed as is (forward: outC = o) or rotated and transposed (the input
- * gradient: outC = c). False when the operands do not fit the module's memory.
+ * gradient: outC = c).
  */
 function winogradConvolution(x: Float32Array, n: number, inC: number, h: number, w: number, pad: number, weight: Float32Array, o: number, c: number, transposed: boolean, bias: Float32Array | null, out: Float32Array): boolean {
-  const k = exportsOrThrow();
   const outC = transposed ? c : o;
   const outH = h + 2 * pad - 2;
   const outW = w + 2 * pad - 2;
-  const work = k.winogradPlaneFloats(outH, outW) + k.winogradChunkFloats(inC, outC, outH, outW);
-  const regions = layout(x.length, weight.length, 16 * o * c, work, out.length, bias === null ? 0 : outC + BIAS_PAD);
-  if (regions === null) return false;
-  const [xPtr, wPtr, uPtr, workPtr, outPtr, biasPtr] = regions;
-  view.set(x, xPtr >> 2);
-  view.set(weight, wPtr >> 2);
-  if (bias !== null) view.set(bias.subarray(0, outC), biasPtr >> 2);
-  k.winogradWeights(wPtr, o, c, +transposed, uPtr);
-  k.winogradConv(xPtr, n, inC, h, w, pad, uPtr, outC, outPtr, biasPtr, +(bias !== null), workPtr, RESERVED);
-  out.set(floatsAt(outPtr, out.length));
-  return true;
+  return kernelCall((k, mem) => {
+    const xPtr = mem.input(x);
+    const wPtr = mem.input(weight);
+    const uPtr = mem.work(16 * o * c);
+    const workPtr = mem.work(k.winogradPlaneFloats(outH, outW) + k.winogradChunkFloats(inC, outC, outH, outW));
+    const outPtr = mem.output(out);
+    const biasPtr = mem.work(bias === null ? 0 : outC + BIAS_PAD);
+    if (bias !== null) mem.f32.set(bias.subarray(0, outC), biasPtr >> 2);
+    k.winogradWeights(wPtr, o, c, +transposed, uPtr);
+    k.winogradConv(xPtr, n, inC, h, w, pad, uPtr, outC, outPtr, biasPtr, +(bias !== null), workPtr, scratch());
+  });
 }
 
 /**
@@ -393,23 +394,21 @@ export function wasmConv2d(
   out: Float32Array,
 ): boolean {
   if (winogradApplies(win, win.c, outChannels)) return winogradConvolution(x, win.n, win.c, win.h, win.w, win.padH, weight, outChannels, win.c, false, bias, out);
-  const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
-  const regions = layout(x.length, weight.length, ckk * spatial, out.length);
-  if (regions === null) return false;
-  const [xPtr, wPtr, colsPtr, outPtr] = regions;
-  view.set(x, xPtr >> 2);
-  view.set(weight, wPtr >> 2);
-  for (let b = 0; b < win.n; b++) {
-    const image = outPtr + b * outChannels * spatial * 4;
-    // With a bias, each output row starts as its bias and the product accumulates onto it.
-    if (bias !== null) for (let o = 0; o < outChannels; o++) view.fill(bias[o], (image >> 2) + o * spatial, (image >> 2) + (o + 1) * spatial);
-    columns(k, xPtr, b, win, colsPtr, true);
-    k.gemm(wPtr, colsPtr, image, outChannels, ckk, spatial, 0, 0, 1, 0, 0, RESERVED, bias === null ? 0 : 1, +(b > 0));
-  }
-  out.set(view.subarray(outPtr >> 2, (outPtr >> 2) + out.length));
-  return true;
+  return kernelCall((k, mem) => {
+    const xPtr = mem.input(x);
+    const wPtr = mem.input(weight);
+    const colsPtr = mem.work(ckk * spatial);
+    const outPtr = mem.output(out);
+    for (let b = 0; b < win.n; b++) {
+      const image = outPtr + b * outChannels * spatial * 4;
+      // With a bias, each output row starts as its bias and the product accumulates onto it.
+      if (bias !== null) for (let o = 0; o < outChannels; o++) mem.f32.fill(bias[o], (image >> 2) + o * spatial, (image >> 2) + (o + 1) * spatial);
+      columns(k, xPtr, b, win, colsPtr, true);
+      k.gemm(wPtr, colsPtr, image, outChannels, ckk, spatial, 0, 0, 1, 0, 0, scratch(), bias === null ? 0 : 1, +(b > 0));
+    }
+  });
 }
 
 /**
@@ -418,46 +417,34 @@ export function wasmConv2d(
  * also the bias gradient: g summed per output channel (in float64).
  */
 export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array, dBias: Float32Array | null = null): boolean {
-  const k = exportsOrThrow();
   const spatial = win.outH * win.outW;
-  // The bias gradient (g summed per output channel) while g is in the module's memory anyway.
-  const biasGradient = (gPtr: number, biasPtr: number) => {
-    if (dBias === null) return;
-    k.channelSums(gPtr, win.n, outChannels, spatial, biasPtr);
-    dBias.set(floatsAt(biasPtr, outChannels));
-  };
-  if (winogradApplies(win, win.c, outChannels)) {
-    const { n, c, h, w, padH } = win;
-    const regions = layout(g.length, x.length, k.winogradGradFloats(c, outChannels, h, w, padH), dWeight.length, outChannels);
-    if (regions === null) return false;
-    const [gPtr, xPtr, workPtr, dwPtr, biasPtr] = regions;
-    view.set(g, gPtr >> 2);
-    view.set(x, xPtr >> 2);
-    k.winogradWeightGradient(gPtr, xPtr, n, c, h, w, padH, outChannels, dwPtr, workPtr, RESERVED);
-    dWeight.set(floatsAt(dwPtr, dWeight.length));
-    biasGradient(gPtr, biasPtr);
-    return true;
-  }
-  const ckk = win.c * win.kh * win.kw;
-  const regions = layout(g.length, x.length, ckk * spatial, dWeight.length, outChannels);
-  if (regions === null) return false;
-  const [gPtr, xPtr, colsPtr, dwPtr, biasPtr] = regions;
-  view.set(g, gPtr >> 2);
-  view.set(x, xPtr >> 2);
-  // The larger of o and c*kh*kw goes on the GEMM's N side: the 8-wide tiles then have few ragged
-  // edges (conv1 of the CNN, o=32 and c*kh*kw=9: 8.2 -> 4.3 ms per step). Transposed: dWeight^T.
-  const transposed = ckk < outChannels;
-  for (let b = 0; b < win.n; b++) {
-    const gImage = gPtr + b * outChannels * spatial * 4;
-    columns(k, xPtr, b, win, colsPtr, true);
-    if (transposed) k.gemm(colsPtr, gImage, dwPtr, ckk, spatial, outChannels, 0, 1, 1, 0, 0, RESERVED, +(b > 0), 0);
-    else k.gemm(gImage, colsPtr, dwPtr, outChannels, spatial, ckk, 0, 1, 1, 0, 0, RESERVED, +(b > 0), 0);
-  }
-  const result = floatsAt(dwPtr, dWeight.length);
-  if (!transposed) dWeight.set(result);
-  else for (let o = 0; o < outChannels; o++) for (let q = 0; q < ckk; q++) dWeight[o * ckk + q] = result[q * outChannels + o];
-  biasGradient(gPtr, biasPtr);
-  return true;
+  return kernelCall((k, mem) => {
+    const gPtr = mem.input(g);
+    const xPtr = mem.input(x);
+    // The bias gradient (g summed per output channel) while g is in the module's memory anyway.
+    if (dBias !== null) k.channelSums(gPtr, win.n, outChannels, spatial, mem.output(dBias, outChannels));
+    if (winogradApplies(win, win.c, outChannels)) {
+      const { n, c, h, w, padH } = win;
+      const workPtr = mem.work(k.winogradGradFloats(c, outChannels, h, w, padH));
+      k.winogradWeightGradient(gPtr, xPtr, n, c, h, w, padH, outChannels, mem.output(dWeight), workPtr, scratch());
+      return;
+    }
+    const ckk = win.c * win.kh * win.kw;
+    const colsPtr = mem.work(ckk * spatial);
+    // The larger of o and c*kh*kw goes on the GEMM's N side: the 8-wide tiles then have few ragged
+    // edges (conv1 of the CNN, o=32 and c*kh*kw=9: 8.2 -> 4.3 ms per step). Transposed: dWeight^T.
+    const transposed = ckk < outChannels;
+    const dwPtr = transposed ? mem.work(dWeight.length) : mem.output(dWeight);
+    for (let b = 0; b < win.n; b++) {
+      const gImage = gPtr + b * outChannels * spatial * 4;
+      columns(k, xPtr, b, win, colsPtr, true);
+      if (transposed) k.gemm(colsPtr, gImage, dwPtr, ckk, spatial, outChannels, 0, 1, 1, 0, 0, scratch(), +(b > 0), 0);
+      else k.gemm(gImage, colsPtr, dwPtr, outChannels, spatial, ckk, 0, 1, 1, 0, 0, scratch(), +(b > 0), 0);
+    }
+    if (!transposed) return;
+    const result = mem.f32.subarray(dwPtr >> 2, (dwPtr >> 2) + dWeight.length);
+    for (let o = 0; o < outChannels; o++) for (let q = 0; q < ckk; q++) dWeight[o * ckk + q] = result[q * outChannels + o];
+  });
 }
 
 /**
@@ -466,70 +453,39 @@ export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: 
  */
 export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, dx: Float32Array): boolean {
   if (winogradApplies(win, win.c, outChannels)) return winogradConvolution(g, win.n, outChannels, win.outH, win.outW, 2 - win.padH, weight, outChannels, win.c, true, null, dx);
-  const k = exportsOrThrow();
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
-  const regions = layout(g.length, weight.length, ckk * spatial, dx.length);
-  if (regions === null) return false;
-  const [gPtr, wPtr, colsPtr, dxPtr] = regions;
-  view.set(g, gPtr >> 2);
-  view.set(weight, wPtr >> 2);
-  view.fill(0, dxPtr >> 2, (dxPtr >> 2) + dx.length);
-  for (let b = 0; b < win.n; b++) {
-    k.gemm(wPtr, gPtr + b * outChannels * spatial * 4, colsPtr, ckk, outChannels, spatial, 1, 0, 1, 0, 0, RESERVED, 0, +(b > 0));
-    columns(k, dxPtr, b, win, colsPtr, false);
-  }
-  dx.set(view.subarray(dxPtr >> 2, (dxPtr >> 2) + dx.length));
-  return true;
+  return kernelCall((k, mem) => {
+    const gPtr = mem.input(g);
+    const wPtr = mem.input(weight);
+    const colsPtr = mem.work(ckk * spatial);
+    const dxPtr = mem.output(dx);
+    mem.f32.fill(0, dxPtr >> 2, (dxPtr >> 2) + dx.length);
+    for (let b = 0; b < win.n; b++) {
+      k.gemm(wPtr, gPtr + b * outChannels * spatial * 4, colsPtr, ckk, outChannels, spatial, 1, 0, 1, 0, 0, scratch(), 0, +(b > 0));
+      columns(k, dxPtr, b, win, colsPtr, false);
+    }
+  });
 }
 
 /** 2x2 max pooling, stride 2, no padding: values and flat argmax indices, as maxPool2dKernel. */
 export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Array, argmax: Int32Array): boolean {
-  const k = exportsOrThrow();
-  const regions = layout(x.length, values.length, argmax.length);
-  if (regions === null) return false;
-  const [xPtr, vPtr, aPtr] = regions;
-  view.set(x, xPtr >> 2);
-  k.maxPool2x2(xPtr, win.n * win.c, win.h, win.w, vPtr, aPtr);
-  values.set(view.subarray(vPtr >> 2, (vPtr >> 2) + values.length));
-  argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + argmax.length));
-  return true;
+  return kernelCall((k, mem) => k.maxPool2x2(mem.input(x), win.n * win.c, win.h, win.w, mem.output(values), mem.output(argmax)));
 }
 
-
-/** Per-channel mean and (biased) variance of x viewed as [n, c, spatial], as channelStatsKernel. */
 /** out[i] = max(x[i], 0) for i < n, as unaryKernel's relu (NaN stays NaN). */
 export function wasmRelu(x: Float32Array, out: Float32Array, n: number): boolean {
-  const regions = layout(n, n);
-  if (regions === null) return false;
-  const [xPtr, outPtr] = regions;
-  view.set(x.subarray(0, n), xPtr >> 2);
-  exportsOrThrow().relu(xPtr, outPtr, n);
-  out.set(floatsAt(outPtr, n));
-  return true;
+  return kernelCall((k, mem) => k.relu(mem.input(x, n), mem.output(out, n), n));
 }
 
 /** out[i] = g[i] * (y[i] > 0) + 0 for i < n, as binaryKernel's gatePositive on equal shapes. */
 export function wasmGatePositive(g: Float32Array, y: Float32Array, out: Float32Array, n: number): boolean {
-  const regions = layout(n, n, n);
-  if (regions === null) return false;
-  const [gPtr, yPtr, outPtr] = regions;
-  view.set(g.subarray(0, n), gPtr >> 2);
-  view.set(y.subarray(0, n), yPtr >> 2);
-  exportsOrThrow().gatePositive(gPtr, yPtr, outPtr, n);
-  out.set(floatsAt(outPtr, n));
-  return true;
+  return kernelCall((k, mem) => k.gatePositive(mem.input(g, n), mem.input(y, n), mem.output(out, n), n));
 }
 
+/** Per-channel mean and (biased) variance of x viewed as [n, c, spatial], as channelStatsKernel. */
 export function wasmChannelStats(x: Float32Array, n: number, c: number, spatial: number, mean: Float32Array, variance: Float32Array): boolean {
-  const regions = layout(x.length, c, c);
-  if (regions === null) return false;
-  const [xPtr, meanPtr, varPtr] = regions;
-  view.set(x, xPtr >> 2);
-  exportsOrThrow().channelStats(xPtr, n, c, spatial, meanPtr, varPtr);
-  mean.set(floatsAt(meanPtr, c));
-  variance.set(floatsAt(varPtr, c));
-  return true;
+  return kernelCall((k, mem) => k.channelStats(mem.input(x), n, c, spatial, mem.output(mean, c), mem.output(variance, c)));
 }
 
 /** out = (x - mean) * invStd * weight + bias per channel, then ReLU when asked, as channelAffineKernel. */
@@ -545,14 +501,11 @@ export function wasmChannelAffine(
   relu: boolean,
   out: Float32Array,
 ): boolean {
-  const regions = layout(x.length, c, c, c, out.length);
-  if (regions === null) return false;
-  const [xPtr, meanPtr, scalePtr, biasPtr, outPtr] = regions;
-  view.set(x, xPtr >> 2);
-  setChannelConstants(c, mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
-  exportsOrThrow().channelAffine(xPtr, n, c, spatial, meanPtr, scalePtr, biasPtr, +relu, outPtr);
-  out.set(floatsAt(outPtr, out.length));
-  return true;
+  return kernelCall((k, mem) => {
+    const xPtr = mem.input(x);
+    const { meanPtr, scalePtr, biasPtr } = channelConstants(mem, c, mean, invStd, weight, bias);
+    k.channelAffine(xPtr, n, c, spatial, meanPtr, scalePtr, biasPtr, +relu, mem.output(out));
+  });
 }
 
 /** The fused batch-norm backward (gradient gated by gate > 0 when given), as batchNormBackwardKernel. */
@@ -571,27 +524,22 @@ export function wasmBatchNormBackward(
   dWeight: Float32Array,
   dBias: Float32Array,
 ): boolean {
-  const regions = layout(g.length, x.length, gate === null ? 0 : gate.length, c, c, c, dx.length, c, c);
-  if (regions === null) return false;
-  const [gPtr, xPtr, gatePtr, meanPtr, invStdPtr, weightPtr, dxPtr, dwPtr, dbPtr] = regions;
-  view.set(g, gPtr >> 2);
-  view.set(x, xPtr >> 2);
-  if (gate !== null) view.set(gate, gatePtr >> 2);
-  view.set(mean, meanPtr >> 2);
-  view.set(invStd, invStdPtr >> 2);
-  view.set(weight, weightPtr >> 2);
-  exportsOrThrow().batchNormBackward(gPtr, xPtr, gatePtr, +(gate !== null), n, c, spatial, meanPtr, invStdPtr, weightPtr, +batchStats, dxPtr, dwPtr, dbPtr);
-  dx.set(floatsAt(dxPtr, dx.length));
-  dWeight.set(floatsAt(dwPtr, c));
-  dBias.set(floatsAt(dbPtr, c));
-  return true;
+  return kernelCall((k, mem) => {
+    const gPtr = mem.input(g);
+    const xPtr = mem.input(x);
+    const gatePtr = gate === null ? 0 : mem.input(gate);
+    k.batchNormBackward(gPtr, xPtr, gatePtr, +(gate !== null), n, c, spatial, mem.input(mean, c), mem.input(invStd, c), mem.input(weight, c), +batchStats, mem.output(dx), mem.output(dWeight, c), mem.output(dBias, c));
+  });
 }
 
 /** mean, scale = invStd * weight (rounded once to float32) and bias of each channel, for the affine kernels. */
-function setChannelConstants(c: number, mean: Float32Array, invStd: Float32Array, weight: Float32Array, bias: Float32Array, meanPtr: number, scalePtr: number, biasPtr: number): void {
-  view.set(mean, meanPtr >> 2);
-  view.set(bias, biasPtr >> 2);
-  for (let ch = 0; ch < c; ch++) view[(scalePtr >> 2) + ch] = invStd[ch] * weight[ch];
+function channelConstants(mem: KernelMemory, c: number, mean: Float32Array, invStd: Float32Array, weight: Float32Array, bias: Float32Array): { meanPtr: number; scalePtr: number; biasPtr: number } {
+  const meanPtr = mem.input(mean, c);
+  const biasPtr = mem.input(bias, c);
+  const scalePtr = mem.work(c);
+  const f32 = mem.f32;
+  for (let ch = 0; ch < c; ch++) f32[(scalePtr >> 2) + ch] = invStd[ch] * weight[ch];
+  return { meanPtr, scalePtr, biasPtr };
 }
 
 /**
@@ -611,20 +559,16 @@ export function wasmAffineReluPool2x2(
   values: Float32Array,
   argmax: Int32Array,
 ): boolean {
-  const regions = layout(x.length, c, c, c, values.length, argmax.length);
-  if (regions === null) return false;
-  const [xPtr, meanPtr, scalePtr, biasPtr, vPtr, aPtr] = regions;
-  view.set(x, xPtr >> 2);
-  setChannelConstants(c, mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
-  exportsOrThrow().affineReluPool2x2(xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, vPtr, aPtr);
-  values.set(floatsAt(vPtr, values.length));
-  argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + argmax.length));
-  return true;
+  return kernelCall((k, mem) => {
+    const xPtr = mem.input(x);
+    const { meanPtr, scalePtr, biasPtr } = channelConstants(mem, c, mean, invStd, weight, bias);
+    k.affineReluPool2x2(xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, mem.output(values), mem.output(argmax));
+  });
 }
 
 /**
  * wasmChannelStats, then invStd(variance) (computed by the caller's function between the two), then
- * wasmAffineReluPool2x2, with x copied into the module's memory once.
+ * wasmAffineReluPool2x2, with x placed once. Returns invStd, or null when the operands do not fit.
  */
 export function wasmBatchStatsAffineReluPool2x2(
   x: Float32Array,
@@ -637,20 +581,20 @@ export function wasmBatchStatsAffineReluPool2x2(
   invStdOf: (variance: Float32Array) => Float32Array,
   out: { mean: Float32Array; variance: Float32Array; values: Float32Array; argmax: Int32Array },
 ): Float32Array | null {
-  const regions = layout(x.length, c, c, c, c, out.values.length, out.argmax.length);
-  if (regions === null) return null;
-  const [xPtr, meanPtr, varPtr, scalePtr, biasPtr, vPtr, aPtr] = regions;
-  const k = exportsOrThrow();
-  view.set(x, xPtr >> 2);
-  k.channelStats(xPtr, n, c, h * w, meanPtr, varPtr);
-  out.mean.set(floatsAt(meanPtr, c));
-  out.variance.set(floatsAt(varPtr, c));
-  const invStd = invStdOf(out.variance);
-  setChannelConstants(c, out.mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
-  k.affineReluPool2x2(xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, vPtr, aPtr);
-  out.values.set(floatsAt(vPtr, out.values.length));
-  out.argmax.set(intView.subarray(aPtr >> 2, (aPtr >> 2) + out.argmax.length));
-  return invStd;
+  let invStd: Float32Array | null = null;
+  const done = kernelCall((k, mem) => {
+    const xPtr = mem.input(x);
+    const meanPtr = mem.work(c);
+    const varPtr = mem.work(c);
+    k.channelStats(xPtr, n, c, h * w, meanPtr, varPtr);
+    // The statistics are needed before the call ends (invStdOf reads the variance).
+    out.mean.set(mem.f32.subarray(meanPtr >> 2, (meanPtr >> 2) + c));
+    out.variance.set(mem.f32.subarray(varPtr >> 2, (varPtr >> 2) + c));
+    invStd = invStdOf(out.variance);
+    const { meanPtr: m, scalePtr, biasPtr } = channelConstants(mem, c, out.mean, invStd, weight, bias);
+    k.affineReluPool2x2(xPtr, n, c, h, w, m, scalePtr, biasPtr, mem.output(out.values), mem.output(out.argmax));
+  });
+  return done ? invStd : null;
 }
 
 /** The backward of wasmAffineReluPool2x2: dx [n, c, h, w], dWeight and dBias [c]. */
@@ -671,18 +615,13 @@ export function wasmBatchNormReluPoolBackward(
   dWeight: Float32Array,
   dBias: Float32Array,
 ): boolean {
-  const regions = layout(g.length, argmax.length, x.length, c, c, c, c, c, dx.length, c, c);
-  if (regions === null) return false;
-  const [gPtr, aPtr, xPtr, meanPtr, scalePtr, biasPtr, invStdPtr, weightPtr, dxPtr, dwPtr, dbPtr] = regions;
-  view.set(g, gPtr >> 2);
-  intView.set(argmax, aPtr >> 2);
-  view.set(x, xPtr >> 2);
-  setChannelConstants(c, mean, invStd, weight, bias, meanPtr, scalePtr, biasPtr);
-  view.set(invStd, invStdPtr >> 2);
-  view.set(weight, weightPtr >> 2);
-  exportsOrThrow().batchNormReluPoolBackward(gPtr, aPtr, xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, invStdPtr, weightPtr, +batchStats, dxPtr, dwPtr, dbPtr);
-  dx.set(floatsAt(dxPtr, dx.length));
-  dWeight.set(floatsAt(dwPtr, c));
-  dBias.set(floatsAt(dbPtr, c));
-  return true;
+  return kernelCall((k, mem) => {
+    const gPtr = mem.input(g);
+    const aPtr = mem.input(argmax);
+    const xPtr = mem.input(x);
+    const { meanPtr, scalePtr, biasPtr } = channelConstants(mem, c, mean, invStd, weight, bias);
+    const invStdPtr = mem.input(invStd, c);
+    const weightPtr = mem.input(weight, c);
+    k.batchNormReluPoolBackward(gPtr, aPtr, xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, invStdPtr, weightPtr, +batchStats, mem.output(dx), mem.output(dWeight, c), mem.output(dBias, c));
+  });
 }

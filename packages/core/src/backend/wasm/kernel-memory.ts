@@ -1,0 +1,180 @@
+// The memory the WebAssembly kernels compute in, and how operands get there. A typed array that
+// views this memory (a storage allocated in a kernel arena, see withKernelArena) is passed to a
+// kernel in place; any other is copied into a temporary region for the call, and an output copied
+// back after it. The memory is shared (a SharedArrayBuffer underneath) only so that growing it never
+// detaches the typed arrays that view it: one thread uses it.
+//
+// Layout: [kernel module's reserved bytes and GEMM scratch | regions reserved at the top as needed:
+// temporary regions, arena chunks]. Nothing reserved is ever returned; a temporary region outgrown
+// is abandoned for one twice its size, so the waste stays within the largest call's operands.
+
+const PAGE = 65536;
+/** Pages at most: byte offsets stay below 2^31, so they fit the 32-bit integer arithmetic on them. */
+export const MAX_PAGES = 32768;
+const MAX_BYTES = 2 ** 31 - 1;
+/** Bytes of an arena chunk (more for a larger storage). */
+const CHUNK_BYTES = 16 << 20;
+/** Elements from which a float32 storage is placed in the arena (smaller ones cost more in bookkeeping than their copies). */
+const ARENA_MIN_ELEMENTS = 64;
+
+/** Thrown by placement when the memory cannot grow to hold an operand; the kernel call then reports false. */
+export const NO_ROOM = new Error('dtrain: the WebAssembly kernels ran out of memory');
+
+type Operand = Float32Array | Int32Array;
+
+const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
+
+export class KernelMemory {
+  readonly memory: WebAssembly.Memory;
+  /** Views of the whole memory (renewed when it grows). */
+  f32 = new Float32Array(0);
+  i32 = new Int32Array(0);
+  private top: number;
+  /** Every buffer object the memory has had (one per size): arrays viewing any of them are resident. */
+  private readonly buffers = new WeakSet<ArrayBufferLike>();
+  private temp = { start: 0, end: 0, at: 0 };
+  /** Per call in progress: its temporary region's start, where its temporaries began, its first copy-back. */
+  private readonly calls: number[] = [];
+  /** Pending copies of non-resident outputs: [destination, byte offset, elements] per output. */
+  private readonly copyBacks: (Operand | number)[] = [];
+  private readonly chunks: { start: number; end: number }[] = [];
+  private arena: { chunk: number; at: number } | null = null;
+
+  /** A memory whose first `reservedBytes` belong to the kernel module. */
+  constructor(reservedBytes: number) {
+    this.top = align16(reservedBytes);
+    this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.top / PAGE) + 1, maximum: MAX_PAGES, shared: true });
+    this.refresh();
+  }
+
+  private refresh(): void {
+    const buffer = this.memory.buffer;
+    if (this.f32.buffer === buffer) return;
+    this.buffers.add(buffer);
+    this.f32 = new Float32Array(buffer);
+    this.i32 = new Int32Array(buffer);
+  }
+
+  /** Byte offset of `bytes` newly reserved at the top, for good; throws NO_ROOM when the memory cannot hold them. */
+  reserve(bytes: number): number {
+    const at = this.top;
+    const end = align16(at + bytes);
+    if (end > MAX_BYTES) throw NO_ROOM;
+    const have = this.memory.buffer.byteLength;
+    if (have < end) {
+      try {
+        this.memory.grow(Math.ceil((end - have) / PAGE));
+      } catch {
+        throw NO_ROOM;
+      }
+    }
+    this.refresh();
+    this.top = end;
+    return at;
+  }
+
+  /** Byte offset of a's first element in this memory, or -1 when a does not view it. */
+  pointerOf(a: Operand): number {
+    return this.buffers.has(a.buffer) ? a.byteOffset : -1;
+  }
+
+  // One kernel call's operands. Calls may nest (a wrapper that calls back into code that runs
+  // another kernel): each call's temporaries and copy-backs sit above its caller's.
+
+  /** Start placing a call's operands (finishCall ends it). */
+  beginCall(): void {
+    this.calls.push(this.temp.start, this.temp.at, this.copyBacks.length);
+  }
+
+  /** Byte offset of `elements` 4-byte temporaries (16-byte aligned), for this call only. */
+  work(elements: number): number {
+    const bytes = align16(elements * 4);
+    if (this.temp.at + bytes > this.temp.end) {
+      const size = Math.max(2 * (this.temp.end - this.temp.start), bytes, 1 << 20);
+      const start = this.reserve(size);
+      this.temp = { start, end: start + size, at: start };
+    }
+    const at = this.temp.at;
+    this.temp.at += bytes;
+    return at;
+  }
+
+  /** Pointer to a[0 .. length): in place when resident, else a copy in this call's temporaries. */
+  input(a: Operand, length = a.length): number {
+    const at = this.pointerOf(a);
+    if (at >= 0) return at;
+    const ptr = this.work(length);
+    if (a instanceof Int32Array) this.i32.set(length === a.length ? a : a.subarray(0, length), ptr >> 2);
+    else this.f32.set(length === a.length ? a : a.subarray(0, length), ptr >> 2);
+    return ptr;
+  }
+
+  /** Pointer the kernel writes a[0 .. length) at: in place when resident, else temporaries copied to a by finishCall. */
+  output(a: Operand, length = a.length): number {
+    const at = this.pointerOf(a);
+    if (at >= 0) return at;
+    const ptr = this.work(length);
+    this.copyBacks.push(a, ptr, length);
+    return ptr;
+  }
+
+  /** Copy the call's non-resident outputs back (unless it failed) and free its temporaries. */
+  finishCall(failed = false): void {
+    const mark = this.calls.pop()!;
+    const at = this.calls.pop()!;
+    const regionStart = this.calls.pop()!;
+    const c = this.copyBacks;
+    if (!failed) {
+      for (let i = mark; i < c.length; i += 3) {
+        const dest = c[i] as Operand;
+        const ptr = (c[i + 1] as number) >> 2;
+        const length = c[i + 2] as number;
+        dest.set(dest instanceof Int32Array ? this.i32.subarray(ptr, ptr + length) : this.f32.subarray(ptr, ptr + length));
+      }
+    }
+    c.length = mark;
+    // An outer call's temporaries stay where they are; a region outgrown during the call keeps the
+    // inner call's until the outermost call ends.
+    if (this.calls.length === 0) this.temp.at = this.temp.start;
+    else if (this.temp.start === regionStart) this.temp.at = at;
+  }
+
+  // The arena.
+
+  /**
+   * Run fn with float32 storages of ARENA_MIN_ELEMENTS or more allocated in this memory (see
+   * arenaFloat32), all released when it returns or throws. Scopes nest.
+   */
+  withArena<T>(fn: () => T): T {
+    const outer = this.arena;
+    this.arena = outer === null ? { chunk: 0, at: this.chunks[0]?.start ?? 0 } : { ...outer };
+    try {
+      return fn();
+    } finally {
+      this.arena = outer;
+    }
+  }
+
+  /** A float32 storage of `size` elements in the arena, zeroed unless `unzeroed`; null outside a scope or for small sizes. */
+  arenaFloat32(size: number, unzeroed: boolean): Float32Array | null {
+    const arena = this.arena;
+    if (arena === null || size < ARENA_MIN_ELEMENTS) return null;
+    const bytes = align16(size * 4);
+    let chunk = this.chunks[arena.chunk];
+    if (chunk === undefined || arena.at + bytes > chunk.end) {
+      // The next chunk if it is large enough, else a new one in its place.
+      const next = chunk === undefined ? arena.chunk : arena.chunk + 1;
+      if (this.chunks[next] === undefined || this.chunks[next].end - this.chunks[next].start < bytes) {
+        const length = Math.max(CHUNK_BYTES, bytes);
+        const start = this.reserve(length);
+        this.chunks.splice(next, 0, { start, end: start + length });
+      }
+      arena.chunk = next;
+      chunk = this.chunks[next];
+      arena.at = chunk.start;
+    }
+    const out = new Float32Array(this.memory.buffer, arena.at, size);
+    arena.at += bytes;
+    return unzeroed ? out : out.fill(0);
+  }
+}
