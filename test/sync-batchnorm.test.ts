@@ -7,8 +7,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, train, type RunConfig } from '@dtrain/coordinator';
-import { io, manualSeed, randn } from '@dtrain/core';
-import { buildModel, FlatState, GroupBarrier, type ModelSpec, type RunSetup, segmentAtBatchNorms, ShardRunner, statsSize, StepWork, SyncBatchNormError, SyncExchangeLayout } from '@dtrain/worker';
+import { createKernelMemory, io, kernelMemoryView, manualSeed, randn, reserveInKernelMemory } from '@dtrain/core';
+import { buildModel, FlatState, GroupBarrier, type ModelSpec, regionView, type RunSetup, segmentAtBatchNorms, ShardRunner, statsSize, StepWork, SyncBatchNormError, SyncExchangeLayout } from '@dtrain/worker';
 import { nn, optim } from '@dtrain/core';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-syncbn-'));
@@ -46,7 +46,10 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
   batch.forEach((_, i) => (batch[i] = (i * 5 + 3) % batchSize));
   const model = buildModel(spec);
   const flat = new FlatState(model);
-  const state = new Float32Array(new SharedArrayBuffer(4 * flat.stateSize));
+  const memory = createKernelMemory();
+  const region = (length: number) => ({ byteOffset: reserveInKernelMemory(memory, length), length });
+  const stateRegion = region(flat.stateSize);
+  const state = kernelMemoryView(memory, stateRegion.byteOffset, stateRegion.length);
   flat.store(state);
   const norms = model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
   const recordSize = statsSize(norms.map((n) => n.numFeatures));
@@ -62,11 +65,12 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     inputs: inputs.buffer as SharedArrayBuffer,
     labels: labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,
-    state: state.buffer as SharedArrayBuffer,
+    state: stateRegion,
     // Unused here: the tests take no optimizer step.
-    optimizer: { meta: new optim.Adam([]).stateDict().meta, oddParams: new SharedArrayBuffer(4 * flat.paramSize), slots: new SharedArrayBuffer(0), step: new SharedArrayBuffer(16) },
-    grads: new SharedArrayBuffer(4 * shards * flat.paramSize),
-    reduced: new SharedArrayBuffer(4 * flat.paramSize),
+    optimizer: { meta: new optim.Adam([]).stateDict().meta, oddParams: region(flat.paramSize), slots: region(0), step: new SharedArrayBuffer(16) },
+    grads: region(shards * flat.paramSize),
+    reduced: region(flat.paramSize),
+    memory,
     stats: new SharedArrayBuffer(8 * shards * recordSize),
     work: StepWork.allocate().buffer,
     ...(sync ? { syncBn: { exchange: new SharedArrayBuffer(8 * layout.size), barrier: barrier.buffer } } : {}),
@@ -75,7 +79,7 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
   runner.useParams(state.subarray(0, flat.paramSize));
   if (sync) runner.runLockstep(0, 0, shards, 1, () => {});
   else for (let s = 0; s < shards; s++) runner.runShard(0, s);
-  const grads = new Float32Array(setup.grads);
+  const grads = regionView(setup, setup.grads);
   const total = new Float64Array(flat.paramSize);
   for (let s = 0; s < shards; s++) for (let i = 0; i < flat.paramSize; i++) total[i] += grads[s * flat.paramSize + i];
   const stats = new Float64Array(setup.stats);

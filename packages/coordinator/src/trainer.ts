@@ -3,7 +3,7 @@
 // BatchNorm statistics into shared slots; the slots are combined in a fixed tree, range by range,
 // and each range is stepped by the optimizer where it was summed (see SharedOptimizer); this loop
 // then flips the canonical model and optimizer to the new generation of the shared state.
-import { data, DtrainError, io, manualSeed, nn } from '@dtrain/core';
+import { createKernelMemory, data, DtrainError, io, manualSeed, nn, reserveInKernelMemory } from '@dtrain/core';
 import {
   buildModel,
   FlatState,
@@ -14,6 +14,7 @@ import {
   statsSize,
   StepWork,
   SyncExchangeLayout,
+  type MemoryRegion,
   type ModelSpec,
   type OptimizerSetup,
   type RunSetup,
@@ -129,15 +130,15 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   if (config.resume !== null) ({ startStep, history, totals } = await restoreRun(config.resume, config, model, optimizer, scheduler, totalSteps));
 
   const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
-  const evenParams = new Float32Array(shared(flat.paramSize, 'f32'));
+  // What the threads' kernels work on lives in one kernel memory, where they take it in place.
+  const memory = createKernelMemory();
+  const region = (length: number): MemoryRegion => ({ byteOffset: reserveInKernelMemory(memory, length), length });
   const optimizerSetup: OptimizerSetup = {
     meta: optimizer.stateDict().meta,
-    oddParams: shared(flat.paramSize, 'f32'),
-    slots: shared(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize), 'f32'),
+    oddParams: region(flat.paramSize),
+    slots: region(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize)),
     step: shared(SharedOptimizer.stepValueFloats, 'f64'),
   };
-  const grads = new Float32Array(shared(shards * flat.paramSize, 'f32'));
-  const reduced = new Float32Array(shared(flat.paramSize, 'f32'));
   // Per-step buffers in two halves (step s in half s % 2): the threads compute one step ahead.
   const stats = new Float64Array(shared(2 * shards * recordSize, 'f64'));
   const batch = new Int32Array(shared(2 * batchSize, 'i32'));
@@ -153,10 +154,11 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     inputs: runData.train.inputs.buffer as SharedArrayBuffer,
     labels: runData.train.labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,
-    state: evenParams.buffer as SharedArrayBuffer,
+    state: region(flat.paramSize),
     optimizer: optimizerSetup,
-    grads: grads.buffer as SharedArrayBuffer,
-    reduced: reduced.buffer as SharedArrayBuffer,
+    grads: region(shards * flat.paramSize),
+    reduced: region(flat.paramSize),
+    memory,
     stats: stats.buffer as SharedArrayBuffer,
     work: StepWork.allocate().buffer,
   };

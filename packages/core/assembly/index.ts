@@ -5,6 +5,6 @@ export { columns } from './conv';
 export { maxPool2x2 } from './pool';
 export { channelStats, channelSums, channelAffine, batchNormBackward } from './batchnorm';
 export { affineReluPool2x2, batchNormReluPoolBackward } from './bn-relu-pool';
-export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats, winogradWeightGradient, winogradGradFloats } from './winograd';
-export { treeSum } from './tree-sum';
+export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats, winogradWeightGradient, winogradGradFloats, staticsBytes, placeStatics } from './winograd';
+export { treeSum, treeSumSlots } from './tree-sum';
 export { relu, gatePositive } from './elementwise';

@@ -19,7 +19,8 @@ function flushBelow(x: f32, minBits: i32): f32 {
 }
 
 /**
- * Adam / AdamW step on n floats: p, m, v updated in place from g, in float32 with flush to zero.
+ * Adam / AdamW step on n floats: p, m, v become p0, m0, v0 updated from g (the same pointers: in
+ * place), in float32 with flush to zero.
  * A float32 operation whose input or result is subnormal (below 2^-126) takes a microcode assist on
  * x86, about 20x slower, and WebAssembly cannot switch the CPU to flush-to-zero: once gradients are
  * tiny (a fitted model), every v = beta2 * v + (1 - beta2) * g^2 is subnormal and the step crawls
@@ -41,11 +42,14 @@ export function adamStep(
   sqrtCorrection2: f32,
   decay: f32,
   l2: f32,
+  p0: usize,
+  m0: usize,
+  v0: usize,
 ): void {
   // Plain Adam (no decay of either kind) skips the weight-decay arithmetic: the same bytes, since
   // p * 1 and g + 0 * p are exact.
-  if (decay == 1 && l2 == 0) adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, false);
-  else adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, true);
+  if (decay == 1 && l2 == 0) adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, false);
+  else adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, true);
 }
 
 // @ts-ignore: decorator
@@ -63,6 +67,9 @@ function adamVectors(
   sqrtCorrection2: f32,
   decay: f32,
   l2: f32,
+  p0: usize,
+  m0: usize,
+  v0: usize,
   decays: bool,
 ): void {
   const normalBits = reinterpret<i32>(FLT_MIN);
@@ -94,7 +101,7 @@ function adamVectors(
   let i = 0;
   for (; i < vectors; i += 4) {
     const off = <usize>i << 2;
-    let pi = v128.load(p + off);
+    let pi = v128.load(p0 + off);
     // Both flushes of g also flush a subnormal g (their thresholds are higher).
     let gi = v128.load(g + off);
     if (decays) {
@@ -104,11 +111,11 @@ function adamVectors(
     const gMagnitude = v128.and(gi, absMask);
     const gm = v128.andnot(gi, i32x4.gt_s(vgForM, gMagnitude));
     const gv = v128.andnot(gi, i32x4.gt_s(vgForV, gMagnitude));
-    let mi = f32x4.add(f32x4.mul(v128.load(m + off), vb1), f32x4.mul(gm, v1b1));
+    let mi = f32x4.add(f32x4.mul(v128.load(m0 + off), vb1), f32x4.mul(gm, v1b1));
     mi = v128.andnot(mi, i32x4.gt_s(vmKept, v128.and(mi, absMask)));
     // g * g and v are never negative, so their bits order as their values.
     const gg = f32x4.mul(gv, gv);
-    let vi = f32x4.add(f32x4.mul(v128.load(v + off), vb2), f32x4.mul(v128.andnot(gg, i32x4.gt_s(vggForV, gg)), v1b2));
+    let vi = f32x4.add(f32x4.mul(v128.load(v0 + off), vb2), f32x4.mul(v128.andnot(gg, i32x4.gt_s(vggForV, gg)), v1b2));
     vi = v128.andnot(vi, i32x4.gt_s(vvKept, vi));
     v128.store(m + off, mi);
     v128.store(v + off, vi);
@@ -117,15 +124,15 @@ function adamVectors(
   }
   for (; i < n; i++) {
     const off = <usize>i << 2;
-    let pi = load<f32>(p + off);
+    let pi = load<f32>(p0 + off);
     let gi = load<f32>(g + off);
     if (decays) {
       pi *= decay;
       gi = flushBelow(gi, normalBits) + l2 * pi;
     }
     const gv = flushBelow(gi, gForVBits);
-    const mi = flushBelow(load<f32>(m + off) * beta1 + flushBelow(gi, gForMBits) * (1 - beta1), mKeptBits);
-    const vi = flushBelow(load<f32>(v + off) * beta2 + flushBelow(gv * gv, ggForVBits) * (1 - beta2), vKeptBits);
+    const mi = flushBelow(load<f32>(m0 + off) * beta1 + flushBelow(gi, gForMBits) * (1 - beta1), mKeptBits);
+    const vi = flushBelow(load<f32>(v0 + off) * beta2 + flushBelow(gv * gv, ggForVBits) * (1 - beta2), vKeptBits);
     store<f32>(m + off, mi);
     store<f32>(v + off, vi);
     store<f32>(p + off, pi - (stepSize * mi) / (sqrt<f32>(vi) / sqrtCorrection2 + eps));

@@ -8,13 +8,26 @@ import { gemm } from './gemm';
 /** Images whose transformed tiles are processed together: their V and M blocks stay in cache. */
 const CHUNK: i32 = 8;
 
-/** 12 floats of static data: the 4x3 G g of the weight transform, or the 3x4 G^T M of the weight
- * gradient's (no allocation at run time). */
-const gg: usize = memory.data(48, 16);
+// Small work buffers, in a region of the memory the host gives each instance (placeStatics): not
+// static data, which every instance sharing one memory would share.
+/** 12 floats: the 4x3 G g of the weight transform, or the 3x4 G^T M of the weight gradient's. */
+let gg: usize = 0;
 /** 16 vectors: the row-transformed input block of four tiles. */
-const rowT: usize = memory.data(256, 16);
+let rowT: usize = 0;
 /** 8 floats: a cropped output row's values on their way out. */
-const rowOut: usize = memory.data(32, 16);
+let rowOut: usize = 0;
+
+/** Bytes of the region placeStatics takes. */
+export function staticsBytes(): i32 {
+  return 48 + 256 + 32;
+}
+
+/** Use the 16-byte-aligned region at `at` (staticsBytes long, this instance's own) for the work buffers. */
+export function placeStatics(at: usize): void {
+  gg = at;
+  rowT = at + 48;
+  rowOut = at + 48 + 256;
+}
 
 @inline function at(base: usize, index: i32): usize {
   return base + (<usize>index << 2);
@@ -190,29 +203,26 @@ function transformOutput(m: usize, outC: i32, tiles: i32, base: i32, tilesH: i32
   }
 }
 
-/** Geometry shared by the Winograd kernels: tiles and the zero-padded input plane. */
-class Tiling {
-  outH: i32;
-  outW: i32;
-  tilesH: i32;
-  tilesW: i32;
-  perImage: i32;
-  pw: i32;
-  ph: i32;
-}
+// The geometry shared by the Winograd kernels (tiles and the zero-padded input plane) of the call in
+// progress. Module globals, not an object in memory: globals belong to the instance, so threads whose
+// instances share one memory each keep their own.
+let tOutH: i32 = 0;
+let tOutW: i32 = 0;
+let tTilesH: i32 = 0;
+let tTilesW: i32 = 0;
+let tPerImage: i32 = 0;
+let tPw: i32 = 0;
+let tPh: i32 = 0;
 
-/** The tiling of a 3x3 correlation of h x w planes padded by pad (static: no allocation). */
-const tiling = new Tiling();
-
-function tile(h: i32, w: i32, pad: i32): Tiling {
-  tiling.outH = h + 2 * pad - 2;
-  tiling.outW = w + 2 * pad - 2;
-  tiling.tilesH = tilesOf(tiling.outH);
-  tiling.tilesW = tilesOf(tiling.outW);
-  tiling.perImage = tiling.tilesH * tiling.tilesW;
-  tiling.pw = planeWidth(tiling.outW);
-  tiling.ph = tiling.tilesH * 2 + 2;
-  return tiling;
+/** Set the tiling of a 3x3 correlation of h x w planes padded by pad. */
+function tile(h: i32, w: i32, pad: i32): void {
+  tOutH = h + 2 * pad - 2;
+  tOutW = w + 2 * pad - 2;
+  tTilesH = tilesOf(tOutH);
+  tTilesW = tilesOf(tOutW);
+  tPerImage = tTilesH * tTilesW;
+  tPw = planeWidth(tOutW);
+  tPh = tTilesH * 2 + 2;
 }
 
 /**
@@ -220,13 +230,13 @@ function tile(h: i32, w: i32, pad: i32): Tiling {
  * zero-bordered plane (its border is zeroed by the caller once; only the image area is written), then
  * transformed tile by tile.
  */
-function transformImages(x: usize, i0: i32, images: i32, inC: i32, h: i32, w: i32, pad: i32, t: Tiling, plane: usize, v: usize): void {
-  const tiles = images * t.perImage;
+function transformImages(x: usize, i0: i32, images: i32, inC: i32, h: i32, w: i32, pad: i32, plane: usize, v: usize): void {
+  const tiles = images * tPerImage;
   for (let img = 0; img < images; img++) {
     for (let ch = 0; ch < inC; ch++) {
       const src = at(x, ((i0 + img) * inC + ch) * h * w);
-      for (let r = 0; r < h; r++) memory.copy(at(plane, (r + pad) * t.pw + pad), at(src, r * w), <usize>w << 2);
-      transformInput(plane, t.pw, t.tilesH, t.tilesW, v, ch, inC, tiles, img * t.perImage);
+      for (let r = 0; r < h; r++) memory.copy(at(plane, (r + pad) * tPw + pad), at(src, r * w), <usize>w << 2);
+      transformInput(plane, tPw, tTilesH, tTilesW, v, ch, inC, tiles, img * tPerImage);
     }
   }
 }
@@ -237,21 +247,21 @@ function transformImages(x: usize, i0: i32, images: i32, inC: i32, h: i32, w: i3
  * work: winogradPlaneFloats + winogradChunkFloats floats; scratch: the GEMM's.
  */
 export function winogradConv(x: usize, n: i32, inC: i32, h: i32, w: i32, pad: i32, u: usize, outC: i32, out: usize, bias: usize, hasBias: bool, work: usize, scratch: usize): void {
-  const t = tile(h, w, pad);
+  tile(h, w, pad);
   const plane = work;
-  const v = at(plane, t.ph * t.pw);
-  const m = at(v, 16 * inC * CHUNK * t.perImage);
-  memory.fill(plane, 0, <usize>(t.ph * t.pw) << 2);
+  const v = at(plane, tPh * tPw);
+  const m = at(v, 16 * inC * CHUNK * tPerImage);
+  memory.fill(plane, 0, <usize>(tPh * tPw) << 2);
   for (let i0 = 0; i0 < n; i0 += CHUNK) {
     const images = min(CHUNK, n - i0);
-    const tiles = images * t.perImage;
-    transformImages(x, i0, images, inC, h, w, pad, t, plane, v);
+    const tiles = images * tPerImage;
+    transformImages(x, i0, images, inC, h, w, pad, plane, v);
     for (let xi = 0; xi < 16; xi++) {
       gemm(at(u, xi * outC * inC), at(v, xi * inC * tiles), at(m, xi * outC * tiles), outC, inC, tiles, false, false, 1, 0, 0, scratch, false, false);
     }
     for (let img = 0; img < images; img++) {
       for (let p = 0; p < outC; p++) {
-        transformOutput(m, outC, tiles, img * t.perImage, t.tilesH, t.tilesW, at(out, ((i0 + img) * outC + p) * t.outH * t.outW), t.outH, t.outW, p, bias, hasBias);
+        transformOutput(m, outC, tiles, img * tPerImage, tTilesH, tTilesW, at(out, ((i0 + img) * outC + p) * tOutH * tOutW), tOutH, tOutW, p, bias, hasBias);
       }
     }
   }
@@ -259,8 +269,8 @@ export function winogradConv(x: usize, n: i32, inC: i32, h: i32, w: i32, pad: i3
 
 /** Floats of winogradWeightGradient's work area. */
 export function winogradGradFloats(c: i32, o: i32, h: i32, w: i32, pad: i32): i32 {
-  const t = tile(h, w, pad);
-  return t.ph * t.pw + 2 * t.tilesH * gradPlaneWidth(t.tilesW) + 16 * (c + o) * CHUNK * t.perImage + 16 * o * c;
+  tile(h, w, pad);
+  return tPh * tPw + 2 * tTilesH * gradPlaneWidth(tTilesW) + 16 * (c + o) * CHUNK * tPerImage + 16 * o * c;
 }
 
 @inline function gradPlaneWidth(tilesW: i32): i32 {
@@ -311,27 +321,27 @@ function transformGradient(plane: usize, qw: i32, tilesH: i32, tilesW: i32, gt: 
  * tiles as 16 GEMMs [o x tiles] x [tiles x c] accumulated chunk by chunk.
  */
 export function winogradWeightGradient(g: usize, x: usize, n: i32, c: i32, h: i32, w: i32, pad: i32, o: i32, dw: usize, work: usize, scratch: usize): void {
-  const t = tile(h, w, pad);
-  const qw = gradPlaneWidth(t.tilesW);
-  const qh = 2 * t.tilesH;
+  tile(h, w, pad);
+  const qw = gradPlaneWidth(tTilesW);
+  const qh = 2 * tTilesH;
   const plane = work;
-  const gPlane = at(plane, t.ph * t.pw);
+  const gPlane = at(plane, tPh * tPw);
   const v = at(gPlane, qh * qw);
-  const gt = at(v, 16 * c * CHUNK * t.perImage);
-  const m = at(gt, 16 * o * CHUNK * t.perImage);
-  memory.fill(plane, 0, <usize>(t.ph * t.pw) << 2);
+  const gt = at(v, 16 * c * CHUNK * tPerImage);
+  const m = at(gt, 16 * o * CHUNK * tPerImage);
+  memory.fill(plane, 0, <usize>(tPh * tPw) << 2);
   memory.fill(gPlane, 0, <usize>(qh * qw) << 2);
-  const outH = t.outH;
-  const outW = t.outW;
+  const outH = tOutH;
+  const outW = tOutW;
   for (let i0 = 0; i0 < n; i0 += CHUNK) {
     const images = min(CHUNK, n - i0);
-    const tiles = images * t.perImage;
-    transformImages(x, i0, images, c, h, w, pad, t, plane, v);
+    const tiles = images * tPerImage;
+    transformImages(x, i0, images, c, h, w, pad, plane, v);
     for (let img = 0; img < images; img++) {
       for (let p = 0; p < o; p++) {
         const src = at(g, ((i0 + img) * o + p) * outH * outW);
         for (let r = 0; r < outH; r++) memory.copy(at(gPlane, r * qw), at(src, r * outW), <usize>outW << 2);
-        transformGradient(gPlane, qw, t.tilesH, t.tilesW, gt, p, o, tiles, img * t.perImage);
+        transformGradient(gPlane, qw, tTilesH, tTilesW, gt, p, o, tiles, img * tPerImage);
       }
     }
     for (let xi = 0; xi < 16; xi++) {

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 
 export { buildModel, outputSize, mlpSpec, cnnSpec, ModelSpecError, type ModelSpec, type LayerSpec } from './model-spec.js';
 export { FlatState } from './flat-state.js';
-export { statsSize, type RunSetup, type StepTask } from './protocol.js';
+export { regionView, statsSize, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
 export { ShardRunner } from './shard-runner.js';
 export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 export { combineShardStats } from './batchnorm-stats.js';

@@ -1,10 +1,25 @@
 // The coordinator <-> worker protocol: what a worker is given once per run, what it is asked per
 // step, and where it leaves its results. Threads share these buffers; other transports carry the
 // same fields.
+import { kernelMemoryView } from '@dtrain/core';
 import type { ModelSpec } from './model-spec.js';
 import type { OptimizerSetup } from './shared-optimizer.js';
 
-/** Given once per run (piscina workerData). All arrays live in SharedArrayBuffers. */
+/** A float32 array in the run's kernel memory (RunSetup.memory): where it starts, in bytes, and its length. */
+export interface MemoryRegion {
+  byteOffset: number;
+  length: number;
+}
+
+/** A region of the run's kernel memory as a Float32Array (one this thread's kernels take in place once they compute there). */
+export function regionView(setup: Pick<RunSetup, 'memory'>, region: MemoryRegion): Float32Array {
+  return kernelMemoryView(setup.memory, region.byteOffset, region.length);
+}
+
+/**
+ * Given once per run (piscina workerData). All arrays live in shared memory: the ones the kernels
+ * work on in the run's kernel memory, the rest in SharedArrayBuffers.
+ */
 export interface RunSetup {
   jobId: string;
   spec: ModelSpec;
@@ -29,13 +44,18 @@ export interface RunSetup {
    * optimizer.oddParams). BatchNorm running statistics stay with the coordinator: training never
    * reads them.
    */
-  state: SharedArrayBuffer;
+  state: MemoryRegion;
   /** The optimizer step the threads take over the ranges they sum (see SharedOptimizer). */
   optimizer: OptimizerSetup;
   /** One gradient sum per shard, or per shard group in its first shard's slot (float32 [shards * paramSize]). */
-  grads: SharedArrayBuffer;
+  grads: MemoryRegion;
   /** The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]): what the optimizer steps with. */
-  reduced: SharedArrayBuffer;
+  reduced: MemoryRegion;
+  /**
+   * The kernel memory (core's createKernelMemory) the run's threads compute in, holding the
+   * parameters, optimizer state, gradient slots and mean gradient: the kernels take them in place.
+   */
+  memory: WebAssembly.Memory;
   /** One statistics record per shard, step s in half s % 2 (float64 [2][shards * statsSize], see statsSize). */
   stats: SharedArrayBuffer;
   /**

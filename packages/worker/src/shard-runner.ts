@@ -1,13 +1,13 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, reserveInKernelMemory, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
-import { statsSize, type RunSetup } from './protocol.js';
+import { regionView, statsSize, type RunSetup } from './protocol.js';
 import {
   type BatchNormSegments,
   globalStats,
@@ -65,9 +65,11 @@ export class ShardRunner {
     this.inputs = new Float32Array(setup.inputs);
     this.labels = new Int32Array(setup.labels);
     this.batch = new Int32Array(setup.batch);
-    this.grads = new Float32Array(setup.grads);
+    this.grads = regionView(setup, setup.grads);
     this.stats = new Float64Array(setup.stats);
-    this.x = new Float32Array(setup.shardGroup * setup.shardSize * this.sampleSize);
+    // The samples go straight into the kernel memory, where the first layer's kernels read them in place.
+    const xLength = setup.shardGroup * setup.shardSize * this.sampleSize;
+    this.x = regionView(setup, { byteOffset: reserveInKernelMemory(setup.memory, xLength), length: xLength });
     this.split = setup.shardGroup > 1 ? splitAtHead(this.model, this.flat, setup.shardGroup) : null;
     this.y = new Int32Array(setup.shardGroup * setup.shardSize);
     if (setup.syncBn !== undefined) {

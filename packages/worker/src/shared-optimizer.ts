@@ -4,16 +4,16 @@
 // halfway through its update runs again from the same values, and the coordinator flips to the new
 // generation only once every range is written.
 import { optim, type Storage } from '@dtrain/core';
-import type { RunSetup } from './protocol.js';
+import { type MemoryRegion, regionView, type RunSetup } from './protocol.js';
 
 /** The shared buffers of the optimizer step (RunSetup.optimizer). */
 export interface OptimizerSetup {
   /** The optimizer's kind and hyperparameters (its state dict's meta). */
   meta: { kind: string; hyper: Record<string, number | boolean> };
   /** float32 [paramSize]: the parameters of odd generations (even ones are RunSetup.state). */
-  oddParams: SharedArrayBuffer;
+  oddParams: MemoryRegion;
   /** float32 [2 generations][slots (slotNames order)][paramSize]. */
-  slots: SharedArrayBuffer;
+  slots: MemoryRegion;
   /** float64 [2][learning rate, step count (1 on the first)], step s in half s % 2, set before it starts. */
   step: SharedArrayBuffer;
 }
@@ -26,13 +26,13 @@ export class SharedOptimizer {
   private readonly stepValues: Float64Array;
 
   constructor(
-    setup: Pick<RunSetup, 'state' | 'optimizer'>,
+    setup: Pick<RunSetup, 'state' | 'optimizer' | 'memory'>,
     readonly paramSize: number,
   ) {
     this.optimizer = optim.optimizerFromMeta(setup.optimizer.meta);
     this.slotNames = this.optimizer.slotNames();
-    this.generations = [new Float32Array(setup.state, 0, paramSize), new Float32Array(setup.optimizer.oddParams, 0, paramSize)];
-    this.slots = new Float32Array(setup.optimizer.slots);
+    this.generations = [regionView(setup, setup.state).subarray(0, paramSize), regionView(setup, setup.optimizer.oddParams).subarray(0, paramSize)];
+    this.slots = regionView(setup, setup.optimizer.slots);
     this.stepValues = new Float64Array(setup.optimizer.step);
   }
 

@@ -2,8 +2,9 @@
 // run's shared setup (piscina's workerData). A 'steps' task computes its share of step after step
 // with the other threads (StepWork), the optimizer step over the ranges of the gradient it sums
 // included; 'lockstep' and 'reduce' tasks serve synchronized batch norm.
+import { useKernelMemory } from '@dtrain/core';
 import { workerData } from 'piscina';
-import type { RunSetup, StepTask } from './protocol.js';
+import { regionView, type RunSetup, type StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
 import { SharedOptimizer, stepLoss } from './shared-optimizer.js';
@@ -46,8 +47,8 @@ function sharedOptimizer(setup: RunSetup, runner: ShardRunner): SharedOptimizer 
 function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: number, end: number, apply: boolean): void {
   const { paramSize } = runner.flat;
   reduction ??= {
-    grads: new Float32Array(setup.grads),
-    reduced: new Float32Array(setup.reduced),
+    grads: regionView(setup, setup.grads),
+    reduced: regionView(setup, setup.reduced),
     scratch: new Float32Array(reduceScratchFloats(setup.shards)),
   };
   const { grads, reduced, scratch } = reduction;
@@ -77,7 +78,12 @@ function loadStep(setup: RunSetup, runner: ShardRunner, step: number): void {
 export default function runStepTask(task: StepTask): number {
   const setup = workerData as RunSetup;
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
-  runner ??= new ShardRunner(setup);
+  if (runner === null) {
+    // This thread's kernels compute in the run's memory, where the parameters, optimizer state and
+    // gradient slots are: they take those in place.
+    useKernelMemory(setup.memory);
+    runner = new ShardRunner(setup);
+  }
   if (task.phase === 'reduce') {
     const loss = stepLoss(new Float64Array(setup.stats), setup.shards, runner.statsSize, task.step);
     sumAndStep(setup, runner, task.step, task.start, task.end, Number.isFinite(loss));

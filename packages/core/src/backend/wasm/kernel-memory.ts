@@ -1,12 +1,14 @@
 // The memory the WebAssembly kernels compute in, and how operands get there. A typed array that
-// views this memory (a storage allocated in a kernel arena, see withKernelArena) is passed to a
-// kernel in place; any other is copied into a temporary region for the call, and an output copied
-// back after it. The memory is shared (a SharedArrayBuffer underneath) only so that growing it never
-// detaches the typed arrays that view it: one thread uses it.
+// views this memory (a storage allocated in a kernel arena, see withKernelArena, or a region a
+// training run placed there) is passed to a kernel in place; any other is copied into a temporary
+// region for the call, and an output copied back after it. The memory is shared (a
+// SharedArrayBuffer underneath): growing it never detaches the typed arrays that view it, and the
+// threads of a training run can all compute in one, each through its own KernelMemory.
 //
-// Layout: [kernel module's reserved bytes and GEMM scratch | regions reserved at the top as needed:
-// temporary regions, arena chunks]. Nothing reserved is ever returned; a temporary region outgrown
-// is abandoned for one twice its size, so the waste stays within the largest call's operands.
+// Layout: [the top cell and reserved bytes | regions reserved at the top, by any thread, atomically:
+// a thread's GEMM scratch, temporary regions and arena chunks, a run's shared buffers]. Nothing
+// reserved is ever returned; a temporary region outgrown is abandoned for one twice its size, so
+// the waste stays within the largest call's operands.
 
 const PAGE = 65536;
 /** Pages at most: byte offsets stay below 2^31, so they fit the 32-bit integer arithmetic on them. */
@@ -25,11 +27,11 @@ type Operand = Float32Array | Int32Array;
 const align16 = (bytes: number) => Math.ceil(bytes / 16) * 16;
 
 export class KernelMemory {
-  readonly memory: WebAssembly.Memory;
   /** Views of the whole memory (renewed when it grows). */
   f32 = new Float32Array(0);
   i32 = new Int32Array(0);
-  private top: number;
+  /** [0]: the byte offset where the next reservation starts (shared by every thread using the memory). */
+  private readonly topCell: Uint32Array;
   /** Every buffer object the memory has had (one per size): arrays viewing any of them are resident. */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private temp = { start: 0, end: 0, at: 0 };
@@ -40,11 +42,22 @@ export class KernelMemory {
   private readonly chunks: { start: number; end: number }[] = [];
   private arena: { chunk: number; at: number } | null = null;
 
-  /** A memory whose first `reservedBytes` belong to the kernel module. */
-  constructor(reservedBytes: number) {
-    this.top = align16(reservedBytes);
-    this.memory = new WebAssembly.Memory({ initial: Math.ceil(this.top / PAGE) + 1, maximum: MAX_PAGES, shared: true });
+  private constructor(readonly memory: WebAssembly.Memory) {
+    this.topCell = new Uint32Array(memory.buffer, 0, 1);
     this.refresh();
+  }
+
+  /** A new memory whose first `reservedBytes` (at least 16: the top cell) are not handed out. */
+  static create(reservedBytes: number): KernelMemory {
+    const pages = Math.ceil(align16(reservedBytes) / PAGE) + 1;
+    const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
+    Atomics.store(new Uint32Array(memory.buffer, 0, 1), 0, align16(Math.max(16, reservedBytes)));
+    return new KernelMemory(memory);
+  }
+
+  /** This thread's access to a memory made by create (here or in another thread). */
+  static attach(memory: WebAssembly.Memory): KernelMemory {
+    return new KernelMemory(memory);
   }
 
   private refresh(): void {
@@ -55,22 +68,33 @@ export class KernelMemory {
     this.i32 = new Int32Array(buffer);
   }
 
-  /** Byte offset of `bytes` newly reserved at the top, for good; throws NO_ROOM when the memory cannot hold them. */
+  /**
+   * Byte offset of `bytes` newly reserved at the top, for good (zeroed: memory is never handed out
+   * twice); throws NO_ROOM when the memory cannot hold them. Threads sharing the memory may
+   * reserve at once: the top moves atomically, and a grow by either serves both.
+   */
   reserve(bytes: number): number {
-    const at = this.top;
-    const end = align16(at + bytes);
+    const size = align16(bytes);
+    if (size > MAX_BYTES) throw NO_ROOM;
+    const at = Atomics.add(this.topCell, 0, size);
+    const end = at + size;
     if (end > MAX_BYTES) throw NO_ROOM;
-    const have = this.memory.buffer.byteLength;
-    if (have < end) {
+    for (let have = this.memory.buffer.byteLength; have < end; have = this.memory.buffer.byteLength) {
       try {
         this.memory.grow(Math.ceil((end - have) / PAGE));
       } catch {
-        throw NO_ROOM;
+        // Another thread may have grown it meanwhile; only a memory still too small is out of room.
+        if (this.memory.buffer.byteLength < end) throw NO_ROOM;
       }
     }
     this.refresh();
-    this.top = end;
     return at;
+  }
+
+  /** A float32 view of [byteOffset, + length * 4) of this memory, which kernels take in place. */
+  view(byteOffset: number, length: number): Float32Array {
+    this.refresh();
+    return new Float32Array(this.memory.buffer, byteOffset, length);
   }
 
   /** Byte offset of a's first element in this memory, or -1 when a does not view it. */

@@ -7,6 +7,8 @@ import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-bina
 
 interface KernelExports {
   scratchFloats(): number;
+  staticsBytes(): number;
+  placeStatics(at: number): void;
   gemm(
     a: number,
     b: number,
@@ -49,6 +51,7 @@ interface KernelExports {
   winogradWeightGradient(g: number, x: number, n: number, c: number, h: number, w: number, pad: number, o: number, dw: number, work: number, scratch: number): void;
   winogradGradFloats(c: number, o: number, h: number, w: number, pad: number): number;
   treeSum(slots: number, count: number, width: number, divisor: number, out: number): void;
+  treeSumSlots(slots: number, count: number, stride: number, n: number, divisor: number, out: number): void;
   channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
   channelSums(x: number, n: number, c: number, spatial: number, out: number): void;
   channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
@@ -104,6 +107,9 @@ interface KernelExports {
     sqrtCorrection2: number,
     decay: number,
     l2: number,
+    p0: number,
+    m0: number,
+    v0: number,
   ): void;
 }
 
@@ -148,28 +154,49 @@ function allowRelaxedSimd(bytes: Uint8Array<ArrayBuffer>): boolean {
 }
 
 interface Loaded {
+  /** The compiled module, to instantiate again on another memory (useKernelMemory). */
+  module: WebAssembly.Module;
   kernels: KernelExports;
   memory: KernelMemory;
   /** Byte offset of the GEMM's packing scratch. */
   scratch: number;
 }
 
-/** The module's static data and stack sit below this offset of its memory. */
+/** Bytes at the start of a kernel memory that are never handed out (its top cell lives there). */
 const RESERVED = 65536;
 
-/** The instantiated module and its memory, or null where it cannot run here ("not here", no throw). */
+/** This thread's KernelMemory of each memory it has used (one per memory: it knows the memory's buffers). */
+const attached = new WeakMap<WebAssembly.Memory, KernelMemory>();
+
+function attach(memory: WebAssembly.Memory): KernelMemory {
+  let km = attached.get(memory);
+  if (km === undefined) {
+    km = KernelMemory.attach(memory);
+    attached.set(memory, km);
+  }
+  return km;
+}
+
+/** An instance of the module computing in `memory`, with its own work buffers there. */
+function instantiateOn(module: WebAssembly.Module, memory: KernelMemory): Loaded {
+  const env = {
+    memory: memory.memory,
+    abort: () => {
+      throw new Error('dtrain wasm kernel aborted');
+    },
+  };
+  const kernels = new WebAssembly.Instance(module, { env }).exports as unknown as KernelExports;
+  kernels.placeStatics(memory.reserve(kernels.staticsBytes()));
+  return { module, kernels, memory, scratch: memory.reserve(kernels.scratchFloats() * 4) };
+}
+
+/** The module instantiated on a memory of its own, or null where it cannot run here ("not here", no throw). */
 function instantiate(bytes: Uint8Array<ArrayBuffer>): Loaded | null {
   try {
     if (typeof WebAssembly !== 'object') return null;
-    const memory = new KernelMemory(RESERVED);
-    const env = {
-      memory: memory.memory,
-      abort: () => {
-        throw new Error('dtrain wasm kernel aborted');
-      },
-    };
-    const kernels = new WebAssembly.Instance(new WebAssembly.Module(bytes), { env }).exports as unknown as KernelExports;
-    return { kernels, memory, scratch: memory.reserve(kernels.scratchFloats() * 4) };
+    const memory = KernelMemory.create(RESERVED);
+    attached.set(memory.memory, memory);
+    return instantiateOn(new WebAssembly.Module(bytes), memory);
   } catch {
     return null;
   }
@@ -187,9 +214,40 @@ function loadKernels(): { loaded: Loaded | null; flavor: Float32KernelFlavor } {
   return { loaded, flavor: loaded === null ? 'js' : 'wasm-simd' };
 }
 
-const { loaded, flavor } = loadKernels();
+const initial = loadKernels();
+/** This thread's kernels and the memory they compute in (see useKernelMemory). */
+let loaded = initial.loaded;
 /** The float32 kernels this thread runs (see Float32KernelFlavor). */
-export const float32KernelFlavor: Float32KernelFlavor = flavor;
+export const float32KernelFlavor: Float32KernelFlavor = initial.flavor;
+
+/**
+ * A memory the WebAssembly kernels of several threads can compute in together: a training run
+ * places its shared buffers there (reserveInKernelMemory), and each of its threads computes in it
+ * (useKernelMemory), so the kernels take those buffers in place.
+ */
+export function createKernelMemory(): WebAssembly.Memory {
+  return KernelMemory.create(RESERVED).memory;
+}
+
+/** Reserve `length` floats (zeroed) in a kernel memory, for good; returns their byte offset (16-byte aligned). */
+export function reserveInKernelMemory(memory: WebAssembly.Memory, length: number): number {
+  return attach(memory).reserve(length * 4);
+}
+
+/** A float32 view of [byteOffset, + length * 4) of a kernel memory; this thread's kernels take it in place when they compute there. */
+export function kernelMemoryView(memory: WebAssembly.Memory, byteOffset: number, length: number): Float32Array {
+  return attach(memory).view(byteOffset, length);
+}
+
+/**
+ * From now on, this thread's WebAssembly kernels compute in `memory` (made by createKernelMemory,
+ * here or in another thread), with work buffers, temporaries and arenas of their own there. Call
+ * it outside any kernel arena. Without the WebAssembly kernels, nothing changes.
+ */
+export function useKernelMemory(memory: WebAssembly.Memory): void {
+  if (loaded === null || loaded.memory.memory === memory) return;
+  loaded = instantiateOn(loaded.module, attach(memory));
+}
 
 function loadedOrThrow(): Loaded {
   if (loaded === null) throw new Error('dtrain: WebAssembly SIMD kernels are not available here');
@@ -281,15 +339,26 @@ export function wasmMatmulSegmentSum(a: Float32Array, b: Float32Array, spec: Mat
 /** Floats of each slot that one tree-sum call takes: 8 slots of it stay in L1/L2 between levels. */
 const TREE_SUM_BLOCK = 2048;
 
+/** Slots the in-place tree sum (treeSumSlots) takes at most. */
+const TREE_SUM_SLOTS_IN_PLACE = 8;
+
 /**
  * out[i] = (pairwise tree sum over slot index of slots[s * stride + i], s < count) / divisor for i
  * in [from, to), in float32 as the typed-array tree computes it (the same bytes), leaving the slots
- * alone: block by block, each slot's block copied into the module's memory and summed there.
+ * alone: in one pass where the slots (up to 8) and out are in the kernels' memory; otherwise block
+ * by block, each slot's block copied into the module's memory and summed there.
  */
 export function wasmTreeSumInto(slots: Float32Array, count: number, stride: number, from: number, to: number, divisor: number, out: Float32Array): boolean {
   if (Math.fround(divisor) !== divisor || count < 1) return false;
+  if (to <= from) return true;
+  const { kernels, memory } = loadedOrThrow();
+  const slotsAt = memory.pointerOf(slots);
+  const outAt = memory.pointerOf(out);
+  if (slotsAt >= 0 && outAt >= 0 && count <= TREE_SUM_SLOTS_IN_PLACE) {
+    kernels.treeSumSlots(slotsAt + from * 4, count, stride, to - from, divisor, outAt + from * 4);
+    return true;
+  }
   const block = Math.min(TREE_SUM_BLOCK, to - from);
-  if (block <= 0) return true;
   return kernelCall((kernels, mem) => {
     const base = mem.work(count * block);
     for (let start = from; start < to; start += block) {
@@ -305,21 +374,29 @@ export function wasmTreeSumInto(slots: Float32Array, count: number, stride: numb
 const ADAM_BLOCK = 4096;
 
 /**
- * One Adam/AdamW step in place on float32 p, m, v (as adamStepKernel), in float32 SIMD, block by
- * block: each block of p, g, m, v copied in, updated, and p, m, v copied back while cache-hot (the
- * update is elementwise, and blocks are whole vectors, so the bytes do not depend on the blocking).
- * With `from`, the blocks are copied in from there (the previous values, left unchanged).
+ * One Adam/AdamW step on float32 p, m, v (as adamStepKernel), in float32 SIMD: in place in one pass
+ * where every operand is in the kernels' memory; otherwise block by block, each block of p, g, m, v
+ * copied in, updated, and p, m, v copied back while cache-hot (the update is elementwise, and
+ * blocks are whole vectors, so the bytes do not depend on the blocking). With `from`, p, m, v are
+ * computed from those (the previous values, left unchanged).
  */
 export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, from?: { p: Float32Array; m: Float32Array; v: Float32Array }): boolean {
   const n = p.length;
-  const block = Math.min(ADAM_BLOCK, n);
-  if (block === 0) return true;
+  if (n === 0) return true;
   const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = hyper;
   const stepSize = lr / (1 - Math.pow(beta1, step));
   const sqrtCorrection2 = Math.sqrt(1 - Math.pow(beta2, step));
   const decay = decoupled ? 1 - lr * weightDecay : 1;
   const l2 = decoupled ? 0 : weightDecay;
   const [p0, m0, v0] = from === undefined ? [p, m, v] : [from.p, from.m, from.v];
+  const { kernels, memory } = loadedOrThrow();
+  const inPlace = [p, g, m, v, p0, m0, v0].map((a) => memory.pointerOf(a));
+  if (inPlace.every((at) => at >= 0)) {
+    const [pAt, gAt, mAt, vAt, p0At, m0At, v0At] = inPlace;
+    kernels.adamStep(pAt, gAt, mAt, vAt, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p0At, m0At, v0At);
+    return true;
+  }
+  const block = Math.min(ADAM_BLOCK, n);
   return kernelCall((kernels, mem) => {
     const [pPtr, gPtr, mPtr, vPtr] = [mem.work(block), mem.work(block), mem.work(block), mem.work(block)];
     const f32 = mem.f32;
@@ -330,7 +407,7 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
       f32.set(g.subarray(start, end), gPtr >> 2);
       f32.set(m0.subarray(start, end), mPtr >> 2);
       f32.set(v0.subarray(start, end), vPtr >> 2);
-      kernels.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2);
+      kernels.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, pPtr, mPtr, vPtr);
       p.set(at(pPtr, end - start), start);
       m.set(at(mPtr, end - start), start);
       v.set(at(vPtr, end - start), start);
