@@ -28,6 +28,9 @@ import {
   wasmGatePositive,
   wasmMaxPool2x2,
   wasmRelu,
+  arenaFloat32,
+  wasmTreeSumInto,
+  withKernelArena,
 } from '../src/backend/wasm/wasm-kernels.js';
 import { binaryKernel, unaryKernel } from '../src/backend/cpu/elementwise.js';
 import { getBackend } from '../src/index.js';
@@ -188,6 +191,63 @@ describe('WebAssembly Adam', () => {
     wasmAdamStep(part[0], g.subarray(4101), part[1], part[2], hyper);
     for (let i = 0; i < 3; i++) expect(part[i]).toEqual(whole[i].subarray(4101));
   });
+});
+
+/** A copy of a in the kernel memory (inside a withKernelArena scope), which the kernels take in place. */
+const resident = (a: Float32Array) => {
+  const out = arenaFloat32(a.length, true)!;
+  out.set(a);
+  return out;
+};
+
+describe('kernels on operands in the kernel memory, taken in place, give the bytes of copies', () => {
+  // (The arena places storages of 64 elements or more.)
+  for (const [n, decoupled] of [[77, true], [8199, false]] as const) {
+    it(`Adam over two generations in one pass (n=${n}, ${decoupled ? 'AdamW' : 'Adam + L2'})`, () => {
+      const [p, g, m, v] = [random(n), random(n), random(n), random(n).map(Math.abs)];
+      const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled, step: 3 };
+      const copied = [0, 1, 2].map(() => new Float32Array(n));
+      wasmAdamStep(copied[0], g, copied[1], copied[2], hyper, { p, m, v });
+      withKernelArena(() => {
+        const from = { p: resident(p), m: resident(m), v: resident(v) };
+        const out = [0, 1, 2].map(() => arenaFloat32(n, false)!);
+        wasmAdamStep(out[0], resident(g), out[1], out[2], hyper, from);
+        for (let i = 0; i < 3; i++) expect(out[i]).toEqual(copied[i]);
+        expect([from.p, from.m, from.v]).toEqual([p, m, v]);
+        // And in place, without a previous generation.
+        const own = [resident(p), resident(m), resident(v)];
+        wasmAdamStep(own[0], resident(g), own[1], own[2], hyper);
+        for (let i = 0; i < 3; i++) expect(own[i]).toEqual(copied[i]);
+      });
+    });
+  }
+
+  // Up to 8 slots in one pass; 9 and 11 take the block path even in place.
+  for (const count of [1, 2, 3, 4, 5, 7, 8, 9, 11]) {
+    it(`the gradient tree sum of ${count} slots over a range, leaving the slots alone`, () => {
+      const width = 1037;
+      const stride = width + 5;
+      const slots = random(count * stride);
+      const [from, to] = [3, 1030];
+      const copied = new Float32Array(width).fill(-1);
+      expect(wasmTreeSumInto(slots, count, stride, from, to, 96, copied)).toBe(true);
+      withKernelArena(() => {
+        const inPlace = resident(slots);
+        const out = resident(new Float32Array(width).fill(-1));
+        expect(wasmTreeSumInto(inPlace, count, stride, from, to, 96, out)).toBe(true);
+        expect(out).toEqual(copied);
+        expect(inPlace).toEqual(slots);
+      });
+      // The block path against the tree written out (pairs at stride 1, 2, 4, ...).
+      const i = 500;
+      const values = Array.from({ length: count }, (_, s) => slots[s * stride + i]);
+      for (let level = 1; level < count; level *= 2) {
+        for (let left = 0; left + level < count; left += 2 * level) values[left] = Math.fround(values[left] + values[left + level]);
+      }
+      expect(copied[i]).toBe(Math.fround(values[0] / 96));
+      expect([copied[from - 1], copied[to]]).toEqual([-1, -1]);
+    });
+  }
 });
 
 describe('WebAssembly Adam flushes subnormals (WebAssembly has no flush-to-zero mode)', () => {
