@@ -2,6 +2,7 @@
 // them in place; the results must be the bytes of the same computation on ordinary arrays, no kernel
 // may write into its inputs, and the storage is released when the scope ends.
 import { describe, expect, it } from 'vitest';
+import { KernelMemory } from '../src/backend/wasm/kernel-memory.js';
 import { float32Kernels, fromArray, full, loss, manualSeed, nn, ones, randn, type Tensor, withBatchSegments, withKernelArena, zeros } from '../src/index.js';
 
 /** A model that reaches every wasm kernel a training step uses: im2col and Winograd convolutions, fused BatchNorm + ReLU + pooling, plain BatchNorm, linear layers. */
@@ -127,5 +128,30 @@ describe.runIf(float32Kernels !== 'js')('withKernelArena', () => {
       const b = full([1000, 3], 2);
       expect(storageOf(a.matmul(b))[5999]).toBe(2000);
     });
+  });
+});
+
+describe('KernelMemory shared by threads', () => {
+  it('an array made from the memory after another thread grew it is still taken in place', () => {
+    // Two KernelMemory objects on one memory stand for two threads: one grows it, the other sees
+    // the grown memory's buffer (a new SharedArrayBuffer object) only when it looks again.
+    const first = KernelMemory.create(65536);
+    const second = KernelMemory.attach(first.memory);
+    const before = second.view(first.reserve(64), 16);
+    expect(second.pointerOf(before)).toBe(before.byteOffset);
+    const at = first.reserve(8 << 20);
+    const grown = new Float32Array(first.memory.buffer, at, 16);
+    expect(grown.buffer).not.toBe(before.buffer);
+    expect(second.pointerOf(grown)).toBe(at);
+    expect(second.pointerOf(new Float32Array(16))).toBe(-1);
+  });
+
+  it('reservations from several attachments never overlap', () => {
+    const first = KernelMemory.create(65536);
+    const others = [KernelMemory.attach(first.memory), KernelMemory.attach(first.memory)];
+    const regions = [first, ...others, first, ...others].map((m, i) => ({ at: m.reserve(1000 + i * 100), bytes: 1000 + i * 100 }));
+    regions.sort((a, b) => a.at - b.at);
+    for (let i = 1; i < regions.length; i++) expect(regions[i].at).toBeGreaterThanOrEqual(regions[i - 1].at + regions[i - 1].bytes);
+    expect(regions[0].at).toBeGreaterThanOrEqual(65536);
   });
 });

@@ -94,11 +94,15 @@ export class KernelMemory {
   /** A float32 view of [byteOffset, + length * 4) of this memory, which kernels take in place. */
   view(byteOffset: number, length: number): Float32Array {
     this.refresh();
-    return new Float32Array(this.memory.buffer, byteOffset, length);
+    return new Float32Array(this.f32.buffer, byteOffset, length);
   }
 
   /** Byte offset of a's first element in this memory, or -1 when a does not view it. */
   pointerOf(a: Operand): number {
+    if (this.buffers.has(a.buffer)) return a.byteOffset;
+    // Another thread may have grown the memory since this one last looked: a view made from the
+    // grown memory's buffer is resident too.
+    this.refresh();
     return this.buffers.has(a.buffer) ? a.byteOffset : -1;
   }
 
@@ -197,7 +201,7 @@ export class KernelMemory {
       chunk = this.chunks[next];
       arena.at = chunk.start;
     }
-    const out = new Float32Array(this.memory.buffer, arena.at, size);
+    const out = this.view(arena.at, size);
     arena.at += bytes;
     return unzeroed ? out : out.fill(0);
   }
