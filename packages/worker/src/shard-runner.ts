@@ -179,6 +179,7 @@ export class ShardRunner {
       } finally {
         this.model.zeroGrad();
         for (const bn of this.batchNorms) bn.lastBatchStats = null;
+        for (const { weight, bias } of this.sync?.affine ?? []) [weight.grad, bias.grad] = [null, null];
       }
     });
   }
@@ -247,6 +248,10 @@ export class ShardRunner {
   runLockstep(step: number, start: number, end: number, groups: number, beforeShard: (shard: number) => void): void {
     const sync = this.sync;
     if (sync === null) throw new Error('runLockstep: this run has no synchronized batch norm');
+    this.inArena(() => this.computeLockstep(sync, step, start, end, groups, beforeShard));
+  }
+
+  private computeLockstep(sync: SyncState, step: number, start: number, end: number, groups: number, beforeShard: (shard: number) => void): void {
     const { pieces, norms, tails } = sync.segments;
     const { seed, shards } = this.setup;
     this.model.train();
