@@ -48,7 +48,12 @@ export function adamStep(
 ): void {
   // Plain Adam (no decay of either kind) skips the weight-decay arithmetic: the same bytes, since
   // p * 1 and g + 0 * p are exact.
-  if (decay == 1 && l2 == 0) adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, false);
+  // In place (the same pointers) is its own specialization: one address per operand in the loop.
+  const inPlace = p0 == p && m0 == m && v0 == v;
+  if (decay == 1 && l2 == 0) {
+    if (inPlace) adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p, m, v, false);
+    else adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, false);
+  } else if (inPlace) adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p, m, v, true);
   else adamVectors(p, g, m, v, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, true);
 }
 
