@@ -146,12 +146,24 @@ describe('KernelMemory shared by threads', () => {
     expect(second.pointerOf(new Float32Array(16))).toBe(-1);
   });
 
-  it('reservations from several attachments never overlap', () => {
+  it('reservations from several attachments never overlap, and start at the alignment asked for', () => {
     const first = KernelMemory.create(65536);
     const others = [KernelMemory.attach(first.memory), KernelMemory.attach(first.memory)];
-    const regions = [first, ...others, first, ...others].map((m, i) => ({ at: m.reserve(1000 + i * 100), bytes: 1000 + i * 100 }));
+    const alignments = [16, 65536, 4096, 16, 64, 65536];
+    const regions = [first, ...others, first, ...others].map((m, i) => ({ at: m.reserve(1000 + i * 100, alignments[i]), bytes: 1000 + i * 100, alignment: alignments[i] }));
+    for (const r of regions) expect(r.at % r.alignment).toBe(0);
     regions.sort((a, b) => a.at - b.at);
     for (let i = 1; i < regions.length; i++) expect(regions[i].at).toBeGreaterThanOrEqual(regions[i - 1].at + regions[i - 1].bytes);
     expect(regions[0].at).toBeGreaterThanOrEqual(65536);
+  });
+
+  it('a private memory (copies only) grows like a shared one but hands out no views', () => {
+    const own = KernelMemory.create(65536, false);
+    expect(own.shared).toBe(false);
+    const at = own.reserve(8 << 20, 65536);
+    expect(at % 65536).toBe(0);
+    expect(own.memory.buffer.byteLength).toBeGreaterThanOrEqual(at + (8 << 20));
+    expect(() => own.view(at, 16)).toThrow(/private memory/);
+    expect(own.arenaFloat32(1000, false)).toBeNull();
   });
 });

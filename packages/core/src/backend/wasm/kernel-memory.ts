@@ -1,9 +1,11 @@
 // The memory the WebAssembly kernels compute in, and how operands get there. A typed array that
 // views this memory (a storage allocated in a kernel arena, see withKernelArena, or a region a
 // training run placed there) is passed to a kernel in place; any other is copied into a temporary
-// region for the call, and an output copied back after it. The memory is shared (a
-// SharedArrayBuffer underneath): growing it never detaches the typed arrays that view it, and the
-// threads of a training run can all compute in one, each through its own KernelMemory.
+// region for the call, and an output copied back after it. Arenas and a run's regions need a shared
+// memory (a SharedArrayBuffer underneath): growing it never detaches the typed arrays that view it,
+// and the threads of a training run can all compute in one, each through its own KernelMemory. A
+// thread starts on a private memory, though: large copies into a shared one cost more (V8 copies
+// into shared memory without its fastest memcpy), and outside an arena everything is copied.
 //
 // Layout: [the top cell and reserved bytes | regions reserved at the top, by any thread, atomically:
 // a thread's GEMM scratch, temporary regions and arena chunks, a run's shared buffers]. Nothing
@@ -14,6 +16,8 @@ const PAGE = 65536;
 /** Pages at most: byte offsets stay below 2^31, so they fit the 32-bit integer arithmetic on them. */
 export const MAX_PAGES = 32768;
 const MAX_BYTES = 2 ** 31 - 1;
+/** Where temporary regions and arena chunks start: a multiple of this (the kernels run fastest on operands laid out from such a boundary). */
+const REGION_ALIGNMENT = 65536;
 /** Bytes of an arena chunk (more for a larger storage). */
 const CHUNK_BYTES = 16 << 20;
 /** Elements from which a float32 storage is placed in the arena (smaller ones cost more in bookkeeping than their copies). */
@@ -30,8 +34,12 @@ export class KernelMemory {
   /** Views of the whole memory (renewed when it grows). */
   f32 = new Float32Array(0);
   i32 = new Int32Array(0);
-  /** [0]: the byte offset where the next reservation starts (shared by every thread using the memory). */
-  private readonly topCell: Uint32Array;
+  /**
+   * A shared memory's [0]: the byte offset where the next reservation starts (shared by every thread
+   * using the memory); null for a private memory, whose top is `privateTop`.
+   */
+  private readonly topCell: Uint32Array | null;
+  private privateTop = 0;
   /** Every buffer object the memory has had (one per size): arrays viewing any of them are resident. */
   private readonly buffers = new WeakSet<ArrayBufferLike>();
   private temp = { start: 0, end: 0, at: 0 };
@@ -42,22 +50,31 @@ export class KernelMemory {
   private readonly chunks: { start: number; end: number }[] = [];
   private arena: { chunk: number; at: number } | null = null;
 
-  private constructor(readonly memory: WebAssembly.Memory) {
-    this.topCell = new Uint32Array(memory.buffer, 0, 1);
+  private constructor(
+    readonly memory: WebAssembly.Memory,
+    /** Whether the memory is shared (arenas and regions need it: growing a private one detaches its views). */
+    readonly shared: boolean,
+    reservedBytes = 0,
+  ) {
+    this.topCell = shared ? new Uint32Array(memory.buffer, 0, 1) : null;
+    this.privateTop = align16(reservedBytes);
     this.refresh();
   }
 
-  /** A new memory whose first `reservedBytes` (at least 16: the top cell) are not handed out. */
-  static create(reservedBytes: number): KernelMemory {
-    const pages = Math.ceil(align16(reservedBytes) / PAGE) + 1;
-    const memory = new WebAssembly.Memory({ initial: pages, maximum: MAX_PAGES, shared: true });
-    Atomics.store(new Uint32Array(memory.buffer, 0, 1), 0, align16(Math.max(16, reservedBytes)));
-    return new KernelMemory(memory);
+  /**
+   * A new memory whose first `reservedBytes` (at least 16: a shared memory's top cell) are not handed
+   * out: shared, or private (only copies in and out; faster on large operands outside the cache).
+   */
+  static create(reservedBytes: number, shared = true): KernelMemory {
+    const reserved = align16(Math.max(16, reservedBytes));
+    const memory = new WebAssembly.Memory({ initial: Math.ceil(reserved / PAGE) + 1, maximum: MAX_PAGES, shared });
+    if (shared) Atomics.store(new Uint32Array(memory.buffer, 0, 1), 0, reserved);
+    return new KernelMemory(memory, shared, reserved);
   }
 
-  /** This thread's access to a memory made by create (here or in another thread). */
+  /** This thread's access to a shared memory made by create (here or in another thread). */
   static attach(memory: WebAssembly.Memory): KernelMemory {
-    return new KernelMemory(memory);
+    return new KernelMemory(memory, true);
   }
 
   private refresh(): void {
@@ -69,14 +86,19 @@ export class KernelMemory {
   }
 
   /**
-   * Byte offset of `bytes` newly reserved at the top, for good (zeroed: memory is never handed out
-   * twice); throws NO_ROOM when the memory cannot hold them. Threads sharing the memory may
+   * Byte offset (a multiple of `alignment`, a multiple of 16) of `bytes` newly reserved at the top,
+   * for good (zeroed: memory is never handed out twice); throws NO_ROOM when the memory cannot hold them. Threads sharing the memory may
    * reserve at once: the top moves atomically, and a grow by either serves both.
    */
-  reserve(bytes: number): number {
-    const size = align16(bytes);
+  reserve(bytes: number, alignment = 16): number {
+    // Aligned beyond 16 bytes by reserving the slack too (threads may be reserving at once).
+    const size = align16(bytes) + alignment - 16;
     if (size > MAX_BYTES) throw NO_ROOM;
-    const at = Atomics.add(this.topCell, 0, size);
+    let at: number;
+    if (this.topCell === null) {
+      at = this.privateTop;
+      this.privateTop += size;
+    } else at = Atomics.add(this.topCell, 0, size);
     const end = at + size;
     if (end > MAX_BYTES) throw NO_ROOM;
     for (let have = this.memory.buffer.byteLength; have < end; have = this.memory.buffer.byteLength) {
@@ -88,11 +110,12 @@ export class KernelMemory {
       }
     }
     this.refresh();
-    return at;
+    return Math.ceil(at / alignment) * alignment;
   }
 
-  /** A float32 view of [byteOffset, + length * 4) of this memory, which kernels take in place. */
+  /** A float32 view of [byteOffset, + length * 4) of this (shared) memory, which kernels take in place. */
   view(byteOffset: number, length: number): Float32Array {
+    if (!this.shared) throw new Error('KernelMemory.view: a private memory detaches its views when it grows');
     this.refresh();
     return new Float32Array(this.f32.buffer, byteOffset, length);
   }
@@ -119,7 +142,7 @@ export class KernelMemory {
     const bytes = align16(elements * 4);
     if (this.temp.at + bytes > this.temp.end) {
       const size = Math.max(2 * (this.temp.end - this.temp.start), bytes, 1 << 20);
-      const start = this.reserve(size);
+      const start = this.reserve(size, REGION_ALIGNMENT);
       this.temp = { start, end: start + size, at: start };
     }
     const at = this.temp.at;
@@ -186,7 +209,7 @@ export class KernelMemory {
   /** A float32 storage of `size` elements in the arena, zeroed unless `unzeroed`; null outside a scope or for small sizes. */
   arenaFloat32(size: number, unzeroed: boolean): Float32Array | null {
     const arena = this.arena;
-    if (arena === null || size < ARENA_MIN_ELEMENTS) return null;
+    if (arena === null || size < ARENA_MIN_ELEMENTS || !this.shared) return null;
     const bytes = align16(size * 4);
     let chunk = this.chunks[arena.chunk];
     if (chunk === undefined || arena.at + bytes > chunk.end) {
@@ -194,7 +217,7 @@ export class KernelMemory {
       const next = chunk === undefined ? arena.chunk : arena.chunk + 1;
       if (this.chunks[next] === undefined || this.chunks[next].end - this.chunks[next].start < bytes) {
         const length = Math.max(CHUNK_BYTES, bytes);
-        const start = this.reserve(length);
+        const start = this.reserve(length, REGION_ALIGNMENT);
         this.chunks.splice(next, 0, { start, end: start + length });
       }
       arena.chunk = next;

@@ -3,7 +3,7 @@
 // memcpy, small next to the work) and an output copied back (see kernel-memory.ts).
 import type { AdamHyper, MatmulSpec, Window2d } from '../backend.js';
 import { KernelMemory, NO_ROOM } from './kernel-memory.js';
-import { KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
+import { KERNELS_PRIVATE_WASM_BASE64, KERNELS_RELAXED_PRIVATE_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
 
 interface KernelExports {
   scratchFloats(): number;
@@ -154,18 +154,25 @@ function allowRelaxedSimd(bytes: Uint8Array<ArrayBuffer>): boolean {
 }
 
 interface Loaded {
-  /** The compiled module, to instantiate again on another memory (useKernelMemory). */
-  module: WebAssembly.Module;
   kernels: KernelExports;
   memory: KernelMemory;
   /** Byte offset of the GEMM's packing scratch. */
   scratch: number;
 }
 
+/** The module of the chosen flavor, built for a private memory and for a shared one (compiled on first use). */
+interface Modules {
+  private: WebAssembly.Module;
+  sharedBytes: Uint8Array<ArrayBuffer>;
+  shared: WebAssembly.Module | null;
+}
+
+const SCRATCH_ALIGNMENT = 65536;
+
 /** Bytes at the start of a kernel memory that are never handed out (its top cell lives there). */
 const RESERVED = 65536;
 
-/** This thread's KernelMemory of each memory it has used (one per memory: it knows the memory's buffers). */
+/** This thread's KernelMemory of each shared memory it has used (one per memory: it knows the memory's buffers). */
 const attached = new WeakMap<WebAssembly.Memory, KernelMemory>();
 
 function attach(memory: WebAssembly.Memory): KernelMemory {
@@ -177,7 +184,7 @@ function attach(memory: WebAssembly.Memory): KernelMemory {
   return km;
 }
 
-/** An instance of the module computing in `memory`, with its own work buffers there. */
+/** An instance of `module` computing in `memory`, with its own work buffers there. */
 function instantiateOn(module: WebAssembly.Module, memory: KernelMemory): Loaded {
   const env = {
     memory: memory.memory,
@@ -186,37 +193,50 @@ function instantiateOn(module: WebAssembly.Module, memory: KernelMemory): Loaded
     },
   };
   const kernels = new WebAssembly.Instance(module, { env }).exports as unknown as KernelExports;
+  // The GEMM's packed panels run at full speed from a 64 KiB boundary (from a 16-byte one, the CNN's
+  // first convolution measured 3.2 -> 6.1 ms).
+  const scratch = memory.reserve(kernels.scratchFloats() * 4, SCRATCH_ALIGNMENT);
   kernels.placeStatics(memory.reserve(kernels.staticsBytes()));
-  return { module, kernels, memory, scratch: memory.reserve(kernels.scratchFloats() * 4) };
+  return { kernels, memory, scratch };
 }
 
-/** The module instantiated on a memory of its own, or null where it cannot run here ("not here", no throw). */
-function instantiate(bytes: Uint8Array<ArrayBuffer>): Loaded | null {
+/**
+ * The flavor's modules, and the private one instantiated on a private memory (a thread starts
+ * there: operands are copied in and out, which costs less than copies into a shared memory); null
+ * where they cannot run here ("not here", no throw).
+ */
+function instantiate(privateBytes: Uint8Array<ArrayBuffer>, sharedBytes: Uint8Array<ArrayBuffer>): { modules: Modules; loaded: Loaded } | null {
   try {
-    if (typeof WebAssembly !== 'object') return null;
-    const memory = KernelMemory.create(RESERVED);
-    attached.set(memory.memory, memory);
-    return instantiateOn(new WebAssembly.Module(bytes), memory);
+    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(sharedBytes)) return null;
+    const modules: Modules = { private: new WebAssembly.Module(privateBytes), sharedBytes, shared: null };
+    return { modules, loaded: instantiateOn(modules.private, KernelMemory.create(RESERVED, false)) };
   } catch {
     return null;
   }
 }
 
-function loadKernels(): { loaded: Loaded | null; flavor: Float32KernelFlavor } {
+function loadKernels(): { modules: Modules | null; loaded: Loaded | null; flavor: Float32KernelFlavor } {
   const requested = requestedFlavor();
-  if (requested === 'js' || typeof WebAssembly !== 'object') return { loaded: null, flavor: 'js' };
+  if (requested === 'js' || typeof WebAssembly !== 'object') return { modules: null, loaded: null, flavor: 'js' };
   if (requested === 'wasm-fma') {
     const relaxed = decodeBase64(KERNELS_RELAXED_WASM_BASE64);
-    const loaded = allowRelaxedSimd(relaxed) ? instantiate(relaxed) : null;
-    if (loaded !== null) return { loaded, flavor: 'wasm-fma' };
+    const made = allowRelaxedSimd(relaxed) ? instantiate(decodeBase64(KERNELS_RELAXED_PRIVATE_WASM_BASE64), relaxed) : null;
+    if (made !== null) return { ...made, flavor: 'wasm-fma' };
   }
-  const loaded = instantiate(decodeBase64(KERNELS_WASM_BASE64));
-  return { loaded, flavor: loaded === null ? 'js' : 'wasm-simd' };
+  const made = instantiate(decodeBase64(KERNELS_PRIVATE_WASM_BASE64), decodeBase64(KERNELS_WASM_BASE64));
+  return made === null ? { modules: null, loaded: null, flavor: 'js' } : { ...made, flavor: 'wasm-simd' };
 }
 
 const initial = loadKernels();
+const modules = initial.modules;
 /** This thread's kernels and the memory they compute in (see useKernelMemory). */
 let loaded = initial.loaded;
+
+/** The shared-memory module, compiled on first use. */
+function sharedModule(m: Modules): WebAssembly.Module {
+  m.shared ??= new WebAssembly.Module(m.sharedBytes);
+  return m.shared;
+}
 /** The float32 kernels this thread runs (see Float32KernelFlavor). */
 export const float32KernelFlavor: Float32KernelFlavor = initial.flavor;
 
@@ -245,8 +265,8 @@ export function kernelMemoryView(memory: WebAssembly.Memory, byteOffset: number,
  * it outside any kernel arena. Without the WebAssembly kernels, nothing changes.
  */
 export function useKernelMemory(memory: WebAssembly.Memory): void {
-  if (loaded === null || loaded.memory.memory === memory) return;
-  loaded = instantiateOn(loaded.module, attach(memory));
+  if (loaded === null || modules === null || loaded.memory.memory === memory) return;
+  loaded = instantiateOn(sharedModule(modules), attach(memory));
 }
 
 function loadedOrThrow(): Loaded {
@@ -285,7 +305,10 @@ function kernelCall(call: (k: KernelExports, mem: KernelMemory) => void): boolea
  * WebAssembly kernels, fn simply runs.
  */
 export function withKernelArena<T>(fn: () => T): T {
-  return loaded === null ? fn() : loaded.memory.withArena(fn);
+  if (loaded === null || modules === null) return fn();
+  // Arenas need a shared memory (its views survive growth): the thread moves to one for good.
+  if (!loaded.memory.shared) loaded = instantiateOn(sharedModule(modules), KernelMemory.create(RESERVED));
+  return loaded.memory.withArena(fn);
 }
 
 /** A float32 storage in the current kernel arena (zeroed unless `unzeroed`), or null outside one. */
