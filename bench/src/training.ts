@@ -1,6 +1,6 @@
 // Single-process training throughput (samples/s) of the reference models: forward, cross-entropy,
 // backward and an Adam step per batch of random 1x28x28 inputs.
-import { fromArray, loss, manualSeed, type nn, optim, randn } from '@dtrain/core';
+import { fromArray, loss, manualSeed, type nn, optim, randn, withKernelArena } from '@dtrain/core';
 import { cnn, mlp } from '@dtrain/examples/models';
 import { measure, type Row } from './measure.js';
 
@@ -10,25 +10,37 @@ const MODELS: readonly [string, () => nn.Module][] = [
 ];
 
 export function benchTraining(budget: number, batchSize = 128): Row[] {
-  return MODELS.map(([name, make]) => {
-    manualSeed(0);
-    const model = make();
-    const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
-    const x = randn([batchSize, 1, 28, 28]);
-    const y = fromArray(Array.from({ length: batchSize }, (_, i) => i % 10), [batchSize], { dtype: 'int32' });
-    // Steady state, as in a long run: the process heap takes a few dozen CNN steps to stop growing
-    // (until then fresh pages are faulted in, at about 15 us each on this kind of VM).
-    const t = measure(
-      () => {
+  // Each model as a library user's loop runs it, and with the step in a kernel arena (its tensors
+  // in the WebAssembly kernels' memory, used in place instead of copied in and out of each kernel).
+  return MODELS.flatMap(([name, make]) =>
+    [false, true].map((arena) => {
+      manualSeed(0);
+      const model = make();
+      const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
+      const x = randn([batchSize, 1, 28, 28]);
+      const y = fromArray(Array.from({ length: batchSize }, (_, i) => i % 10), [batchSize], { dtype: 'int32' });
+      const step = () => {
         opt.zeroGrad();
         loss.crossEntropy(model.forward(x), y).backward();
         opt.step();
-      },
-      budget,
-      40,
-    );
-    return { model: name, batch: batchSize, 'ms/step': t.seconds * 1000, 'samples/s': batchSize / t.seconds };
-  });
+      };
+      // Steady state, as in a long run: the process heap takes a few dozen CNN steps to stop growing
+      // (until then fresh pages are faulted in, at about 15 us each on this kind of VM).
+      const t = measure(
+        arena
+          ? () =>
+              withKernelArena(() => {
+                step();
+                // The gradients live in the arena: none may outlive it.
+                opt.zeroGrad();
+              })
+          : step,
+        budget,
+        40,
+      );
+      return { model: name, batch: batchSize, 'kernel arena': arena ? 'yes' : 'no', 'ms/step': t.seconds * 1000, 'samples/s': batchSize / t.seconds };
+    }),
+  );
 }
 
 /**
