@@ -21,6 +21,17 @@ import {
 /** A BatchNorm layer's statistics over one shard: mean, biased variance, elements per channel. */
 type BatchStats = ChannelStats & { count: number };
 
+/** Predicted classes and labels of a shard or a group of shards' rows. */
+interface Predictions {
+  predicted: ArrayLike<number>;
+  labels: ArrayLike<number>;
+}
+
+/** The classes logits predict (argmax per row) and the labels y holds. */
+function predictionsOf(logits: Tensor, y: Tensor): Predictions {
+  return { predicted: noGrad(() => logits.argmax(1).dataSync()), labels: y.dataSync() };
+}
+
 /** What a thread needs for synchronized batch norm. */
 interface SyncState {
   segments: BatchNormSegments;
@@ -130,14 +141,13 @@ export class ShardRunner {
 
   /**
    * The shard's statistics record: loss sum, correct predictions, each BatchNorm's batch statistics.
-   * logits and y may hold a group of shards, this one's rows from `row` on.
+   * The predictions may be a group of shards', this one's rows from `row` on.
    */
-  private writeRecord(step: number, shard: number, lossSum: number, logits: Tensor, y: Tensor, batchStats: readonly BatchStats[], row = 0): void {
+  private writeRecord(step: number, shard: number, lossSum: number, predictions: Predictions, batchStats: readonly BatchStats[], row = 0): void {
     const start = ((step % 2) * this.setup.shards + shard) * this.statsSize;
     const record = this.stats.subarray(start, start + this.statsSize);
     record[0] = lossSum;
-    const predicted = noGrad(() => logits.argmax(1).dataSync());
-    const labels = y.dataSync();
+    const { predicted, labels } = predictions;
     let correct = 0;
     for (let i = row; i < row + this.setup.shardSize; i++) correct += +(predicted[i] === labels[i]);
     record[1] = correct;
@@ -219,9 +229,10 @@ export class ShardRunner {
       treeReduceInto(split.shardGrads, count, split.trunkSize, 0, split.trunkSize, 1, slot, split.reduceScratch);
       this.flat.takeGradsOf(split.headParams, slot);
     }
+    const predictions = predictionsOf(logits, y);
     for (let s = 0; s < count; s++) {
       const lossSum = noGrad(() => slice(losses, s * shardSize, (s + 1) * shardSize).sum().item());
-      this.writeRecord(step, first + s, lossSum, logits, y, pieces[s]?.stats ?? [], s * shardSize);
+      this.writeRecord(step, first + s, lossSum, predictions, pieces[s]?.stats ?? [], s * shardSize);
     }
   }
 
@@ -237,7 +248,7 @@ export class ShardRunner {
       return { logits: out, lossSum: l.item() };
     });
     this.flat.storeGrads(this.gradSlot(shard));
-    this.writeRecord(step, shard, lossSum, logits, y, this.batchNorms.map((bn) => bn.lastBatchStats!));
+    this.writeRecord(step, shard, lossSum, predictionsOf(logits, y), this.batchNorms.map((bn) => bn.lastBatchStats!));
   }
 
   /**
@@ -327,6 +338,6 @@ export class ShardRunner {
         this.flat.takeGradsOf(sync.pieceParams[i], slot);
       });
     }
-    runs.forEach((r, k) => this.writeRecord(step, r.shard, lossSums[k], r.logits, r.y, r.local));
+    runs.forEach((r, k) => this.writeRecord(step, r.shard, lossSums[k], predictionsOf(r.logits, r.y), r.local));
   }
 }
