@@ -95,13 +95,12 @@ export async function compareTrainers(seconds: number): Promise<{ rows: Row[]; r
   setWasmPaths(`${dirname(require.resolve('@tensorflow/tfjs-backend-wasm/dist/tfjs-backend-wasm.wasm'))}/`);
   setThreadsCount(1);
   const ours = benchTraining(seconds, BATCH);
-  // benchTraining's rows: per model, the plain loop, then the step in a kernel arena.
-  const results: CompareResult[] = [
-    { model: 'MLP', trainer: `dtrain (${float32Kernels})`, samplesPerSecond: ours[0]['samples/s'] as number },
-    { model: 'MLP', trainer: `dtrain (${float32Kernels}, kernel arena)`, samplesPerSecond: ours[1]['samples/s'] as number },
-    { model: 'CNN', trainer: `dtrain (${float32Kernels})`, samplesPerSecond: ours[2]['samples/s'] as number },
-    { model: 'CNN', trainer: `dtrain (${float32Kernels}, kernel arena)`, samplesPerSecond: ours[3]['samples/s'] as number },
-  ];
+  // benchTraining's rows: per model, the plain loop and the step in a kernel arena.
+  const results: CompareResult[] = ours.map((row) => ({
+    model: (row.model as string).split(' ')[0],
+    trainer: row['kernel arena'] === 'yes' ? `dtrain (${float32Kernels}, kernel arena)` : `dtrain (${float32Kernels})`,
+    samplesPerSecond: row['samples/s'] as number,
+  }));
   for (const backend of ['cpu', 'wasm'] as const) {
     for (const kind of ['mlp', 'cnn'] as const) results.push(await tfThroughput(backend, kind, seconds));
   }

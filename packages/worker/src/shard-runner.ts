@@ -1,7 +1,7 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, reserveInKernelMemory, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, kernelMemoryView, reserveInKernelMemory, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
@@ -80,7 +80,7 @@ export class ShardRunner {
     this.stats = new Float64Array(setup.stats);
     // The samples go straight into the kernel memory, where the first layer's kernels read them in place.
     const xLength = setup.shardGroup * setup.shardSize * this.sampleSize;
-    this.x = regionView(setup, { byteOffset: reserveInKernelMemory(setup.memory, xLength), length: xLength });
+    this.x = kernelMemoryView(setup.memory, reserveInKernelMemory(setup.memory, xLength), xLength);
     this.split = setup.shardGroup > 1 ? splitAtHead(this.model, this.flat, setup.shardGroup) : null;
     this.y = new Int32Array(setup.shardGroup * setup.shardSize);
     if (setup.syncBn !== undefined) {

@@ -207,7 +207,7 @@ function instantiateOn(module: WebAssembly.Module, memory: KernelMemory): Loaded
  */
 function instantiate(privateBytes: Uint8Array<ArrayBuffer>, sharedBytes: Uint8Array<ArrayBuffer>): { modules: Modules; loaded: Loaded } | null {
   try {
-    if (typeof WebAssembly !== 'object' || !WebAssembly.validate(sharedBytes)) return null;
+    if (typeof WebAssembly !== 'object') return null;
     const modules: Modules = { private: new WebAssembly.Module(privateBytes), sharedBytes, shared: null };
     return { modules, loaded: instantiateOn(modules.private, KernelMemory.create(RESERVED, false)) };
   } catch {
@@ -299,15 +299,21 @@ function kernelCall(call: (k: KernelExports, mem: KernelMemory) => void): boolea
 
 /**
  * Run fn with the float32 storages the CPU backend allocates (of 64 elements or more) placed in the
- * WebAssembly kernels' memory, where kernels use them in place instead of copying them in and out.
+ * WebAssembly kernels' memory, where kernels use them in place instead of copying them in and out
+ * (the thread's kernels move to a shared memory for this on the first call).
  * They are released when fn returns (or throws): nothing allocated inside may be used after it,
  * so fn copies out whatever it keeps (a gradient into its slot, a loss as a number). Without the
  * WebAssembly kernels, fn simply runs.
  */
 export function withKernelArena<T>(fn: () => T): T {
   if (loaded === null || modules === null) return fn();
-  // Arenas need a shared memory (its views survive growth): the thread moves to one for good.
-  if (!loaded.memory.shared) loaded = instantiateOn(sharedModule(modules), KernelMemory.create(RESERVED));
+  if (!loaded.memory.shared) {
+    // Arenas need a shared memory (its views survive growth): the thread moves to one for good.
+    // Without SharedArrayBuffer (a web page without cross-origin isolation) there is none: fn runs
+    // on copies, as outside an arena.
+    if (typeof SharedArrayBuffer === 'undefined') return fn();
+    loaded = instantiateOn(sharedModule(modules), KernelMemory.create(RESERVED));
+  }
   return loaded.memory.withArena(fn);
 }
 
@@ -350,8 +356,7 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
  */
 export function wasmMatmulSegmentSum(a: Float32Array, b: Float32Array, spec: MatmulSpec, segments: number, c: Float32Array): boolean {
   const { m, k, n, transA, transB } = spec;
-  const { kernels } = loadedOrThrow();
-  if (spec.batch !== 1 || k % segments !== 0 || k > kernels.gemmKBlock() || m * n === 0 || k === 0) return false;
+  if (spec.batch !== 1 || k % segments !== 0 || k > loadedOrThrow().kernels.gemmKBlock() || m * n === 0 || k === 0) return false;
   return kernelCall((kernels, mem) => {
     const aPtr = mem.input(a, m * k);
     const bPtr = mem.input(b, k * n);
