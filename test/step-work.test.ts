@@ -1,7 +1,7 @@
 // The shared state through which threads compute step after step (StepWork), driven from one thread
 // here: authorization, claims per step, the barrier, completion, stop and abort. Several threads
 // through it are the data-parallel tests' subject.
-import { StepWork } from '@dtrain/worker';
+import { spinUntil, StepWork } from '@dtrain/worker';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
@@ -113,5 +113,19 @@ describe('StepWork', () => {
     expect(work.waitAuthorized(2)).toBe(true);
     expect(work.claimShard(2)).toBe(0);
     expect(work.arrive(0, 1)).toBe(true);
+  });
+});
+
+describe('spinUntil (before a barrier sleeps)', () => {
+  it('returns as soon as the condition holds, and gives up (false) after its spin without it', () => {
+    let looks = 0;
+    expect(spinUntil(() => ++looks === 1)).toBe(true);
+    expect(looks).toBe(1);
+    looks = 0;
+    expect(spinUntil(() => ++looks === 50)).toBe(true);
+    expect(looks).toBe(50);
+    const started = performance.now();
+    expect(spinUntil(() => false)).toBe(false);
+    expect(performance.now() - started).toBeGreaterThanOrEqual(0.1);
   });
 });

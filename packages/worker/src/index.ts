@@ -9,7 +9,7 @@ export { regionView, statsSize, type MemoryRegion, type RunSetup, type StepTask 
 export { ShardRunner } from './shard-runner.js';
 export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 export { combineShardStats } from './batchnorm-stats.js';
-export { GroupBarrier, StepAbortedError } from './group-barrier.js';
+export { GroupBarrier, spinUntil, StepAbortedError } from './group-barrier.js';
 export { StepWork } from './step-work.js';
 export { batchableHeadStart, shardGroupSize, shardsBatchable } from './shard-groups.js';
 export { SharedOptimizer, stepLoss, type OptimizerSetup } from './shared-optimizer.js';
