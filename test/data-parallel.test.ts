@@ -79,6 +79,20 @@ describe('data-parallel training on worker threads', () => {
     expect(report(resumed)).toEqual(report(full));
   });
 
+  it('an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never stopped', async () => {
+    const full = await train(config({ workers: 2, epochs: 2 }));
+    const stop = new AbortController();
+    const cfg = config({ workers: 2, epochs: 2 });
+    const error = await train(cfg, { signal: stop.signal, events: { onStep: (r) => r.step === 20 && stop.abort() } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingInterruptedError);
+    const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
+    expect(after).toBeGreaterThanOrEqual(20);
+    expect(readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim()).toMatch(new RegExp(`step-0*${after}$`));
+    const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }));
+    expect(resumed.steps).toBe(92);
+    expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
+  });
+
   it.each(['throw', 'exit'] as const)('a worker that %ss mid-step is replaced, its shards re-run, and the bytes do not change', async (kind) => {
     const warnings: string[] = [];
     const result = await train(config({ workers: 4 }), { fault: { step: 5, shard: 6, kind }, events: { onWarning: (w) => warnings.push(w) } });
@@ -106,15 +120,17 @@ describe('data-parallel training on worker threads', () => {
     expect(Array.from(whole.mean).some((m) => Math.abs(m) > 1e-4)).toBe(true);
   });
 
-  it('an aborted run ends (TrainingInterruptedError), and the next run in the process trains', async () => {
-    // The threads run a step ahead, so an abort lands while one may have started the next step and
-    // another not yet; without an out directory the run stops at once, with no checkpoint to write.
+  it('an aborted run ends (TrainingInterruptedError) after the steps already under way, and the next run in the process trains', async () => {
+    // The threads run up to 8 steps ahead, so an abort lands while one may have started a step and
+    // another not yet; the run ends after the steps the threads were allowed to start.
     for (let attempt = 0; attempt < 6; attempt++) {
       const stop = new AbortController();
       const cfg = config({ model: 'mlp', workers: 2, shards: 4, epochs: 50, out: null });
       const error = await train(cfg, { signal: stop.signal, events: { onStep: (r) => r.step === 10 + attempt && stop.abort() } }).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(TrainingInterruptedError);
-      expect((error as Error).message).toContain(`after step ${10 + attempt} of`);
+      const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
+      expect(after).toBeGreaterThanOrEqual(10 + attempt);
+      expect(after).toBeLessThanOrEqual(10 + attempt + 8);
     }
     expect((await train(config({ model: 'mlp', workers: 2 }), { stopAfterSteps: 3 })).steps).toBe(3);
   });

@@ -62,6 +62,8 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     shards,
     shardSize: batchSize / shards,
     shardGroup: 1,
+    // One step's buffers (step 0's).
+    ring: 1,
     inputs: inputs.buffer as SharedArrayBuffer,
     labels: labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,

@@ -15,7 +15,7 @@ export interface LaunchFlags extends Partial<RunConfig> {
 }
 
 /**
- * Ctrl-C (or SIGTERM) asks the run to stop after its current step, with a checkpoint; a second one
+ * Ctrl-C (or SIGTERM) asks the run to stop after the steps under way, with a checkpoint; a second one
  * more than a second later quits at once. (A terminal's Ctrl-C can reach this process twice at once,
  * directly and through the malloc-tuning parent, hence the second's grace.)
  */
@@ -89,7 +89,7 @@ export async function launch(flags: LaunchFlags): Promise<void> {
   let start: RunStart | null = null;
   const stop = stopOnSignals(() => {
     bar?.clear();
-    log.warn('stopping after the step in progress (again to quit at once)');
+    log.warn('stopping after the steps under way (again to quit at once)');
   });
   const result = await train(config, {
     signal: stop.signal,

@@ -108,16 +108,17 @@ export class ThreadPool {
   }
 
   /**
-   * Resolves once `step` is complete. A failure stops every thread (the others stop waiting at the
-   * barrier), and the steps run again on fresh tasks from the first one not complete: it reads the
-   * generation its predecessor wrote, which no step after it has touched.
+   * Resolves once `step` is complete; if it is not yet, once `wakeAt` is (see StepWork.completed). A
+   * failure stops every thread (the others stop waiting at the barrier), and the steps run again on
+   * fresh tasks from the first one not complete: it reads the generation its predecessor wrote,
+   * which no step after it has touched.
    */
-  async stepDone(step: number): Promise<void> {
+  async stepDone(step: number, wakeAt = step): Promise<void> {
     const job = this.stepsJob;
     if (job === null || this.loop === null) throw new Error('stepDone: no steps started');
     for (let attempt = 1; ; attempt++) {
       const loop = this.loop!;
-      const failure = await Promise.race([this.work.completed(step).then(() => null), loop.failed.then((error) => ({ error }))]);
+      const failure = await Promise.race([this.work.completed(step, wakeAt).then(() => null), loop.failed.then((error) => ({ error }))]);
       if (failure === null) return;
       this.work.abort();
       await this.stopLoop();

@@ -2,7 +2,10 @@
 // only) is cut into `shards` equal shards; worker threads compute each shard's gradient sum and
 // BatchNorm statistics into shared slots; the slots are combined in a fixed tree, range by range,
 // and each range is stepped by the optimizer where it was summed (see SharedOptimizer); this loop
-// then flips the canonical model and optimizer to the new generation of the shared state.
+// then flips the canonical model and optimizer to the new generation of the shared state. The
+// threads run up to RING steps ahead of the step this loop looks at, and it wakes once every
+// WAKE_EVERY steps, except where it must read a generation (evaluation, checkpoints, the end):
+// there the threads wait for it.
 import { createKernelMemory, data, DtrainError, io, manualSeed, nn, reserveInKernelMemory } from '@dtrain/core';
 import {
   buildModel,
@@ -83,7 +86,10 @@ export interface TrainOptions {
   fault?: { step: number; shard: number; kind: 'throw' | 'exit'; during?: 'shard' | 'update' };
   /** Stop (with a checkpoint when out is set) after this many steps of the run. */
   stopAfterSteps?: number;
-  /** Aborting stops the run after the step in progress, with a checkpoint (TrainingInterruptedError). */
+  /**
+   * Aborting stops the run after the steps already under way (the threads may be up to RING steps
+   * ahead), with a checkpoint (TrainingInterruptedError).
+   */
   signal?: AbortSignal;
   /** Cores to run on at once (default: all the machine has); more threads than this take turns. */
   cores?: number;
@@ -102,6 +108,15 @@ export interface TrainResult {
 
 export class TrainingDivergedError extends DtrainError {}
 export class TrainingInterruptedError extends DtrainError {}
+
+/** Steps whose per-step buffers are held at once (RunSetup.ring): the threads run this far ahead. */
+const RING = 8;
+
+/**
+ * Steps this loop looks at per wake-up: it sleeps until the last of them is done. Woken every step,
+ * it preempted a computing thread about once a step on a 2-core machine.
+ */
+const WAKE_EVERY = 4;
 
 function shared(floats: number, kind: 'f32' | 'f64' | 'i32'): SharedArrayBuffer {
   return new SharedArrayBuffer(floats * (kind === 'f64' ? 8 : 4));
@@ -137,11 +152,11 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     meta: optimizer.stateDict().meta,
     oddParams: region(flat.paramSize),
     slots: region(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize)),
-    step: shared(SharedOptimizer.stepValueFloats, 'f64'),
+    step: shared(SharedOptimizer.stepValueFloats(RING), 'f64'),
   };
-  // Per-step buffers in two halves (step s in half s % 2): the threads compute one step ahead.
-  const stats = new Float64Array(shared(2 * shards * recordSize, 'f64'));
-  const batch = new Int32Array(shared(2 * batchSize, 'i32'));
+  // Per-step buffers for RING steps (step s in slot s % RING): the threads compute ahead.
+  const stats = new Float64Array(shared(RING * shards * recordSize, 'f64'));
+  const batch = new Int32Array(shared(RING * batchSize, 'i32'));
   const syncing = config.syncBn && batchNorms.length > 0;
   const setup: RunSetup = {
     jobId,
@@ -151,6 +166,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     shardSize,
     // Shards a thread runs as one batch: the same bytes as one by one, at fewer and larger products.
     shardGroup: syncing ? 1 : shardGroupSize(model, shards, shardSize, threadsAtOnce(config.workers, options.cores)),
+    ring: RING,
     inputs: runData.train.inputs.buffer as SharedArrayBuffer,
     labels: runData.train.labels.buffer as SharedArrayBuffer,
     batch: batch.buffer as SharedArrayBuffer,
@@ -212,6 +228,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   }, undefined, options.cores);
   const started = performance.now();
   let stepsRun = 0;
+  // Throughput over the last quarter to half second (the steps come in bursts of WAKE_EVERY).
+  let rateFrom = { step: startStep, at: started };
+  let rateNext = rateFrom;
   let order: Int32Array | null = null;
   let orderEpoch = -1;
   let epochStart = performance.now();
@@ -220,7 +239,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const generations = new SharedOptimizer(setup, flat.paramSize);
   const views = new GenerationViews(generations, flat, optimizer);
   views.placeAt(startStep % 2);
-  const lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
+  let lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
   /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
   const prepare = (s: number, ahead: number) => {
     const epoch = Math.floor(s / stepsPerEpoch);
@@ -229,31 +248,45 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       orderEpoch = epoch;
     }
     const inEpoch = s % stepsPerEpoch;
-    batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), (s % 2) * batchSize);
+    batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), (s % RING) * batchSize);
     const lr = scheduler === null ? optimizer.lr : scheduler.lrAt(scheduler.lastEpoch + ahead);
     generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
     return lr;
   };
-  // Without synchronized batch norm the threads run one step ahead: step s + 1 while this loop looks
-  // at step s, and they may start s + 2 once it has (s + 2 overwrites what the model views here).
-  const lrs = [0, 0];
-  let stepStart = performance.now();
-  if (lockstep === null && startStep <= lastStep) {
-    lrs[startStep % 2] = prepare(startStep, 0);
-    if (startStep + 1 <= lastStep) lrs[(startStep + 1) % 2] = prepare(startStep + 1, 1);
-    pool.startSteps(jobId, startStep, Math.min(startStep + 1, lastStep), shards);
-  }
+  /** Whether this loop reads the parameters after `step` (to evaluate, checkpoint or finish). */
+  const readsAfter = (s: number) =>
+    s % stepsPerEpoch === stepsPerEpoch - 1 || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0);
+  // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
+  // up to RING steps past the one it last looked at, and at most one past a step whose parameters
+  // it reads (that one writes the other generation; the next would overwrite them).
+  const lrs = new Array<number>(RING).fill(0);
+  let authorized = startStep - 1;
+  const authorizeAfter = (looked: number) => {
+    let frontier = Math.min(lastStep, looked + RING);
+    for (let s = looked + 1; s < frontier; s++) {
+      if (readsAfter(s)) {
+        frontier = s + 1;
+        break;
+      }
+    }
+    if (frontier <= authorized) return;
+    for (let s = authorized + 1; s <= frontier; s++) lrs[s % RING] = prepare(s, s - looked - 1);
+    if (authorized < startStep) pool.startSteps(jobId, startStep, frontier, shards);
+    else pool.authorize(frontier);
+    authorized = frontier;
+  };
+  if (lockstep === null && startStep <= lastStep) authorizeAfter(startStep - 1);
   try {
     for (let step = startStep; step <= lastStep; step++) {
       const epoch = Math.floor(step / stepsPerEpoch);
       const inEpoch = step % stepsPerEpoch;
       if (lockstep === null) {
-        await pool.stepDone(step);
+        await pool.stepDone(step, Math.min(step + WAKE_EVERY - 1, authorized));
       } else {
-        lrs[step % 2] = prepare(step, 0);
+        lrs[step % RING] = prepare(step, 0);
         await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
       }
-      const stepStats = stats.subarray((step % 2) * shards * recordSize, (step % 2 + 1) * shards * recordSize);
+      const stepStats = stats.subarray((step % RING) * shards * recordSize, (step % RING + 1) * shards * recordSize);
       let lossSum = 0;
       let correct = 0;
       for (let s = 0; s < shards; s++) {
@@ -269,13 +302,15 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       optimizer.countStep();
       views.use(step + 1);
       syncBatchNorm(batchNorms, stepStats, shards, recordSize);
-      const lr = lrs[step % 2];
+      const lr = lrs[step % RING];
       scheduler?.step();
       stepsRun++;
 
       totals.loss += lossSum;
       totals.correct += correct;
       totals.samples += batchSize;
+      const now = performance.now();
+      if (now - rateNext.at >= 250) [rateFrom, rateNext] = [rateNext, { step: step + 1, at: now }];
       const report: StepReport = {
         epoch: epoch + 1,
         step: step + 1,
@@ -285,14 +320,15 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         loss: lossSum / batchSize,
         accuracy: correct / batchSize,
         lr,
-        samplesPerSec: batchSize / ((performance.now() - stepStart) / 1000),
+        samplesPerSec: ((step + 1 - rateFrom.step) * batchSize) / ((now - rateFrom.at) / 1000),
       };
-      stepStart = performance.now();
       metrics({ kind: 'step', ...report });
       events.onStep?.(report);
 
       const interrupted = options.signal?.aborted === true;
-      const stopping = interrupted || step === lastStep;
+      // The steps already authorized run (the threads may be in any of them); the run stops after them.
+      if (interrupted) lastStep = Math.min(lastStep, lockstep === null ? authorized : step);
+      const stopping = step === lastStep;
       if (inEpoch === stepsPerEpoch - 1) {
         const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
         const test = evaluate(model, runData.test, runData.sampleShape);
@@ -314,16 +350,12 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       } else if (stopping || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0)) {
         await saveCheckpoint(step + 1);
       }
-      if (interrupted) {
+      if (interrupted && stopping) {
         const where = lastCheckpoint === null ? 'no checkpoint (no out directory)' : `checkpoint ${lastCheckpoint}; continue with --resume ${out}`;
         throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);
       }
       if (stopping) break;
-      // Done looking at this step's generation: the threads may go two steps past it.
-      if (lockstep === null && step + 2 <= lastStep) {
-        lrs[step % 2] = prepare(step + 2, 1);
-        pool.authorize(step + 2);
-      }
+      if (lockstep === null) authorizeAfter(step);
     }
   } finally {
     await pool.close();

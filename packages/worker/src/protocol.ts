@@ -35,9 +35,11 @@ export interface RunSetup {
   inputs: SharedArrayBuffer;
   labels: SharedArrayBuffer;
   /**
-   * The sample indices of the global batch of step s in half s % 2 (int32 [2][shards * shardSize]):
-   * the threads may compute one step while the coordinator looks at the one before.
+   * Steps whose per-step buffers (batch, stats, optimizer.step) are held at once, step s in slot
+   * s % ring: the threads may compute up to ring steps past the last one the coordinator has looked at.
    */
+  ring: number;
+  /** The sample indices of the global batch of each step in the ring (int32 [ring][shards * shardSize]). */
   batch: SharedArrayBuffer;
   /**
    * The parameters of even steps (float32 [paramSize], FlatState order; odd steps' are in
@@ -56,7 +58,7 @@ export interface RunSetup {
    * parameters, optimizer state, gradient slots and mean gradient: the kernels take them in place.
    */
   memory: WebAssembly.Memory;
-  /** One statistics record per shard, step s in half s % 2 (float64 [2][shards * statsSize], see statsSize). */
+  /** One statistics record per shard of each step in the ring (float64 [ring][shards * statsSize], see statsSize). */
   stats: SharedArrayBuffer;
   /**
    * Synchronized batch norm: the float64 exchange of the shards' per-channel partials (see

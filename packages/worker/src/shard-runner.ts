@@ -118,7 +118,7 @@ export class ShardRunner {
   private shardBatch(step: number, first: number, count = 1, copy = false): { x: Tensor; y: Tensor } {
     const rows = this.setup.shardSize * count;
     const size = this.sampleSize;
-    const start = (step % 2) * this.setup.shards * this.setup.shardSize + first * this.setup.shardSize;
+    const start = (step % this.setup.ring) * this.setup.shards * this.setup.shardSize + first * this.setup.shardSize;
     for (let i = 0; i < rows; i++) {
       const sample = this.batch[start + i];
       this.x.set(this.inputs.subarray(sample * size, (sample + 1) * size), i * size);
@@ -144,7 +144,7 @@ export class ShardRunner {
    * The predictions may be a group of shards', this one's rows from `row` on.
    */
   private writeRecord(step: number, shard: number, lossSum: number, predictions: Predictions, batchStats: readonly BatchStats[], row = 0): void {
-    const start = ((step % 2) * this.setup.shards + shard) * this.statsSize;
+    const start = ((step % this.setup.ring) * this.setup.shards + shard) * this.statsSize;
     const record = this.stats.subarray(start, start + this.statsSize);
     record[0] = lossSum;
     const { predicted, labels } = predictions;

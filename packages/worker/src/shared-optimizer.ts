@@ -14,7 +14,7 @@ export interface OptimizerSetup {
   oddParams: MemoryRegion;
   /** float32 [2 generations][slots (slotNames order)][paramSize]. */
   slots: MemoryRegion;
-  /** float64 [2][learning rate, step count (1 on the first)], step s in half s % 2, set before it starts. */
+  /** float64 [ring][learning rate, step count (1 on the first)], step s in slot s % ring (RunSetup.ring), set before it starts. */
   step: SharedArrayBuffer;
 }
 
@@ -24,9 +24,10 @@ export class SharedOptimizer {
   private readonly generations: [Float32Array, Float32Array];
   private readonly slots: Float32Array;
   private readonly stepValues: Float64Array;
+  private readonly ring: number;
 
   constructor(
-    setup: Pick<RunSetup, 'state' | 'optimizer' | 'memory'>,
+    setup: Pick<RunSetup, 'state' | 'optimizer' | 'memory' | 'ring'>,
     readonly paramSize: number,
   ) {
     this.optimizer = optim.optimizerFromMeta(setup.optimizer.meta);
@@ -34,6 +35,7 @@ export class SharedOptimizer {
     this.generations = [regionView(setup, setup.state).subarray(0, paramSize), regionView(setup, setup.optimizer.oddParams).subarray(0, paramSize)];
     this.slots = regionView(setup, setup.optimizer.slots);
     this.stepValues = new Float64Array(setup.optimizer.step);
+    this.ring = setup.ring;
   }
 
   /** Floats of the slots buffer for this many parameters under an optimizer with these slots. */
@@ -52,13 +54,15 @@ export class SharedOptimizer {
     return this.slots.subarray(at, at + this.paramSize);
   }
 
-  /** Floats of the per-step values buffer (OptimizerSetup.step). */
-  static readonly stepValueFloats = 4;
+  /** Floats of the per-step values buffer (OptimizerSetup.step) for a ring of this many steps. */
+  static stepValueFloats(ring: number): number {
+    return 2 * ring;
+  }
 
   /** The coordinator's side: the learning rate and step count of `step`, before it may start. */
   setStep(step: number, lr: number, stepCount: number): void {
-    this.stepValues[2 * (step % 2)] = lr;
-    this.stepValues[2 * (step % 2) + 1] = stepCount;
+    this.stepValues[2 * (step % this.ring)] = lr;
+    this.stepValues[2 * (step % this.ring) + 1] = stepCount;
   }
 
   /**
@@ -69,15 +73,15 @@ export class SharedOptimizer {
     const [from, to] = [step % 2, (step + 1) % 2];
     const range = (a: Float32Array): Storage => a.subarray(start, end);
     const slots = (generation: number) => this.slotNames.map((_, k) => range(this.slot(generation, k)));
-    this.optimizer.lr = this.stepValues[2 * (step % 2)];
-    const stepCount = this.stepValues[2 * (step % 2) + 1];
+    this.optimizer.lr = this.stepValues[2 * (step % this.ring)];
+    const stepCount = this.stepValues[2 * (step % this.ring) + 1];
     this.optimizer.updateRange(range(this.params(to)), range(grad), slots(to), end - start, stepCount, undefined, { p: range(this.params(from)), slots: slots(from) });
   }
 }
 
-/** The loss of `step`: its shards' loss sums (RunSetup.stats), added in shard order. */
-export function stepLoss(stats: Float64Array, shards: number, recordSize: number, step: number): number {
-  const at = (step % 2) * shards * recordSize;
+/** The loss of `step`: its shards' loss sums (RunSetup.stats, a ring of `ring` steps), added in shard order. */
+export function stepLoss(stats: Float64Array, shards: number, recordSize: number, ring: number, step: number): number {
+  const at = (step % ring) * shards * recordSize;
   let loss = 0;
   for (let s = 0; s < shards; s++) loss += stats[at + s * recordSize];
   return loss;

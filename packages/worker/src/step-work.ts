@@ -2,10 +2,12 @@
 // long task: it waits until the coordinator has authorized the step, claims shard groups and then
 // chunks of the gradient sum from counters (a faster thread simply claims more), meets the others at
 // a barrier after each phase, and goes on to the next step without waiting for the coordinator,
-// which authorizes steps one ahead of the one it is looking at: no round trip through the
-// coordinator per step (two thread wake-ups, 0.3-0.6 ms a step on a 2-core VM). The coordinator
-// begins a run of steps, authorizes further steps, waits for steps to complete, aborts when a
-// thread fails, and stops the threads. A thread arriving at a barrier spins briefly before it
+// which authorizes steps ahead of the one it is looking at: no round trip through the coordinator
+// per step (two thread wake-ups, 0.3-0.6 ms a step on a 2-core VM). Nor is the coordinator woken
+// for every step: it says which step to be woken at (a few on), and looks at the steps done by then
+// at once; a wake-up per step preempted a computing thread on a machine with no idle core. The
+// coordinator begins a run of steps, authorizes further steps, waits for steps to complete, aborts
+// when a thread fails, and stops the threads. A thread arriving at a barrier spins briefly before it
 // sleeps (see spinUntil).
 //
 // Per step s, the claim counters of half s % 2 are used; a thread resets those of the next step's
@@ -29,7 +31,8 @@ const ARRIVED = 3; // barrier arrivals since the run began
 const STOPPED = 4; // 1: threads return
 const ABORTED = 5; // 1: threads waiting anywhere throw StepAbortedError
 const GROUPS = 6; // threads computing the run of steps
-const CLAIMS = 7; // [half][shard group, chunk]
+const WAKE = 7; // completing the step before this one wakes the coordinator (earlier ones do not)
+const CLAIMS = 8; // [half][shard group, chunk]
 const CELLS = CLAIMS + 4;
 
 /** Barriers per step: after the shard groups, after the sum and optimizer step. */
@@ -77,17 +80,24 @@ export class StepWork {
   }
 
   /**
-   * Resolves once `step` is complete. It blocks the calling thread first, for up to
+   * Resolves once `step` is complete: at once if it is, else once `wakeAt` (authorized, not before
+   * step) is, or a step that no other follows. It blocks the calling thread first, for up to
    * BLOCKING_WAIT_MS (waking from Atomics.wait takes tens of microseconds, the resolution of
    * Atomics.waitAsync through the event loop 0.3-0.5 ms); after that it waits without blocking, so a
    * thread that failed (reported through the event loop) is noticed.
    */
-  async completed(step: number): Promise<void> {
+  async completed(step: number, wakeAt = step): Promise<void> {
+    if (Atomics.load(this.cells, DONE) > step) return;
+    // Set before looking again: a thread completing wakeAt after this sees it and notifies.
+    const wake = Math.max(step, wakeAt) + 1;
+    Atomics.store(this.cells, WAKE, wake);
     const deadline = performance.now() + BLOCKING_WAIT_MS;
+    let notified = false;
     for (let left = BLOCKING_WAIT_MS; left > 0; left = deadline - performance.now()) {
       const done = Atomics.load(this.cells, DONE);
-      if (done > step) return;
-      Atomics.wait(this.cells, DONE, done, left);
+      // A notification is for wakeAt or for a step no other follows.
+      if (done >= wake || (notified && done > step)) return;
+      notified = Atomics.wait(this.cells, DONE, done, left) === 'ok';
     }
     for (;;) {
       const done = Atomics.load(this.cells, DONE);
@@ -170,10 +180,10 @@ export class StepWork {
     return false;
   }
 
-  /** `step` is complete (every range of it stepped): wake the coordinator. */
-  complete(step: number): void {
+  /** `step` is complete (every range of it stepped): wake the coordinator if it waits for this step, or `always`. */
+  complete(step: number, always = false): void {
     Atomics.store(this.cells, DONE, step + 1);
-    Atomics.notify(this.cells, DONE);
+    if (always || step + 1 >= Atomics.load(this.cells, WAKE)) Atomics.notify(this.cells, DONE);
   }
 
   /** After a step that must not be followed (its loss is not finite): wait until told to stop. */

@@ -85,7 +85,7 @@ export default function runStepTask(task: StepTask): number {
     runner = new ShardRunner(setup);
   }
   if (task.phase === 'reduce') {
-    const loss = stepLoss(new Float64Array(setup.stats), setup.shards, runner.statsSize, task.step);
+    const loss = stepLoss(new Float64Array(setup.stats), setup.shards, runner.statsSize, setup.ring, task.step);
     sumAndStep(setup, runner, task.step, task.start, task.end, Number.isFinite(loss));
     return task.end - task.start;
   }
@@ -120,11 +120,12 @@ function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: 
     // Every thread is past step - 1, whose counters the next step reuses.
     work.resetClaims(step + 1);
     // A step whose loss is not finite is not applied, and none follows (the coordinator stops the run).
-    const finite = Number.isFinite(stepLoss(stats, setup.shards, runner.statsSize, step));
+    const finite = Number.isFinite(stepLoss(stats, setup.shards, runner.statsSize, setup.ring, step));
     for (let chunk = work.claimChunk(step); chunk * SUM_CHUNK < paramSize; chunk = work.claimChunk(step)) {
       sumAndStep(setup, runner, step, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK), finite);
     }
-    if (work.arrive(phase++, groups)) work.complete(step);
+    // A step not followed (its loss is not finite) wakes the coordinator whatever it waits for.
+    if (work.arrive(phase++, groups)) work.complete(step, !finite);
     if (!finite) {
       work.waitForStop();
       break;
