@@ -1,7 +1,7 @@
 // The properties of data-parallel training that DESIGN.md requires, each checked on real worker
 // threads: bitwise-identical results for any worker count, after a fault, and after a resume;
 // BatchNorm running statistics from the whole global batch; clear errors for bad input.
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -77,6 +77,18 @@ describe('data-parallel training on worker threads', () => {
     // The epoch the stop fell in is reported whole, from totals carried in the checkpoint.
     const report = (r: typeof full) => r.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy]);
     expect(report(resumed)).toEqual(report(full));
+  });
+
+  it('checkpoints written while the threads run on (epoch ends, --checkpoint-every) resume to the bytes of a run never stopped', async () => {
+    const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 20 });
+    const full = await train(cfg);
+    expect(full.steps).toBe(138);
+    for (const step of [20, 46, 92, 100]) {
+      const dir = join(cfg.out!, 'checkpoints', readdirSync(join(cfg.out!, 'checkpoints')).find((d) => new RegExp(`^step-0*${step}$`).test(d))!);
+      const resumed = await train(config({ workers: 2, epochs: 3, checkpointEvery: 20, resume: dir }));
+      expect(resumed.steps, `from step ${step}`).toBe(138);
+      expect(checkpointBytes(resumed.checkpoint!), `from step ${step}`).toBe(checkpointBytes(full.checkpoint!));
+    }
   });
 
   it('an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never stopped', async () => {

@@ -1,6 +1,7 @@
 // The coordinator's model and optimizer as views of the shared state's generations (see
 // SharedOptimizer): the threads step generation s % 2 into the other, and the coordinator looks at
-// the current one for checkpoints and evaluation, copying nothing per step.
+// the current one, copying nothing per step; to evaluate or checkpoint while the threads go on, it
+// views a copy instead.
 import type { optim } from '@dtrain/core';
 import type { FlatState, SharedOptimizer } from '@dtrain/worker';
 
@@ -8,6 +9,10 @@ export class GenerationViews {
   private readonly slotNames: string[];
   /** Per generation, per parameter, per slot: the views the optimizer's state slots flip between. */
   private readonly slotViews: Float32Array[][][];
+  /** The generation in view. */
+  private current = 0;
+  /** A copy of a generation's parameters and slots (see detach), made on first use. */
+  private copy: { params: Float32Array; slots: Float32Array[]; slotViews: Float32Array[][] } | null = null;
 
   constructor(
     private readonly generations: SharedOptimizer,
@@ -40,7 +45,30 @@ export class GenerationViews {
 
   /** View `generation` (the one the threads have just written). */
   use(generation: number): void {
+    this.current = generation % 2;
     this.flat.shareParams(this.generations.params(generation));
-    this.slotViews[generation % 2].forEach((views, i) => views.forEach((view, k) => this.optimizer.bindSlot(i, this.slotNames[k], view)));
+    this.bindSlots(this.slotViews[this.current]);
+  }
+
+  /**
+   * View a copy of the generation in view, so the threads may write it again while the model and
+   * optimizer are read (evaluation, a checkpoint); use() views a generation again.
+   */
+  detach(): void {
+    const { paramSize } = this.flat;
+    this.copy ??= (() => {
+      const slots = this.slotNames.map(() => new Float32Array(paramSize));
+      const slotViews = this.flat.params.map((p) => slots.map((slot) => slot.subarray(this.flat.offsetOf(p), this.flat.offsetOf(p) + p.size)));
+      return { params: new Float32Array(paramSize), slots, slotViews };
+    })();
+    const { params, slots, slotViews } = this.copy;
+    params.set(this.generations.params(this.current));
+    slots.forEach((slot, k) => slot.set(this.generations.slot(this.current, k)));
+    this.flat.shareParams(params);
+    this.bindSlots(slotViews);
+  }
+
+  private bindSlots(views: Float32Array[][]): void {
+    views.forEach((perSlot, i) => perSlot.forEach((view, k) => this.optimizer.bindSlot(i, this.slotNames[k], view)));
   }
 }

@@ -4,8 +4,8 @@
 // and each range is stepped by the optimizer where it was summed (see SharedOptimizer); this loop
 // then flips the canonical model and optimizer to the new generation of the shared state. The
 // threads run up to RING steps ahead of the step this loop looks at, and it wakes once every
-// WAKE_EVERY steps, except where it must read a generation (evaluation, checkpoints, the end):
-// there the threads wait for it.
+// WAKE_EVERY steps. Where it reads the parameters (evaluation, checkpoints, the end) the threads
+// stop one step past that step until it has copied them, and go on while it evaluates the copy.
 import { createKernelMemory, data, DtrainError, io, manualSeed, nn, reserveInKernelMemory } from '@dtrain/core';
 import {
   buildModel,
@@ -258,7 +258,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     s % stepsPerEpoch === stepsPerEpoch - 1 || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0);
   // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
   // up to RING steps past the one it last looked at, and at most one past a step whose parameters
-  // it reads (that one writes the other generation; the next would overwrite them).
+  // it reads (that one writes the other generation; the next would overwrite them) until it has
+  // copied them (GenerationViews.detach).
   const lrs = new Array<number>(RING).fill(0);
   let authorized = startStep - 1;
   const authorizeAfter = (looked: number) => {
@@ -281,7 +282,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       const epoch = Math.floor(step / stepsPerEpoch);
       const inEpoch = step % stepsPerEpoch;
       if (lockstep === null) {
-        await pool.stepDone(step, Math.min(step + WAKE_EVERY - 1, authorized));
+        // Woken by the step it reads after, if sooner: the threads wait for its copy one step later.
+        let wakeAt = Math.min(step + WAKE_EVERY - 1, authorized);
+        for (let s = step; s < wakeAt; s++) if (readsAfter(s)) wakeAt = s;
+        await pool.stepDone(step, wakeAt);
       } else {
         lrs[step % RING] = prepare(step, 0);
         await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
@@ -329,8 +333,16 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       // The steps already authorized run (the threads may be in any of them); the run stops after them.
       if (interrupted) lastStep = Math.min(lastStep, lockstep === null ? authorized : step);
       const stopping = step === lastStep;
-      if (inEpoch === stepsPerEpoch - 1) {
+      const epochEnd = inEpoch === stepsPerEpoch - 1;
+      const checkpointing = out !== null && (epochEnd || stopping || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0));
+      if (!stopping && lockstep === null) {
+        if (epochEnd || checkpointing) views.detach();
+        authorizeAfter(step);
+      }
+      if (epochEnd) {
         const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
+        // The evaluation's time counts in the next epoch's, whose steps the threads compute meanwhile.
+        epochStart = performance.now();
         const test = evaluate(model, runData.test, runData.sampleShape);
         const epochReport: EpochReport = {
           epoch: epoch + 1,
@@ -345,17 +357,13 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         metrics({ kind: 'epoch', ...epochReport });
         events.onEpoch?.(epochReport);
         totals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
-        epochStart = performance.now();
-        await saveCheckpoint(step + 1);
-      } else if (stopping || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0)) {
-        await saveCheckpoint(step + 1);
       }
+      if (checkpointing) await saveCheckpoint(step + 1);
       if (interrupted && stopping) {
         const where = lastCheckpoint === null ? 'no checkpoint (no out directory)' : `checkpoint ${lastCheckpoint}; continue with --resume ${out}`;
         throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);
       }
       if (stopping) break;
-      if (lockstep === null) authorizeAfter(step);
     }
   } finally {
     await pool.close();
