@@ -79,6 +79,8 @@ describe('withBatchSegments', () => {
     ['MLP 20-32-16-5, 4 shards of 16', () => new nn.Sequential(new nn.Linear(20, 32), new nn.ReLU(), new nn.Linear(32, 16), new nn.Tanh(), new nn.Linear(16, 5)), 16, 4],
     ['MLP with a bias-free layer, 3 shards of 7', () => new nn.Sequential(new nn.Linear(20, 32, { bias: false }), new nn.ReLU(), new nn.Linear(32, 5)), 7, 3],
     ['MLP 784-256-10, 8 shards of 16', () => new nn.Sequential(new nn.Linear(784, 256), new nn.ReLU(), new nn.Linear(256, 10)), 16, 8],
+    // Trees that are not complete: odd subtrees carried up at several levels.
+    ...[5, 6, 7, 11].map((shards) => [`MLP 6-9-5, ${shards} shards of 3`, () => new nn.Sequential(new nn.Linear(6, 9), new nn.ReLU(), new nn.Linear(9, 5)), 3, shards] as const),
   ] as const) {
     it(`gives the shards' gradients summed in the tree, to the bit: ${name}`, () => {
       manualSeed(5);
