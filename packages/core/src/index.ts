@@ -17,6 +17,7 @@ export {
 } from './tensor/creation.js';
 
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
+export { withGradientDestinations } from './autograd/grad-destinations.js';
 export { batchSegments, withBatchSegments } from './ops/batch-segments.js';
 export type { BackwardOptions } from './autograd/engine.js';
 export { gradcheck, type GradcheckOptions } from './gradcheck.js';

@@ -1,7 +1,7 @@
 // Shard-batched execution: a batch of shards run as one must give, to the bit, the gradient of the
 // shards run one by one and summed in the pairwise tree over shard index.
 import { describe, expect, it } from 'vitest';
-import { getBackend, loss, manualSeed, nn, ones, randn, slice, tensor, withBatchSegments, batchSegments, fromArray, type Tensor } from '../src/index.js';
+import { getBackend, loss, manualSeed, nn, ones, randn, slice, tensor, withBatchSegments, batchSegments, fromArray, withGradientDestinations, type Tensor } from '../src/index.js';
 import type { MatmulSpec } from '../src/backend/backend.js';
 
 /** The pairwise tree over index, in float32 (as the worker's gradient sum adds slots). */
@@ -112,5 +112,40 @@ describe('withBatchSegments', () => {
     expect(batchSegments()).toBe(1);
     expect(() => withBatchSegments(0, () => 1)).toThrow(/positive integer/);
     expect(() => withBatchSegments(1.5, () => 1)).toThrow(/positive integer/);
+  });
+});
+
+describe('withGradientDestinations', () => {
+  it('computes a shard-batched weight gradient into its destination, with the bytes it has elsewhere', () => {
+    manualSeed(9);
+    const model = new nn.Sequential(new nn.Linear(12, 16), new nn.ReLU(), new nn.Linear(16, 5));
+    const x = randn([4 * 6, 12]);
+    const y = fromArray(Int32Array.from({ length: 24 }, (_, i) => (i * 3) % 5), [24], { dtype: 'int32' });
+    const run = () => withBatchSegments(4, () => loss.crossEntropy(model.forward(x), y, { reduction: 'none' })).backward(ones([24]));
+    const [w1, , w2] = model.parameters();
+    run();
+    const expected = model.parameters().map((p) => (p.grad!.dataSync() as Float32Array).slice());
+    model.zeroGrad();
+    const slots = [new Float32Array(w1.size), new Float32Array(w2.size)];
+    withGradientDestinations(new Map([[w1, slots[0]], [w2, slots[1]]]), run);
+    expect(w1.grad!.storage).toBe(slots[0]);
+    expect(w2.grad!.storage).toBe(slots[1]);
+    model.parameters().forEach((p, i) => expect(sameBits(p.grad!.dataSync(), expected[i])).toBe(true));
+  });
+
+  it('hands a destination out once: a weight reached twice in a backward gets the sum of both, not one written over the other', () => {
+    manualSeed(10);
+    const layer = new nn.Linear(8, 8);
+    const x = randn([3 * 4, 8]);
+    const run = () => withBatchSegments(3, () => layer.forward(layer.forward(x)).sum()).backward();
+    run();
+    const expected = (layer.weight.grad!.dataSync() as Float32Array).slice();
+    layer.zeroGrad();
+    const slot = new Float32Array(layer.weight.size);
+    withGradientDestinations(new Map([[layer.weight, slot]]), run);
+    expect(sameBits(layer.weight.grad!.dataSync(), expected)).toBe(true);
+    // Nor does a leaf with a gradient already take one: it accumulates as usual.
+    withGradientDestinations(new Map([[layer.weight, new Float32Array(layer.weight.size)]]), run);
+    expect(Array.from(layer.weight.grad!.dataSync()).every((g, i) => Object.is(g, Math.fround(expected[i] + expected[i])))).toBe(true);
   });
 });

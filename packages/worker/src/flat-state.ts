@@ -72,13 +72,24 @@ export class FlatState {
     return at;
   }
 
-  /** Write these parameters' gradients (zeros where none) at their offsets in out, then clear them (unless keep). */
+  /**
+   * Write these parameters' gradients (zeros where none) at their offsets in out, then clear them
+   * (unless keep). A gradient computed there already (see gradDestinations) is left as it is.
+   */
   takeGradsOf(params: readonly Tensor[], out: Float32Array, clear = true): void {
     for (const p of params) {
       const at = this.offsetOf(p);
       if (p.grad === null) out.fill(0, at, at + p.size);
-      else out.set(p.grad.storage as Float32Array, at);
+      else {
+        const grad = p.grad.storage as Float32Array;
+        if (grad.buffer !== out.buffer || grad.byteOffset !== out.byteOffset + 4 * at) out.set(grad, at);
+      }
       if (clear) p.grad = null;
     }
+  }
+
+  /** Each of these parameters' place in out (a flat gradient), for withGradientDestinations. */
+  gradDestinations(params: readonly Tensor[], out: Float32Array): Map<Tensor, Float32Array> {
+    return new Map(params.map((p) => [p, out.subarray(this.offsetOf(p), this.offsetOf(p) + p.size)]));
   }
 }

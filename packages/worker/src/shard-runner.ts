@@ -1,7 +1,7 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { add, channelStats, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, kernelMemoryView, reserveInKernelMemory, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import { add, channelStats, withGradientDestinations, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, kernelMemoryView, reserveInKernelMemory, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
@@ -62,6 +62,8 @@ export class ShardRunner {
   private readonly split: HeadSplit | null;
   /** Tensors viewing x and y, per batch row count (see shardBatch). */
   private readonly batchViews = new Map<number, { x: Tensor; y: Tensor }>();
+  /** Gradient destinations in each group's slot, by its first shard (see slotDestinations). */
+  private readonly destinations = new Map<number, Map<Tensor, Float32Array>>();
   private readonly sync: SyncState | null = null;
   /** The shared parameters the model's parameters are views of, once useParams has run. */
   private params: Float32Array | null = null;
@@ -139,6 +141,16 @@ export class ShardRunner {
     return this.grads.subarray(shard * this.flat.paramSize, (shard + 1) * this.flat.paramSize);
   }
 
+  /** The places in the slot of the group at `first` of the parameters a group's backward reaches in one piece (made once per slot). */
+  private slotDestinations(first: number): Map<Tensor, Float32Array> {
+    let destinations = this.destinations.get(first);
+    if (destinations === undefined) {
+      destinations = this.flat.gradDestinations(this.split === null ? this.flat.params : this.split.headParams, this.gradSlot(first));
+      this.destinations.set(first, destinations);
+    }
+    return destinations;
+  }
+
   /**
    * The shard's statistics record: loss sum, correct predictions, each BatchNorm's batch statistics.
    * The predictions may be a group of shards', this one's rows from `row` on.
@@ -213,7 +225,8 @@ export class ShardRunner {
       const out = withBatchSegments(count, () => (split === null ? this.model : split.head).forward(input));
       // Per-sample losses: the gradient of each shard's sum is 1 on each of its samples.
       const perSample = loss.crossEntropy(out, y, { reduction: 'none' });
-      perSample.backward(ones([count * shardSize]));
+      // The head's weight gradients are computed straight into the group's slot.
+      withGradientDestinations(this.slotDestinations(first), () => perSample.backward(ones([count * shardSize])));
       return { logits: out, losses: perSample };
     });
     const slot = this.gradSlot(first);

@@ -109,9 +109,10 @@ export interface Backend {
   /**
    * C (m x n) = the pairwise tree sum over s < segments of op(A)[:, seg s] @ op(B)[seg s, :], k cut
    * into `segments` equal segments (batch 1): each term with the bytes `matmul` gives for that
-   * segment alone, the terms added in float as the per-shard gradient sum adds them.
+   * segment alone, the terms added in float as the per-shard gradient sum adds them. Written into
+   * `out` (m x n, of dtype) where given, which is then what it returns.
    */
-  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number): Storage;
+  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number, out?: Storage | null): Storage;
   /** Softmax (or log-softmax) over n of x viewed as [outer, n, inner], stable by max subtraction. */
   softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean): Storage;
   /** log(sum(exp(x))) over n of x viewed as [outer, n, inner]; [outer, inner]. */

@@ -6,6 +6,8 @@ import { promoteFloat, type FloatDType } from '../tensor/dtype.js';
 import { broadcastShapes, formatShape, sizeOf, type Shape } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { requireFloat, result } from './op.js';
+import { takeGradientDestination } from '../autograd/grad-destinations.js';
+import type { Storage } from '../backend/backend.js';
 import { add } from './arithmetic.js';
 import { batchSegments, treeCombine } from './batch-segments.js';
 import { sum } from './reduce.js';
@@ -54,7 +56,7 @@ function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: T
   if (segments > 1) {
     return result('matmul', inputs, storage, [m, n], dtype, (g, needs) => [
       needs[0] ? matmulT(g, y, false, !transB) : null,
-      needs[1] ? segmentSumProduct(g, x, transB, segments) : null,
+      needs[1] ? segmentSumProduct(g, x, transB, segments, y === b ? takeGradientDestination(b) : null) : null,
       needs[2] ? segmentBiasGradient(g, segments) : null,
     ]);
   }
@@ -90,13 +92,14 @@ function segmentBiasGradient(g: Tensor, segments: number): Tensor {
 
 /**
  * The weight gradient of x @ op(w) over a batch of equal row segments: per segment what matmulT
- * gives (g^T x, or x^T g for an untransposed w), the segments added in the pairwise tree.
+ * gives (g^T x, or x^T g for an untransposed w), the segments added in the pairwise tree; into the
+ * weight's gradient destination where it has one (see withGradientDestinations).
  */
-function segmentSumProduct(g: Tensor, x: Tensor, transB: boolean, segments: number): Tensor {
+function segmentSumProduct(g: Tensor, x: Tensor, transB: boolean, segments: number, into: Storage | null = null): Tensor {
   const [rows, n] = [g.shape[0], g.shape[1]];
   const k = x.shape[1];
   const [a, b, m, cols] = transB ? [g, x, n, k] : [x, g, k, n];
-  const storage = a.backend.matmulSegmentSum(a.storage, b.storage, g.dtype as FloatDType, { batch: 1, m, k: rows, n: cols, transA: true, transB: false, aBatchStride: 0, bBatchStride: 0 }, segments);
+  const storage = a.backend.matmulSegmentSum(a.storage, b.storage, g.dtype as FloatDType, { batch: 1, m, k: rows, n: cols, transA: true, transB: false, aBatchStride: 0, bBatchStride: 0 }, segments, into);
   return result('matmul', [a, b], storage, [m, cols], g.dtype, () => {
     throw new AutogradError('the segment-summed weight gradient is not differentiable again');
   });

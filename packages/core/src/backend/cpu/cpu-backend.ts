@@ -146,10 +146,13 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number) {
+  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number, into: Storage | null = null) {
     const { m, k, n, transA, transB } = spec;
     if (spec.batch !== 1 || k % segments !== 0) throw new RangeError(`matmulSegmentSum: ${segments} segments of k = ${k}, batch ${spec.batch}`);
-    const out = fullyWritten(dtype, m * n);
+    if (into !== null && (farr(into).length !== m * n || (dtype === 'float32') !== into instanceof Float32Array)) {
+      throw new RangeError(`matmulSegmentSum: the output given holds ${farr(into).length} elements, not ${m * n} of ${dtype}`);
+    }
+    const out = into === null ? fullyWritten(dtype, m * n) : farr(into);
     if (useWasm(dtype) && wasmMatmulSegmentSum(a as Float32Array, b as Float32Array, spec, segments, out as Float32Array)) return out;
     // Each segment's operands copied out and multiplied as matmul would, then the tree in place.
     const seg = k / segments;
