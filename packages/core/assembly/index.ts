@@ -8,3 +8,4 @@ export { affineReluPool2x2, batchNormReluPoolBackward } from './bn-relu-pool';
 export { winogradWeights, winogradConv, winogradPlaneFloats, winogradChunkFloats, winogradWeightGradient, winogradGradFloats, staticsBytes, placeStatics } from './winograd';
 export { treeSum, treeSumSlots } from './tree-sum';
 export { relu, gatePositive } from './elementwise';
+export { columnSums } from './column-sums';

@@ -28,11 +28,13 @@ import {
   wasmGatePositive,
   wasmMaxPool2x2,
   wasmRelu,
+  wasmColumnSums,
   arenaFloat32,
   wasmTreeSumInto,
   withKernelArena,
 } from '../src/backend/wasm/wasm-kernels.js';
 import { binaryKernel, unaryKernel } from '../src/backend/cpu/elementwise.js';
+import { reduceKernel } from '../src/backend/cpu/reduce.js';
 import { getBackend } from '../src/index.js';
 
 const random = normalArrays(21, 'wasm-kernel-tests');
@@ -484,6 +486,34 @@ describe('WebAssembly 2x2 max pooling', () => {
       expect(Array.from(a1)).toEqual(Array.from(a2));
     });
   }
+});
+
+describe('WebAssembly column sums (sum over the middle axis)', () => {
+  const bytes = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
+  // [outer, n, inner]: column blocks of 8 and tails, one row, several outers, the MLP's bias shapes.
+  it.each([
+    [1, 16, 256],
+    [4, 16, 394],
+    [1, 1, 9],
+    [3, 7, 2],
+    [2, 33, 15],
+    [8, 16, 10],
+  ])('[%i, %i, %i] has the typed-array reduction\'s bytes (float64 row after row, rounded once)', (outer, n, inner) => {
+    // Values of mixed magnitude, so float32 accumulation or another order would round differently.
+    const x = Float32Array.from({ length: outer * n * inner }, (_, i) => Math.sin(i * 7.13) * 10 ** ((i % 9) - 4));
+    const [got, want] = [new Float32Array(outer * inner), new Float32Array(outer * inner)];
+    expect(wasmColumnSums(x, outer, n, inner, got)).toBe(true);
+    reduceKernel('sum', x, outer, n, inner, want);
+    expect(bytes(got)).toEqual(bytes(want));
+  });
+
+  it('carries infinities and NaN as the typed-array reduction does', () => {
+    const x = Float32Array.from({ length: 3 * 10 }, (_, i) => (i === 4 ? Infinity : i === 17 ? NaN : i === 22 ? -Infinity : i));
+    const [got, want] = [new Float32Array(10), new Float32Array(10)];
+    expect(wasmColumnSums(x, 1, 3, 10, got)).toBe(true);
+    reduceKernel('sum', x, 1, 3, 10, want);
+    got.forEach((v, i) => expect(Number.isNaN(v) ? 'NaN' : v, `column ${i}`).toBe(Number.isNaN(want[i]) ? 'NaN' : want[i]));
+  });
 });
 
 describe('WebAssembly ReLU and its backward', () => {

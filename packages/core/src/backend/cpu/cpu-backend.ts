@@ -15,6 +15,7 @@ import {
   wasmChannelStats,
   wasmGatePositive,
   wasmRelu,
+  wasmColumnSums,
   wasmConv2d,
   wasmConv2dBackwardInput,
   wasmConv2dBackwardWeight,
@@ -124,6 +125,8 @@ export const cpuBackend: Backend = {
 
   reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number) {
     const out = falloc(dtype, outer * inner);
+    const columns = op === 'sum' && inner > 1 && outer * n * inner >= WASM_ELEMENTWISE_MIN;
+    if (columns && useWasm(dtype) && wasmColumnSums(farr(x) as Float32Array, outer, n, inner, out as Float32Array)) return out;
     reduceKernel(op, farr(x), outer, n, inner, out);
     return out;
   },

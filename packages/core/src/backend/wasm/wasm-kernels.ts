@@ -93,6 +93,7 @@ interface KernelExports {
   gemmSegmentSum(a: number, b: number, c: number, m: number, k: number, n: number, transA: number, transB: number, segments: number, scratch: number): void;
   gemmKBlock(): number;
   relu(x: number, out: number, n: number): void;
+  columnSums(x: number, outer: number, n: number, inner: number, out: number): void;
   gatePositive(g: number, y: number, out: number, n: number): void;
   adamStep(
     p: number,
@@ -576,6 +577,11 @@ export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, w
 /** 2x2 max pooling, stride 2, no padding: values and flat argmax indices, as maxPool2dKernel. */
 export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Array, argmax: Int32Array): boolean {
   return kernelCall((k, mem) => k.maxPool2x2(mem.input(x), win.n * win.c, win.h, win.w, mem.output(values), mem.output(argmax)));
+}
+
+/** The sums over n of x viewed as [outer, n, inner] (inner > 1), as reduceKernel's sum: float64 row after row. */
+export function wasmColumnSums(x: Float32Array, outer: number, n: number, inner: number, out: Float32Array): boolean {
+  return kernelCall((k, mem) => k.columnSums(mem.input(x, outer * n * inner), outer, n, inner, mem.output(out, outer * inner)));
 }
 
 /** out[i] = max(x[i], 0) for i < n, as unaryKernel's relu (NaN stays NaN). */
