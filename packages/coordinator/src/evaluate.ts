@@ -1,5 +1,7 @@
 // Loss and accuracy of a model on a data split, in evaluation mode (running BatchNorm statistics).
-import { fromArray, loss, noGrad, type nn } from '@dtrain/core';
+// Each batch runs in a kernel arena: its tensors sit in the kernels' memory and are taken there in
+// place (a CNN on 2,000 Fashion-MNIST images: 606-877 -> 391 ms), and are released after the batch.
+import { fromArray, loss, noGrad, withKernelArena, type nn } from '@dtrain/core';
 import type { SharedSplit } from './datasets.js';
 
 export interface Evaluation {
@@ -16,12 +18,14 @@ export function evaluate(model: nn.Module, split: SharedSplit, sampleShape: numb
   noGrad(() => {
     for (let start = 0; start < split.samples; start += batchSize) {
       const n = Math.min(batchSize, split.samples - start);
-      const x = fromArray(split.inputs.subarray(start * size, (start + n) * size), [n, ...sampleShape]);
       const labels = split.labels.subarray(start, start + n);
-      const logits = model.forward(x);
-      lossSum += loss.crossEntropy(logits, fromArray(labels, [n], { dtype: 'int32' }), { reduction: 'sum' }).item();
-      const predicted = logits.argmax(1).dataSync();
-      for (let i = 0; i < n; i++) correct += +(predicted[i] === labels[i]);
+      withKernelArena(() => {
+        const x = fromArray(split.inputs.subarray(start * size, (start + n) * size), [n, ...sampleShape]);
+        const logits = model.forward(x);
+        lossSum += loss.crossEntropy(logits, fromArray(labels, [n], { dtype: 'int32' }), { reduction: 'sum' }).item();
+        const predicted = logits.argmax(1).dataSync();
+        for (let i = 0; i < n; i++) correct += +(predicted[i] === labels[i]);
+      });
     }
   });
   model.train(wasTraining);
