@@ -118,11 +118,12 @@ describe('StepWork', () => {
 
 describe('spinUntil (before a barrier sleeps)', () => {
   it('returns as soon as the condition holds, and gives up (false) after its spin without it', () => {
+    // A spin long enough that no preemption of a loaded machine ends it early.
     let looks = 0;
-    expect(spinUntil(() => ++looks === 1)).toBe(true);
+    expect(spinUntil(() => ++looks === 1, 5000)).toBe(true);
     expect(looks).toBe(1);
     looks = 0;
-    expect(spinUntil(() => ++looks === 50)).toBe(true);
+    expect(spinUntil(() => ++looks === 50, 5000)).toBe(true);
     expect(looks).toBe(50);
     const started = performance.now();
     expect(spinUntil(() => false)).toBe(false);

@@ -18,9 +18,9 @@ const POLL_MS = 100;
  */
 const SPIN_MS = 0.1;
 
-/** Look at ready() until it holds or SPIN_MS pass; whether it holds. */
-export function spinUntil(ready: () => boolean): boolean {
-  const until = performance.now() + SPIN_MS;
+/** Look at ready() until it holds or `spinMs` pass; whether it holds. */
+export function spinUntil(ready: () => boolean, spinMs = SPIN_MS): boolean {
+  const until = performance.now() + spinMs;
   while (!ready()) if (performance.now() >= until) return false;
   return true;
 }
