@@ -255,7 +255,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   };
   /** Whether this loop reads the parameters after `step` (to evaluate, checkpoint or finish). */
   const readsAfter = (s: number) =>
-    s % stepsPerEpoch === stepsPerEpoch - 1 || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0);
+    s % stepsPerEpoch === stepsPerEpoch - 1 || s === lastStep || (out !== null && config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0);
   // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
   // up to RING steps past the one it last looked at, and at most one past a step whose parameters
   // it reads (that one writes the other generation; the next would overwrite them) until it has
