@@ -253,9 +253,12 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
     return lr;
   };
-  /** Whether this loop reads the parameters after `step` (to evaluate, checkpoint or finish). */
-  const readsAfter = (s: number) =>
-    s % stepsPerEpoch === stepsPerEpoch - 1 || s === lastStep || (out !== null && config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0);
+  const endsEpoch = (s: number) => s % stepsPerEpoch === stepsPerEpoch - 1;
+  /** Whether a checkpoint is written after step s (only with an out directory). */
+  const checkpointsAfter = (s: number) =>
+    out !== null && (endsEpoch(s) || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0));
+  /** Whether this loop reads the parameters after step s (to evaluate, checkpoint or finish). */
+  const readsAfter = (s: number) => endsEpoch(s) || s === lastStep || checkpointsAfter(s);
   // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
   // up to RING steps past the one it last looked at, and at most one past a step whose parameters
   // it reads (that one writes the other generation; the next would overwrite them) until it has
@@ -333,8 +336,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       // The steps already authorized run (the threads may be in any of them); the run stops after them.
       if (interrupted) lastStep = Math.min(lastStep, lockstep === null ? authorized : step);
       const stopping = step === lastStep;
-      const epochEnd = inEpoch === stepsPerEpoch - 1;
-      const checkpointing = out !== null && (epochEnd || stopping || (config.checkpointEvery > 0 && (step + 1) % config.checkpointEvery === 0));
+      const epochEnd = endsEpoch(step);
+      const checkpointing = checkpointsAfter(step);
       if (!stopping && lockstep === null) {
         if (epochEnd || checkpointing) views.detach();
         authorizeAfter(step);

@@ -12,9 +12,8 @@ const POLL_MS = 100;
 
 /**
  * How long a thread arriving at a barrier looks at it before it sleeps. Waking a thread sleeping in
- * Atomics.wait takes 30-40 us on the 2-core VM measured (the median wait at a step's barriers), and
- * the others mostly arrive sooner than this: spinning first took a 2-worker MLP step from
- * 52.9k to 54.1k samples/s (four runs each, alternating). Longer spins measured the same.
+ * Atomics.wait takes tens of microseconds (most of the median wait at a step's barriers), and the
+ * others mostly arrive within this; longer spins measured no better.
  */
 const SPIN_MS = 0.1;
 

@@ -195,7 +195,7 @@ function instantiateOn(module: WebAssembly.Module, memory: KernelMemory): Loaded
   };
   const kernels = new WebAssembly.Instance(module, { env }).exports as unknown as KernelExports;
   // The GEMM's packed panels run at full speed from a 64 KiB boundary (from a 16-byte one, the CNN's
-  // first convolution measured 3.2 -> 6.1 ms).
+  // first convolution took nearly twice as long; the commit that aligned it has the figures).
   const scratch = memory.reserve(kernels.scratchFloats() * 4, SCRATCH_ALIGNMENT);
   kernels.placeStatics(memory.reserve(kernels.staticsBytes()));
   return { kernels, memory, scratch };
