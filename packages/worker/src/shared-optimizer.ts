@@ -18,6 +18,17 @@ export interface OptimizerSetup {
   step: SharedArrayBuffer;
 }
 
+/** What a step over one range of the parameters reads and writes (see SharedOptimizer.rangeViews). */
+interface RangeViews {
+  end: number;
+  /** The whole gradient buffer `grad` views. */
+  gradSource: Float32Array;
+  p: Storage;
+  grad: Storage;
+  slots: Storage[];
+  from: optim.RangeSource;
+}
+
 export class SharedOptimizer {
   readonly optimizer: optim.Optimizer;
   readonly slotNames: string[];
@@ -25,6 +36,8 @@ export class SharedOptimizer {
   private readonly slots: Float32Array;
   private readonly stepValues: Float64Array;
   private readonly ring: number;
+  /** rangeViews' views, by 2 * start + the generation stepped from. */
+  private readonly views = new Map<number, RangeViews>();
 
   constructor(
     setup: Pick<RunSetup, 'state' | 'optimizer' | 'memory' | 'ring'>,
@@ -70,12 +83,27 @@ export class SharedOptimizer {
    * parameters and state updated with grad (the batch's mean gradient).
    */
   stepRange(step: number, start: number, end: number, grad: Float32Array): void {
-    const [from, to] = [step % 2, (step + 1) % 2];
-    const range = (a: Float32Array): Storage => a.subarray(start, end);
-    const slots = (generation: number) => this.slotNames.map((_, k) => range(this.slot(generation, k)));
+    const views = this.rangeViews(step % 2, start, end, grad);
     this.optimizer.lr = this.stepValues[2 * (step % this.ring)];
     const stepCount = this.stepValues[2 * (step % this.ring) + 1];
-    this.optimizer.updateRange(range(this.params(to)), range(grad), slots(to), end - start, stepCount, undefined, { p: range(this.params(from)), slots: slots(from) });
+    this.optimizer.updateRange(views.p, views.grad, views.slots, end - start, stepCount, undefined, views.from);
+  }
+
+  /**
+   * The views of [start, end) that a step from generation `from` reads and writes, made once per
+   * range and generation: the threads step the same chunks every step, and fresh views each time
+   * were most of what a thread allocated per step.
+   */
+  private rangeViews(from: number, start: number, end: number, grad: Float32Array): RangeViews {
+    const key = 2 * start + from;
+    const cached = this.views.get(key);
+    if (cached !== undefined && cached.end === end && cached.gradSource === grad) return cached;
+    const to = 1 - from;
+    const range = (a: Float32Array): Storage => a.subarray(start, end);
+    const slots = (generation: number) => this.slotNames.map((_, k) => range(this.slot(generation, k)));
+    const views: RangeViews = { end, gradSource: grad, p: range(this.params(to)), grad: range(grad), slots: slots(to), from: { p: range(this.params(from)), slots: slots(from) } };
+    this.views.set(key, views);
+    return views;
   }
 }
 

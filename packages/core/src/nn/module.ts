@@ -78,7 +78,10 @@ export abstract class Module {
 
   /** Drop every parameter's gradient (PyTorch's zero_grad(set_to_none=True)). */
   zeroGrad(): void {
-    for (const p of this.parameters()) p.grad = null;
+    // Walks the maps in place: a training loop calls this every step, and the named lists
+    // parameters() builds are garbage the moment they are made.
+    for (const p of this.#parameters.values()) p.grad = null;
+    for (const child of this.#children.values()) child.zeroGrad();
   }
 
   /** Parameters then buffers of each module, depth first, as torch.nn.Module.state_dict(). */
