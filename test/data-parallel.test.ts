@@ -91,6 +91,17 @@ describe('data-parallel training on worker threads', () => {
     }
   });
 
+  it('evaluates the parameters at each epoch end while the threads run on, with or without an out directory', async () => {
+    // Without one, nothing is checkpointed and only the parameters are copied for the evaluation.
+    // A wide model, so that evaluating the 1,000 test samples takes the threads several steps.
+    const wide = join(root, 'wide.json');
+    writeFileSync(wide, JSON.stringify({ input: [2], layers: [{ type: 'linear', out: 512 }, { type: 'relu' }, { type: 'linear', out: 512 }, { type: 'relu' }, { type: 'linear', out: 3 }] }));
+    const withOut = await train(config({ model: wide, workers: 2, epochs: 3 }));
+    const without = await train(config({ model: wide, workers: 2, epochs: 3, out: null }));
+    const report = (r: typeof withOut) => r.epochs.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]);
+    expect(report(without)).toEqual(report(withOut));
+  });
+
   it('an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never stopped', async () => {
     const full = await train(config({ workers: 2, epochs: 2 }));
     const stop = new AbortController();

@@ -11,8 +11,8 @@ export class GenerationViews {
   private readonly slotViews: Float32Array[][][];
   /** The generation in view. */
   private current = 0;
-  /** A copy of a generation's parameters and slots (see detach), made on first use. */
-  private copy: { params: Float32Array; slots: Float32Array[]; slotViews: Float32Array[][] } | null = null;
+  /** A copy of a generation's parameters and, once a checkpoint needed them, slots (see detach), made on first use. */
+  private copy: { params: Float32Array; slots: { buffers: Float32Array[]; views: Float32Array[][] } | null } | null = null;
 
   constructor(
     private readonly generations: SharedOptimizer,
@@ -51,21 +51,23 @@ export class GenerationViews {
   }
 
   /**
-   * View a copy of the generation in view, so the threads may write it again while the model and
-   * optimizer are read (evaluation, a checkpoint); use() views a generation again.
+   * View a copy of the generation in view, so the threads may write it again while the model (and,
+   * with `slots`, the optimizer) are read: an evaluation reads only the parameters, a checkpoint
+   * the optimizer state too. use() views a generation again.
    */
-  detach(): void {
+  detach(slots: boolean): void {
     const { paramSize } = this.flat;
-    this.copy ??= (() => {
-      const slots = this.slotNames.map(() => new Float32Array(paramSize));
-      const slotViews = this.flat.params.map((p) => slots.map((slot) => slot.subarray(this.flat.offsetOf(p), this.flat.offsetOf(p) + p.size)));
-      return { params: new Float32Array(paramSize), slots, slotViews };
+    this.copy ??= { params: new Float32Array(paramSize), slots: null };
+    this.copy.params.set(this.generations.params(this.current));
+    this.flat.shareParams(this.copy.params);
+    if (!slots) return;
+    this.copy.slots ??= (() => {
+      const buffers = this.slotNames.map(() => new Float32Array(paramSize));
+      const views = this.flat.params.map((p) => buffers.map((slot) => slot.subarray(this.flat.offsetOf(p), this.flat.offsetOf(p) + p.size)));
+      return { buffers, views };
     })();
-    const { params, slots, slotViews } = this.copy;
-    params.set(this.generations.params(this.current));
-    slots.forEach((slot, k) => slot.set(this.generations.slot(this.current, k)));
-    this.flat.shareParams(params);
-    this.bindSlots(slotViews);
+    this.copy.slots.buffers.forEach((slot, k) => slot.set(this.generations.slot(this.current, k)));
+    this.bindSlots(this.copy.slots.views);
   }
 
   private bindSlots(views: Float32Array[][]): void {

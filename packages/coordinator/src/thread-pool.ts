@@ -116,6 +116,8 @@ export class ThreadPool {
   async stepDone(step: number, wakeAt = step): Promise<void> {
     const job = this.stepsJob;
     if (job === null || this.loop === null) throw new Error('stepDone: no steps started');
+    // Woken every few steps, the loop finds most steps complete: no race of promises for those.
+    if (this.work.isDone(step)) return;
     for (let attempt = 1; ; attempt++) {
       const loop = this.loop!;
       const failure = await Promise.race([this.work.completed(step, wakeAt).then(() => null), loop.failed.then((error) => ({ error }))]);

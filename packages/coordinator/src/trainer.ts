@@ -339,7 +339,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       const epochEnd = endsEpoch(step);
       const checkpointing = checkpointsAfter(step);
       if (!stopping && lockstep === null) {
-        if (epochEnd || checkpointing) views.detach();
+        if (epochEnd || checkpointing) views.detach(checkpointing);
         authorizeAfter(step);
       }
       if (epochEnd) {

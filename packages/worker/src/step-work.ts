@@ -79,6 +79,11 @@ export class StepWork {
     return Atomics.load(this.cells, FIRST) + Math.floor(Atomics.load(this.cells, ARRIVED) / perStep);
   }
 
+  /** Whether `step` is complete. */
+  isDone(step: number): boolean {
+    return Atomics.load(this.cells, DONE) > step;
+  }
+
   /**
    * Resolves once `step` is complete: at once if it is, else once `wakeAt` (authorized, not before
    * step) is, or a step that no other follows. It blocks the calling thread first, for up to
@@ -87,7 +92,7 @@ export class StepWork {
    * thread that failed (reported through the event loop) is noticed.
    */
   async completed(step: number, wakeAt = step): Promise<void> {
-    if (Atomics.load(this.cells, DONE) > step) return;
+    if (this.isDone(step)) return;
     // Set before looking again: a thread completing wakeAt after this sees it and notifies.
     const wake = Math.max(step, wakeAt) + 1;
     Atomics.store(this.cells, WAKE, wake);

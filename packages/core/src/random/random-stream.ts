@@ -30,6 +30,8 @@ export class RandomStream {
   readonly #shard: number;
   readonly #purpose: number;
   readonly #block = new Uint32Array(4);
+  /** The block #block holds (-1: none yet). */
+  #filled = -1;
 
   constructor(coords: StreamCoordinates) {
     if (!Number.isSafeInteger(coords.seed)) throw new RangeError(`random seed must be a safe integer, got ${coords.seed}`);
@@ -41,7 +43,10 @@ export class RandomStream {
   }
 
   #fill(blockIndex: number): Uint32Array {
-    philox4x32(blockIndex, this.#step, this.#shard, this.#purpose, this.#k0, this.#k1, this.#block);
+    if (blockIndex !== this.#filled) {
+      philox4x32(blockIndex, this.#step, this.#shard, this.#purpose, this.#k0, this.#k1, this.#block);
+      this.#filled = blockIndex;
+    }
     return this.#block;
   }
 
