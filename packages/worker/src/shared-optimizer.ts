@@ -92,7 +92,7 @@ export class SharedOptimizer {
   /**
    * The views of [start, end) that a step from generation `from` reads and writes, made once per
    * range and generation: the threads step the same chunks every step, and fresh views each time
-   * were most of what a thread allocated per step.
+   * were among the largest of what a thread allocated per step.
    */
   private rangeViews(from: number, start: number, end: number, grad: Float32Array): RangeViews {
     const key = 2 * start + from;
