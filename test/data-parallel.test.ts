@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
-import { combineShardStats, ConfigError, loadRunData, resolveConfig, train, TrainingDivergedError, TrainingInterruptedError, treeReduce, treeReduceInto, type RunConfig } from '@dtrain/coordinator';
+import { combineShardStats, ConfigError, loadRunData, resolveConfig, train, TrainingDivergedError, TrainingInterruptedError, treeReduce, treeReduceInto, type RunConfig, type TrainOptions } from '@dtrain/coordinator';
 import { data, float32TreeSumInto, fromArray, io, loss, manualSeed, optim, randn, type Tensor } from '@dtrain/core';
 import { batchableHeadStart, buildModel, FlatState, reduceScratchFloats, shardGroupSize, shardsBatchable, type ModelSpec } from '@dtrain/worker';
 
@@ -100,6 +100,35 @@ describe('data-parallel training on worker threads', () => {
     const without = await train(config({ model: wide, workers: 2, epochs: 3, out: null }));
     const report = (r: typeof withOut) => r.epochs.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]);
     expect(report(without)).toEqual(report(withOut));
+  });
+
+  it('reports and checkpoints the same epochs whether the threads evaluate (they fill the cores) or the coordinator does', async () => {
+    // 2 threads fill 2 cores and leave 2 of 4 free. The model's BatchNorm running statistics differ
+    // between the threads' own models and the coordinator's, so evaluating with the wrong ones shows.
+    const run = async (cores: number, fault?: TrainOptions['fault']) => {
+      const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 47 });
+      let evaluation = '';
+      const result = await train(cfg, { cores, fault, events: { onStart: (info) => (evaluation = info.evaluation) } });
+      const dirs = readdirSync(join(cfg.out!, 'checkpoints')).filter((d) => d.startsWith('step-')).sort();
+      const checkpoints = dirs.map((d) => {
+        const dir = join(cfg.out!, 'checkpoints', d);
+        const meta = (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { meta: { history: Record<string, number>[] } }).meta;
+        return [d, checkpointBytes(dir), meta.history.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy])];
+      });
+      return { evaluation, report: result.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy]), checkpoints };
+    };
+    const byThreads = await run(2);
+    const byCoordinator = await run(4);
+    expect([byThreads.evaluation, byCoordinator.evaluation]).toEqual(['threads', 'coordinator']);
+    expect(byThreads.report.length).toBe(3);
+    expect(byThreads.report).toEqual(byCoordinator.report);
+    // Epoch ends (46, 92, 138) and step 47, the one that evaluates the first epoch.
+    expect(byThreads.checkpoints.map(([d]) => d)).toEqual(['step-0000046', 'step-0000047', 'step-0000092', 'step-0000094', 'step-0000138']);
+    expect(byThreads.checkpoints).toEqual(byCoordinator.checkpoints);
+    // A thread failing in the step that evaluates: the step runs again, its evaluation included.
+    const faulted = await run(2, { step: 46, shard: 5, kind: 'throw' });
+    expect(faulted.report).toEqual(byThreads.report);
+    expect(faulted.checkpoints).toEqual(byThreads.checkpoints);
   });
 
   it('an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never stopped', async () => {

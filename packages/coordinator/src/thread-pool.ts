@@ -28,6 +28,11 @@ export function threadsAtOnce(threads: number, cores = availableParallelism()): 
   return Math.max(1, Math.min(threads, cores));
 }
 
+/** Whether the threads computing a step (one per shard at most) leave no core free. */
+export function threadsFillCores(threads: number, shards: number, cores = availableParallelism()): boolean {
+  return Math.min(threadsAtOnce(threads, cores), shards) >= cores;
+}
+
 /** The running 'steps' tasks, one per group, and the first failure among them (resolves with it). */
 interface StepLoop {
   tasks: Promise<void>[];

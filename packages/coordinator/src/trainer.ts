@@ -5,7 +5,9 @@
 // then flips the canonical model and optimizer to the new generation of the shared state. The
 // threads run up to RING steps ahead of the step this loop looks at, and it wakes once every
 // WAKE_EVERY steps. Where it reads the parameters (evaluation, checkpoints, the end) the threads
-// stop one step past that step until it has copied them, and go on while it evaluates the copy.
+// stop one step past that step until it has copied them, and go on while it evaluates the copy;
+// when the threads fill every core, they evaluate instead, in the step after an epoch's end (see
+// ThreadEvaluation), and this loop reports the epoch and writes its checkpoint once that step is done.
 import { createKernelMemory, data, DtrainError, io, manualSeed, nn, reserveInKernelMemory } from '@dtrain/core';
 import {
   buildModel,
@@ -17,6 +19,7 @@ import {
   statsSize,
   StepWork,
   SyncExchangeLayout,
+  ThreadEvaluation,
   type MemoryRegion,
   type ModelSpec,
   type OptimizerSetup,
@@ -33,7 +36,7 @@ import { evaluate } from './evaluate.js';
 import { GenerationViews } from './generations.js';
 import { resolveModelSpec } from './model-choice.js';
 import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
-import { describeTask, ThreadPool, threadsAtOnce } from './thread-pool.js';
+import { describeTask, ThreadPool, threadsAtOnce, threadsFillCores } from './thread-pool.js';
 
 export interface StepReport {
   epoch: number;
@@ -58,6 +61,9 @@ export interface EpochReport {
   samplesPerSec: number;
 }
 
+/** An epoch's report before its test metrics. */
+type EpochTrain = Omit<EpochReport, 'testLoss' | 'testAccuracy'>;
+
 export interface RunStart {
   config: RunConfig;
   spec: ModelSpec;
@@ -67,6 +73,8 @@ export interface RunStart {
   startStep: number;
   /** Shards each thread runs as one batch (1: shard by shard; see shard groups in the worker). */
   shardGroup: number;
+  /** Who evaluates at epoch ends: the threads where they fill every core, else the coordinator. */
+  evaluation: 'threads' | 'coordinator';
 }
 
 export interface TrainEvents {
@@ -187,6 +195,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   } else if (config.syncBn) {
     events.onWarning?.('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
   }
+  // Where the threads fill every core, an evaluation here would take one from them.
+  if (!syncing && threadsFillCores(config.workers, shards, options.cores)) setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, RING);
+  const threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, RING);
   if (options.fault !== undefined) {
     const armed = new Int32Array(shared(1, 'i32'));
     armed[0] = 1;
@@ -218,6 +229,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     totalSteps,
     startStep,
     shardGroup: setup.shardGroup,
+    evaluation: threadEvaluation === null ? 'coordinator' : 'threads',
   });
 
   const pool = new ThreadPool(config.workers, setup, {
@@ -240,6 +252,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const views = new GenerationViews(generations, flat, optimizer);
   views.placeAt(startStep % 2);
   let lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
+  const endsEpoch = (s: number) => s % stepsPerEpoch === stepsPerEpoch - 1;
   /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
   const prepare = (s: number, ahead: number) => {
     const epoch = Math.floor(s / stepsPerEpoch);
@@ -251,9 +264,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), (s % RING) * batchSize);
     const lr = scheduler === null ? optimizer.lr : scheduler.lrAt(scheduler.lastEpoch + ahead);
     generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
+    // The step after an epoch's end (of this run) evaluates the parameters it ended with.
+    threadEvaluation?.schedule(s, s > startStep && endsEpoch(s - 1));
     return lr;
   };
-  const endsEpoch = (s: number) => s % stepsPerEpoch === stepsPerEpoch - 1;
   /** Whether a checkpoint is written after step s (only with an out directory). */
   const checkpointsAfter = (s: number) =>
     out !== null && (endsEpoch(s) || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0));
@@ -264,6 +278,15 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   // it reads (that one writes the other generation; the next would overwrite them) until it has
   // copied them (GenerationViews.detach).
   const lrs = new Array<number>(RING).fill(0);
+  /** An epoch's report and checkpoint, held until the step that evaluates its parameters is done. */
+  let pendingEpoch = null as { evaluatedIn: number; train: EpochTrain; checkpointAt: number | null } | null;
+  const reportEpoch = (train: EpochTrain, test: { loss: number; accuracy: number }) => {
+    const { epoch, trainLoss, trainAccuracy, seconds, samplesPerSec } = train;
+    const epochReport: EpochReport = { epoch, trainLoss, trainAccuracy, testLoss: test.loss, testAccuracy: test.accuracy, seconds, samplesPerSec };
+    history = [...history, epochReport];
+    metrics({ kind: 'epoch', ...epochReport });
+    events.onEpoch?.(epochReport);
+  };
   let authorized = startStep - 1;
   const authorizeAfter = (looked: number) => {
     let frontier = Math.min(lastStep, looked + RING);
@@ -293,6 +316,13 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         lrs[step % RING] = prepare(step, 0);
         await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
       }
+      if (pendingEpoch?.evaluatedIn === step) {
+        // The model and optimizer still hold what the epoch ended with (this step is not taken in yet).
+        const { train, checkpointAt } = pendingEpoch;
+        pendingEpoch = null;
+        reportEpoch(train, threadEvaluation!.result());
+        if (checkpointAt !== null) await saveCheckpoint(checkpointAt);
+      }
       const stepStats = stats.subarray((step % RING) * shards * recordSize, (step % RING + 1) * shards * recordSize);
       let lossSum = 0;
       let correct = 0;
@@ -309,6 +339,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       optimizer.countStep();
       views.use(step + 1);
       syncBatchNorm(batchNorms, stepStats, shards, recordSize);
+      const evaluatedNext = threadEvaluation?.scheduled(step + 1) === true;
+      if (evaluatedNext) threadEvaluation!.publish(step + 1, flat);
       const lr = lrs[step % RING];
       scheduler?.step();
       stepsRun++;
@@ -339,29 +371,25 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       const epochEnd = endsEpoch(step);
       const checkpointing = checkpointsAfter(step);
       if (!stopping && lockstep === null) {
-        if (epochEnd || checkpointing) views.detach(checkpointing);
+        if (checkpointing || (epochEnd && !evaluatedNext)) views.detach(checkpointing);
         authorizeAfter(step);
       }
       if (epochEnd) {
         const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
         // The evaluation's time counts in the next epoch's, whose steps the threads compute meanwhile.
         epochStart = performance.now();
-        const test = evaluate(model, runData.test, runData.sampleShape);
-        const epochReport: EpochReport = {
+        const train: EpochTrain = {
           epoch: epoch + 1,
           trainLoss: totals.loss / totals.samples,
           trainAccuracy: totals.correct / totals.samples,
-          testLoss: test.loss,
-          testAccuracy: test.accuracy,
           seconds,
           samplesPerSec: totals.samples / seconds,
         };
-        history = [...history, epochReport];
-        metrics({ kind: 'epoch', ...epochReport });
-        events.onEpoch?.(epochReport);
         totals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
+        if (evaluatedNext) pendingEpoch = { evaluatedIn: step + 1, train, checkpointAt: checkpointing ? step + 1 : null };
+        else reportEpoch(train, evaluate(model, runData.test, runData.sampleShape));
       }
-      if (checkpointing) await saveCheckpoint(step + 1);
+      if (checkpointing && !(epochEnd && evaluatedNext)) await saveCheckpoint(step + 1);
       if (interrupted && stopping) {
         const where = lastCheckpoint === null ? 'no checkpoint (no out directory)' : `checkpoint ${lastCheckpoint}; continue with --resume ${out}`;
         throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);

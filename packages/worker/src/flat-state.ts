@@ -9,6 +9,8 @@ export class FlatState {
   readonly paramSize: number;
   /** Floats of parameters then buffers (int32 buffers such as num_batches_tracked as exact floats). */
   readonly stateSize: number;
+  /** Each buffer and where it starts among the buffers (the state from paramSize on). */
+  private readonly bufferPlaces: { tensor: Tensor; at: number }[];
   /** The tensors load and store copy, and where each starts in the state. */
   private copied: { tensor: Tensor; at: number }[];
   private readonly paramOffsets = new Map<Tensor, number>();
@@ -28,6 +30,22 @@ export class FlatState {
     for (const { tensor, at } of this.copied.slice(0, this.params.length)) this.paramOffsets.set(tensor, at);
     this.paramSize = this.params.reduce((n, p) => n + p.size, 0);
     this.stateSize = at;
+    this.bufferPlaces = this.copied.slice(this.params.length).map(({ tensor, at }) => ({ tensor, at: at - this.paramSize }));
+  }
+
+  /** Floats of all buffers (stateSize - paramSize). */
+  get bufferSize(): number {
+    return this.stateSize - this.paramSize;
+  }
+
+  /** Write the model's buffers into out[0 .. bufferSize). */
+  storeBuffers(out: Float32Array): void {
+    for (const { tensor, at } of this.bufferPlaces) out.set(tensor.storage as Float32Array | Int32Array, at);
+  }
+
+  /** Overwrite the model's buffers with from[0 .. bufferSize). */
+  loadBuffers(from: Float32Array): void {
+    for (const { tensor, at } of this.bufferPlaces) (tensor.storage as Float32Array | Int32Array).set(from.subarray(at, at + tensor.size));
   }
 
   /**

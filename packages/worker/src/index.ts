@@ -5,6 +5,8 @@ import { fileURLToPath } from 'node:url';
 
 export { buildModel, outputSize, mlpSpec, cnnSpec, ModelSpecError, type ModelSpec, type LayerSpec } from './model-spec.js';
 export { FlatState } from './flat-state.js';
+export { EVAL_CHUNK, evaluateSplit, type Evaluation, type SplitArrays } from './evaluation.js';
+export { ThreadEvaluation, type EvaluationSetup } from './thread-evaluation.js';
 export { regionView, statsSize, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
 export { ShardRunner } from './shard-runner.js';
 export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';

@@ -4,6 +4,7 @@
 import { kernelMemoryView } from '@dtrain/core';
 import type { ModelSpec } from './model-spec.js';
 import type { OptimizerSetup } from './shared-optimizer.js';
+import type { EvaluationSetup } from './thread-evaluation.js';
 
 /** A float32 array in the run's kernel memory (RunSetup.memory): where it starts, in bytes, and its length. */
 export interface MemoryRegion {
@@ -67,6 +68,8 @@ export interface RunSetup {
   syncBn?: { exchange: SharedArrayBuffer; barrier: SharedArrayBuffer };
   /** The authorization, claim counters, barrier and completion of the 'steps' tasks (see StepWork). */
   work: SharedArrayBuffer;
+  /** When the threads evaluate the test split at epoch ends (see ThreadEvaluation); else the coordinator does. */
+  evaluation?: EvaluationSetup;
   /**
    * Test-only: make the worker that computes (step, shard) throw or exit, once per run; or, during
    * 'update', the one stepping the optimizer over the range at element 0 of step `step`, halfway.

@@ -2,6 +2,7 @@
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
 import { add, channelStats, withGradientDestinations, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, kernelMemoryView, reserveInKernelMemory, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import { evaluateChunk, type SplitArrays } from './evaluation.js';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
@@ -261,6 +262,19 @@ export class ShardRunner {
     });
     this.flat.storeGrads(this.gradSlot(shard));
     this.writeRecord(step, shard, lossSum, predictionsOf(logits, y), this.batchNorms.map((bn) => bn.lastBatchStats!));
+  }
+
+  /**
+   * Chunk `chunk` of a split into its record, in evaluation mode, with the parameters in use and the
+   * buffers (running statistics) last loaded into this model.
+   */
+  evaluate(split: SplitArrays, chunk: number, records: Float64Array): void {
+    this.model.eval();
+    try {
+      evaluateChunk(this.model, split, this.sampleShape, chunk, records);
+    } finally {
+      this.model.train();
+    }
   }
 
   /**

@@ -32,8 +32,9 @@ const STOPPED = 4; // 1: threads return
 const ABORTED = 5; // 1: threads waiting anywhere throw StepAbortedError
 const GROUPS = 6; // threads computing the run of steps
 const WAKE = 7; // completing the step before this one wakes the coordinator (earlier ones do not)
-const CLAIMS = 8; // [half][shard group, chunk]
-const CELLS = CLAIMS + 4;
+const CLAIMS = 8; // [half][shard group, chunk, evaluation chunk]
+const CLAIM_KINDS = 3;
+const CELLS = CLAIMS + 2 * CLAIM_KINDS;
 
 /** Barriers per step: after the shard groups, after the sum and optimizer step. */
 const BARRIERS_PER_STEP = 2;
@@ -140,28 +141,37 @@ export class StepWork {
    */
   waitAuthorized(step: number): boolean {
     const authorized = () => Atomics.load(this.cells, AUTHORIZED) >= step;
-    const ready = () => authorized() || Atomics.load(this.cells, STOPPED) !== 0 || Atomics.load(this.cells, ABORTED) !== 0;
+    const ready = () => authorized() || Atomics.load(this.cells, STOPPED) !== 0 || this.aborted();
     for (let seen = Atomics.load(this.cells, AUTHORIZED); !ready(); seen = Atomics.load(this.cells, AUTHORIZED)) {
       Atomics.wait(this.cells, AUTHORIZED, seen, POLL_MS);
     }
-    if (Atomics.load(this.cells, ABORTED) !== 0) throw new StepAbortedError(`steps called off before step ${step}`);
+    if (this.aborted()) throw new StepAbortedError(`steps called off before step ${step}`);
     return authorized();
   }
 
   /** The next shard group of `step` to compute (past the last when none is left; see RunSetup.shardGroup). */
   claimShard(step: number): number {
-    return Atomics.add(this.cells, CLAIMS + 2 * (step % 2), 1);
+    return Atomics.add(this.cells, CLAIMS + CLAIM_KINDS * (step % 2), 1);
   }
 
   /** The next chunk [c * SUM_CHUNK, (c + 1) * SUM_CHUNK) of `step`'s gradient to sum. */
   claimChunk(step: number): number {
-    return Atomics.add(this.cells, CLAIMS + 2 * (step % 2) + 1, 1);
+    return Atomics.add(this.cells, CLAIMS + CLAIM_KINDS * (step % 2) + 1, 1);
+  }
+
+  /** The next chunk of the test split to evaluate in `step` (see ThreadEvaluation). */
+  claimEvalChunk(step: number): number {
+    return Atomics.add(this.cells, CLAIMS + CLAIM_KINDS * (step % 2) + 2, 1);
   }
 
   /** Fresh claim counters for `step` (call once every thread is past the first barrier of step - 1). */
   resetClaims(step: number): void {
-    Atomics.store(this.cells, CLAIMS + 2 * (step % 2), 0);
-    Atomics.store(this.cells, CLAIMS + 2 * (step % 2) + 1, 0);
+    for (let kind = 0; kind < CLAIM_KINDS; kind++) Atomics.store(this.cells, CLAIMS + CLAIM_KINDS * (step % 2) + kind, 0);
+  }
+
+  /** Whether the steps were called off (a thread failed): a thread waiting anywhere throws StepAbortedError. */
+  aborted(): boolean {
+    return Atomics.load(this.cells, ABORTED) !== 0;
   }
 
   /**
@@ -176,12 +186,12 @@ export class StepWork {
       Atomics.notify(this.cells, ARRIVED);
       return true;
     }
-    const ready = () => Atomics.load(this.cells, ARRIVED) >= target || Atomics.load(this.cells, ABORTED) !== 0;
+    const ready = () => Atomics.load(this.cells, ARRIVED) >= target || this.aborted();
     spinUntil(ready);
     for (let seen = Atomics.load(this.cells, ARRIVED); !ready(); seen = Atomics.load(this.cells, ARRIVED)) {
       Atomics.wait(this.cells, ARRIVED, seen, POLL_MS);
     }
-    if (Atomics.load(this.cells, ABORTED) !== 0) throw new StepAbortedError(`step called off at barrier ${phase}`);
+    if (this.aborted()) throw new StepAbortedError(`step called off at barrier ${phase}`);
     return false;
   }
 

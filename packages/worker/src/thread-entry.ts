@@ -9,6 +9,7 @@ import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
 import { SharedOptimizer, stepLoss } from './shared-optimizer.js';
 import { StepWork, SUM_CHUNK } from './step-work.js';
+import { ThreadEvaluation } from './thread-evaluation.js';
 
 let runner: ShardRunner | null = null;
 let work: StepWork | null = null;
@@ -17,6 +18,8 @@ let reduction: Reduction | null = null;
 let generations: SharedOptimizer | null = null;
 /** The step whose state this thread's model holds (the state changes only between steps). */
 let loadedStep = -1;
+/** The run's evaluation by the threads, if they evaluate (made on first use). */
+let evaluation: ThreadEvaluation | null = null;
 
 function injectFault(setup: RunSetup, step: number, shard: number, during: 'shard' | 'update' = 'shard'): void {
   const fault = setup.fault;
@@ -100,8 +103,24 @@ export default function runStepTask(task: StepTask): number {
 }
 
 /**
- * Steps from the work's first on: claim and compute shard groups, wait for the other threads'
- * groups, claim and sum chunks of the gradient and step the optimizer over them, wait for the
+ * The chunks of the test split this thread claims in `step`, when the step evaluates (it reads the
+ * parameters an epoch ended with): each chunk's record, with the buffers the coordinator published.
+ */
+function evaluateClaimed(setup: RunSetup, runner: ShardRunner, work: StepWork, step: number): void {
+  if (setup.evaluation === undefined) return;
+  evaluation ??= new ThreadEvaluation(setup.evaluation, setup.ring);
+  if (!evaluation.scheduled(step)) return;
+  let loaded = false;
+  for (let chunk = work.claimEvalChunk(step); chunk < evaluation.chunks; chunk = work.claimEvalChunk(step)) {
+    if (!loaded) evaluation.loadBuffers(step, runner.flat, () => work.aborted());
+    loaded = true;
+    runner.evaluate(evaluation.split, chunk, evaluation.records);
+  }
+}
+
+/**
+ * Steps from the work's first on: claim and compute shard groups (and evaluation chunks, in a step
+ * that evaluates), wait for the other threads' groups, claim and sum chunks of the gradient and step the optimizer over them, wait for the
  * others again (the next step reads every range), and go on. Returns the steps computed.
  */
 function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: number): number {
@@ -116,6 +135,9 @@ function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: 
       const first = group * size;
       runner.runGroup(step, first, Math.min(size, setup.shards - first), (shard) => injectFault(setup, step, shard));
     }
+    // After the groups: by then the coordinator has published the buffers, and a thread that finished
+    // its groups first takes more of the chunks.
+    evaluateClaimed(setup, runner, work, step);
     work.arrive(phase++, groups);
     // Every thread is past step - 1, whose counters the next step reuses.
     work.resetClaims(step + 1);
