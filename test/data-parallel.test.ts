@@ -479,4 +479,24 @@ describe('FlatState (how every worker receives the canonical state)', () => {
     for (const key of Object.keys(a)) expect(Array.from(b[key].dataSync()), key).toEqual(Array.from(a[key].dataSync()));
     expect(b['1.num_batches_tracked'].item()).toBe(1);
   });
+
+  it('moves the buffers alone (what the threads evaluate with), leaving the parameters', () => {
+    const spec: ModelSpec = { input: [3], layers: [{ type: 'linear', out: 4 }, { type: 'batchnorm' }, { type: 'linear', out: 2 }] };
+    manualSeed(1);
+    const coordinator = buildModel(spec);
+    coordinator.forward(randn([5, 3]));
+    coordinator.forward(randn([5, 3]));
+    manualSeed(2);
+    const worker = buildModel(spec);
+    const weight = Array.from(worker.stateDict()['0.weight'].dataSync());
+    const from = new FlatState(coordinator);
+    const buffers = new Float32Array(from.bufferSize);
+    expect(from.bufferSize).toBe(4 + 4 + 1);
+    from.storeBuffers(buffers);
+    new FlatState(worker).loadBuffers(buffers);
+    const [a, b] = [coordinator.stateDict(), worker.stateDict()];
+    for (const key of ['1.running_mean', '1.running_var']) expect(Array.from(b[key].dataSync()), key).toEqual(Array.from(a[key].dataSync()));
+    expect(b['1.num_batches_tracked'].item()).toBe(2);
+    expect(Array.from(b['0.weight'].dataSync())).toEqual(weight);
+  });
 });

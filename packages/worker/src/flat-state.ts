@@ -2,6 +2,17 @@
 // state and gradients move between the coordinator and workers (shared memory or the wire).
 import type { nn, Tensor } from '@dtrain/core';
 
+/** Tensors placed in a flat vector, each from `at`. */
+type Placed = readonly { tensor: Tensor; at: number }[];
+
+function copyIn(placed: Placed, from: Float32Array): void {
+  for (const { tensor, at } of placed) (tensor.storage as Float32Array | Int32Array).set(from.subarray(at, at + tensor.size));
+}
+
+function copyOut(placed: Placed, to: Float32Array): void {
+  for (const { tensor, at } of placed) to.set(tensor.storage as Float32Array | Int32Array, at);
+}
+
 export class FlatState {
   readonly params: Tensor[];
   readonly buffers: Tensor[];
@@ -40,12 +51,12 @@ export class FlatState {
 
   /** Write the model's buffers into out[0 .. bufferSize). */
   storeBuffers(out: Float32Array): void {
-    for (const { tensor, at } of this.bufferPlaces) out.set(tensor.storage as Float32Array | Int32Array, at);
+    copyOut(this.bufferPlaces, out);
   }
 
   /** Overwrite the model's buffers with from[0 .. bufferSize). */
   loadBuffers(from: Float32Array): void {
-    for (const { tensor, at } of this.bufferPlaces) (tensor.storage as Float32Array | Int32Array).set(from.subarray(at, at + tensor.size));
+    copyIn(this.bufferPlaces, from);
   }
 
   /**
@@ -70,12 +81,12 @@ export class FlatState {
 
   /** Overwrite the model's parameters (unless shared) and buffers with state[0 .. stateSize). */
   load(state: Float32Array): void {
-    for (const { tensor, at } of this.copied) (tensor.storage as Float32Array | Int32Array).set(state.subarray(at, at + tensor.size));
+    copyIn(this.copied, state);
   }
 
   /** Write the model's parameters (unless shared) and buffers into state[0 .. stateSize). */
   store(state: Float32Array): void {
-    for (const { tensor, at } of this.copied) state.set(tensor.storage as Float32Array | Int32Array, at);
+    copyOut(this.copied, state);
   }
 
   /** Write each parameter's gradient (zeros where it has none) into out[0 .. paramSize). */

@@ -1,8 +1,8 @@
 // Evaluation by the threads, for runs whose threads fill every core: there the coordinator's own
 // evaluation took a core from a computing thread for milliseconds, and the other thread waited for
-// it at the next barrier. Instead, the step after an epoch's end (which reads the parameters that
-// epoch ended with, and writes the other generation) begins, once its shard groups are claimed, with
-// the test split's chunks (EVAL_CHUNK samples each), claimed like the groups. The coordinator marks
+// it at the next barrier. Instead, in the step after an epoch's end (which reads the parameters that
+// epoch ended with, and writes the other generation), the threads that have computed its shard
+// groups claim and evaluate the test split's chunks (EVAL_CHUNK samples each). The coordinator marks
 // such a step when it prepares it, and publishes the model's buffers (BatchNorm running statistics
 // as of the epoch's end) once it has looked at that epoch's last step; it reads the chunks' records
 // once the marked step is complete.
