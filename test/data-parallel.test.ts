@@ -131,6 +131,28 @@ describe('data-parallel training on worker threads', () => {
     expect(faulted.checkpoints).toEqual(byThreads.checkpoints);
   });
 
+  it('with one step per epoch (every step an epoch\'s end), the threads and the coordinator report the same epochs', async () => {
+    const run = (cores: number) => train(config({ model: 'mlp', workers: 2, batchSize: 2048, epochs: 4, out: null }), { cores });
+    const [byThreads, byCoordinator] = [await run(2), await run(4)];
+    const report = (r: typeof byThreads) => r.epochs.map((e) => [e.epoch, e.trainLoss, e.testLoss, e.testAccuracy]);
+    expect(report(byThreads).map(([epoch]) => epoch)).toEqual([1, 2, 3, 4]);
+    expect(report(byThreads)).toEqual(report(byCoordinator));
+  });
+
+  it('an interrupt at an epoch\'s end reports and checkpoints that epoch (the threads evaluating) before the run stops', async () => {
+    const stop = new AbortController();
+    const cfg = config({ workers: 2, epochs: 2 });
+    const error = await train(cfg, { cores: 2, signal: stop.signal, events: { onStep: (r) => r.step === 46 && stop.abort() } }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingInterruptedError);
+    const dir = join(cfg.out!, 'checkpoints', 'step-0000046');
+    const meta = (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { meta: { history: { epoch: number }[] } }).meta;
+    expect(meta.history.map((e) => e.epoch)).toEqual([1]);
+    const full = await train(config({ workers: 2, epochs: 2 }), { cores: 2 });
+    const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }), { cores: 2 });
+    expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
+    expect(resumed.epochs.map((e) => e.testLoss)).toEqual(full.epochs.map((e) => e.testLoss));
+  });
+
   it('an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never stopped', async () => {
     const full = await train(config({ workers: 2, epochs: 2 }));
     const stop = new AbortController();
