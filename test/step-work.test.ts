@@ -16,6 +16,7 @@ describe('StepWork', () => {
     expect(work.firstStep()).toBe(5);
     expect(work.waitAuthorized(5)).toBe(true);
     expect([work.claimShard(5), work.claimShard(5), work.claimShard(5)]).toEqual([0, 1, 2]);
+    expect([work.claimEvalChunk(5), work.claimEvalChunk(5)]).toEqual([0, 1]);
     expect(work.arrive(0, 1)).toBe(true);
     work.resetClaims(6);
     expect([work.claimChunk(5), work.claimChunk(5)]).toEqual([0, 1]);
@@ -30,8 +31,10 @@ describe('StepWork', () => {
     expect(work.waitAuthorized(6)).toBe(true);
     expect(work.claimShard(6)).toBe(0);
     expect(work.claimChunk(6)).toBe(0);
+    expect(work.claimEvalChunk(6)).toBe(0);
     work.resetClaims(7);
     expect(work.claimShard(7)).toBe(0);
+    expect(work.claimEvalChunk(7)).toBe(0);
   });
 
   it('completed() waits for the step, and stop() makes a waiting thread return', async () => {

@@ -1,16 +1,12 @@
 // The built-in and on-disk data sets of a run, loaded once into SharedArrayBuffers so every worker
 // thread reads the same memory, and standardized with statistics of the training split.
 import { data, DataFormatError } from '@dtrain/core';
+import type { SplitArrays } from '@dtrain/worker';
 import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from './config.js';
 
-export interface SharedSplit {
-  /** float32 [samples * sampleSize] in a SharedArrayBuffer. */
-  inputs: Float32Array;
-  /** int32 class labels [samples]. */
-  labels: Int32Array;
-  samples: number;
-}
+/** A split whose inputs and labels live in SharedArrayBuffers (what the worker threads read). */
+export type SharedSplit = SplitArrays;
 
 export interface RunData {
   name: string;

@@ -15,9 +15,11 @@ export function evalChunks(samples: number): number {
   return Math.ceil(samples / EVAL_CHUNK);
 }
 
-/** A data split in shared memory: inputs [samples, ...sampleShape] and int32 class labels. */
+/** A data split in shared memory (SharedArrayBuffers): what every thread reads. */
 export interface SplitArrays {
+  /** float32 [samples, ...sampleShape]. */
   inputs: Float32Array;
+  /** int32 class labels [samples]. */
   labels: Int32Array;
   samples: number;
 }
@@ -53,7 +55,8 @@ export interface Evaluation {
 export function foldEvaluation(records: Float64Array, samples: number): Evaluation {
   let lossSum = 0;
   let correct = 0;
-  for (let chunk = 0; chunk < evalChunks(samples); chunk++) {
+  const chunks = evalChunks(samples);
+  for (let chunk = 0; chunk < chunks; chunk++) {
     lossSum += records[EVAL_RECORD * chunk];
     correct += records[EVAL_RECORD * chunk + 1];
   }
@@ -62,11 +65,12 @@ export function foldEvaluation(records: Float64Array, samples: number): Evaluati
 
 /** Mean loss and accuracy of the model on the split, in evaluation mode (running BatchNorm statistics). */
 export function evaluateSplit(model: nn.Module, split: SplitArrays, sampleShape: readonly number[]): Evaluation {
-  const records = new Float64Array(EVAL_RECORD * evalChunks(split.samples));
+  const chunks = evalChunks(split.samples);
+  const records = new Float64Array(EVAL_RECORD * chunks);
   const wasTraining = model.training;
   model.eval();
   try {
-    for (let chunk = 0; chunk < evalChunks(split.samples); chunk++) evaluateChunk(model, split, sampleShape, chunk, records);
+    for (let chunk = 0; chunk < chunks; chunk++) evaluateChunk(model, split, sampleShape, chunk, records);
   } finally {
     model.train(wasTraining);
   }
