@@ -40,6 +40,11 @@ function checkpointBytes(dir: string): string {
   return ['model.safetensors', 'optimizer.safetensors'].map((f) => readFileSync(join(dir, f)).toString('base64')).join('|');
 }
 
+/** The epoch history a checkpoint's metadata holds. */
+function checkpointHistory(dir: string): Record<string, number>[] {
+  return (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { meta: { history: Record<string, number>[] } }).meta.history;
+}
+
 describe('data-parallel training on worker threads', () => {
   const bytes = new Map<string, string>();
   const results = new Map<number, Awaited<ReturnType<typeof train>>>();
@@ -112,8 +117,7 @@ describe('data-parallel training on worker threads', () => {
       const dirs = readdirSync(join(cfg.out!, 'checkpoints')).filter((d) => d.startsWith('step-')).sort();
       const checkpoints = dirs.map((d) => {
         const dir = join(cfg.out!, 'checkpoints', d);
-        const meta = (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { meta: { history: Record<string, number>[] } }).meta;
-        return [d, checkpointBytes(dir), meta.history.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy])];
+        return [d, checkpointBytes(dir), checkpointHistory(dir).map((e) => [e.trainLoss, e.testLoss, e.testAccuracy])];
       });
       return { evaluation, report: result.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy]), checkpoints };
     };
@@ -145,8 +149,7 @@ describe('data-parallel training on worker threads', () => {
     const error = await train(cfg, { cores: 2, signal: stop.signal, events: { onStep: (r) => r.step === 46 && stop.abort() } }).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrainingInterruptedError);
     const dir = join(cfg.out!, 'checkpoints', 'step-0000046');
-    const meta = (JSON.parse(readFileSync(join(dir, 'checkpoint.json'), 'utf8')) as { meta: { history: { epoch: number }[] } }).meta;
-    expect(meta.history.map((e) => e.epoch)).toEqual([1]);
+    expect(checkpointHistory(dir).map((e) => e.epoch)).toEqual([1]);
     const full = await train(config({ workers: 2, epochs: 2 }), { cores: 2 });
     const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }), { cores: 2 });
     expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));

@@ -120,8 +120,9 @@ function evaluateClaimed(setup: RunSetup, runner: ShardRunner, work: StepWork, s
 
 /**
  * Steps from the work's first on: claim and compute shard groups (and evaluation chunks, in a step
- * that evaluates), wait for the other threads' groups, claim and sum chunks of the gradient and step the optimizer over them, wait for the
- * others again (the next step reads every range), and go on. Returns the steps computed.
+ * that evaluates), wait for the other threads' groups, claim and sum chunks of the gradient and step
+ * the optimizer over them, wait for the others again (the next step reads every range), and go on.
+ * Returns the steps computed.
  */
 function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: number): number {
   const { paramSize } = runner.flat;
