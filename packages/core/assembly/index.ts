@@ -1,6 +1,6 @@
 // Entry point of the WebAssembly kernels: everything exported here is callable from the CPU backend.
 export { gemm, gemmKBlock, gemmSegmentSum, scratchFloats } from './gemm';
-export { adamStep } from './optimizer';
+export { adamStep, fusedMaddProbe } from './optimizer';
 export { columns } from './conv';
 export { maxPool2x2 } from './pool';
 export { channelStats, channelSums, channelAffine, batchNormBackward } from './batchnorm';

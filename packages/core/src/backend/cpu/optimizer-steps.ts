@@ -21,21 +21,65 @@ export function sgdStepKernel(p: FloatArray, g: FloatArray, buf: FloatArray | nu
   }
 }
 
-export function adamStepKernel(p: FloatArray, g: FloatArray, m: FloatArray, v: FloatArray, hyper: AdamHyper, from?: { p: FloatArray; m: FloatArray; v: FloatArray }): void {
+/** Adam's scalars as PyTorch's CPU kernels use them: computed in float64, each rounded to the element type. */
+export interface AdamScalars {
+  negStepSize: number;
+  beta1: number;
+  beta2: number;
+  oneMinusBeta1: number;
+  oneMinusBeta2: number;
+  eps: number;
+  sqrtCorrection2: number;
+  /** AdamW's factor on the weights (1 for Adam). */
+  decay: number;
+  /** Adam's L2 factor added to the gradient (0 for AdamW). */
+  l2: number;
+}
+
+export function adamScalars(hyper: AdamHyper, f: (x: number) => number = Math.fround): AdamScalars {
   const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = hyper;
-  const stepSize = lr / (1 - Math.pow(beta1, step));
-  const sqrtCorrection2 = Math.sqrt(1 - Math.pow(beta2, step));
-  const decay = decoupled ? 1 - lr * weightDecay : 1;
-  const l2 = decoupled ? 0 : weightDecay;
+  return {
+    negStepSize: f(-lr / (1 - beta1 ** step)),
+    beta1: f(beta1),
+    beta2: f(beta2),
+    oneMinusBeta1: f(1 - beta1),
+    oneMinusBeta2: f(1 - beta2),
+    eps: f(eps),
+    sqrtCorrection2: f(Math.sqrt(1 - beta2 ** step)),
+    decay: decoupled ? f(1 - lr * weightDecay) : 1,
+    l2: decoupled ? 0 : f(weightDecay),
+  };
+}
+
+const unrounded = (x: number) => x;
+
+/**
+ * torch.optim.Adam's float32 arithmetic, operation by operation, with the multiply-adds its
+ * vectorized CPU kernels fuse: the reference the WebAssembly kernel is tested against, and PyTorch's
+ * bytes.
+ */
+export function adamStepKernel(
+  p: FloatArray,
+  g: FloatArray,
+  m: FloatArray,
+  v: FloatArray,
+  hyper: AdamHyper,
+  from?: { p: FloatArray; m: FloatArray; v: FloatArray },
+): void {
+  // float32: each operation rounded to float32 (fma: a * b of two floats is exact in float64).
+  const f = p instanceof Float32Array ? Math.fround : unrounded;
+  const fusedMulAdd = (a: number, b: number, c: number) => f(a * b + c);
+  const s = adamScalars(hyper, f);
   const n = p.length;
   const [p0, m0, v0] = from === undefined ? [p, m, v] : [from.p, from.m, from.v];
   for (let i = 0; i < n; i++) {
-    const pi = p0[i] * decay;
-    const gi = g[i] + l2 * pi;
-    const mi = beta1 * m0[i] + (1 - beta1) * gi;
-    const vi = beta2 * v0[i] + (1 - beta2) * gi * gi;
+    const pi = f(p0[i] * s.decay);
+    const gi = fusedMulAdd(pi, s.l2, g[i]);
+    const mi = fusedMulAdd(gi, s.oneMinusBeta1, f(m0[i] * s.beta1));
+    const vi = fusedMulAdd(f(s.oneMinusBeta2 * gi), gi, f(v0[i] * s.beta2));
     m[i] = mi;
     v[i] = vi;
-    p[i] = pi - (stepSize * m[i]) / (Math.sqrt(v[i]) / sqrtCorrection2 + eps);
+    const denom = f(f(f(Math.sqrt(vi)) / s.sqrtCorrection2) + s.eps);
+    p[i] = f(pi + f(f(s.negStepSize * mi) / denom));
   }
 }

@@ -2,6 +2,7 @@
 // the module's memory (allocated in a kernel arena) is used in place; any other is copied in (a
 // memcpy, small next to the work) and an output copied back (see kernel-memory.ts).
 import type { AdamHyper, MatmulSpec, Window2d } from '../backend.js';
+import { adamScalars } from '../cpu/optimizer-steps.js';
 import { KernelMemory, NO_ROOM } from './kernel-memory.js';
 import { KERNELS_PRIVATE_WASM_BASE64, KERNELS_RELAXED_PRIVATE_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
 
@@ -101,9 +102,11 @@ interface KernelExports {
     m: number,
     v: number,
     n: number,
-    stepSize: number,
+    negStepSize: number,
     beta1: number,
     beta2: number,
+    oneMinusBeta1: number,
+    oneMinusBeta2: number,
     eps: number,
     sqrtCorrection2: number,
     decay: number,
@@ -111,7 +114,9 @@ interface KernelExports {
     p0: number,
     m0: number,
     v0: number,
+    fusedMaddIsExact: number,
   ): void;
+  fusedMaddProbe(a: number, b: number, c: number): number;
 }
 
 /** Floats a bias region is padded by (the kernels read whole vectors). */
@@ -399,6 +404,22 @@ export function wasmTreeSumInto(slots: Float32Array, count: number, stride: numb
   });
 }
 
+const fusedMaddExactness = new WeakMap<KernelExports, number>();
+
+/**
+ * 1 where the kernels' vector multiply-add rounds once: (1 + 2^-12)^2 - 1 keeps its 2^-24 term only
+ * when fused. Relaxed SIMD lets an engine fuse or not; Adam needs the fused rounding for PyTorch's bytes.
+ */
+function fusedMaddIsExact(kernels: KernelExports): number {
+  let exact = fusedMaddExactness.get(kernels);
+  if (exact === undefined) {
+    const a = 1 + 2 ** -12;
+    exact = kernels.fusedMaddProbe(a, a, -1) === Math.fround(a * a - 1) ? 1 : 0;
+    fusedMaddExactness.set(kernels, exact);
+  }
+  return exact;
+}
+
 /** Floats of each operand one Adam call takes: the four blocks (64 KiB) stay in L2 between the copies. */
 const ADAM_BLOCK = 4096;
 
@@ -412,17 +433,13 @@ const ADAM_BLOCK = 4096;
 export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, from?: { p: Float32Array; m: Float32Array; v: Float32Array }): boolean {
   const n = p.length;
   if (n === 0) return true;
-  const { lr, beta1, beta2, eps, weightDecay, decoupled, step } = hyper;
-  const stepSize = lr / (1 - Math.pow(beta1, step));
-  const sqrtCorrection2 = Math.sqrt(1 - Math.pow(beta2, step));
-  const decay = decoupled ? 1 - lr * weightDecay : 1;
-  const l2 = decoupled ? 0 : weightDecay;
+  const { negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2 } = adamScalars(hyper);
   const [p0, m0, v0] = from === undefined ? [p, m, v] : [from.p, from.m, from.v];
   const { kernels, memory } = loadedOrThrow();
   const inPlace = [p, g, m, v, p0, m0, v0].map((a) => memory.pointerOf(a));
   if (inPlace.every((at) => at >= 0)) {
     const [pAt, gAt, mAt, vAt, p0At, m0At, v0At] = inPlace;
-    kernels.adamStep(pAt, gAt, mAt, vAt, n, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, p0At, m0At, v0At);
+    kernels.adamStep(pAt, gAt, mAt, vAt, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p0At, m0At, v0At, fusedMaddIsExact(kernels));
     return true;
   }
   const block = Math.min(ADAM_BLOCK, n);
@@ -436,7 +453,7 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
       f32.set(g.subarray(start, end), gPtr >> 2);
       f32.set(m0.subarray(start, end), mPtr >> 2);
       f32.set(v0.subarray(start, end), vPtr >> 2);
-      kernels.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, stepSize, beta1, beta2, eps, sqrtCorrection2, decay, l2, pPtr, mPtr, vPtr);
+      kernels.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, pPtr, mPtr, vPtr, fusedMaddIsExact(kernels));
       p.set(at(pPtr, end - start), start);
       m.set(at(mPtr, end - start), start);
       v.set(at(vPtr, end - start), start);
