@@ -122,6 +122,16 @@ describe('binary op gradients (gradcheck)', () => {
     expect(gradcheck((a) => pow(a, 3), [randn([4])])).toBe(true);
   });
 
+  it('pow at base 0 gives finite gradients where PyTorch does (exponent 0, and the exponent for a base of 0)', () => {
+    const base = tensor([0, 0, 0, 2], { requiresGrad: true });
+    const exponent = tensor([0, 2, 0.5, 0], { requiresGrad: true });
+    pow(base, exponent).sum().backward();
+    // d/db b^e = e b^(e-1): 0 where e = 0 (not 0 * 0^-1), 0 for e = 2, inf for e = 0.5 at b = 0.
+    expectClose(base.grad!, [0, 0, Infinity, 0]);
+    // d/de b^e = b^e log b: 0 where b = 0 and e >= 0 (not 1 * -inf).
+    expectClose(exponent.grad!, [0, 0, 0, Math.log(2)]);
+  });
+
   it('maximum splits the gradient evenly on ties', () => {
     const a = tensor([1, 2], { requiresGrad: true });
     const b = tensor([1, 3], { requiresGrad: true });

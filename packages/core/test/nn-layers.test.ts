@@ -222,6 +222,15 @@ describe('containers and activations', () => {
     expect(new nn.Flatten().forward(randn([2, 3, 4])).shape).toEqual([2, 12]);
   });
 
+  it("elu's gradient at exactly 0 is alpha (PyTorch's x <= 0 branch)", () => {
+    const x = tensor([-1, 0, 1], { requiresGrad: true });
+    elu(x, 0.7).sum().backward();
+    expectClose(x.grad!, [0.7 * Math.exp(-1), 0.7, 1], 1e-6);
+    const big = tensor([100, -100], { requiresGrad: true });
+    elu(big).sum().backward();
+    expectClose(big.grad!, [1, Math.exp(-100)], 1e-6);
+  });
+
   it('activation values', () => {
     const x = tensor([-2, 0, 3]);
     expectClose(leakyRelu(x), [-0.02, 0, 3]);

@@ -58,6 +58,16 @@ describe('unary op gradients (gradcheck)', () => {
     expect(gradcheck(relu, [x])).toBe(true);
   });
 
+  it("sign's gradient is zeros (as PyTorch), so a graph through it still backpropagates", () => {
+    const x = tensor([-2, 0, 3], { requiresGrad: true });
+    sign(x).mul(x).sum().backward();
+    // d/dx (sign(x) * x) with sign's own gradient zero: sign(x).
+    expectClose(x.grad!, [-1, 0, 1]);
+    const y = tensor([1, -1], { requiresGrad: true });
+    sign(y).sum().backward();
+    expectClose(y.grad!, [0, 0]);
+  });
+
   it('relu passes gradient only where the input is positive (0 at 0, as PyTorch)', () => {
     const x = tensor([-1, 0, 2], { requiresGrad: true });
     relu(x).sum().backward();

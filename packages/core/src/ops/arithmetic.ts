@@ -61,10 +61,15 @@ export function div(a: TensorLike, b: TensorLike): Tensor {
   ]);
 }
 
+/**
+ * As PyTorch, the base's gradient is 0 where the exponent is 0 (not 0 * x^-1, NaN at x = 0), and the
+ * exponent's is 0 where the base is 0 and the exponent >= 0 (not 0 * log 0).
+ */
 export function pow(a: TensorLike, b: TensorLike): Tensor {
   return binaryOp('pow', a, b, (g, x, y, out, needs) => [
-    needs[0] ? mul(g, mul(y, pow(x, sub(y, 1)))) : null,
-    needs[1] ? mul(g, mul(out, log(x))) : null,
+    // The masked places get an exponent of 1 (x^0 * 0) and a logarithm of 1 (log 1 = 0) instead.
+    needs[0] ? mul(g, mul(y, pow(x, sub(add(y, equal(y, 0)), 1)))) : null,
+    needs[1] ? mul(g, mul(out, log(add(x, mul(equal(x, 0), sub(1, greater(0, y))))))) : null,
   ]);
 }
 

@@ -1,6 +1,7 @@
 // Elementwise functions of one tensor, each with its derivative beside it.
 import type { UnaryOp } from '../backend/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
+import { zerosLike } from '../tensor/creation.js';
 import { gatePositive, mul, sub } from './arithmetic.js';
 import { NOT_DIFFERENTIABLE, requireFloat, result } from './op.js';
 
@@ -32,8 +33,8 @@ export const erf = (x: Tensor): Tensor =>
 /** log(1 + exp(x)), stable for large |x|; its derivative is sigmoid(x). */
 export const softplusUnit = (x: Tensor): Tensor => unaryOp('softplus', x, (g, x) => mul(g, sigmoid(x)));
 
-/** -1, 0 or 1 by the sign of each element (0 stays 0); its gradient is zero, so none is recorded. */
-export const sign = (x: Tensor): Tensor => unaryOp('sign', x, NOT_DIFFERENTIABLE);
+/** -1, 0 or 1 by the sign of each element (0 stays 0); its gradient is zeros, as PyTorch's. */
+export const sign = (x: Tensor): Tensor => unaryOp('sign', x, (g) => zerosLike(g));
 
 /** 1 where x > 0, else 0: the derivative of relu. */
 export const step = (x: Tensor): Tensor => unaryOp('step', x, NOT_DIFFERENTIABLE);
