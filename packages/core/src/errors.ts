@@ -24,3 +24,6 @@ export class StateDictError extends DtrainError {}
 
 /** A data file (IDX, CSV, safetensors) that is missing, truncated or malformed. */
 export class DataFormatError extends DtrainError {}
+
+/** An option or argument outside what the function accepts (PyTorch's ValueError). */
+export class OptionError extends DtrainError {}

@@ -49,7 +49,7 @@ export { createKernelMemory, kernelMemoryView, reserveInKernelMemory, useKernelM
 export type { Backend, Storage, UnaryOp, BinaryOp, ReduceOp, MatmulSpec } from './backend/backend.js';
 
 export { DtrainError, ShapeError, DTypeError, AutogradError, GradcheckError } from './errors.js';
-export { StateDictError, DataFormatError } from './errors.js';
+export { StateDictError, DataFormatError, OptionError } from './errors.js';
 
 export { erf } from './ops/unary.js';
 export { leakyRelu, elu, gelu, softplus } from './ops/activation.js';

@@ -93,3 +93,67 @@ describe('classification losses', () => {
     expect(gradcheck((z) => loss.multiMargin(z, y, { margin: 0.5 }), [randn([4, 3])])).toBe(true);
   });
 });
+
+describe('classification losses with masked classes (a logit of -Infinity)', () => {
+  const labels = () => tensor([0, 2], { dtype: 'int32' });
+  const masked = () => tensor([[2, -Infinity, 0.5], [-Infinity, 1, 3]], { requiresGrad: true });
+
+  it('crossEntropy is finite and equals the loss over the unmasked classes, with zero gradient there', () => {
+    const z = masked();
+    const l = loss.crossEntropy(z, labels(), { reduction: 'none' });
+    const lse = (a: number, b: number) => Math.max(a, b) + Math.log1p(Math.exp(-Math.abs(a - b)));
+    expectClose(l, [lse(2, 0.5) - 2, lse(1, 3) - 3], 1e-6);
+    l.sum().backward();
+    const g = z.grad!.dataSync();
+    expect([...g].every(Number.isFinite)).toBe(true);
+    expect([g[1], g[3]]).toEqual([0, 0]);
+  });
+
+  it('nll and multiMargin are finite', () => {
+    const z = masked();
+    expectClose(loss.nll(z, labels(), { reduction: 'none' }), [-2, -3]);
+    // Row 0: margin violations max(0, 1 - 2 + z_j) for j = 1 (-inf: 0) and j = 2 (0 - ...): (0 + 0) / 3.
+    const mm = loss.multiMargin(z, labels(), { reduction: 'none' });
+    expectClose(mm, [0, (0 + Math.max(0, 1 - 3 + 1)) / 3]);
+    mm.sum().backward();
+    expect([...z.grad!.dataSync()].every(Number.isFinite)).toBe(true);
+  });
+});
+
+describe("crossEntropy's ignoreIndex (PyTorch's ignore_index, default -100)", () => {
+  const logits = () => tensor([[1, 2, 0], [0.5, 0, -1], [3, 1, 1]], { requiresGrad: true });
+
+  it('leaves ignored rows out of the loss, the mean and the gradient', () => {
+    const z = logits();
+    const y = tensor([1, -100, 0], { dtype: 'int32' });
+    const none = loss.crossEntropy(z, y, { reduction: 'none' }).dataSync();
+    expect(none[1]).toBe(0);
+    const kept = loss.crossEntropy(tensor([[1, 2, 0], [3, 1, 1]]), tensor([1, 0], { dtype: 'int32' }), { reduction: 'none' }).dataSync();
+    expect([none[0], none[2]]).toEqual([kept[0], kept[1]]);
+    const mean = loss.crossEntropy(z, y);
+    expectClose(mean, [(kept[0] + kept[1]) / 2], 1e-6);
+    mean.backward();
+    expect([...z.grad!.dataSync()].slice(3, 6)).toEqual([0, 0, 0]);
+  });
+
+  it('takes another ignored label, and smoothing over the kept rows', () => {
+    const y = tensor([1, 7, 0], { dtype: 'int32' });
+    const got = loss.crossEntropy(logits(), y, { ignoreIndex: 7, labelSmoothing: 0.2, reduction: 'sum' });
+    const kept = loss.crossEntropy(tensor([[1, 2, 0], [3, 1, 1]]), tensor([1, 0], { dtype: 'int32' }), { labelSmoothing: 0.2, reduction: 'sum' });
+    expectClose(got, [...kept.dataSync()], 1e-6);
+  });
+});
+
+describe('loss options are checked, as PyTorch checks them', () => {
+  const z = () => tensor([[1, 2]]);
+  const y = () => tensor([1], { dtype: 'int32' });
+  it('refuses an unknown reduction, an unknown option key and out-of-range values', () => {
+    expect(() => loss.mse(tensor([1]), tensor([2]), { reduction: 'avg' as 'mean' })).toThrow(`mse: reduction must be 'mean', 'sum' or 'none', got "avg"`);
+    expect(() => loss.crossEntropy(z(), y(), { reduce: 'sum' } as object)).toThrow(/unknown option "reduce"/);
+    expect(() => loss.crossEntropy(z(), y(), { labelSmoothing: 1 })).toThrow(/labelSmoothing.*\[0, 1\)/);
+    expect(() => loss.crossEntropy(z(), y(), { labelSmoothing: -0.1 })).toThrow(/labelSmoothing/);
+    expect(() => loss.huber(tensor([1]), tensor([2]), { delta: 0 })).toThrow(/huber: delta must be a number in \(0, Infinity\), got 0/);
+    expect(() => loss.huber(tensor([1]), tensor([2]), { delta: NaN })).toThrow(/delta/);
+    expect(() => loss.multiMargin(z(), y(), { margin: Infinity })).toThrow(/margin/);
+  });
+});

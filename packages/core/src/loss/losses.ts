@@ -1,11 +1,12 @@
 // Loss functions with PyTorch's definitions, defaults and reductions ('mean' | 'sum' | 'none').
 // Each is composed from differentiable ops; the log-softmax and softplus underneath keep them stable.
-import { DTypeError, ShapeError } from '../errors.js';
-import { add, minimum, mul, sub } from '../ops/arithmetic.js';
-import { oneHot } from '../ops/shape.js';
+import { DTypeError, OptionError, ShapeError } from '../errors.js';
+import { add, div, minimum, mul, sub } from '../ops/arithmetic.js';
+import { concat, indexSelect, oneHot, reshape } from '../ops/shape.js';
 import { mean, sum } from '../ops/reduce.js';
 import { logSoftmax } from '../ops/softmax.js';
-import { abs, relu, softplusUnit } from '../ops/unary.js';
+import { abs, neg, relu, softplusUnit } from '../ops/unary.js';
+import { zeros } from '../tensor/creation.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -15,9 +16,72 @@ export interface LossOptions {
   reduction?: Reduction;
 }
 
+const REDUCTIONS: readonly Reduction[] = ['mean', 'sum', 'none'];
+
+/**
+ * Options are implemented or refused, never ignored: an unknown key, an unknown reduction or a value
+ * outside `ranges` ([min, max, whether min itself is allowed]) is an OptionError naming it.
+ */
+function checkOptions(what: string, options: object, ranges: Record<string, readonly [number, number, boolean]> = {}): void {
+  const known = ['reduction', ...Object.keys(ranges)];
+  for (const [key, value] of Object.entries(options)) {
+    if (value === undefined) continue;
+    if (!known.includes(key)) throw new OptionError(`${what}: unknown option "${key}" (it takes ${known.join(', ')})`);
+    if (key === 'reduction') {
+      if (!REDUCTIONS.includes(value as Reduction)) throw new OptionError(`${what}: reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(value)}`);
+      continue;
+    }
+    const [min, max, minAllowed] = ranges[key];
+    const inRange = typeof value === 'number' && (minAllowed ? value >= min : value > min) && value < max;
+    if (!inRange && key !== 'ignoreIndex') {
+      throw new OptionError(`${what}: ${key} must be a number in ${minAllowed ? '[' : '('}${min}, ${max}), got ${String(value)}`);
+    }
+    if (key === 'ignoreIndex' && !Number.isInteger(value)) throw new OptionError(`${what}: ignoreIndex must be an integer, got ${String(value)}`);
+  }
+}
+
 function reduce(perElement: Tensor, reduction: Reduction = 'mean'): Tensor {
   if (reduction === 'none') return perElement;
   return reduction === 'sum' ? sum(perElement) : mean(perElement);
+}
+
+/**
+ * -scores[i, labels[i]] per row [B] (a gather, so a -Infinity elsewhere in the row stays out of it),
+ * with the rows whose label is ignoreIndex left out of the loss, its mean and its gradient (PyTorch's
+ * ignore_index): they read 0 with reduction 'none', and 'mean' divides by the rows kept. `extra`
+ * adds a per-row term computed from the kept rows of scores.
+ */
+function negativeAtLabels(
+  what: string,
+  scores: Tensor,
+  labels: Tensor,
+  reduction: Reduction | undefined,
+  ignoreIndex: number | null,
+  perRow: (picked: Tensor, keptScores: () => Tensor) => Tensor = (picked) => picked,
+): Tensor {
+  const [rows, classes] = scores.shape;
+  const values = labels.dataSync();
+  const kept: number[] = [];
+  const picks: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    const label = values[i];
+    if (label === ignoreIndex) continue;
+    if (!(label >= 0 && label < classes)) throw new ShapeError(`${what}: label ${label} at position ${i} is outside [0, ${classes})`);
+    kept.push(i);
+    picks.push(i * classes + label);
+  }
+  const everyRow = kept.length === rows;
+  const picked = neg(indexSelect(reshape(scores, [rows * classes]), picks));
+  const losses = perRow(picked, () => (everyRow ? scores : indexSelect(scores, kept, 0)));
+  if (reduction === 'none') {
+    if (everyRow) return losses;
+    // Each row reads its loss, or the zero appended after the kept rows.
+    const at = new Array<number>(rows).fill(kept.length);
+    kept.forEach((row, k) => (at[row] = k));
+    return indexSelect(concat([losses, zeros([1], { dtype: losses.dtype })]), at);
+  }
+  if (reduction === 'sum') return sum(losses);
+  return everyRow ? mean(losses) : div(sum(losses), kept.length);
 }
 
 function sameShape(what: string, a: Tensor, b: Tensor): void {
@@ -39,6 +103,7 @@ function classScores(what: string, input: Tensor, target: Tensor): void {
 
 /** Mean squared error. */
 export function mse(input: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
+  checkOptions('mse', options);
   sameShape('mse', input, target);
   const d = sub(input, target);
   return reduce(mul(d, d), options.reduction);
@@ -46,12 +111,14 @@ export function mse(input: Tensor, target: Tensor, options: LossOptions = {}): T
 
 /** Mean absolute error. */
 export function l1(input: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
+  checkOptions('l1', options);
   sameShape('l1', input, target);
   return reduce(abs(sub(input, target)), options.reduction);
 }
 
 /** 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) beyond: quadratic near 0, linear in the tails. */
 export function huber(input: Tensor, target: Tensor, options: LossOptions & { delta?: number } = {}): Tensor {
+  checkOptions('huber', options, { delta: [0, Infinity, false] });
   sameShape('huber', input, target);
   const delta = options.delta ?? 1;
   const a = abs(sub(input, target));
@@ -59,28 +126,48 @@ export function huber(input: Tensor, target: Tensor, options: LossOptions & { de
   return reduce(add(mul(mul(q, q), 0.5), mul(sub(a, q), delta)), options.reduction);
 }
 
-/**
- * Cross-entropy from logits [B, C] against int32 class labels [B] or class probabilities [B, C].
- * Computed as -sum(target * logSoftmax(logits)), which stays finite for any logits.
- */
-export function crossEntropy(logits: Tensor, target: Tensor, options: LossOptions & { labelSmoothing?: number } = {}): Tensor {
-  classScores('crossEntropy', logits, target);
-  const classes = logits.shape[1];
-  let probs = target.dtype === 'int32' ? oneHot(target, classes) : target;
-  const smoothing = options.labelSmoothing ?? 0;
-  if (smoothing > 0) probs = add(mul(probs, 1 - smoothing), smoothing / classes);
-  return reduce(mul(sum(mul(probs, logSoftmax(logits, 1)), 1), -1), options.reduction);
+export interface CrossEntropyOptions extends LossOptions {
+  /** In [0, 1): the target mixes 1 - labelSmoothing of the label with a uniform distribution. */
+  labelSmoothing?: number;
+  /** Rows with this label are left out (PyTorch's ignore_index; default -100). Labels only. */
+  ignoreIndex?: number;
 }
 
-/** Negative log-likelihood of log-probabilities [B, C] at int32 labels [B]. */
-export function nll(logProbs: Tensor, labels: Tensor, options: LossOptions = {}): Tensor {
+/**
+ * Cross-entropy from logits [B, C] against int32 class labels [B] or class probabilities [B, C].
+ * With labels, the loss of a row is -logSoftmax(logits)[label], taken by index, so a masked class
+ * (a logit of -Infinity) elsewhere in the row leaves it finite; with probabilities,
+ * -sum(target * logSoftmax(logits)).
+ */
+export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
+  checkOptions('crossEntropy', options, { labelSmoothing: [0, 1, true], ignoreIndex: [-Infinity, Infinity, true] });
+  classScores('crossEntropy', logits, target);
+  const classes = logits.shape[1];
+  const smoothing = options.labelSmoothing ?? 0;
+  const logProbs = logSoftmax(logits, 1);
+  if (target.dtype === 'int32') {
+    return negativeAtLabels('crossEntropy', logProbs, target, options.reduction, options.ignoreIndex ?? -100, (picked, keptLogProbs) => {
+      if (smoothing === 0) return picked;
+      // (1 - s) * -log p[label] + s * mean over classes of -log p.
+      return add(mul(picked, 1 - smoothing), mul(sum(keptLogProbs(), 1), -smoothing / classes));
+    });
+  }
+  if (options.ignoreIndex !== undefined) throw new OptionError('crossEntropy: ignoreIndex applies to int32 class labels, not to class probabilities');
+  const probs = smoothing > 0 ? add(mul(target, 1 - smoothing), smoothing / classes) : target;
+  return reduce(mul(sum(mul(probs, logProbs), 1), -1), options.reduction);
+}
+
+/** Negative log-likelihood of log-probabilities [B, C] at int32 labels [B] (ignoreIndex as crossEntropy's). */
+export function nll(logProbs: Tensor, labels: Tensor, options: LossOptions & { ignoreIndex?: number } = {}): Tensor {
+  checkOptions('nll', options, { ignoreIndex: [-Infinity, Infinity, true] });
   if (labels.dtype !== 'int32') throw new DTypeError('nll: labels must be int32 class indices');
   classScores('nll', logProbs, labels);
-  return reduce(mul(sum(mul(oneHot(labels, logProbs.shape[1]), logProbs), 1), -1), options.reduction);
+  return negativeAtLabels('nll', logProbs, labels, options.reduction, options.ignoreIndex ?? -100);
 }
 
 /** Binary cross-entropy on logits: softplus(x) - x t, stable for any x. Targets are probabilities. */
 export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
+  checkOptions('binaryCrossEntropyWithLogits', options);
   sameShape('binaryCrossEntropyWithLogits', logits, target);
   return reduce(sub(softplusUnit(logits), mul(logits, target)), options.reduction);
 }
@@ -90,11 +177,13 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opt
  * sum over j != y of max(0, margin - x[y] + x[j]), divided by the number of classes.
  */
 export function multiMargin(input: Tensor, labels: Tensor, options: LossOptions & { margin?: number } = {}): Tensor {
+  checkOptions('multiMargin', options, { margin: [-Infinity, Infinity, false] });
   if (labels.dtype !== 'int32') throw new DTypeError('multiMargin: labels must be int32 class indices');
   classScores('multiMargin', input, labels);
-  const classes = input.shape[1];
+  const [rows, classes] = input.shape;
   const target = oneHot(labels, classes);
-  const correct = sum(mul(input, target), 1, true);
+  // The label's score by index: input * oneHot would turn a masked (-Infinity) class into NaN.
+  const correct = reshape(negativeAtLabels('multiMargin', neg(input), labels, 'none', null), [rows, 1]);
   const violations = mul(relu(add(sub(input, correct), options.margin ?? 1)), sub(1, target));
   return reduce(mul(sum(violations, 1), 1 / classes), options.reduction);
 }
