@@ -1,6 +1,6 @@
 // relaunchWithMallocTuning restarts a program once with the glibc tunables and passes its exit code on.
-import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -41,6 +41,41 @@ describe.runIf(process.platform === 'linux')('relaunchWithMallocTuning', () => {
   it('keeps tunables already set and adds its own', () => {
     const r = probe({ GLIBC_TUNABLES: 'glibc.malloc.arena_max=2' });
     expect(r.lines[0].tunables).toMatch(/^glibc\.malloc\.arena_max=2:glibc\.malloc\.mmap_threshold=/);
+  });
+
+  it('the relaunched program ends when its parent is killed with SIGKILL', async () => {
+    const heartbeat = join(dir, 'heartbeat');
+    const looping = join(dir, 'loop.mjs');
+    writeFileSync(
+      looping,
+      `import { writeFileSync } from 'node:fs';
+import { relaunchWithMallocTuning } from ${JSON.stringify(pathToFileURL(core).href)};
+await relaunchWithMallocTuning();
+setInterval(() => writeFileSync(${JSON.stringify(heartbeat)}, String(process.pid)), 20);
+`,
+    );
+    const parent = spawn(process.execPath, [looping], { env: { ...process.env, GLIBC_TUNABLES: undefined }, stdio: 'ignore' });
+    const childPid = async () => {
+      for (let i = 0; i < 200; i++) {
+        if (existsSync(heartbeat)) return Number(readFileSync(heartbeat, 'utf8'));
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error('the relaunched program never started');
+    };
+    const pid = await childPid();
+    expect(pid).not.toBe(parent.pid);
+    parent.kill('SIGKILL');
+    let alive = true;
+    for (let i = 0; i < 100 && alive; i++) {
+      await new Promise((r) => setTimeout(r, 25));
+      try {
+        process.kill(pid, 0);
+      } catch {
+        alive = false;
+      }
+    }
+    if (alive) process.kill(pid, 'SIGKILL');
+    expect(alive).toBe(false);
   });
 
   it('does nothing when opted out', () => {

@@ -6,6 +6,24 @@
 
 export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=536870912:glibc.malloc.trim_threshold=1073741824';
 
+/** Set in the relaunched program's environment: its parent is the process the user started. */
+const RELAUNCHED = 'DTRAIN_MALLOC_RELAUNCHED';
+
+/**
+ * In the relaunched program: end when the parent ends, however it ends (kill -9 included), so no run
+ * goes on training and writing behind a process the user believes gone. The parent holds the other end
+ * of an IPC channel, which the kernel closes when the parent dies.
+ */
+function endWithParent(): void {
+  if (process.env[RELAUNCHED] !== '1' || process.channel === undefined) return;
+  delete process.env[RELAUNCHED];
+  process.channel.unref();
+  process.once('disconnect', () => {
+    process.stderr.write('dtrain: the launching process ended; stopping\n');
+    process.exit(1);
+  });
+}
+
 /** True when this process already runs with the tunables (or cannot use them: not Linux, opted out). */
 export function mallocTuned(): boolean {
   return (
@@ -17,16 +35,19 @@ export function mallocTuned(): boolean {
 
 /**
  * Unless already tuned, run this same program again (same Node options, arguments, stdio) with the
- * malloc tunables, and exit with its exit code: call it first thing in a CLI or script. Set
- * DTRAIN_MALLOC_TUNING=off to skip.
+ * malloc tunables, and exit with its exit code: call it first thing in a CLI or script. The program
+ * run again ends when this process ends, even by SIGKILL. Set DTRAIN_MALLOC_TUNING=off to skip.
  */
 export async function relaunchWithMallocTuning(): Promise<void> {
-  if (mallocTuned()) return;
+  if (mallocTuned()) {
+    endWithParent();
+    return;
+  }
   const { spawn } = await import('node:child_process');
   const tunables = [process.env.GLIBC_TUNABLES, MALLOC_TUNABLES].filter(Boolean).join(':');
   const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
-    stdio: 'inherit',
-    env: { ...process.env, GLIBC_TUNABLES: tunables },
+    stdio: ['inherit', 'inherit', 'inherit', 'ipc'],
+    env: { ...process.env, GLIBC_TUNABLES: tunables, [RELAUNCHED]: '1' },
   });
   const forward = (signal: NodeJS.Signals) => child.kill(signal);
   process.on('SIGINT', forward);
