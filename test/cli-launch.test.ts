@@ -53,7 +53,7 @@ describe('dtrain launch', () => {
     const epochs = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; epoch: number }).filter((m) => m.kind === 'epoch');
     expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
     expect(readdirSync(join(out, 'checkpoints'))).toContain('step-0000184');
-    expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim()).toBe(join(out, 'checkpoints', 'step-0000184'));
+    expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-0000184');
   });
 
   it('Ctrl-C stops after the current step with a checkpoint and exit code 130', async () => {
@@ -69,8 +69,14 @@ describe('dtrain launch', () => {
     const step = Number(/interrupted after step (\d+) of 46000/.exec(stderr)?.[1]);
     expect(step).toBeGreaterThan(59);
     expect(stderr).toContain(`--resume ${dir}`);
-    expect(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(join(dir, 'checkpoints', `step-${String(step).padStart(7, '0')}`));
+    expect(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(`step-${String(step).padStart(7, '0')}`);
     expect(dtrain('eval', '--checkpoint', dir).code).toBe(0);
+    // The printed hint, from another directory, with the run shortened to 3 epochs (constant schedule).
+    const hint = /continue with (--resume \S+)/.exec(stderr)![1].split(' ');
+    const resumed = spawnSync(process.execPath, [bin, 'launch', ...hint, '--epochs', '3', '--quiet'], { encoding: 'utf8', cwd: tmpdir() });
+    expect(resumed.stderr).toBe('');
+    expect(resumed.status).toBe(0);
+    expect(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-0000138');
   });
 
   it('--config supplies options; flags win over it', () => {

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
-import { combineShardStats, ConfigError, loadRunData, resolveConfig, train, TrainingDivergedError, TrainingInterruptedError, treeReduce, treeReduceInto, type RunConfig, type TrainOptions } from '@dtrain/coordinator';
+import { combineShardStats, ConfigError, evaluateCheckpoint, loadRunData, resolveConfig, train, TrainingDivergedError, TrainingInterruptedError, treeReduce, treeReduceInto, type RunConfig, type TrainOptions } from '@dtrain/coordinator';
 import { data, float32TreeSumInto, fromArray, io, loss, manualSeed, optim, randn, type Tensor } from '@dtrain/core';
 import { batchableHeadStart, buildModel, FlatState, reduceScratchFloats, shardGroupSize, shardsBatchable, type ModelSpec } from '@dtrain/worker';
 
@@ -85,7 +85,7 @@ describe('data-parallel training on worker threads', () => {
   });
 
   it('checkpoints written while the threads run on (epoch ends, --checkpoint-every) resume to the bytes of a run never stopped', async () => {
-    const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 20 });
+    const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 20, keepCheckpoints: 0 });
     const full = await train(cfg);
     expect(full.steps).toBe(138);
     for (const step of [20, 46, 92, 100]) {
@@ -221,17 +221,18 @@ describe('data-parallel training on worker threads', () => {
     expect(error).toBeInstanceOf(TrainingInterruptedError);
   });
 
-  it('stops at a NaN loss with the step number, keeping the last good checkpoint', async () => {
-    const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e30, momentum: 0, checkpointEvery: 1 });
+  it('stops a diverging run naming the last good checkpoint, which latest points at and which evaluates finite', async () => {
+    const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e3, momentum: 0, checkpointEvery: 1 });
     const error = await train(cfg).catch((e: unknown) => e);
     expect(error).toBeInstanceOf(TrainingDivergedError);
     const message = (error as Error).message;
-    const step = Number(/at step (\d+)/.exec(message)?.[1]);
-    expect(step).toBeGreaterThan(1);
-    const latest = readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim();
-    expect(message).toContain(latest);
-    expect(latest).toMatch(new RegExp(`step-0*${step - 1}$`));
+    expect(message).toMatch(/(loss is (NaN|-?Infinity) at step \d+|is not finite after step \d+)/);
+    const named = /Last good checkpoint: (\S+)$/.exec(message)?.[1];
+    const latest = join(cfg.out!, 'checkpoints', readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim());
+    expect(named).toBe(latest);
     for (const t of Object.values((await io.loadCheckpoint(latest)).model)) expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
+    const evaluated = await evaluateCheckpoint(latest);
+    expect(Number.isFinite(evaluated.loss)).toBe(true);
   });
 });
 

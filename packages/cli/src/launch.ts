@@ -1,8 +1,7 @@
 // `dtrain launch`: options -> a validated RunConfig -> a training run, with a progress bar on a
 // terminal, pino logs, and a summary table at the end.
-import { resolveConfig, train, type RunConfig, type RunStart, type TrainResult } from '@dtrain/coordinator';
-import { ConfigError, findCheckpoint } from '@dtrain/coordinator';
-import { basename, dirname, join } from 'node:path';
+import { configForRun, train, type RunConfig, type RunStart, type TrainResult } from '@dtrain/coordinator';
+import { join } from 'node:path';
 import { makeLogger } from './logger.js';
 import { readConfigFile } from './options.js';
 import { ProgressBar } from './progress.js';
@@ -43,12 +42,6 @@ function stopOnSignals(onFirst: () => void): { signal: AbortSignal; dispose(): v
   };
 }
 
-/** The run directory holding a checkpoint (<run>/checkpoints/step-N), else a new one. */
-function runDirectoryOf(checkpoint: string): string | undefined {
-  const parent = dirname(checkpoint);
-  return basename(parent) === 'checkpoints' ? dirname(parent) : undefined;
-}
-
 function timestamp(): string {
   return new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
@@ -79,10 +72,9 @@ export async function launch(flags: LaunchFlags): Promise<void> {
   const { config: configPath, logFormat, quiet, ...given } = flags;
   const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
   const partial: Record<string, unknown> = { ...fromFile, ...given };
-  // A resumed run keeps writing to the run directory it came from, unless told otherwise.
-  if (partial.out === undefined && typeof partial.resume === 'string') partial.out = runDirectoryOf(findCheckpoint(partial.resume));
-  if (partial.out === undefined) partial.out = join('dtrain-runs', timestamp());
-  const config = resolveConfig(partial);
+  // A resumed run continues with its stored settings in its own directory, unless told otherwise.
+  if (partial.out === undefined && partial.resume === undefined) partial.out = join('dtrain-runs', timestamp());
+  const config = await configForRun(partial);
   const tty = process.stderr.isTTY === true;
   const log = makeLogger(logFormat ?? (tty ? 'pretty' : 'json'), quiet ?? false);
   const bar = tty && !quiet ? new ProgressBar(process.stderr) : null;

@@ -1,7 +1,8 @@
 // Turning command-line text into configuration values: one parser per kind of value, each failing
 // with commander's InvalidArgumentError (one clear line, exit code 1).
+import { ConfigError } from '@dtrain/coordinator';
 import { InvalidArgumentError } from 'commander';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 
 export function integerOption(min: number) {
   return (text: string): number => {
@@ -30,14 +31,26 @@ export function choiceOption(choices: readonly string[]) {
 
 const camel = (key: string) => key.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
 
-/** A --config JSON file: an object whose keys are the flags' names (kebab-case or camelCase). */
+/**
+ * A --config JSON file: an object whose keys are the flags' names (kebab-case or camelCase). Read
+ * after commander has parsed, so its faults are ConfigErrors (commander's own errors print nothing here).
+ */
 export function readConfigFile(path: string): Record<string, unknown> {
+  let text: string;
+  try {
+    if (statSync(path).isDirectory()) throw new ConfigError(`--config ${path}: is a directory, not a JSON file`);
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`--config ${path}: cannot read it (${code === 'ENOENT' ? 'no such file' : (code ?? String(error))})`);
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(path, 'utf8'));
+    parsed = JSON.parse(text);
   } catch (error) {
-    throw new InvalidArgumentError(`--config ${path}: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError(`--config ${path}: not valid JSON (${error instanceof Error ? error.message : String(error)})`);
   }
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new InvalidArgumentError(`--config ${path}: expected a JSON object`);
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new ConfigError(`--config ${path}: expected a JSON object, got ${Array.isArray(parsed) ? 'an array' : JSON.stringify(parsed)}`);
   return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [camel(k), v]));
 }

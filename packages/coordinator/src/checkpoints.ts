@@ -2,54 +2,84 @@
 // checkpoint.json written last) and <out>/checkpoints/latest naming the newest complete one; and
 // restoring a run from one, so that it continues exactly as if it had never stopped.
 import { io, type nn, type optim } from '@dtrain/core';
-import type { ModelSpec } from '@dtrain/worker';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { join } from 'node:path';
-import { ConfigError, DEFAULT_CONFIG, type RunConfig } from './config.js';
+import { readFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { validateCheckpointMeta, type CheckpointMeta, type EpochTotals } from './checkpoint-meta.js';
+import { ConfigError, continuedConfig, resolveConfig, type RunConfig } from './config.js';
 import type { EpochReport } from './trainer.js';
 
-/** The current epoch's running totals, so a resumed run reports the whole epoch. */
-export interface EpochTotals {
-  loss: number;
-  correct: number;
-  samples: number;
-  seconds: number;
-}
-
-/** checkpoint.json's meta of a launch checkpoint. */
-export interface CheckpointMeta {
-  /** Steps done: the next step to run. */
-  step: number;
-  config: Record<string, unknown>;
-  spec: ModelSpec;
-  scheduler: { lastEpoch: number } | null;
-  history: EpochReport[];
-  epochTotals: EpochTotals;
-}
-
-/** Settings that must match for a checkpoint to continue this run (epochs may grow). */
-const RESUME_KEYS = ['model', 'dataset', 'batchSize', 'shards', 'optimizer', 'lr', 'momentum', 'weightDecay', 'schedule', 'seed', 'syncBn'] as const;
+export type { CheckpointMeta, EpochTotals } from './checkpoint-meta.js';
 
 export function checkpointDir(out: string, step: number): string {
   return join(out, 'checkpoints', `step-${String(step).padStart(7, '0')}`);
 }
 
+/** `latest` holds the checkpoint's name within the run's checkpoints/, so the run directory can move. */
 export async function markLatest(out: string, dir: string): Promise<void> {
-  await io.writeFileAtomic(join(out, 'checkpoints', 'latest'), `${dir}\n`);
-}
-
-/** A checkpoint directory, or a run directory whose checkpoints/latest names one. */
-export function findCheckpoint(path: string): string {
-  if (!existsSync(path) || !statSync(path).isDirectory()) throw new ConfigError(`resume: no checkpoint directory ${path}`);
-  if (existsSync(join(path, 'checkpoint.json'))) return path;
-  const latest = join(path, 'checkpoints', 'latest');
-  if (existsSync(latest)) return readFileSync(latest, 'utf8').trim();
-  throw new ConfigError(`resume: ${path} holds neither checkpoint.json nor checkpoints/latest`);
+  await io.writeFileAtomic(join(out, 'checkpoints', 'latest'), `${basename(dir)}\n`);
 }
 
 /**
- * Load model, optimizer and scheduler state from the checkpoint at `path` (checked against this
- * run's settings) and return where the run stands.
+ * A checkpoint directory (absolute), or the one a run directory's checkpoints/latest names, resolved
+ * against that run directory (not the working directory).
+ */
+export function findCheckpoint(path: string): string {
+  const at = resolve(path);
+  if (!existsSync(at) || !statSync(at).isDirectory()) throw new ConfigError(`resume: no checkpoint directory ${path}`);
+  if (existsSync(join(at, 'checkpoint.json'))) return at;
+  const latest = join(at, 'checkpoints', 'latest');
+  if (!existsSync(latest)) throw new ConfigError(`resume: ${path} holds neither checkpoint.json nor checkpoints/latest`);
+  // Older runs wrote a path here; only its last part is trusted, inside this run's checkpoints/.
+  const name = basename(readFileSync(latest, 'utf8').trim());
+  const dir = join(at, 'checkpoints', name);
+  if (name === '' || !existsSync(join(dir, 'checkpoint.json'))) {
+    throw new ConfigError(`resume: ${latest} names "${name}", which is not a complete checkpoint in ${join(at, 'checkpoints')}`);
+  }
+  return dir;
+}
+
+/** The run directory holding a checkpoint (<run>/checkpoints/step-N), or null for a lone one. */
+export function runDirectoryOf(checkpoint: string): string | null {
+  const parent = dirname(checkpoint);
+  return basename(parent) === 'checkpoints' ? dirname(parent) : null;
+}
+
+/** checkpoint.json's meta, validated. */
+export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
+  let info: unknown;
+  try {
+    info = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
+  } catch (error) {
+    throw new ConfigError(`${dir}/checkpoint.json: cannot be read (${(error as Error).message})`);
+  }
+  return validateCheckpointMeta(dir, (info as { meta?: unknown } | null)?.meta);
+}
+
+/**
+ * The configuration of a run from launch options: with `resume`, the stored configuration of the
+ * run it continues, with only the settings that may change on resume taken from `partial`, and
+ * writing to that run's directory unless told otherwise.
+ */
+export async function configForRun(partial: Record<string, unknown>): Promise<RunConfig> {
+  if (typeof partial.resume !== 'string') return resolveConfig(partial);
+  const dir = findCheckpoint(partial.resume);
+  const meta = await readCheckpointMeta(dir);
+  const out = partial.out ?? runDirectoryOf(dir) ?? meta.config.out;
+  return continuedConfig(meta.config, { ...partial, resume: dir, out }, dir);
+}
+
+export interface RestoredRun {
+  dir: string;
+  startStep: number;
+  history: EpochReport[];
+  totals: EpochTotals;
+  meta: CheckpointMeta;
+}
+
+/**
+ * Load model, optimizer and scheduler state from the checkpoint at `path` (its meta validated, its
+ * settings checked against this run's) and return where the run stands.
  */
 export async function restoreRun(
   path: string,
@@ -58,21 +88,19 @@ export async function restoreRun(
   optimizer: optim.Optimizer,
   scheduler: optim.LRScheduler | null,
   totalSteps: number,
-): Promise<{ startStep: number; history: EpochReport[]; totals: EpochTotals }> {
+): Promise<RestoredRun> {
   const dir = findCheckpoint(path);
-  const checkpoint = await io.loadCheckpoint(dir);
-  const meta = checkpoint.meta as unknown as CheckpointMeta;
-  for (const key of RESUME_KEYS) {
-    // A key the checkpoint predates had its default then.
-    const written = meta.config?.[key] ?? DEFAULT_CONFIG[key];
-    if (written !== config[key]) {
-      throw new ConfigError(`resume: ${dir} was written with ${key}=${JSON.stringify(written)}, this run has ${JSON.stringify(config[key])}`);
-    }
-  }
+  const meta = await readCheckpointMeta(dir);
+  continuedConfig(meta.config, config as unknown as Record<string, unknown>, dir);
   if (meta.step > totalSteps) throw new ConfigError(`resume: ${dir} is at step ${meta.step}, past the ${totalSteps} steps of ${config.epochs} epochs`);
+  const checkpoint = await io.loadCheckpoint(dir);
   if (checkpoint.optimizer === undefined) throw new ConfigError(`resume: ${dir} has no optimizer state`);
-  model.loadStateDict(checkpoint.model);
-  optimizer.loadStateDict(checkpoint.optimizer);
+  try {
+    model.loadStateDict(checkpoint.model);
+    optimizer.loadStateDict(checkpoint.optimizer);
+  } catch (error) {
+    throw new ConfigError(`resume: ${dir}: ${(error as Error).message}`);
+  }
   if (scheduler !== null && meta.scheduler !== null) scheduler.loadStateDict(meta.scheduler);
-  return { startStep: meta.step, history: meta.history ?? [], totals: meta.epochTotals ?? { loss: 0, correct: 0, samples: 0, seconds: 0 } };
+  return { dir, startStep: meta.step, history: meta.history, totals: meta.epochTotals, meta };
 }

@@ -1,6 +1,7 @@
 // A run's configuration: every key of `dtrain launch` (and of --config run.json), its default, and
 // validation with one clear error naming the key. The CLI parses text; this decides what is valid.
 import { DtrainError } from '@dtrain/core';
+import { resolve } from 'node:path';
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw';
 export type ScheduleName = 'constant' | 'step' | 'exponential' | 'cosine' | 'warmup';
@@ -29,6 +30,8 @@ export interface RunConfig {
   checkpointEvery: number;
   /** Checkpoint directory to resume from. */
   resume: string | null;
+  /** Checkpoints kept: the newest N plus the best by test loss (0: all). */
+  keepCheckpoints: number;
   /**
    * Synchronized batch norm: every shard normalizes with the statistics of the whole global batch
    * (forward and backward), as one BatchNorm over the global batch would.
@@ -55,6 +58,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   out: null,
   checkpointEvery: 0,
   resume: null,
+  keepCheckpoints: 5,
   syncBn: false,
 };
 
@@ -98,6 +102,43 @@ function text(key: string, value: unknown): string {
   return value;
 }
 
+/**
+ * Paths made absolute, so that a run's stored configuration names the same files from any working
+ * directory (a resume from elsewhere continues this run, never another that shares a relative name).
+ */
+function absolutePaths(config: RunConfig): RunConfig {
+  const model = config.model === 'mlp' || config.model === 'cnn' ? config.model : resolve(config.model);
+  const prefix = /^(csv|idx):/.exec(config.dataset)?.[0];
+  const dataset = prefix === undefined ? config.dataset : `${prefix}${resolve(config.dataset.slice(prefix.length))}`;
+  const at = (path: string | null) => (path === null ? null : resolve(path));
+  return { ...config, model, dataset, dataDir: resolve(config.dataDir), out: at(config.out), resume: at(config.resume) };
+}
+
+/** Settings a resumed run may give anew; any other must equal the run's (it would change the result). */
+export const RESUME_MAY_CHANGE: readonly (keyof RunConfig)[] = ['epochs', 'workers', 'checkpointEvery', 'keepCheckpoints', 'dataDir', 'out', 'resume'];
+
+/**
+ * The configuration of a run continued from a checkpoint: the stored one, with the settings given
+ * that may change on resume. A change to any other is refused, naming it.
+ */
+export function continuedConfig(stored: RunConfig, given: Record<string, unknown>, where: string): RunConfig {
+  const defined = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined));
+  const fresh = resolveConfig({ ...stored, ...defined });
+  for (const key of KEYS) {
+    if (defined[key] === undefined || RESUME_MAY_CHANGE.includes(key) || fresh[key] === stored[key]) continue;
+    throw new ConfigError(
+      `resume: ${key} is ${JSON.stringify(stored[key])} in the run at ${where} and cannot change on resume (given ${JSON.stringify(fresh[key])}); start a new run for it`,
+    );
+  }
+  // Every schedule but constant is laid over the run's total steps.
+  if (fresh.epochs !== stored.epochs && stored.schedule !== 'constant') {
+    throw new ConfigError(
+      `resume: epochs cannot change from ${stored.epochs} on resume with the ${stored.schedule} schedule, which is laid over the run's length; start a new run for it`,
+    );
+  }
+  return fresh;
+}
+
 /** Defaults overlaid with `partial` (unknown keys are errors), every value checked. */
 export function resolveConfig(partial: Record<string, unknown>): RunConfig {
   for (const key of Object.keys(partial)) {
@@ -124,11 +165,12 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
     out: c.out === null ? null : text('out', c.out),
     checkpointEvery: integer('checkpointEvery', c.checkpointEvery, 0),
     resume: c.resume === null ? null : text('resume', c.resume),
+    keepCheckpoints: integer('keepCheckpoints', c.keepCheckpoints, 0),
     syncBn: flag('syncBn', c.syncBn),
   };
   if (config.momentum >= 1) throw new ConfigError(`momentum must be below 1, got ${config.momentum}`);
   if (config.batchSize % config.shards !== 0) {
     throw new ConfigError(`batchSize ${config.batchSize} is not divisible by shards ${config.shards} (shards must be equal)`);
   }
-  return config;
+  return absolutePaths(config);
 }

@@ -2,6 +2,7 @@
 // thread reads the same memory, and standardized with statistics of the training split.
 import { data, DataFormatError } from '@dtrain/core';
 import type { SplitArrays } from '@dtrain/worker';
+import { createHash } from 'node:crypto';
 import { existsSync, statSync } from 'node:fs';
 import { ConfigError } from './config.js';
 
@@ -99,4 +100,11 @@ export async function loadRunData(dataset: string, dataDir: string, seed: number
   standardize(shared.train, shared.test, sampleShape);
   const classes = Math.max(classesOf(shared.train, dataset), classesOf(shared.test, dataset));
   return { name: dataset, sampleShape, classes, ...shared };
+}
+
+/** sha256 of the training split's (standardized) samples and labels: what a run was trained on. */
+export function trainingDigest(runData: RunData): string {
+  const hash = createHash('sha256');
+  for (const a of [runData.train.inputs, runData.train.labels]) hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  return hash.digest('hex');
 }

@@ -10,7 +10,7 @@ export { train, TrainingDivergedError, TrainingInterruptedError, type TrainOptio
 export { evaluate, type Evaluation } from './evaluate.js';
 export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
 export { curvesSvg } from './curves-svg.js';
-export { findCheckpoint } from './checkpoints.js';
+export { findCheckpoint, configForRun } from './checkpoints.js';
 export { combineShardStats } from '@dtrain/worker';
 export { evaluateCheckpoint, type CheckpointEvaluation } from './evaluate-checkpoint.js';
 

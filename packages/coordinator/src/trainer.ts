@@ -25,13 +25,11 @@ import {
   type OptimizerSetup,
   type RunSetup,
 } from '@dtrain/worker';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { join } from 'node:path';
 import { syncBatchNorm } from './batchnorm-sync.js';
 import { checkpointDir, markLatest, restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
+import { RunOutput } from './run-output.js';
 import { ConfigError, type RunConfig } from './config.js';
-import { curvesSvg } from './curves-svg.js';
-import { loadRunData, type RunData } from './datasets.js';
+import { loadRunData, trainingDigest, type RunData } from './datasets.js';
 import { evaluate } from './evaluate.js';
 import { GenerationViews } from './generations.js';
 import { resolveModelSpec } from './model-choice.js';
@@ -117,6 +115,28 @@ export interface TrainResult {
 export class TrainingDivergedError extends DtrainError {}
 export class TrainingInterruptedError extends DtrainError {}
 
+/**
+ * Warns once when the loss grows past EXPLOSION_FACTOR times the run's first step: a run that
+ * diverges without reaching NaN (Adam at a huge learning rate) would otherwise go on silently.
+ */
+const EXPLOSION_FACTOR = 100;
+
+class ExplosionWatch {
+  private first = NaN;
+  private warned = false;
+
+  constructor(private readonly warn: (message: string) => void) {}
+
+  look(loss: number, step: number): void {
+    if (Number.isNaN(this.first)) this.first = loss;
+    if (this.warned || !(loss > EXPLOSION_FACTOR * this.first && loss > 1)) return;
+    this.warned = true;
+    this.warn(
+      `loss ${loss.toPrecision(4)} at step ${step} is over ${EXPLOSION_FACTOR} times the first step's ${this.first.toPrecision(4)}: the run is diverging (try a lower --lr)`,
+    );
+  }
+}
+
 /** Steps whose per-step buffers are held at once (RunSetup.ring): the threads run this far ahead. */
 const RING = 8;
 
@@ -150,265 +170,285 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   let startStep = 0;
   let history: EpochReport[] = [];
   let totals: EpochTotals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
-  if (config.resume !== null) ({ startStep, history, totals } = await restoreRun(config.resume, config, model, optimizer, scheduler, totalSteps));
-
-  const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
-  // What the threads' kernels work on lives in one kernel memory, where they take it in place.
-  const memory = createKernelMemory();
-  const region = (length: number): MemoryRegion => ({ byteOffset: reserveInKernelMemory(memory, length), length });
-  const optimizerSetup: OptimizerSetup = {
-    meta: optimizer.stateDict().meta,
-    oddParams: region(flat.paramSize),
-    slots: region(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize)),
-    step: shared(SharedOptimizer.stepValueFloats(RING), 'f64'),
-  };
-  // Per-step buffers for RING steps (step s in slot s % RING): the threads compute ahead.
-  const stats = new Float64Array(shared(RING * shards * recordSize, 'f64'));
-  const batch = new Int32Array(shared(RING * batchSize, 'i32'));
-  const syncing = config.syncBn && batchNorms.length > 0;
-  const setup: RunSetup = {
-    jobId,
-    spec,
-    seed,
-    shards,
-    shardSize,
-    // Shards a thread runs as one batch: the same bytes as one by one, at fewer and larger products.
-    shardGroup: syncing ? 1 : shardGroupSize(model, shards, shardSize, threadsAtOnce(config.workers, options.cores)),
-    ring: RING,
-    inputs: runData.train.inputs.buffer as SharedArrayBuffer,
-    labels: runData.train.labels.buffer as SharedArrayBuffer,
-    batch: batch.buffer as SharedArrayBuffer,
-    state: region(flat.paramSize),
-    optimizer: optimizerSetup,
-    grads: region(shards * flat.paramSize),
-    reduced: region(flat.paramSize),
-    memory,
-    stats: stats.buffer as SharedArrayBuffer,
-    work: StepWork.allocate().buffer,
-  };
-  let lockstep: GroupBarrier | null = null;
-  if (syncing) {
-    const norms = segmentAtBatchNorms(model).norms;
-    const layout = new SyncExchangeLayout(norms.map((n) => n.numFeatures), shards);
-    lockstep = GroupBarrier.allocate(layout.points);
-    setup.syncBn = { exchange: shared(layout.size, 'f64'), barrier: lockstep.buffer };
-  } else if (config.syncBn) {
-    events.onWarning?.('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
-  }
-  // Where the threads fill every core, an evaluation here would take one from them.
-  if (!syncing && threadsFillCores(config.workers, shards, options.cores)) setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, RING);
-  const threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, RING);
-  if (options.fault !== undefined) {
-    const armed = new Int32Array(shared(1, 'i32'));
-    armed[0] = 1;
-    setup.fault = { ...options.fault, armed: armed.buffer as SharedArrayBuffer };
-  }
-
-  const out = config.out;
-  if (out !== null) mkdirSync(out, { recursive: true });
-  const metrics = (record: object) => {
-    if (out !== null) appendFileSync(join(out, 'metrics.jsonl'), `${JSON.stringify(record)}\n`);
-  };
-  let lastCheckpoint: string | null = null;
-  const saveCheckpoint = async (stepsDone: number) => {
-    if (out === null) return;
-    const dir = checkpointDir(out, stepsDone);
-    const epochTotals = { ...totals, seconds: totals.seconds + (performance.now() - epochStart) / 1000 };
-    const meta: CheckpointMeta = { step: stepsDone, config: { ...config }, spec, scheduler: scheduler?.stateDict() ?? null, history, epochTotals };
-    await io.saveCheckpoint(dir, { model: model.stateDict(), optimizer: optimizer.stateDict(), meta: meta as unknown as Record<string, unknown> });
-    await markLatest(out, dir);
-    lastCheckpoint = dir;
-    events.onCheckpoint?.(dir);
-  };
-
-  events.onStart?.({
-    config,
-    spec,
-    data: { name: runData.name, sampleShape: runData.sampleShape, classes: runData.classes, train: runData.train.samples, test: runData.test.samples },
-    parameters: flat.paramSize,
-    totalSteps,
-    startStep,
-    shardGroup: setup.shardGroup,
-    evaluation: threadEvaluation === null ? 'coordinator' : 'threads',
-  });
-
-  const pool = new ThreadPool(config.workers, setup, {
-    onRetry: (task, attempt, error) =>
-      events.onWarning?.(
-        `worker failed on ${describeTask(task)} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running it again`,
-      ),
-  }, undefined, options.cores);
-  const started = performance.now();
-  let stepsRun = 0;
-  // Throughput over the last quarter to half second (the steps come in bursts of WAKE_EVERY).
-  let rateFrom = { step: startStep, at: started };
-  let rateNext = rateFrom;
-  let order: Int32Array | null = null;
-  let orderEpoch = -1;
-  let epochStart = performance.now();
-  // The parameters and optimizer state live in the shared generations from here on; the model and
-  // optimizer here are views of the current one.
-  const generations = new SharedOptimizer(setup, flat.paramSize);
-  const views = new GenerationViews(generations, flat, optimizer);
-  views.placeAt(startStep % 2);
-  let lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
-  const endsEpoch = (s: number) => s % stepsPerEpoch === stepsPerEpoch - 1;
-  /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
-  const prepare = (s: number, ahead: number) => {
-    const epoch = Math.floor(s / stepsPerEpoch);
-    if (orderEpoch !== epoch) {
-      order = data.shuffledOrder(runData.train.samples, seed, epoch);
-      orderEpoch = epoch;
+  const dataDigest = trainingDigest(runData);
+  let resumedFrom: { dir: string; step: number; epochs: number } | null = null;
+  if (config.resume !== null) {
+    const restored = await restoreRun(config.resume, config, model, optimizer, scheduler, totalSteps);
+    ({ startStep, history, totals } = restored);
+    if (restored.meta.dataDigest !== null && restored.meta.dataDigest !== dataDigest) {
+      throw new ConfigError(`resume: the training data of ${config.dataset} differ from those the run at ${restored.dir} was trained on`);
     }
-    const inEpoch = s % stepsPerEpoch;
-    batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), (s % RING) * batchSize);
-    const lr = scheduler === null ? optimizer.lr : scheduler.lrAt(scheduler.lastEpoch + ahead);
-    generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
-    // The step after an epoch's end (of this run) evaluates the parameters it ended with.
-    threadEvaluation?.schedule(s, s > startStep && endsEpoch(s - 1));
-    return lr;
-  };
-  /** Whether a checkpoint is written after step s (only with an out directory). */
-  const checkpointsAfter = (s: number) =>
-    out !== null && (endsEpoch(s) || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0));
-  /** Whether this loop reads the parameters after step s (to evaluate, checkpoint or finish). */
-  const readsAfter = (s: number) => endsEpoch(s) || s === lastStep || checkpointsAfter(s);
-  // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
-  // up to RING steps past the one it last looked at, and at most one past a step whose parameters
-  // it reads (that one writes the other generation; the next would overwrite them) until it has
-  // copied them (GenerationViews.detach).
-  const lrs = new Array<number>(RING).fill(0);
-  /** An epoch's report and checkpoint, held until the step that evaluates its parameters is done. */
-  let pendingEpoch = null as { evaluatedIn: number; train: EpochTrain; checkpointAt: number | null } | null;
-  const reportEpoch = (train: EpochTrain, test: { loss: number; accuracy: number }) => {
-    const { epoch, trainLoss, trainAccuracy, seconds, samplesPerSec } = train;
-    const epochReport: EpochReport = { epoch, trainLoss, trainAccuracy, testLoss: test.loss, testAccuracy: test.accuracy, seconds, samplesPerSec };
-    history = [...history, epochReport];
-    metrics({ kind: 'epoch', ...epochReport });
-    events.onEpoch?.(epochReport);
-  };
-  let authorized = startStep - 1;
-  const authorizeAfter = (looked: number) => {
-    let frontier = Math.min(lastStep, looked + RING);
-    for (let s = looked + 1; s < frontier; s++) {
-      if (readsAfter(s)) {
-        frontier = s + 1;
-        break;
-      }
-    }
-    if (frontier <= authorized) return;
-    for (let s = authorized + 1; s <= frontier; s++) lrs[s % RING] = prepare(s, s - looked - 1);
-    if (authorized < startStep) pool.startSteps(jobId, startStep, frontier, shards);
-    else pool.authorize(frontier);
-    authorized = frontier;
-  };
-  if (lockstep === null && startStep <= lastStep) authorizeAfter(startStep - 1);
+    resumedFrom = { dir: restored.dir, step: startStep, epochs: history.length };
+  }
+  const output = config.out === null ? null : new RunOutput(config.out, resumedFrom, config.keepCheckpoints);
+  const explosion = new ExplosionWatch((message) => events.onWarning?.(message));
   try {
-    for (let step = startStep; step <= lastStep; step++) {
-      const epoch = Math.floor(step / stepsPerEpoch);
-      const inEpoch = step % stepsPerEpoch;
-      if (lockstep === null) {
-        // Woken by the step it reads after, if sooner: the threads wait for its copy one step later.
-        let wakeAt = Math.min(step + WAKE_EVERY - 1, authorized);
-        for (let s = step; s < wakeAt; s++) if (readsAfter(s)) wakeAt = s;
-        await pool.stepDone(step, wakeAt);
-      } else {
-        lrs[step % RING] = prepare(step, 0);
-        await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
-      }
-      if (pendingEpoch?.evaluatedIn === step) {
-        // The model and optimizer still hold what the epoch ended with (this step is not taken in yet).
-        const { train, checkpointAt } = pendingEpoch;
-        pendingEpoch = null;
-        reportEpoch(train, threadEvaluation!.result());
-        if (checkpointAt !== null) await saveCheckpoint(checkpointAt);
-      }
-      const stepStats = stats.subarray((step % RING) * shards * recordSize, (step % RING + 1) * shards * recordSize);
-      let lossSum = 0;
-      let correct = 0;
-      for (let s = 0; s < shards; s++) {
-        lossSum += stepStats[s * recordSize];
-        correct += stepStats[s * recordSize + 1];
-      }
-      if (!Number.isFinite(lossSum)) {
+    const out = config.out;
+    const metrics = (record: object) => output?.metrics(record);
+
+    const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
+    // What the threads' kernels work on lives in one kernel memory, where they take it in place.
+    const memory = createKernelMemory();
+    const region = (length: number): MemoryRegion => ({ byteOffset: reserveInKernelMemory(memory, length), length });
+    const optimizerSetup: OptimizerSetup = {
+      meta: optimizer.stateDict().meta,
+      oddParams: region(flat.paramSize),
+      slots: region(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize)),
+      step: shared(SharedOptimizer.stepValueFloats(RING), 'f64'),
+    };
+    // Per-step buffers for RING steps (step s in slot s % RING): the threads compute ahead.
+    const stats = new Float64Array(shared(RING * shards * recordSize, 'f64'));
+    const batch = new Int32Array(shared(RING * batchSize, 'i32'));
+    const syncing = config.syncBn && batchNorms.length > 0;
+    const setup: RunSetup = {
+      jobId,
+      spec,
+      seed,
+      shards,
+      shardSize,
+      // Shards a thread runs as one batch: the same bytes as one by one, at fewer and larger products.
+      shardGroup: syncing ? 1 : shardGroupSize(model, shards, shardSize, threadsAtOnce(config.workers, options.cores)),
+      ring: RING,
+      inputs: runData.train.inputs.buffer as SharedArrayBuffer,
+      labels: runData.train.labels.buffer as SharedArrayBuffer,
+      batch: batch.buffer as SharedArrayBuffer,
+      state: region(flat.paramSize),
+      optimizer: optimizerSetup,
+      grads: region(shards * flat.paramSize),
+      reduced: region(flat.paramSize),
+      memory,
+      stats: stats.buffer as SharedArrayBuffer,
+      work: StepWork.allocate().buffer,
+    };
+    let lockstep: GroupBarrier | null = null;
+    if (syncing) {
+      const norms = segmentAtBatchNorms(model).norms;
+      const layout = new SyncExchangeLayout(norms.map((n) => n.numFeatures), shards);
+      lockstep = GroupBarrier.allocate(layout.points);
+      setup.syncBn = { exchange: shared(layout.size, 'f64'), barrier: lockstep.buffer };
+    } else if (config.syncBn) {
+      events.onWarning?.('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
+    }
+    // Where the threads fill every core, an evaluation here would take one from them.
+    if (!syncing && threadsFillCores(config.workers, shards, options.cores)) setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, RING);
+    const threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, RING);
+    if (options.fault !== undefined) {
+      const armed = new Int32Array(shared(1, 'i32'));
+      armed[0] = 1;
+      setup.fault = { ...options.fault, armed: armed.buffer as SharedArrayBuffer };
+    }
+
+    let lastCheckpoint: string | null = output?.lastCheckpoint ?? null;
+    const saveCheckpoint = async (stepsDone: number) => {
+      if (output === null) return;
+      const epochTotals = { ...totals, seconds: totals.seconds + (performance.now() - epochStart) / 1000 };
+      const ended = history.at(-1);
+      const testLoss = stepsDone % stepsPerEpoch === 0 && ended?.epoch === stepsDone / stepsPerEpoch ? ended.testLoss : null;
+      const meta: CheckpointMeta = { step: stepsDone, config: { ...config }, spec, scheduler: scheduler?.stateDict() ?? null, history, epochTotals, testLoss, dataDigest };
+      const written = testLoss !== null && !Number.isFinite(testLoss) ? { notFinite: 'the test loss' } : await output.saveCheckpoint({ step: stepsDone, model, optimizer, meta });
+      if (typeof written !== 'string') {
         throw new TrainingDivergedError(
-          `loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1}); stopped without applying it. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
+          `${written.notFinite} is not finite after step ${stepsDone}; not checkpointed. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
         );
       }
-      // The threads have stepped every range into the next generation.
-      optimizer.countStep();
-      views.use(step + 1);
-      syncBatchNorm(batchNorms, stepStats, shards, recordSize);
-      const evaluatedNext = threadEvaluation?.scheduled(step + 1) === true;
-      if (evaluatedNext) threadEvaluation!.publish(step + 1, flat);
-      const lr = lrs[step % RING];
-      scheduler?.step();
-      stepsRun++;
+      lastCheckpoint = written;
+      events.onCheckpoint?.(written);
+    };
 
-      totals.loss += lossSum;
-      totals.correct += correct;
-      totals.samples += batchSize;
-      const now = performance.now();
-      if (now - rateNext.at >= 250) [rateFrom, rateNext] = [rateNext, { step: step + 1, at: now }];
-      const report: StepReport = {
-        epoch: epoch + 1,
-        step: step + 1,
-        stepInEpoch: inEpoch + 1,
-        stepsPerEpoch,
-        totalSteps,
-        loss: lossSum / batchSize,
-        accuracy: correct / batchSize,
-        lr,
-        samplesPerSec: ((step + 1 - rateFrom.step) * batchSize) / ((now - rateFrom.at) / 1000),
-      };
-      metrics({ kind: 'step', ...report });
-      events.onStep?.(report);
+    events.onStart?.({
+      config,
+      spec,
+      data: { name: runData.name, sampleShape: runData.sampleShape, classes: runData.classes, train: runData.train.samples, test: runData.test.samples },
+      parameters: flat.paramSize,
+      totalSteps,
+      startStep,
+      shardGroup: setup.shardGroup,
+      evaluation: threadEvaluation === null ? 'coordinator' : 'threads',
+    });
 
-      const interrupted = options.signal?.aborted === true;
-      // The steps already authorized run (the threads may be in any of them); the run stops after them.
-      if (interrupted) lastStep = Math.min(lastStep, lockstep === null ? authorized : step);
-      const stopping = step === lastStep;
-      const epochEnd = endsEpoch(step);
-      const checkpointing = checkpointsAfter(step);
-      if (!stopping && lockstep === null) {
-        if (checkpointing || (epochEnd && !evaluatedNext)) views.detach(checkpointing);
-        authorizeAfter(step);
+    const pool = new ThreadPool(config.workers, setup, {
+      onRetry: (task, attempt, error) =>
+        events.onWarning?.(
+          `worker failed on ${describeTask(task)} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running it again`,
+        ),
+    }, undefined, options.cores);
+    const started = performance.now();
+    let stepsRun = 0;
+    // Throughput over the last quarter to half second (the steps come in bursts of WAKE_EVERY).
+    let rateFrom = { step: startStep, at: started };
+    let rateNext = rateFrom;
+    let order: Int32Array | null = null;
+    let orderEpoch = -1;
+    let epochStart = performance.now();
+    // The parameters and optimizer state live in the shared generations from here on; the model and
+    // optimizer here are views of the current one.
+    const generations = new SharedOptimizer(setup, flat.paramSize);
+    const views = new GenerationViews(generations, flat, optimizer);
+    views.placeAt(startStep % 2);
+    let lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
+    const endsEpoch = (s: number) => s % stepsPerEpoch === stepsPerEpoch - 1;
+    /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
+    const prepare = (s: number, ahead: number) => {
+      const epoch = Math.floor(s / stepsPerEpoch);
+      if (orderEpoch !== epoch) {
+        order = data.shuffledOrder(runData.train.samples, seed, epoch);
+        orderEpoch = epoch;
       }
-      if (epochEnd) {
-        const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
-        // The evaluation's time counts in the next epoch's, whose steps the threads compute meanwhile.
-        epochStart = performance.now();
-        const train: EpochTrain = {
+      const inEpoch = s % stepsPerEpoch;
+      batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), (s % RING) * batchSize);
+      const lr = scheduler === null ? optimizer.lr : scheduler.lrAt(scheduler.lastEpoch + ahead);
+      generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
+      // The step after an epoch's end (of this run) evaluates the parameters it ended with.
+      threadEvaluation?.schedule(s, s > startStep && endsEpoch(s - 1));
+      return lr;
+    };
+    /** Whether a checkpoint is written after step s (only with an out directory). */
+    const checkpointsAfter = (s: number) =>
+      out !== null && (endsEpoch(s) || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0));
+    /** Whether this loop reads the parameters after step s (to evaluate, checkpoint or finish). */
+    const readsAfter = (s: number) => endsEpoch(s) || s === lastStep || checkpointsAfter(s);
+    // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
+    // up to RING steps past the one it last looked at, and at most one past a step whose parameters
+    // it reads (that one writes the other generation; the next would overwrite them) until it has
+    // copied them (GenerationViews.detach).
+    const lrs = new Array<number>(RING).fill(0);
+    /** An epoch's report and checkpoint, held until the step that evaluates its parameters is done. */
+    let pendingEpoch = null as { evaluatedIn: number; train: EpochTrain; checkpointAt: number | null } | null;
+    const reportEpoch = (train: EpochTrain, test: { loss: number; accuracy: number }) => {
+      const { epoch, trainLoss, trainAccuracy, seconds, samplesPerSec } = train;
+      const epochReport: EpochReport = { epoch, trainLoss, trainAccuracy, testLoss: test.loss, testAccuracy: test.accuracy, seconds, samplesPerSec };
+      history = [...history, epochReport];
+      metrics({ kind: 'epoch', ...epochReport });
+      events.onEpoch?.(epochReport);
+    };
+    let authorized = startStep - 1;
+    const authorizeAfter = (looked: number) => {
+      let frontier = Math.min(lastStep, looked + RING);
+      for (let s = looked + 1; s < frontier; s++) {
+        if (readsAfter(s)) {
+          frontier = s + 1;
+          break;
+        }
+      }
+      if (frontier <= authorized) return;
+      for (let s = authorized + 1; s <= frontier; s++) lrs[s % RING] = prepare(s, s - looked - 1);
+      if (authorized < startStep) pool.startSteps(jobId, startStep, frontier, shards);
+      else pool.authorize(frontier);
+      authorized = frontier;
+    };
+    if (lockstep === null && startStep <= lastStep) authorizeAfter(startStep - 1);
+    try {
+      for (let step = startStep; step <= lastStep; step++) {
+        const epoch = Math.floor(step / stepsPerEpoch);
+        const inEpoch = step % stepsPerEpoch;
+        if (lockstep === null) {
+          // Woken by the step it reads after, if sooner: the threads wait for its copy one step later.
+          let wakeAt = Math.min(step + WAKE_EVERY - 1, authorized);
+          for (let s = step; s < wakeAt; s++) if (readsAfter(s)) wakeAt = s;
+          await pool.stepDone(step, wakeAt);
+        } else {
+          lrs[step % RING] = prepare(step, 0);
+          await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
+        }
+        if (pendingEpoch?.evaluatedIn === step) {
+          // The model and optimizer still hold what the epoch ended with (this step is not taken in yet).
+          const { train, checkpointAt } = pendingEpoch;
+          pendingEpoch = null;
+          reportEpoch(train, threadEvaluation!.result());
+          if (checkpointAt !== null) await saveCheckpoint(checkpointAt);
+        }
+        const stepStats = stats.subarray((step % RING) * shards * recordSize, (step % RING + 1) * shards * recordSize);
+        let lossSum = 0;
+        let correct = 0;
+        for (let s = 0; s < shards; s++) {
+          lossSum += stepStats[s * recordSize];
+          correct += stepStats[s * recordSize + 1];
+        }
+        if (!Number.isFinite(lossSum)) {
+          // A checkpoint of the parameters this loss came from is not a good one.
+          if (output !== null) lastCheckpoint = await output.retract(step);
+          throw new TrainingDivergedError(
+            `loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1}); stopped without applying it. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
+          );
+        }
+        explosion.look(lossSum / batchSize, step + 1);
+        // The threads have stepped every range into the next generation.
+        optimizer.countStep();
+        views.use(step + 1);
+        syncBatchNorm(batchNorms, stepStats, shards, recordSize);
+        const evaluatedNext = threadEvaluation?.scheduled(step + 1) === true;
+        if (evaluatedNext) threadEvaluation!.publish(step + 1, flat);
+        const lr = lrs[step % RING];
+        scheduler?.step();
+        stepsRun++;
+
+        totals.loss += lossSum;
+        totals.correct += correct;
+        totals.samples += batchSize;
+        const now = performance.now();
+        if (now - rateNext.at >= 250) [rateFrom, rateNext] = [rateNext, { step: step + 1, at: now }];
+        const report: StepReport = {
           epoch: epoch + 1,
-          trainLoss: totals.loss / totals.samples,
-          trainAccuracy: totals.correct / totals.samples,
-          seconds,
-          samplesPerSec: totals.samples / seconds,
+          step: step + 1,
+          stepInEpoch: inEpoch + 1,
+          stepsPerEpoch,
+          totalSteps,
+          loss: lossSum / batchSize,
+          accuracy: correct / batchSize,
+          lr,
+          samplesPerSec: ((step + 1 - rateFrom.step) * batchSize) / ((now - rateFrom.at) / 1000),
         };
-        totals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
-        if (evaluatedNext) pendingEpoch = { evaluatedIn: step + 1, train, checkpointAt: checkpointing ? step + 1 : null };
-        else reportEpoch(train, evaluate(model, runData.test, runData.sampleShape));
+        metrics({ kind: 'step', ...report });
+        events.onStep?.(report);
+
+        const interrupted = options.signal?.aborted === true;
+        // The steps already authorized run (the threads may be in any of them); the run stops after them.
+        if (interrupted) lastStep = Math.min(lastStep, lockstep === null ? authorized : step);
+        const stopping = step === lastStep;
+        const epochEnd = endsEpoch(step);
+        const checkpointing = checkpointsAfter(step);
+        if (!stopping && lockstep === null) {
+          if (checkpointing || (epochEnd && !evaluatedNext)) views.detach(checkpointing);
+          authorizeAfter(step);
+        }
+        if (epochEnd) {
+          const seconds = totals.seconds + (performance.now() - epochStart) / 1000;
+          // The evaluation's time counts in the next epoch's, whose steps the threads compute meanwhile.
+          epochStart = performance.now();
+          const train: EpochTrain = {
+            epoch: epoch + 1,
+            trainLoss: totals.loss / totals.samples,
+            trainAccuracy: totals.correct / totals.samples,
+            seconds,
+            samplesPerSec: totals.samples / seconds,
+          };
+          totals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
+          if (evaluatedNext) pendingEpoch = { evaluatedIn: step + 1, train, checkpointAt: checkpointing ? step + 1 : null };
+          else reportEpoch(train, evaluate(model, runData.test, runData.sampleShape));
+        }
+        if (checkpointing && !(epochEnd && evaluatedNext)) await saveCheckpoint(step + 1);
+        if (interrupted && stopping) {
+          const where = lastCheckpoint === null ? 'no checkpoint (no out directory)' : `checkpoint ${lastCheckpoint}; continue with --resume ${output!.out}`;
+          throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);
+        }
+        if (stopping) break;
       }
-      if (checkpointing && !(epochEnd && evaluatedNext)) await saveCheckpoint(step + 1);
-      if (interrupted && stopping) {
-        const where = lastCheckpoint === null ? 'no checkpoint (no out directory)' : `checkpoint ${lastCheckpoint}; continue with --resume ${out}`;
-        throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);
-      }
-      if (stopping) break;
+    } finally {
+      await pool.close();
     }
+    const seconds = (performance.now() - started) / 1000;
+    const test = evaluate(model, runData.test, runData.sampleShape);
+    await output?.writeCurves(history);
+    return {
+      epochs: history,
+      test,
+      steps: startStep + stepsRun,
+      seconds,
+      samplesPerSec: (stepsRun * batchSize) / seconds,
+      checkpoint: lastCheckpoint,
+      out,
+    };
   } finally {
-    await pool.close();
+    output?.close();
   }
-  const seconds = (performance.now() - started) / 1000;
-  const test = evaluate(model, runData.test, runData.sampleShape);
-  if (out !== null && history.length > 0) await io.writeFileAtomic(join(out, 'curves.svg'), curvesSvg(history));
-  return {
-    epochs: history,
-    test,
-    steps: startStep + stepsRun,
-    seconds,
-    samplesPerSec: (stepsRun * batchSize) / seconds,
-    checkpoint: lastCheckpoint,
-    out,
-  };
 }

@@ -268,3 +268,32 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
     expect(() => optim.optimizerFromMeta({ kind: 'adam', hyper: { lr: 1 } })).toThrow(/no number "beta1"/);
   });
 });
+
+describe('optimizer state is validated before use', () => {
+  const stepped = () => {
+    const p = tensor([1, 2], { requiresGrad: true });
+    const opt = new optim.Adam([p], { lr: 0.1 });
+    p.grad = tensor([0.5, -0.5]);
+    opt.step();
+    return opt.stateDict();
+  };
+  const fresh = () => new optim.Adam([tensor([1, 2], { requiresGrad: true })]);
+
+  it('a missing state tensor of a parameter that has stepped is an error, not zeros', () => {
+    const state = stepped();
+    delete state.tensors['state.0.exp_avg_sq'];
+    expect(() => fresh().loadStateDict(state)).toThrow(/"state.0.exp_avg_sq" is missing \(parameter 0 has taken 1 steps\)/);
+  });
+
+  it('a step count of the wrong type, a missing lr and an unknown slot are errors', () => {
+    const badSteps = stepped();
+    (badSteps.meta as { steps: unknown }).steps = ['1'];
+    expect(() => fresh().loadStateDict(badSteps)).toThrow(/steps must be an array of non-negative integers/);
+    const noLr = stepped();
+    delete (noLr.meta.hyper as Record<string, unknown>).lr;
+    expect(() => fresh().loadStateDict(noLr)).toThrow(/hyper.lr must be a number/);
+    const unknown = stepped();
+    unknown.tensors['state.0.momentum_buffer'] = unknown.tensors['state.0.exp_avg'];
+    expect(() => fresh().loadStateDict(unknown)).toThrow(/unexpected state key "state.0.momentum_buffer"/);
+  });
+});

@@ -108,6 +108,14 @@ export abstract class Optimizer {
 
   /** Restore state saved by stateDict() of the same optimizer over the same parameters. */
   loadStateDict(state: OptimizerState): void {
+    const { meta } = state;
+    if (typeof meta !== 'object' || meta === null || typeof meta.kind !== 'string') throw new StateDictError('optimizer: state has no kind');
+    if (!Array.isArray(meta.steps) || !meta.steps.every((s) => Number.isInteger(s) && s >= 0)) {
+      throw new StateDictError(`optimizer: steps must be an array of non-negative integers, got ${JSON.stringify(meta.steps)}`);
+    }
+    if (typeof meta.hyper !== 'object' || meta.hyper === null || !(Number(meta.hyper.lr) >= 0) || typeof meta.hyper.lr !== 'number') {
+      throw new StateDictError(`optimizer: hyper.lr must be a number >= 0, got ${JSON.stringify(meta.hyper?.lr)}`);
+    }
     if (state.meta.kind !== this.kind) {
       throw new StateDictError(`optimizer: state is for ${state.meta.kind}, not ${this.kind}`);
     }
@@ -117,13 +125,22 @@ export abstract class Optimizer {
     for (const [key, t] of Object.entries(state.tensors)) {
       const match = /^state\.(\d+)\.(\w+)$/.exec(key);
       const index = match === null ? -1 : Number(match[1]);
-      if (match === null || index >= this.params.length) throw new StateDictError(`optimizer: unexpected state key "${key}"`);
+      if (match === null || index >= this.params.length || !this.slotNames().includes(match[2])) {
+        throw new StateDictError(`optimizer: unexpected state key "${key}" (${this.kind} keeps ${this.slotNames().join(', ') || 'no state'})`);
+      }
       if (!shapesEqual(t.shape, this.params[index].shape)) {
         throw new StateDictError(
           `optimizer: key "${key}" has shape ${formatShape(t.shape)} but parameter ${index} is ${formatShape(this.params[index].shape)}`,
         );
       }
     }
+    // A parameter that has taken a step has every slot: one missing would silently restart at zeros.
+    meta.steps.forEach((steps, i) => {
+      if (steps === 0) return;
+      for (const name of this.slotNames()) {
+        if (state.tensors[`state.${i}.${name}`] === undefined) throw new StateDictError(`optimizer: state "state.${i}.${name}" is missing (parameter ${i} has taken ${steps} steps)`);
+      }
+    });
     this.slots.forEach((s) => s.clear());
     for (const [key, t] of Object.entries(state.tensors)) {
       const [, index, name] = /^state\.(\d+)\.(\w+)$/.exec(key)!;
