@@ -1,7 +1,8 @@
 // `dtrain launch` and `dtrain eval` end to end through the built binary: outputs, the summary, and
 // one clear error with a non-zero exit for each kind of bad input (nothing written for it).
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { data } from '@dtrain/core';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -19,6 +20,21 @@ function dtrain(...args: string[]) {
 describe('dtrain launch', () => {
   const out = join(work, 'run');
   writeFileSync(join(work, 'broken.json'), '{ "input": [2], "layers": [');
+  const spec = (name: string, layers: unknown[]) => {
+    writeFileSync(join(work, name), JSON.stringify({ input: [2], layers }));
+    return join(work, name);
+  };
+  const protoType = spec('proto.json', [{ type: 'linear', out: 3 }, { type: '__proto__' }]);
+  const constructorType = spec('constructor.json', [{ type: 'linear', out: 3 }, { type: 'constructor' }]);
+  const noParameters = spec('empty.json', [{ type: 'relu' }]);
+  const deep = spec('deep.json', [{ type: 'linear', out: 3 }, ...Array.from({ length: 300 }, () => ({ type: 'relu' }))]);
+  const huge = spec('huge.json', [{ type: 'linear', out: 1048576 }, { type: 'linear', out: 64 }, { type: 'linear', out: 3 }]);
+  const mixedShapes = join(work, 'mixed-idx');
+  mkdirSync(mixedShapes);
+  for (const [prefix, h] of [['train', 2], ['t10k', 3]] as const) {
+    writeFileSync(join(mixedShapes, `${prefix}-images-idx3-ubyte`), data.encodeIdx([4, h, 3], new Array(4 * h * 3).fill(7)));
+    writeFileSync(join(mixedShapes, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([4], [0, 1, 0, 1]));
+  }
 
   it('trains, prints a summary, and writes metrics.jsonl, curves.svg and checkpoints', () => {
     const r = dtrain('launch', '--workers', '2', '--epochs', '3', '--out', out, '--log-format', 'json');
@@ -123,6 +139,12 @@ describe('dtrain launch', () => {
     ['an unknown optimizer', ['--optimizer', 'lbfgs'], /expected one of sgd, adam, adamw/],
     ['a model spec that is not JSON', ['--model', join(work, 'broken.json')], /model spec .*broken\.json/],
     ['an IDX directory without the files', ['--dataset', `idx:${work}`], /no train-images-idx3-ubyte\[\.gz\]/],
+    ['a layer type "__proto__"', ['--model', protoType], /layers\[1\] \(__proto__\): unknown layer type/],
+    ['a layer type "constructor"', ['--model', constructorType], /layers\[1\] \(constructor\): unknown layer type/],
+    ['a spec with no parameters', ['--model', noParameters], /the model has no parameters to train/],
+    ['a spec over the layer bound', ['--model', deep], /301 layers, at most 256/],
+    ['a model larger than the run can hold', ['--model', huge], /model: 70,254,851 parameters need [\d.]+ GiB of kernel memory with adam and 8 shards; a run's kernel memory holds at most 2.00 GiB/],
+    ['test images shaped unlike the training images', ['--dataset', `idx:${mixedShapes}`, '--batch-size', '4', '--shards', '1'], /the test samples are \[1, 3, 3\], the training samples \[1, 2, 3\]/],
     ['a diverging run (NaN loss)', ['--optimizer', 'sgd', '--lr', '1e30', '--momentum', '0'], /loss is (NaN|Infinity|-Infinity) at step \d+/],
   ];
   it.each(bad)('%s is one clear error and exit code 1', (_name, args, message) => {

@@ -96,6 +96,10 @@ export async function loadRunData(dataset: string, dataDir: string, seed: number
     throw new ConfigError(`dataset must be spirals, moons, fashion-mnist, idx:DIR or csv:FILE, got "${dataset}"`);
   }
   const sampleShape = train.inputs.shape.slice(1);
+  const testShape = test.inputs.shape.slice(1);
+  if (testShape.join(',') !== sampleShape.join(',')) {
+    throw new DataFormatError(`${dataset}: the test samples are [${testShape.join(', ')}], the training samples [${sampleShape.join(', ')}]`);
+  }
   const shared = { train: share(train), test: share(test) };
   standardize(shared.train, shared.test, sampleShape);
   const classes = Math.max(classesOf(shared.train, dataset), classesOf(shared.test, dataset));

@@ -1,5 +1,5 @@
 // Which model a run trains: the built-in mlp or cnn sized to the data, or a JSON spec file.
-import { cnnSpec, mlpSpec, outputSize, buildModel, ModelSpecError, type ModelSpec } from '@dtrain/worker';
+import { cnnSpec, mlpSpec, outputSize, ModelSpecError, type ModelSpec } from '@dtrain/worker';
 import { readFileSync } from 'node:fs';
 import { ConfigError } from './config.js';
 
@@ -13,11 +13,10 @@ export function resolveModelSpec(model: string, sampleShape: number[], classes: 
   } catch (error) {
     throw new ConfigError(`model spec ${model}: ${error instanceof Error ? error.message : String(error)}`);
   }
-  buildModel(spec);
+  const outputs = outputSize(spec);
   if (spec.input.join(',') !== sampleShape.join(',')) {
     throw new ModelSpecError(`model spec ${model}: input [${spec.input.join(', ')}] does not match the data set's samples [${sampleShape.join(', ')}]`);
   }
-  const outputs = outputSize(spec);
   if (outputs !== classes) throw new ModelSpecError(`model spec ${model}: gives ${outputs} class scores, the data set has ${classes} classes`);
   return spec;
 }

@@ -12,6 +12,7 @@ import { createKernelMemory, data, DtrainError, io, manualSeed, nn, reserveInKer
 import {
   buildModel,
   FlatState,
+  parameterCount,
   GroupBarrier,
   segmentAtBatchNorms,
   shardGroupSize,
@@ -25,6 +26,7 @@ import {
   type OptimizerSetup,
   type RunSetup,
 } from '@dtrain/worker';
+import { totalmem } from 'node:os';
 import { syncBatchNorm } from './batchnorm-sync.js';
 import { checkpointDir, markLatest, restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
 import { RunOutput } from './run-output.js';
@@ -137,6 +139,23 @@ class ExplosionWatch {
   }
 }
 
+/** The most a run's kernel memory (one WebAssembly memory) holds. */
+const KERNEL_MEMORY_BYTES = 2 ** 31;
+
+/**
+ * Refuse, before allocating, a model whose parameter copies do not fit: the run's kernel memory
+ * holds both generations of the parameters and of the optimizer state, a gradient slot per shard and
+ * the reduced gradient, and the process keeps the model besides.
+ */
+function checkRunMemory(parameters: number, config: RunConfig): void {
+  const slots = { sgd: config.momentum > 0 ? 1 : 0, adam: 2, adamw: 2 }[config.optimizer];
+  const bytes = 4 * parameters * (3 + 2 * slots + config.shards);
+  const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
+  const what = `model: ${parameters.toLocaleString('en-US')} parameters need ${gib(bytes)} of kernel memory with ${config.optimizer} and ${config.shards} shards`;
+  if (bytes > KERNEL_MEMORY_BYTES) throw new ConfigError(`${what}; a run's kernel memory holds at most ${gib(KERNEL_MEMORY_BYTES)}`);
+  if (bytes > totalmem()) throw new ConfigError(`${what}; this machine has ${gib(totalmem())}`);
+}
+
 /** Steps whose per-step buffers are held at once (RunSetup.ring): the threads run this far ahead. */
 const RING = 8;
 
@@ -154,6 +173,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const events = options.events ?? {};
   const runData: RunData = await loadRunData(config.dataset, config.dataDir, config.seed);
   const spec = resolveModelSpec(config.model, runData.sampleShape, runData.classes);
+  checkRunMemory(parameterCount(spec), config);
   manualSeed(config.seed);
   const model = buildModel(spec);
   const flat = new FlatState(model);

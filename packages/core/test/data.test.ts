@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
@@ -87,6 +87,39 @@ describe('CSV', () => {
   it('non-numeric cells and bad labels are errors with their line', () => {
     expect(() => data.parseCsv('a,b,c\n1,2,0\n1,x,0', { source: 'f.csv' })).toThrow('f.csv:3: column 2 is not a number: "x"');
     expect(() => data.parseCsv('1,2,0.5', { source: 'f.csv' })).toThrow(/f.csv:1: class label "0.5"/);
+  });
+
+  it('values that overflow float32 or are NaN, and labels that are negative, huge or overflow int32 are errors with their line', () => {
+    expect(() => data.parseCsv('1,1e39,0', { source: 'f.csv' })).toThrow('f.csv:1: column 2 overflows float32: "1e39"');
+    expect(() => data.parseCsv('1,2,0\n1,NaN,0', { source: 'f.csv' })).toThrow('f.csv:2: column 2 is not a number: "NaN"');
+    expect(() => data.parseCsv('1,2,0\n1,2,-1', { source: 'f.csv' })).toThrow(/f.csv:2: class label "-1" is not a non-negative integer/);
+    expect(() => data.parseCsv('1,2,0\n1,2,4294967297', { source: 'f.csv' })).toThrow(/f.csv:2: class label "4294967297" is 65536 or more/);
+    // One stray label would otherwise size the output layer by itself.
+    expect(() => data.parseCsv('1,2,0\n1,2,1000000', { source: 'f.csv' })).toThrow(/f.csv:2: class label "1000000" is 65536 or more/);
+  });
+});
+
+describe('IDX data sets are checked item by item', () => {
+  const idxDir = (name: string, images: Uint8Array, labels: Uint8Array) => {
+    const path = join(dir, name);
+    mkdirSync(path, { recursive: true });
+    for (const prefix of ['train', 't10k']) {
+      writeFileSync(join(path, `${prefix}-images-idx3-ubyte`), images);
+      writeFileSync(join(path, `${prefix}-labels-idx1-ubyte`), labels);
+    }
+    return path;
+  };
+  it('a NaN or float32-overflowing pixel and an out-of-range label name the file and item', async () => {
+    const nan = idxDir('nan', data.encodeIdx([2, 1, 2], [0, 1, NaN, 0.5], 'float32'), data.encodeIdx([2], [0, 1]));
+    await expect(data.loadIdxDataset(nan, 'train')).rejects.toThrow(/train-images-idx3-ubyte: item 1 holds NaN/);
+    // int32 labels 0 and 70000 (element type 0x0c, big-endian).
+    const labels = new Uint8Array(16);
+    const view = new DataView(labels.buffer);
+    labels.set([0, 0, 0x0c, 1]);
+    view.setUint32(4, 2);
+    view.setInt32(12, 70000);
+    const huge = idxDir('label', data.encodeIdx([2, 1, 2], [0, 1, 2, 3]), labels);
+    await expect(data.loadIdxDataset(huge, 'train')).rejects.toThrow(/train-labels-idx1-ubyte: label 70000 of item 1 is 65536 or more/);
   });
 });
 

@@ -26,8 +26,13 @@ const ACTIVATIONS: Record<string, () => nn.Module> = {
   leakyrelu: () => new nn.LeakyReLU(),
 };
 
-function positiveInt(value: unknown, what: string): number {
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) throw new ModelSpecError(`model spec: ${what} must be a positive integer, got ${JSON.stringify(value)}`);
+/** Bounds of a spec, so that a typo cannot ask for a model no machine holds. */
+export const SPEC_LIMITS = { layers: 256, dimension: 1 << 20, sampleSize: 1 << 26 } as const;
+
+function positiveInt(value: unknown, what: string, max: number = SPEC_LIMITS.dimension): number {
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1 || value > max) {
+    throw new ModelSpecError(`model spec: ${what} must be an integer from 1 to ${max}, got ${JSON.stringify(value)}`);
+  }
   return value;
 }
 
@@ -39,20 +44,37 @@ function optionalInt(value: unknown, what: string, fallback: number, min: number
 
 /** Builds the model of a spec, checking every layer against the shape that reaches it. */
 export function buildModel(spec: ModelSpec): nn.Module {
-  return compile(spec).model;
+  return new nn.Sequential(...planModel(spec).layers.map((make) => make()));
 }
 
 /** The number of class scores per sample the spec's model gives. */
 export function outputSize(spec: ModelSpec): number {
-  return compile(spec).outputs;
+  return planModel(spec).outputs;
 }
 
-function compile(spec: ModelSpec): { model: nn.Module; outputs: number } {
+/** The trainable parameters the spec's model has, counted without building it. */
+export function parameterCount(spec: ModelSpec): number {
+  return planModel(spec).parameters;
+}
+
+interface ModelPlan {
+  /** Each layer's constructor: nothing is allocated until the plan has passed every check. */
+  layers: (() => nn.Module)[];
+  outputs: number;
+  parameters: number;
+}
+
+function planModel(spec: ModelSpec): ModelPlan {
   if (typeof spec !== 'object' || spec === null || !Array.isArray(spec.input) || !Array.isArray(spec.layers)) {
     throw new ModelSpecError('model spec: expected {"input": [...], "layers": [...]}');
   }
+  if (spec.input.length < 1 || spec.input.length > 3) throw new ModelSpecError(`model spec: input must have 1 to 3 dimensions, got ${spec.input.length}`);
+  if (spec.layers.length > SPEC_LIMITS.layers) throw new ModelSpecError(`model spec: ${spec.layers.length} layers, at most ${SPEC_LIMITS.layers}`);
   let shape = spec.input.map((d, i) => positiveInt(d, `input[${i}]`));
-  const layers: nn.Module[] = [];
+  const sampleSize = shape.reduce((a, b) => a * b, 1);
+  if (sampleSize > SPEC_LIMITS.sampleSize) throw new ModelSpecError(`model spec: input [${shape.join(', ')}] has ${sampleSize} values, at most ${SPEC_LIMITS.sampleSize}`);
+  const layers: (() => nn.Module)[] = [];
+  let parameters = 0;
   spec.layers.forEach((layer, i) => {
     const where = `layers[${i}] (${(layer as { type?: unknown })?.type})`;
     const need = (rank: number) => {
@@ -62,7 +84,9 @@ function compile(spec: ModelSpec): { model: nn.Module; outputs: number } {
       case 'linear': {
         need(1);
         const out = positiveInt(layer.out, `${where}.out`);
-        layers.push(new nn.Linear(shape[0], out));
+        const inFeatures = shape[0];
+        layers.push(() => new nn.Linear(inFeatures, out));
+        parameters += inFeatures * out + out;
         shape = [out];
         break;
       }
@@ -74,15 +98,20 @@ function compile(spec: ModelSpec): { model: nn.Module; outputs: number } {
         const padding = optionalInt(layer.padding, `${where}.padding`, 0, 0);
         const size = (d: number) => Math.floor((d + 2 * padding - k) / stride) + 1;
         if (size(shape[1]) < 1 || size(shape[2]) < 1) throw new ModelSpecError(`model spec: ${where}: kernel ${k} does not fit [${shape.join(', ')}]`);
-        layers.push(new nn.Conv2d(shape[0], out, k, { stride, padding }));
+        const channels = shape[0];
+        layers.push(() => new nn.Conv2d(channels, out, k, { stride, padding }));
+        parameters += out * channels * k * k + out;
         shape = [out, size(shape[1]), size(shape[2])];
         break;
       }
-      case 'batchnorm':
-        if (shape.length === 3) layers.push(new nn.BatchNorm2d(shape[0]));
-        else if (shape.length === 1) layers.push(new nn.BatchNorm1d(shape[0]));
+      case 'batchnorm': {
+        const features = shape[0];
+        if (shape.length === 3) layers.push(() => new nn.BatchNorm2d(features));
+        else if (shape.length === 1) layers.push(() => new nn.BatchNorm1d(features));
         else throw new ModelSpecError(`model spec: ${where} needs a sample of rank 1 or 3, gets [${shape.join(', ')}]`);
+        parameters += 2 * features;
         break;
+      }
       case 'maxpool2d':
       case 'avgpool2d': {
         need(3);
@@ -90,27 +119,32 @@ function compile(spec: ModelSpec): { model: nn.Module; outputs: number } {
         const stride = optionalInt(layer.stride, `${where}.stride`, k, 1);
         const size = (d: number) => Math.floor((d - k) / stride) + 1;
         if (size(shape[1]) < 1 || size(shape[2]) < 1) throw new ModelSpecError(`model spec: ${where}: window ${k} does not fit [${shape.join(', ')}]`);
-        layers.push(layer.type === 'maxpool2d' ? new nn.MaxPool2d(k, { stride }) : new nn.AvgPool2d(k, { stride }));
+        const max = layer.type === 'maxpool2d';
+        layers.push(() => (max ? new nn.MaxPool2d(k, { stride }) : new nn.AvgPool2d(k, { stride })));
         shape = [shape[0], size(shape[1]), size(shape[2])];
         break;
       }
-      case 'dropout':
-        if (typeof layer.p !== 'number' || !(layer.p >= 0 && layer.p < 1)) throw new ModelSpecError(`model spec: ${where}.p must be in [0, 1), got ${JSON.stringify(layer.p)}`);
-        layers.push(new nn.Dropout(layer.p));
+      case 'dropout': {
+        const p = layer.p;
+        if (typeof p !== 'number' || !(p >= 0 && p < 1)) throw new ModelSpecError(`model spec: ${where}.p must be in [0, 1), got ${JSON.stringify(p)}`);
+        layers.push(() => new nn.Dropout(p));
         break;
+      }
       case 'flatten':
-        layers.push(new nn.Flatten());
+        layers.push(() => new nn.Flatten());
         shape = [shape.reduce((a, b) => a * b, 1)];
         break;
       default: {
-        const make = ACTIVATIONS[String(layer?.type)];
-        if (make === undefined) throw new ModelSpecError(`model spec: ${where}: unknown layer type`);
-        layers.push(make());
+        // Own keys only: "constructor" or "__proto__" must be unknown types, not Object's.
+        const type = String(layer?.type);
+        if (!Object.hasOwn(ACTIVATIONS, type)) throw new ModelSpecError(`model spec: ${where}: unknown layer type`);
+        layers.push(ACTIVATIONS[type]);
       }
     }
   });
   if (shape.length !== 1) throw new ModelSpecError(`model spec: the last layer must give one vector of class scores per sample, gives [${shape.join(', ')}]`);
-  return { model: new nn.Sequential(...layers), outputs: shape[0] };
+  if (parameters === 0) throw new ModelSpecError('model spec: the model has no parameters to train (add a linear or conv2d layer)');
+  return { layers, outputs: shape[0], parameters };
 }
 
 

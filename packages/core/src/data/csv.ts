@@ -4,6 +4,19 @@ import { DataFormatError } from '../errors.js';
 import { fromArray } from '../tensor/creation.js';
 import { TensorDataset } from './dataset.js';
 
+/**
+ * Class labels are below this: a larger one is far more likely a stray value than a class, and would
+ * size the model's output layer (and its memory) by itself.
+ */
+export const MAX_CLASSES = 65_536;
+
+/** Why a class label cannot be used, or null: labels are small non-negative integers. */
+export function classLabelProblem(v: number): string | null {
+  if (!Number.isInteger(v) || v < 0) return 'is not a non-negative integer';
+  if (v >= MAX_CLASSES) return `is ${MAX_CLASSES} or more (labels are class indices from 0)`;
+  return null;
+}
+
 export interface CsvOptions {
   /** Column name (with a header) or index of the label; default the last column. */
   labelColumn?: string | number;
@@ -45,10 +58,10 @@ export function parseCsv(text: string, options: CsvOptions = {}): TensorDataset 
     row.cells.forEach((cell, c) => {
       const v = Number(cell);
       if (cell === '' || !Number.isFinite(v)) throw new DataFormatError(`${source}:${row.line}: column ${c + 1} is not a number: "${cell}"`);
+      if (!Number.isFinite(Math.fround(v))) throw new DataFormatError(`${source}:${row.line}: column ${c + 1} overflows float32: "${cell}"`);
       if (c === labelIndex) {
-        if (asClass && (!Number.isInteger(v) || v < 0)) {
-          throw new DataFormatError(`${source}:${row.line}: class label "${cell}" is not a non-negative integer`);
-        }
+        const problem = asClass ? classLabelProblem(v) : null;
+        if (problem !== null) throw new DataFormatError(`${source}:${row.line}: class label "${cell}" ${problem}`);
         labels.push(v);
       } else features[f++] = v;
     });

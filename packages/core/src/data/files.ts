@@ -3,7 +3,7 @@ import { DataFormatError } from '../errors.js';
 import { readFileBytes } from '../io/files.js';
 import { fromArray } from '../tensor/creation.js';
 import { TensorDataset } from './dataset.js';
-import { parseCsv, type CsvOptions } from './csv.js';
+import { classLabelProblem, parseCsv, type CsvOptions } from './csv.js';
 import { parseIdx } from './idx.js';
 
 /** A file's bytes, gunzipped when they start with the gzip magic. */
@@ -57,9 +57,20 @@ export async function loadIdxDataset(dir: string, split: 'train' | 'test'): Prom
     throw new DataFormatError(`${dir}: ${images.shape[0]} images but ${labels.shape[0]} labels in the ${split} split`);
   }
   const [n, h, w] = images.shape;
+  if (!(labels.values instanceof Int32Array)) throw new DataFormatError(`${labelsPath}: labels must be integers, the file holds floats`);
+  for (let i = 0; i < n; i++) {
+    const problem = classLabelProblem(labels.values[i]);
+    if (problem !== null) throw new DataFormatError(`${labelsPath}: label ${labels.values[i]} of item ${i} ${problem}`);
+  }
   const pixels = new Float32Array(images.values.length);
   const scale = images.values instanceof Int32Array ? 1 / 255 : 1;
-  for (let i = 0; i < pixels.length; i++) pixels[i] = images.values[i] * scale;
+  for (let i = 0; i < pixels.length; i++) {
+    pixels[i] = images.values[i] * scale;
+    if (!Number.isFinite(pixels[i])) {
+      const item = Math.floor(i / (h * w));
+      throw new DataFormatError(`${imagesPath}: item ${item} holds ${images.values[i]}${Number.isFinite(images.values[i]) ? ', which overflows float32' : ''}`);
+    }
+  }
   return new TensorDataset(fromArray(pixels, [n, 1, h, w]), fromArray(labels.values, [n], { dtype: 'int32' }));
 }
 
