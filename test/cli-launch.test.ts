@@ -62,6 +62,23 @@ describe('dtrain launch', () => {
     expect(result.accuracy).toBeGreaterThan(0.9);
   });
 
+  it('eval errors say eval: once, never echo another file, and refuse a data set with more classes', () => {
+    const moons = join(work, 'moons-run');
+    expect(dtrain('launch', '--dataset', 'moons', '--epochs', '1', '--out', moons, '--quiet').code).toBe(0);
+    const more = dtrain('eval', '--checkpoint', moons, '--dataset', 'spirals');
+    expect(more.code).toBe(1);
+    expect(more.stderr).toBe("dtrain: eval: spirals has 3 classes; the checkpoint's model scores 2\n");
+    const missing = dtrain('eval', '--checkpoint', join(work, 'nowhere'));
+    expect(missing.stderr).toBe(`dtrain: eval: no checkpoint directory ${join(work, 'nowhere')}\n`);
+    const secret = join(work, 'secret');
+    mkdirSync(secret);
+    writeFileSync(join(secret, 'checkpoint.json'), 'TOKEN=hunter2 not json');
+    const leaked = dtrain('eval', '--checkpoint', secret);
+    expect(leaked.code).toBe(1);
+    expect(leaked.stderr).toMatch(/^dtrain: eval: .*checkpoint\.json: not valid JSON/);
+    expect(leaked.stderr).not.toContain('hunter2');
+  });
+
   it('--resume continues a run in its own directory', () => {
     const r = dtrain('launch', '--workers', '2', '--epochs', '4', '--resume', out, '--quiet');
     expect(r.stderr).toBe('');

@@ -167,7 +167,7 @@ describe('--config', () => {
   const cases: [string, (dir: string) => string, RegExp][] = [
     ['not valid JSON', (d) => (writeFileSync(join(d, 'bad.json'), '{ "epochs": '), join(d, 'bad.json')), /--config .*bad\.json: not valid JSON/],
     ['missing', (d) => join(d, 'nope.json'), /--config .*nope\.json: cannot read it \(no such file\)/],
-    ['a directory', (d) => d, /--config .*: is a directory, not a JSON file/],
+    ['a directory', (d) => d, /--config .*: cannot read it \(a directory\)/],
     ['not an object', (d) => (writeFileSync(join(d, 'list.json'), '[1, 2]'), join(d, 'list.json')), /expected a JSON object, got an array/],
   ];
   it.each(cases)('%s: one clear error and exit code 1', (_name, make, message) => {

@@ -70,7 +70,7 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
 
 export async function launch(flags: LaunchFlags): Promise<void> {
   const { config: configPath, logFormat, quiet, ...given } = flags;
-  const fromFile = configPath === undefined ? {} : readConfigFile(configPath);
+  const fromFile = configPath === undefined ? {} : await readConfigFile(configPath);
   const partial: Record<string, unknown> = { ...fromFile, ...given };
   // A resumed run continues with its stored settings in its own directory, unless told otherwise.
   if (partial.out === undefined && partial.resume === undefined) partial.out = join('dtrain-runs', timestamp());

@@ -3,10 +3,9 @@
 // restoring a run from one, so that it continues exactly as if it had never stopped.
 import { io, type nn, type optim } from '@dtrain/core';
 import { existsSync, readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { validateCheckpointMeta, type CheckpointMeta, type EpochTotals } from './checkpoint-meta.js';
-import { ConfigError, continuedConfig, resolveConfig, type RunConfig } from './config.js';
+import { ConfigError, continuedConfig, readJsonFile, resolveConfig, type RunConfig } from './config.js';
 import type { EpochReport } from './trainer.js';
 
 export type { CheckpointMeta, EpochTotals } from './checkpoint-meta.js';
@@ -22,19 +21,19 @@ export async function markLatest(out: string, dir: string): Promise<void> {
 
 /**
  * A checkpoint directory (absolute), or the one a run directory's checkpoints/latest names, resolved
- * against that run directory (not the working directory).
+ * against that run directory (not the working directory). `purpose` begins the error messages.
  */
-export function findCheckpoint(path: string): string {
+export function findCheckpoint(path: string, purpose: 'resume' | 'eval' = 'resume'): string {
   const at = resolve(path);
-  if (!existsSync(at) || !statSync(at).isDirectory()) throw new ConfigError(`resume: no checkpoint directory ${path}`);
+  if (!existsSync(at) || !statSync(at).isDirectory()) throw new ConfigError(`${purpose}: no checkpoint directory ${path}`);
   if (existsSync(join(at, 'checkpoint.json'))) return at;
   const latest = join(at, 'checkpoints', 'latest');
-  if (!existsSync(latest)) throw new ConfigError(`resume: ${path} holds neither checkpoint.json nor checkpoints/latest`);
+  if (!existsSync(latest)) throw new ConfigError(`${purpose}: ${path} holds neither checkpoint.json nor checkpoints/latest`);
   // Older runs wrote a path here; only its last part is trusted, inside this run's checkpoints/.
   const name = basename(readFileSync(latest, 'utf8').trim());
   const dir = join(at, 'checkpoints', name);
   if (name === '' || !existsSync(join(dir, 'checkpoint.json'))) {
-    throw new ConfigError(`resume: ${latest} names "${name}", which is not a complete checkpoint in ${join(at, 'checkpoints')}`);
+    throw new ConfigError(`${purpose}: ${latest} names "${name}", which is not a complete checkpoint in ${join(at, 'checkpoints')}`);
   }
   return dir;
 }
@@ -47,12 +46,7 @@ export function runDirectoryOf(checkpoint: string): string | null {
 
 /** checkpoint.json's meta, validated. */
 export async function readCheckpointMeta(dir: string): Promise<CheckpointMeta> {
-  let info: unknown;
-  try {
-    info = JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8'));
-  } catch (error) {
-    throw new ConfigError(`${dir}/checkpoint.json: cannot be read (${(error as Error).message})`);
-  }
+  const info = await readJsonFile(join(dir, 'checkpoint.json'));
   return validateCheckpointMeta(dir, (info as { meta?: unknown } | null)?.meta);
 }
 

@@ -1,6 +1,7 @@
 // A run's configuration: every key of `dtrain launch` (and of --config run.json), its default, and
 // validation with one clear error naming the key. The CLI parses text; this decides what is valid.
 import { DtrainError } from '@dtrain/core';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw';
@@ -173,4 +174,29 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
     throw new ConfigError(`batchSize ${config.batchSize} is not divisible by shards ${config.shards} (shards must be equal)`);
   }
   return absolutePaths(config);
+}
+
+/**
+ * A JSON file's value, or one ConfigError naming the file. JSON.parse's own message quotes the text,
+ * so it is not passed on: an error never echoes a file's contents.
+ */
+export async function readJsonFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new ConfigError(`${path}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : (code ?? 'unreadable')})`);
+  }
+  return parseJson(text, path);
+}
+
+/** JSON text's value, or a ConfigError naming `path` and where the text went wrong (not what it says). */
+export function parseJson(text: string, path: string): unknown {
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    const position = /position (\d+)/.exec((error as Error).message)?.[1];
+    throw new ConfigError(`${path}: not valid JSON${position === undefined ? '' : ` (at character ${position})`}`);
+  }
 }

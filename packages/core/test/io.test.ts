@@ -60,6 +60,13 @@ describe('safetensors encoding', () => {
 });
 
 describe('files and checkpoints', () => {
+  it('a write that fails names the path and leaves no temporary file', async () => {
+    const blocker = join(dir, 'a-file');
+    writeFileSync(blocker, 'x');
+    await expect(io.writeFileAtomic(join(blocker, 'model.safetensors'), 'data')).rejects.toThrow(`${join(blocker, 'model.safetensors')}: cannot write it (`);
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
+  });
+
   it('saves and loads a safetensors file, leaving no temporary files', async () => {
     const path = join(dir, 'w.safetensors');
     await io.saveSafetensors(path, { x: tensor([1, 2, 3]) });

@@ -1,23 +1,26 @@
 // Reading and writing safetensors files and checkpoints on disk (Node only, imported lazily).
 // Every write goes to a temporary file in the same directory and is renamed into place, so a
 // crash never leaves a half-written file under the real name.
-import { DataFormatError } from '../errors.js';
+import { DataFormatError, DtrainError } from '../errors.js';
 import type { StateDict } from '../nn/module.js';
 import type { OptimizerState } from '../optim/optimizer.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { decodeSafetensors, encodeSafetensors, type Metadata } from './safetensors.js';
 
+/** Writes `data` to `path` through a temporary file renamed into place; a failure names the path. */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
   const { writeFile, rename, rm, mkdir } = await import('node:fs/promises');
   const { dirname } = await import('node:path');
-  await mkdir(dirname(path), { recursive: true });
   const temp = `${path}.tmp-${process.pid}-${Date.now()}`;
   try {
+    await mkdir(dirname(path), { recursive: true });
     await writeFile(temp, data);
     await rename(temp, path);
   } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
+    await rm(temp, { force: true }).catch(() => undefined);
+    const code = (error as NodeJS.ErrnoException).code;
+    const why = code === 'ENOSPC' ? 'no space left on the device' : (code ?? (error as Error).message);
+    throw new DtrainError(`${path}: cannot write it (${why})`);
   }
 }
 
