@@ -220,6 +220,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     const stats = new Float64Array(shared(RING * shards * recordSize, 'f64'));
     const batch = new Int32Array(shared(RING * batchSize, 'i32'));
     const syncing = config.syncBn && batchNorms.length > 0;
+  if (!syncing && shardSize === 1 && batchNorms.some((b) => b instanceof nn.BatchNorm1d)) {
+    throw new ConfigError(`shards of 1 sample give BatchNorm1d one value per channel; use fewer shards than batchSize ${batchSize}, or --sync-bn`);
+  }
     const setup: RunSetup = {
       jobId,
       spec,

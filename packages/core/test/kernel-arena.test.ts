@@ -167,3 +167,23 @@ describe('KernelMemory shared by threads', () => {
     expect(own.arenaFloat32(1000, false)).toBeNull();
   });
 });
+
+describe('a tensor from an arena that has ended', () => {
+  it('throws when read instead of showing reused memory; one made outside or kept by clone reads fine', () => {
+    const kept: Tensor[] = [];
+    let copy: Float32Array | null = null;
+    withKernelArena(() => {
+      const inner = full([256], 3);
+      kept.push(inner);
+      withKernelArena(() => kept.push(full([256], 4)));
+      // The nested scope's tensor has ended; the open scope's has not.
+      expect(() => kept[1].dataSync()).toThrow(/made inside withKernelArena/);
+      expect(inner.dataSync()[0]).toBe(3);
+      copy = inner.dataSync() as Float32Array;
+    });
+    expect(() => kept[0].dataSync()).toThrow(/made inside withKernelArena, whose memory has been reused/);
+    expect(copy![255]).toBe(3);
+    expect(full([256], 5).dataSync()[0]).toBe(5);
+  });
+});
+

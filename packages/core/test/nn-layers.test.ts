@@ -137,6 +137,14 @@ describe('pooling', () => {
 });
 
 describe('normalization', () => {
+  it('BatchNorm in training with one value per channel is an error (PyTorch), and fine in evaluation', () => {
+    const bn = new nn.BatchNorm1d(3);
+    expect(() => bn.forward(tensor([[1, 2, 3]]))).toThrow('BatchNorm1d: expected more than 1 value per channel when training, got input [1, 3]');
+    expect(() => new nn.BatchNorm2d(2).forward(tensor([[[[1]], [[2]]]]))).toThrow(/more than 1 value per channel/);
+    bn.eval();
+    expect(bn.forward(tensor([[1, 2, 3]])).shape).toEqual([1, 3]);
+  });
+
   it('BatchNorm1d in training normalizes each feature with the batch statistics', () => {
     const bn = new nn.BatchNorm1d(2);
     const y = bn.forward(tensor([[1, 10], [3, 30]]));

@@ -83,6 +83,9 @@ export abstract class BatchNorm extends Module {
       );
     }
     const useBatch = this.training || this.runningMean === null;
+    if (this.training && x.size === this.numFeatures) {
+      throw new ShapeError(`${this.constructor.name}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
+    }
     const running = useBatch ? null : { mean: this.runningMean!, variance: this.runningVar! };
     const { y, batchStats } = pool2x2 ? batchNormReluMaxPool2x2(x, this.weight, this.bias, running, this.eps) : batchNorm(x, this.weight, this.bias, running, this.eps, relu);
     if (this.training) {

@@ -11,7 +11,17 @@ export interface CreateOptions {
   requiresGrad?: boolean;
 }
 
+/** int32 values must fit: storing 2^31 would wrap to -2^31 (PyTorch refuses such a value too). */
+function checkInt32(values: ArrayLike<number>): void {
+  if (values instanceof Int32Array) return;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i];
+    if (!(v >= -2147483648 && v < 2147483648)) throw new DTypeError(`int32: value ${v} at position ${i} is outside the int32 range`);
+  }
+}
+
 function make(values: ArrayLike<number>, shape: Shape, dtype: DType, requiresGrad = false): Tensor {
+  if (dtype === 'int32') checkInt32(values);
   const backend = getBackend();
   const t = new Tensor(backend.fromArray(dtype, values), shape, dtype, backend);
   if (requiresGrad) t.requiresGrad = true;
@@ -65,6 +75,7 @@ export function fromArray(values: ArrayLike<number>, shape: Shape, options: Crea
 export function full(shape: Shape, value: number, options: CreateOptions = {}): Tensor {
   checkShape(shape, 'full');
   const dtype = options.dtype ?? 'float32';
+  if (dtype === 'int32') checkInt32([value]);
   const backend = getBackend();
   const t = new Tensor(backend.fill(dtype, sizeOf(shape), value), shape, dtype, backend);
   if (options.requiresGrad) t.requiresGrad = true;

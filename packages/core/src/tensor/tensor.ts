@@ -133,6 +133,11 @@ export class Tensor {
     return `Tensor(${JSON.stringify(this.toArray())}, shape=${formatShape(this.shape)}, dtype=${this.dtype})`;
   }
 
+  /** What console.log and util.inspect show in Node: toString(), not the backend's internals. */
+  [Symbol.for('nodejs.util.inspect.custom')](): string {
+    return this.toString();
+  }
+
   // arithmetic
   add(other: Operand): Tensor { return arith.add(this, other); }
   sub(other: Operand): Tensor { return arith.sub(this, other); }

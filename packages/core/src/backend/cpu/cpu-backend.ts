@@ -1,4 +1,5 @@
 // The CPU backend: storages are typed arrays, kernels are the typed-array loops beside this file.
+import { DtrainError } from '../../errors.js';
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
 import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Storage, UnaryOp, Window2d } from '../backend.js';
@@ -26,6 +27,7 @@ import {
   wasmMaxPool2x2,
   wasmTreeSumInto,
   arenaFloat32,
+  isReleasedArenaStorage,
 } from '../wasm/wasm-kernels.js';
 import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
@@ -57,6 +59,17 @@ export function float32TreeSumInto(slots: Float32Array, count: number, stride: n
 
 const arr = (s: Storage) => s as TypedArray;
 const farr = (s: Storage) => s as FloatArray;
+/** A storage's values, unless it belongs to a kernel arena that has ended (its memory reused since). */
+function readable(s: Storage): TypedArray {
+  const a = arr(s);
+  if (a instanceof Float32Array && isReleasedArenaStorage(a)) {
+    throw new DtrainError(
+      'this tensor was made inside withKernelArena, whose memory has been reused since it returned: read or clone what you keep before the arena ends',
+    );
+  }
+  return a;
+}
+
 /** A zeroed storage: float32 ones in the kernel arena while one is open (see withKernelArena). */
 const alloc = (dtype: DType, size: number): TypedArray => (dtype === 'float32' ? arenaFloat32(size, false) : null) ?? allocArray(dtype, size);
 const falloc = (dtype: FloatDType, size: number) => alloc(dtype, size) as FloatArray;
@@ -95,8 +108,8 @@ export const cpuBackend: Backend = {
     return alloc(dtype, size).fill(value);
   },
 
-  read: async (s: Storage) => arr(s).slice(),
-  readSync: (s: Storage) => arr(s).slice(),
+  read: async (s: Storage) => readable(s).slice(),
+  readSync: (s: Storage) => readable(s).slice(),
 
   cast(x: Storage, _from: DType, to: DType, size: number) {
     const out = alloc(to, size);

@@ -206,6 +206,21 @@ export class KernelMemory {
     }
   }
 
+  /**
+   * Whether `a` is an arena storage whose scope has ended, so its memory may hold other values now:
+   * arena storages are handed out in chunk order and released in scope order, so it is one that lies
+   * at or past where the open scope allocates next (anywhere in the chunks when none is open).
+   */
+  isReleasedArenaStorage(a: Operand): boolean {
+    if (this.chunks.length === 0) return false;
+    const at = this.pointerOf(a);
+    if (at < 0) return false;
+    const chunk = this.chunks.findIndex((c) => at >= c.start && at < c.end);
+    if (chunk < 0) return false;
+    const arena = this.arena;
+    return arena === null || chunk > arena.chunk || (chunk === arena.chunk && at >= arena.at);
+  }
+
   /** A float32 storage of `size` elements in the arena, zeroed unless `unzeroed`; null outside a scope or for small sizes. */
   arenaFloat32(size: number, unzeroed: boolean): Float32Array | null {
     const arena = this.arena;

@@ -323,6 +323,11 @@ export function withKernelArena<T>(fn: () => T): T {
   return loaded.memory.withArena(fn);
 }
 
+/** Whether `a` was allocated in a kernel arena that has ended (its memory reused since). */
+export function isReleasedArenaStorage(a: Float32Array): boolean {
+  return loaded !== null && loaded.memory.isReleasedArenaStorage(a);
+}
+
 /** A float32 storage in the current kernel arena (zeroed unless `unzeroed`), or null outside one. */
 export function arenaFloat32(size: number, unzeroed: boolean): Float32Array | null {
   return loaded === null ? null : loaded.memory.arenaFloat32(size, unzeroed);
