@@ -69,7 +69,7 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     batch: batch.buffer as SharedArrayBuffer,
     state: stateRegion,
     // Unused here: the tests take no optimizer step.
-    optimizer: { meta: new optim.Adam([]).stateDict().meta, oddParams: region(flat.paramSize), slots: region(0), step: new SharedArrayBuffer(16) },
+    optimizer: { meta: new optim.Adam(model.parameters()).stateDict().meta, oddParams: region(flat.paramSize), slots: region(0), step: new SharedArrayBuffer(16) },
     grads: region(shards * flat.paramSize),
     reduced: region(flat.paramSize),
     memory,

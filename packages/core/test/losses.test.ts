@@ -148,7 +148,7 @@ describe('loss options are checked, as PyTorch checks them', () => {
   const z = () => tensor([[1, 2]]);
   const y = () => tensor([1], { dtype: 'int32' });
   it('refuses an unknown reduction, an unknown option key and out-of-range values', () => {
-    expect(() => loss.mse(tensor([1]), tensor([2]), { reduction: 'avg' as 'mean' })).toThrow(`mse: reduction must be 'mean', 'sum' or 'none', got "avg"`);
+    expect(() => loss.mse(tensor([1]), tensor([2]), { reduction: 'avg' as 'mean' })).toThrow(`mse: reduction must be one of 'mean', 'sum', 'none', got "avg"`);
     expect(() => loss.crossEntropy(z(), y(), { reduce: 'sum' } as object)).toThrow(/unknown option "reduce"/);
     expect(() => loss.crossEntropy(z(), y(), { labelSmoothing: 1 })).toThrow(/labelSmoothing.*\[0, 1\)/);
     expect(() => loss.crossEntropy(z(), y(), { labelSmoothing: -0.1 })).toThrow(/labelSmoothing/);

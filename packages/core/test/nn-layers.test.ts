@@ -362,3 +362,41 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
     expect(gradcheck((x) => batchNorm(x, null, null, stats, 1e-5, true).y, [randn([2, 3, 4])])).toBe(true);
   });
 });
+
+describe('layer options are implemented or refused', () => {
+  it('Conv2d groups: weight [out, in / groups, kh, kw], and a depthwise convolution equals per-channel convolutions', () => {
+    const conv = new nn.Conv2d(4, 8, 3, { groups: 4, padding: 1 });
+    expect(conv.weight.shape).toEqual([8, 1, 3, 3]);
+    const x = randn([2, 4, 5, 5]);
+    const y = conv.forward(x);
+    for (let g = 0; g < 4; g++) {
+      const alone = conv2d(x.slice(g, g + 1, 1), conv.weight.slice(2 * g, 2 * g + 2, 0), conv.bias!.slice(2 * g, 2 * g + 2, 0), { padding: 1 });
+      expect(y.slice(2 * g, 2 * g + 2, 1).dataSync()).toEqual(alone.dataSync());
+    }
+    expect(gradcheck((a, w) => conv2d(a, w, null, { groups: 2 }), [randn([1, 4, 4, 4]), randn([2, 2, 3, 3])])).toBe(true);
+  });
+
+  it('unknown option keys and impossible values are refused with the layer named', () => {
+    expect(() => new nn.Conv2d(3, 6, 3, { groups: 2 })).toThrow('Conv2d: in_channels 3 and out_channels 6 must both be divisible by groups 2');
+    expect(() => new nn.Conv2d(3, 6, 3, { padding: -1 })).toThrow(/Conv2d: padding must be an integer >= 0/);
+    expect(() => new nn.Conv2d(3, 6, 0)).toThrow(/Conv2d: kernelSize must be an integer >= 1/);
+    expect(() => new nn.Linear(3, 6, { bais: false } as object)).toThrow(/Linear: unknown option "bais"/);
+    expect(() => new nn.Linear(0, 6)).toThrow(/Linear: inFeatures must be an integer from 1/);
+    expect(() => new nn.MaxPool2d(2, { ceil_mode: true } as object)).toThrow(/MaxPool2d: unknown option "ceil_mode"/);
+    expect(() => new nn.AvgPool2d(2, { countIncludePad: 'no' } as object)).toThrow(/AvgPool2d: countIncludePad must be true or false/);
+    expect(() => new nn.BatchNorm2d(4, { momentum: 2 })).toThrow(/BatchNorm2d: momentum must be a number in \[0, 1\]/);
+    expect(() => new nn.BatchNorm1d(4, { eps: 0 })).toThrow(/BatchNorm1d: eps must be/);
+    expect(() => new nn.Dropout(1.5)).toThrow(/Dropout: p must be in \[0, 1\]/);
+  });
+
+  it('MaxPool2d ceilMode keeps the last partial window; AvgPool2d countIncludePad false divides by the real elements', () => {
+    const x = tensor([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]]);
+    expect(new nn.MaxPool2d(2, { ceilMode: true }).forward(x).toArray()).toEqual([[[[5, 6], [8, 9]]]]);
+    expect(new nn.MaxPool2d(2).forward(x).toArray()).toEqual([[[[5]]]]);
+    // 3x3 windows, stride 1, padding 1: the corner window holds 4 real values.
+    const corner = (countIncludePad: boolean) => new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad }).forward(x).dataSync()[0];
+    expect(corner(true)).toBeCloseTo((1 + 2 + 4 + 5) / 9, 6);
+    expect(corner(false)).toBeCloseTo((1 + 2 + 4 + 5) / 4, 6);
+  });
+});
+

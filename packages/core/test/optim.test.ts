@@ -222,7 +222,7 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
   for (const [name, make] of makers) {
     it(`${name}: a range stepped from other arrays writes what copying them first and stepping in place gives, and leaves them alone`, () => {
       const n = 1031;
-      const opt = make([]);
+      const opt = make([tensor([0], { requiresGrad: true })]);
       const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7));
       const before = { p: Float32Array.from({ length: n }, (_, i) => Math.cos(i)), slots: opt.slotNames().map((_, k) => Float32Array.from({ length: n }, (_, i) => Math.abs(Math.sin(i + k)))) };
       const inPlace = { p: before.p.slice(), slots: before.slots.map((s) => s.slice()) };
@@ -237,9 +237,11 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
   }
 
   it('slot names follow the optimizer (SGD without momentum keeps none)', () => {
-    expect(new optim.Adam([]).slotNames()).toEqual(['exp_avg', 'exp_avg_sq']);
-    expect(new optim.SGD([], { momentum: 0.9 }).slotNames()).toEqual(['momentum_buffer']);
-    expect(new optim.SGD([]).slotNames()).toEqual([]);
+    const p = () => [tensor([1], { requiresGrad: true })];
+    expect(new optim.Adam(p()).slotNames()).toEqual(['exp_avg', 'exp_avg_sq']);
+    expect(new optim.Adam(p(), { amsgrad: true }).slotNames()).toEqual(['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq']);
+    expect(new optim.SGD(p(), { momentum: 0.9 }).slotNames()).toEqual(['momentum_buffer']);
+    expect(new optim.SGD(p()).slotNames()).toEqual([]);
   });
 
   it('bound slots and counted steps make the state dict of state kept elsewhere', () => {
@@ -260,12 +262,41 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
   });
 
   it('optimizerFromMeta rebuilds each kind with its hyperparameters, and refuses an unknown kind', () => {
-    for (const make of [() => new optim.SGD([], { lr: 0.3, momentum: 0.5, dampening: 0.1, weightDecay: 0.2 }), () => new optim.Adam([], { lr: 0.2, betas: [0.8, 0.99], eps: 1e-6 }), () => new optim.AdamW([])]) {
-      const meta = make().stateDict().meta;
-      expect(optim.optimizerFromMeta(meta).stateDict().meta).toEqual(meta);
+    const p = () => [tensor([1], { requiresGrad: true })];
+    for (const make of [() => new optim.SGD(p(), { lr: 0.3, momentum: 0.5, dampening: 0.1, weightDecay: 0.2 }), () => new optim.Adam(p(), { lr: 0.2, betas: [0.8, 0.99], eps: 1e-6 }), () => new optim.AdamW(p(), { amsgrad: true })]) {
+      const { kind, hyper } = make().stateDict().meta;
+      expect(optim.optimizerFromMeta({ kind, hyper }).stateDict().meta).toEqual({ kind, hyper, steps: [] });
     }
     expect(() => optim.optimizerFromMeta({ kind: 'lamb', hyper: {} })).toThrow(/unknown kind "lamb"/);
     expect(() => optim.optimizerFromMeta({ kind: 'adam', hyper: { lr: 1 } })).toThrow(/no number "beta1"/);
+  });
+});
+
+describe('optimizer options are implemented or refused', () => {
+  const p = () => [tensor([1, 2], { requiresGrad: true })];
+  it('refuses an empty parameter list, unknown keys and out-of-range values, as PyTorch does', () => {
+    expect(() => new optim.Adam([])).toThrow('optimizer got an empty parameter list');
+    expect(() => new optim.SGD(p(), { lr: 0.1, mometum: 0.9 } as object)).toThrow(/SGD: unknown option "mometum"/);
+    expect(() => new optim.Adam(p(), { lr: -1 })).toThrow(/Adam: lr must be a number in \[0, Infinity\), got -1/);
+    expect(() => new optim.Adam(p(), { betas: [0.9, 1] })).toThrow(/Adam: betas must lie in \[0, 1\), got 1/);
+    expect(() => new optim.AdamW(p(), { eps: -1e-8 })).toThrow(/AdamW: eps must be/);
+    expect(() => new optim.SGD(p(), { momentum: -0.5 })).toThrow(/SGD: momentum must be/);
+    expect(() => new optim.SGD(p(), { nesterov: true })).toThrow(/Nesterov momentum requires a momentum > 0/);
+  });
+
+  it('amsgrad divides by the running maximum of v: a gradient that falls keeps the larger denominator', () => {
+    const run = (amsgrad: boolean) => {
+      const w = tensor([1], { requiresGrad: true });
+      const opt = new optim.Adam([w], { lr: 0.1, betas: [0, 0.5], amsgrad });
+      for (const g of [10, 0.1]) {
+        w.grad = tensor([g]);
+        opt.step();
+      }
+      return w.item();
+    };
+    // Step 2 moves by lr * m_hat / sqrt(v_hat): v_hat from max(v) is larger, so amsgrad moves less.
+    expect(1 - 0.1 - run(true)).toBeLessThan(1 - 0.1 - run(false));
+    expect(run(true)).toBeLessThan(0.9);
   });
 });
 

@@ -61,6 +61,11 @@ export interface Window2d {
   outW: number;
 }
 
+/** How average pooling divides: by the window within the padded input, or by its part inside the input. */
+export interface AvgPoolSpec {
+  countIncludePad: boolean;
+}
+
 /** SGD with momentum, dampening, Nesterov and L2 weight decay, as torch.optim.SGD. */
 export interface SgdHyper {
   lr: number;
@@ -150,8 +155,8 @@ export interface Backend {
   /** Max over each window: values [n, c, outH, outW] and the flat input index of each maximum (int32). */
   maxPool2d(x: Storage, dtype: FloatDType, win: Window2d): { values: Storage; argmax: Storage };
   /** Average over each window, padding counted in the divisor (PyTorch's count_include_pad). */
-  avgPool2d(x: Storage, dtype: FloatDType, win: Window2d): Storage;
-  avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d): Storage;
+  avgPool2d(x: Storage, dtype: FloatDType, win: Window2d, pool: AvgPoolSpec): Storage;
+  avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d, pool: AvgPoolSpec): Storage;
 
   /**
    * Per-channel mean and biased variance of x viewed as [n, c, spatial], over n and spatial:
@@ -255,5 +260,18 @@ export interface Backend {
    */
   sgdStep(param: Storage, grad: Storage, momentum: Storage | null, size: number, hyper: SgdHyper, from?: { param: Storage; momentum: Storage | null }): void;
   /** One Adam/AdamW step in place on param, m and v; with `from`, starting from the values there (as sgdStep). */
-  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, size: number, hyper: AdamHyper, from?: { param: Storage; m: Storage; v: Storage }): void;
+  /**
+   * One Adam step in place (or from `from`); with vMax (amsgrad), the running maximum of v, read from
+   * vMax.from (else vMax.to) and written to vMax.to, divides instead of v.
+   */
+  adamStep(
+    param: Storage,
+    grad: Storage,
+    m: Storage,
+    v: Storage,
+    size: number,
+    hyper: AdamHyper,
+    from?: { param: Storage; m: Storage; v: Storage },
+    vMax?: { to: Storage; from?: Storage },
+  ): void;
 }

@@ -1,6 +1,7 @@
 // Loss functions with PyTorch's definitions, defaults and reductions ('mean' | 'sum' | 'none').
 // Each is composed from differentiable ops; the log-softmax and softplus underneath keep them stable.
 import { DTypeError, OptionError, ShapeError } from '../errors.js';
+import { checkOptions, type OptionRule } from '../options.js';
 import { add, div, minimum, mul, sub } from '../ops/arithmetic.js';
 import { concat, indexSelect, oneHot, reshape } from '../ops/shape.js';
 import { mean, sum } from '../ops/reduce.js';
@@ -16,29 +17,9 @@ export interface LossOptions {
   reduction?: Reduction;
 }
 
-const REDUCTIONS: readonly Reduction[] = ['mean', 'sum', 'none'];
-
-/**
- * Options are implemented or refused, never ignored: an unknown key, an unknown reduction or a value
- * outside `ranges` ([min, max, whether min itself is allowed]) is an OptionError naming it.
- */
-function checkOptions(what: string, options: object, ranges: Record<string, readonly [number, number, boolean]> = {}): void {
-  const known = ['reduction', ...Object.keys(ranges)];
-  for (const [key, value] of Object.entries(options)) {
-    if (value === undefined) continue;
-    if (!known.includes(key)) throw new OptionError(`${what}: unknown option "${key}" (it takes ${known.join(', ')})`);
-    if (key === 'reduction') {
-      if (!REDUCTIONS.includes(value as Reduction)) throw new OptionError(`${what}: reduction must be 'mean', 'sum' or 'none', got ${JSON.stringify(value)}`);
-      continue;
-    }
-    const [min, max, minAllowed] = ranges[key];
-    const inRange = typeof value === 'number' && (minAllowed ? value >= min : value > min) && value < max;
-    if (!inRange && key !== 'ignoreIndex') {
-      throw new OptionError(`${what}: ${key} must be a number in ${minAllowed ? '[' : '('}${min}, ${max}), got ${String(value)}`);
-    }
-    if (key === 'ignoreIndex' && !Number.isInteger(value)) throw new OptionError(`${what}: ignoreIndex must be an integer, got ${String(value)}`);
-  }
-}
+const REDUCTION: OptionRule = { oneOf: ['mean', 'sum', 'none'] };
+const IGNORE_INDEX: OptionRule = { integer: [-(2 ** 31), 2 ** 31 - 1] };
+const FINITE: OptionRule = { number: [-Infinity, Infinity], minOpen: true, maxOpen: true };
 
 function reduce(perElement: Tensor, reduction: Reduction = 'mean'): Tensor {
   if (reduction === 'none') return perElement;
@@ -103,7 +84,7 @@ function classScores(what: string, input: Tensor, target: Tensor): void {
 
 /** Mean squared error. */
 export function mse(input: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
-  checkOptions('mse', options);
+  checkOptions('mse', options, { reduction: REDUCTION });
   sameShape('mse', input, target);
   const d = sub(input, target);
   return reduce(mul(d, d), options.reduction);
@@ -111,14 +92,14 @@ export function mse(input: Tensor, target: Tensor, options: LossOptions = {}): T
 
 /** Mean absolute error. */
 export function l1(input: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
-  checkOptions('l1', options);
+  checkOptions('l1', options, { reduction: REDUCTION });
   sameShape('l1', input, target);
   return reduce(abs(sub(input, target)), options.reduction);
 }
 
 /** 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) beyond: quadratic near 0, linear in the tails. */
 export function huber(input: Tensor, target: Tensor, options: LossOptions & { delta?: number } = {}): Tensor {
-  checkOptions('huber', options, { delta: [0, Infinity, false] });
+  checkOptions('huber', options, { reduction: REDUCTION, delta: { number: [0, Infinity], minOpen: true, maxOpen: true } });
   sameShape('huber', input, target);
   const delta = options.delta ?? 1;
   const a = abs(sub(input, target));
@@ -140,7 +121,7 @@ export interface CrossEntropyOptions extends LossOptions {
  * -sum(target * logSoftmax(logits)).
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  checkOptions('crossEntropy', options, { labelSmoothing: [0, 1, true], ignoreIndex: [-Infinity, Infinity, true] });
+  checkOptions('crossEntropy', options, { reduction: REDUCTION, labelSmoothing: { number: [0, 1], maxOpen: true }, ignoreIndex: IGNORE_INDEX });
   classScores('crossEntropy', logits, target);
   const classes = logits.shape[1];
   const smoothing = options.labelSmoothing ?? 0;
@@ -159,7 +140,7 @@ export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntro
 
 /** Negative log-likelihood of log-probabilities [B, C] at int32 labels [B] (ignoreIndex as crossEntropy's). */
 export function nll(logProbs: Tensor, labels: Tensor, options: LossOptions & { ignoreIndex?: number } = {}): Tensor {
-  checkOptions('nll', options, { ignoreIndex: [-Infinity, Infinity, true] });
+  checkOptions('nll', options, { reduction: REDUCTION, ignoreIndex: IGNORE_INDEX });
   if (labels.dtype !== 'int32') throw new DTypeError('nll: labels must be int32 class indices');
   classScores('nll', logProbs, labels);
   return negativeAtLabels('nll', logProbs, labels, options.reduction, options.ignoreIndex ?? -100);
@@ -167,7 +148,7 @@ export function nll(logProbs: Tensor, labels: Tensor, options: LossOptions & { i
 
 /** Binary cross-entropy on logits: softplus(x) - x t, stable for any x. Targets are probabilities. */
 export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, options: LossOptions = {}): Tensor {
-  checkOptions('binaryCrossEntropyWithLogits', options);
+  checkOptions('binaryCrossEntropyWithLogits', options, { reduction: REDUCTION });
   sameShape('binaryCrossEntropyWithLogits', logits, target);
   return reduce(sub(softplusUnit(logits), mul(logits, target)), options.reduction);
 }
@@ -177,7 +158,7 @@ export function binaryCrossEntropyWithLogits(logits: Tensor, target: Tensor, opt
  * sum over j != y of max(0, margin - x[y] + x[j]), divided by the number of classes.
  */
 export function multiMargin(input: Tensor, labels: Tensor, options: LossOptions & { margin?: number } = {}): Tensor {
-  checkOptions('multiMargin', options, { margin: [-Infinity, Infinity, false] });
+  checkOptions('multiMargin', options, { reduction: REDUCTION, margin: FINITE });
   if (labels.dtype !== 'int32') throw new DTypeError('multiMargin: labels must be int32 class indices');
   classScores('multiMargin', input, labels);
   const [rows, classes] = input.shape;

@@ -1,5 +1,6 @@
 // Inverted dropout: in training, zero each element with probability p and scale the rest by 1/(1-p);
 // in evaluation, the identity. Masks come from the seeded stream (or the shard's random scope).
+import { OptionError } from '../errors.js';
 import { mul } from '../ops/arithmetic.js';
 import { nextStream } from '../random/random-stream.js';
 import { fromArray } from '../tensor/creation.js';
@@ -20,7 +21,7 @@ export function dropout(x: Tensor, p: number, training = true): Tensor {
 export class Dropout extends Module {
   constructor(readonly p = 0.5) {
     super();
-    if (!(p >= 0 && p <= 1)) throw new RangeError(`Dropout: p must be in [0, 1], got ${p}`);
+    if (!(p >= 0 && p <= 1)) throw new OptionError(`Dropout: p must be in [0, 1], got ${p}`);
   }
 
   forward(x: Tensor): Tensor {

@@ -1,5 +1,6 @@
 // BatchNorm1d/2d and LayerNorm. BatchNorm normalizes with batch statistics in training and keeps
 // running estimates (momentum, unbiased variance) for evaluation, exactly as PyTorch does.
+import { checkOptions } from '../options.js';
 import { noGrad } from '../autograd/grad-mode.js';
 import { ShapeError } from '../errors.js';
 import { add, div, mul, sub } from '../ops/arithmetic.js';
@@ -46,6 +47,10 @@ export abstract class BatchNorm extends Module {
     options: BatchNormOptions,
   ) {
     super();
+    const what = new.target.name;
+    checkOptions(what, options, { eps: { number: [0, Infinity], minOpen: true, maxOpen: true }, momentum: 'any', affine: 'boolean', trackRunningStats: 'boolean' });
+    if (options.momentum !== undefined && options.momentum !== null) checkOptions(what, { momentum: options.momentum }, { momentum: { number: [0, 1] } });
+    checkOptions(what, { numFeatures }, { numFeatures: { integer: [1, 2 ** 30] } });
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
     const affine = options.affine ?? true;
@@ -143,6 +148,7 @@ export class LayerNorm extends Module {
 
   constructor(normalizedShape: number | readonly number[], options: { eps?: number; elementwiseAffine?: boolean } = {}) {
     super();
+    checkOptions('LayerNorm', options, { eps: { number: [0, Infinity], minOpen: true, maxOpen: true }, elementwiseAffine: 'boolean' });
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     this.eps = options.eps ?? 1e-5;
     const affine = options.elementwiseAffine ?? true;

@@ -1,7 +1,7 @@
 // The optimizer base: a list of parameters, a learning rate, per-parameter state tensors, and a state
 // dict that round-trips through safetensors (tensors) plus JSON (hyperparameters and step counts).
 import { noGrad } from '../autograd/grad-mode.js';
-import { DTypeError, StateDictError } from '../errors.js';
+import { DTypeError, OptionError, StateDictError } from '../errors.js';
 import { zerosLike } from '../tensor/creation.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Backend, Storage } from '../backend/backend.js';
@@ -13,6 +13,12 @@ export interface OptimizerState {
   /** Hyperparameters and per-parameter step counts. */
   meta: { kind: string; hyper: Record<string, number | boolean>; steps: number[] };
 }
+
+/**
+ * Marks an optimizer built only to update flat ranges (updateRange), which needs no parameters of its
+ * own: any other optimizer must be given some, as in PyTorch.
+ */
+export const RANGE_ONLY: unique symbol = Symbol('range-only optimizer');
 
 /** Where updateRange reads the previous parameters and slots, when it writes them elsewhere. */
 export interface RangeSource {
@@ -27,9 +33,10 @@ export abstract class Optimizer {
   protected readonly steps: number[];
   protected readonly slots: Map<string, Tensor>[];
 
-  constructor(params: Iterable<Tensor>, lr: number) {
+  constructor(params: Iterable<Tensor>, lr: number, rangeOnly = false) {
     this.params = [...params];
-    if (!(lr >= 0)) throw new RangeError(`optimizer: learning rate must be >= 0, got ${lr}`);
+    if (this.params.length === 0 && !rangeOnly) throw new OptionError('optimizer got an empty parameter list');
+    if (!(lr >= 0) || lr === Infinity) throw new OptionError(`optimizer: learning rate must be a number >= 0, got ${lr}`);
     for (const p of this.params) {
       if (!p.isLeaf || !p.requiresGrad) throw new DTypeError('optimizer: every parameter must be a leaf tensor that requires grad');
     }

@@ -3,9 +3,15 @@
 import type { Backend, Storage } from '../backend/backend.js';
 import { getBackend } from '../backend/registry.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { Optimizer, type RangeSource } from './optimizer.js';
+import { OptionError } from '../errors.js';
+import { checkOptions, type OptionRule } from '../options.js';
+import { Optimizer, RANGE_ONLY, type RangeSource } from './optimizer.js';
+
+/** A finite number >= 0. */
+export const NON_NEGATIVE: OptionRule = { number: [0, Infinity], maxOpen: true };
 
 export interface SgdOptions {
+  [RANGE_ONLY]?: boolean;
   lr?: number;
   momentum?: number;
   dampening?: number;
@@ -21,13 +27,14 @@ export class SGD extends Optimizer {
   readonly weightDecay: number;
 
   constructor(params: Iterable<Tensor>, options: SgdOptions = {}) {
-    super(params, options.lr ?? 1e-3);
+    checkOptions('SGD', options, { lr: NON_NEGATIVE, momentum: NON_NEGATIVE, dampening: NON_NEGATIVE, nesterov: 'boolean', weightDecay: NON_NEGATIVE });
+    super(params, options.lr ?? 1e-3, options[RANGE_ONLY] === true);
     this.momentum = options.momentum ?? 0;
     this.dampening = options.dampening ?? 0;
     this.nesterov = options.nesterov ?? false;
     this.weightDecay = options.weightDecay ?? 0;
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
-      throw new RangeError('SGD: Nesterov momentum requires a momentum > 0 and zero dampening');
+      throw new OptionError('SGD: Nesterov momentum requires a momentum > 0 and zero dampening');
     }
   }
 

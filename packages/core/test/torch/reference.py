@@ -51,13 +51,20 @@ def save(path, tensors, meta=None):
 
 def run_op(op, p, xs):
     if op == "conv2d":
-        return F.conv2d(xs[0], xs[1], xs[2], stride=p["stride"], padding=p["padding"], dilation=p["dilation"])
+        return F.conv2d(xs[0], xs[1], xs[2], stride=p["stride"], padding=p["padding"], dilation=p["dilation"], groups=p.get("groups", 1))
     if op == "conv1d":
         return F.conv1d(xs[0], xs[1], xs[2], stride=p["stride"], padding=p["padding"], dilation=p["dilation"])
     if op == "max_pool2d":
-        return F.max_pool2d(xs[0], p["kernel"], stride=p["stride"], padding=p["padding"])
+        return F.max_pool2d(xs[0], p["kernel"], stride=p["stride"], padding=p["padding"], ceil_mode=p.get("ceil_mode", False))
     if op == "avg_pool2d":
-        return F.avg_pool2d(xs[0], p["kernel"], stride=p["stride"], padding=p["padding"])
+        return F.avg_pool2d(
+            xs[0],
+            p["kernel"],
+            stride=p["stride"],
+            padding=p["padding"],
+            ceil_mode=p.get("ceil_mode", False),
+            count_include_pad=p.get("count_include_pad", True),
+        )
     if op == "batch_norm":
         return F.batch_norm(xs[0], None, None, xs[1], xs[2], training=True, eps=1e-5)
     if op == "layer_norm":

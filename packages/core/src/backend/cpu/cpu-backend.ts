@@ -2,7 +2,7 @@
 import { DtrainError } from '../../errors.js';
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
-import type { AdamHyper, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Storage, UnaryOp, Window2d } from '../backend.js';
+import type { AdamHyper, AvgPoolSpec, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Storage, UnaryOp, Window2d } from '../backend.js';
 import { affineReluPool2x2Kernel, batchNormBackwardKernel, batchNormReluPoolBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
@@ -317,15 +317,15 @@ export const cpuBackend: Backend = {
     return { values, argmax };
   },
 
-  avgPool2d(x: Storage, dtype: FloatDType, win: Window2d) {
+  avgPool2d(x: Storage, dtype: FloatDType, win: Window2d, pool: AvgPoolSpec) {
     const out = falloc(dtype, win.n * win.c * win.outH * win.outW);
-    avgPool2dKernel(farr(x), win, out);
+    avgPool2dKernel(farr(x), win, out, pool);
     return out;
   },
 
-  avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d) {
+  avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d, pool: AvgPoolSpec) {
     const out = falloc(dtype, win.n * win.c * win.h * win.w);
-    avgPool2dBackwardKernel(farr(g), win, out);
+    avgPool2dBackwardKernel(farr(g), win, out, pool);
     return out;
   },
 
@@ -451,8 +451,21 @@ export const cpuBackend: Backend = {
     sgdStepKernel(farr(param), farr(grad), buf, hyper, source);
   },
 
-  adamStep(param: Storage, grad: Storage, m: Storage, v: Storage, _size: number, hyper: AdamHyper, from?: { param: Storage; m: Storage; v: Storage }) {
+  adamStep(
+    param: Storage,
+    grad: Storage,
+    m: Storage,
+    v: Storage,
+    _size: number,
+    hyper: AdamHyper,
+    from?: { param: Storage; m: Storage; v: Storage },
+    vMax?: { to: Storage; from?: Storage },
+  ) {
     const source = from === undefined ? undefined : { p: farr(from.param), m: farr(from.m), v: farr(from.v) };
+    if (vMax !== undefined) {
+      adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper, source, { to: farr(vMax.to), from: vMax.from && farr(vMax.from) });
+      return;
+    }
     const done =
       param instanceof Float32Array &&
       useWasm('float32') &&

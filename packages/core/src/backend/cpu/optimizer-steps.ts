@@ -56,7 +56,7 @@ const unrounded = (x: number) => x;
 /**
  * torch.optim.Adam's float32 arithmetic, operation by operation, with the multiply-adds its
  * vectorized CPU kernels fuse: the reference the WebAssembly kernel is tested against, and PyTorch's
- * bytes.
+ * bytes. With vMax (amsgrad) the running maximum of v divides instead of v.
  */
 export function adamStepKernel(
   p: FloatArray,
@@ -65,6 +65,7 @@ export function adamStepKernel(
   v: FloatArray,
   hyper: AdamHyper,
   from?: { p: FloatArray; m: FloatArray; v: FloatArray },
+  vMax?: { to: FloatArray; from?: FloatArray },
 ): void {
   // float32: each operation rounded to float32 (fma: a * b of two floats is exact in float64).
   const f = p instanceof Float32Array ? Math.fround : unrounded;
@@ -79,7 +80,14 @@ export function adamStepKernel(
     const vi = fusedMulAdd(f(s.oneMinusBeta2 * gi), gi, f(v0[i] * s.beta2));
     m[i] = mi;
     v[i] = vi;
-    const denom = f(f(f(Math.sqrt(vi)) / s.sqrtCorrection2) + s.eps);
+    let vd = vi;
+    if (vMax !== undefined) {
+      // amsgrad: torch.maximum(max_exp_avg_sq, exp_avg_sq) (NaN propagates, as there).
+      const previous = (vMax.from ?? vMax.to)[i];
+      vd = previous > vi || previous !== previous ? previous : vi;
+      vMax.to[i] = vd;
+    }
+    const denom = f(f(f(Math.sqrt(vd)) / s.sqrtCorrection2) + s.eps);
     p[i] = f(pi + f(f(s.negStepSize * mi) / denom));
   }
 }

@@ -1,6 +1,6 @@
 // CPU sliding-window kernels over NCHW tensors: im2col / col2im for convolution, max and average pooling.
 import type { FloatArray } from '../../tensor/dtype.js';
-import type { Window2d } from '../backend.js';
+import type { AvgPoolSpec, Window2d } from '../backend.js';
 
 /**
  * Move between an NCHW tensor and its columns [n, (c*kh + i)*kw + j, oh*outW + ow], the input element
@@ -85,8 +85,10 @@ function maxPool2x2Kernel(x: FloatArray, win: Window2d, values: FloatArray, argm
 
 /** 2x2 windows, stride 2, no padding or dilation: the pooling of most CNNs, with fast paths. */
 export function isPool2x2(win: Window2d): boolean {
-  const { kh, kw, strideH, strideW, padH, padW, dilationH, dilationW } = win;
-  return kh === 2 && kw === 2 && strideH === 2 && strideW === 2 && padH === 0 && padW === 0 && dilationH === 1 && dilationW === 1;
+  const { h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
+  const unpadded = kh === 2 && kw === 2 && strideH === 2 && strideW === 2 && padH === 0 && padW === 0 && dilationH === 1 && dilationW === 1;
+  // (ceilMode may add a last window that hangs past an odd edge: the general kernel takes those.)
+  return unpadded && 2 * outH <= h && 2 * outW <= w;
 }
 
 /** Max over each window (padding acts as -Infinity); argmax holds the flat index into x. */
@@ -126,18 +128,23 @@ export function maxPool2dKernel(x: FloatArray, win: Window2d, values: FloatArray
   }
 }
 
-function avgWindows(a: FloatArray, win: Window2d, b: FloatArray, forward: boolean): void {
+function avgWindows(a: FloatArray, win: Window2d, b: FloatArray, forward: boolean, pool: AvgPoolSpec): void {
   const { n, c, h, w, kh, kw, strideH, strideW, padH, padW, outH, outW } = win;
-  const scale = 1 / (kh * kw);
   let o = 0;
   for (let p = 0; p < n * c; p++) {
     const plane = p * h * w;
     for (let oh = 0; oh < outH; oh++) {
-      const h0 = Math.max(0, oh * strideH - padH);
-      const h1 = Math.min(h, oh * strideH - padH + kh);
+      const start = oh * strideH - padH;
+      const h0 = Math.max(0, start);
+      const h1 = Math.min(h, start + kh);
+      // The window within the padded input (a ceilMode window may hang past it).
+      const rows = pool.countIncludePad ? Math.min(start + kh, h + padH) - start : h1 - h0;
       for (let ow = 0; ow < outW; ow++) {
-        const w0 = Math.max(0, ow * strideW - padW);
-        const w1 = Math.min(w, ow * strideW - padW + kw);
+        const wStart = ow * strideW - padW;
+        const w0 = Math.max(0, wStart);
+        const w1 = Math.min(w, wStart + kw);
+        const cols = pool.countIncludePad ? Math.min(wStart + kw, w + padW) - wStart : w1 - w0;
+        const scale = 1 / (rows * cols);
         if (forward) {
           let s = 0;
           for (let ih = h0; ih < h1; ih++) for (let iw = w0; iw < w1; iw++) s += a[plane + ih * w + iw];
@@ -152,12 +159,12 @@ function avgWindows(a: FloatArray, win: Window2d, b: FloatArray, forward: boolea
   }
 }
 
-/** Average over each window; the divisor is kh*kw, padding included (PyTorch's count_include_pad). */
-export function avgPool2dKernel(x: FloatArray, win: Window2d, out: FloatArray): void {
-  avgWindows(x, win, out, true);
+/** Average over each window, divided as PyTorch divides (see AvgPoolSpec). */
+export function avgPool2dKernel(x: FloatArray, win: Window2d, out: FloatArray, pool: AvgPoolSpec): void {
+  avgWindows(x, win, out, true, pool);
 }
 
-/** The adjoint of avgPool2dKernel: gx (zeroed by the caller) += g / (kh*kw) over each window. */
-export function avgPool2dBackwardKernel(g: FloatArray, win: Window2d, gx: FloatArray): void {
-  avgWindows(g, win, gx, false);
+/** The adjoint of avgPool2dKernel: gx (zeroed by the caller) += g / divisor over each window. */
+export function avgPool2dBackwardKernel(g: FloatArray, win: Window2d, gx: FloatArray, pool: AvgPoolSpec): void {
+  avgWindows(g, win, gx, false, pool);
 }
