@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { AutogradError, noGrad, tensor, zeros } from '../src/index.js';
+import { AutogradError, noGrad, tensor, zeros, type Tensor } from '../src/index.js';
 import { expectClose } from './helpers.js';
 
 describe('autograd on the course notes worked examples', () => {
@@ -163,3 +163,26 @@ describe('autograd mechanics', () => {
     expectClose(w.grad!, [3, 4]);
   });
 });
+
+describe('noGrad and async functions', () => {
+  it('covers a synchronous function and returns its value', () => {
+    const x = tensor([1, 2], { requiresGrad: true });
+    const y = noGrad(() => x.mul(2));
+    expect(y.requiresGrad).toBe(false);
+    expect(y.dataSync()).toEqual(Float32Array.of(2, 4));
+  });
+
+  it('refuses an async function (it would cover only the part before the first await)', async () => {
+    const x = tensor([1], { requiresGrad: true });
+    let after: Tensor | null = null;
+    // @ts-expect-error: noGrad takes synchronous functions only.
+    expect(() => noGrad(async () => {
+      await Promise.resolve();
+      after = x.mul(2);
+    })).toThrow(AutogradError);
+    await new Promise((r) => setTimeout(r, 0));
+    // The graph records again after the await: what noGrad would silently not have covered.
+    expect(after!.requiresGrad).toBe(true);
+  });
+});
+
