@@ -30,7 +30,10 @@ export default defineConfig({
         },
       },
       // Shard-batched gradients must match the shards' on the typed-array kernels too.
-      { extends: true, test: { name: 'js', include: ['packages/core/test/batch-segments.test.ts'], env: { DTRAIN_CPU_KERNELS: 'js' } } },
+      {
+        extends: true,
+        test: { name: 'js', include: ['packages/core/test/batch-segments.test.ts'], env: { DTRAIN_CPU_KERNELS: 'js' } },
+      },
     ],
   },
 });

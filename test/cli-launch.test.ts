@@ -27,12 +27,25 @@ describe('dtrain launch', () => {
   const protoType = spec('proto.json', [{ type: 'linear', out: 3 }, { type: '__proto__' }]);
   const constructorType = spec('constructor.json', [{ type: 'linear', out: 3 }, { type: 'constructor' }]);
   const noParameters = spec('empty.json', [{ type: 'relu' }]);
-  const deep = spec('deep.json', [{ type: 'linear', out: 3 }, ...Array.from({ length: 300 }, () => ({ type: 'relu' }))]);
-  const huge = spec('huge.json', [{ type: 'linear', out: 1048576 }, { type: 'linear', out: 64 }, { type: 'linear', out: 3 }]);
+  const deep = spec('deep.json', [
+    { type: 'linear', out: 3 },
+    ...Array.from({ length: 300 }, () => ({ type: 'relu' })),
+  ]);
+  const huge = spec('huge.json', [
+    { type: 'linear', out: 1048576 },
+    { type: 'linear', out: 64 },
+    { type: 'linear', out: 3 },
+  ]);
   const mixedShapes = join(work, 'mixed-idx');
   mkdirSync(mixedShapes);
-  for (const [prefix, h] of [['train', 2], ['t10k', 3]] as const) {
-    writeFileSync(join(mixedShapes, `${prefix}-images-idx3-ubyte`), data.encodeIdx([4, h, 3], new Array(4 * h * 3).fill(7)));
+  for (const [prefix, h] of [
+    ['train', 2],
+    ['t10k', 3],
+  ] as const) {
+    writeFileSync(
+      join(mixedShapes, `${prefix}-images-idx3-ubyte`),
+      data.encodeIdx([4, h, 3], new Array(4 * h * 3).fill(7)),
+    );
     writeFileSync(join(mixedShapes, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([4], [0, 1, 0, 1]));
   }
 
@@ -45,13 +58,24 @@ describe('dtrain launch', () => {
     expect(r.stdout).toMatch(/workers\s+2 threads, 8 shards of 8, in groups of [48]\n/);
     const accuracy = Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1]);
     expect(accuracy).toBeGreaterThan(0.9);
-    const logs = r.stderr.trim().split('\n').map((l) => JSON.parse(l) as { msg: string });
+    const logs = r.stderr
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { msg: string });
     expect(logs.filter((l) => l.msg === 'epoch done').length).toBe(3);
-    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string });
+    const metrics = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string });
     expect(metrics.filter((m) => m.kind === 'epoch').length).toBe(3);
     expect(metrics.filter((m) => m.kind === 'step').length).toBe(138);
     expect(readFileSync(join(out, 'curves.svg'), 'utf8')).toMatch(/^<svg[^>]*>[\s\S]*polyline[\s\S]*<\/svg>\n$/);
-    expect(readdirSync(join(out, 'checkpoints')).sort()).toEqual(['latest', 'step-0000046', 'step-0000092', 'step-0000138']);
+    expect(readdirSync(join(out, 'checkpoints')).sort()).toEqual([
+      'latest',
+      'step-0000046',
+      'step-0000092',
+      'step-0000138',
+    ]);
   });
 
   it('eval reports the test accuracy of the run', () => {
@@ -83,7 +107,11 @@ describe('dtrain launch', () => {
     const r = dtrain('launch', '--workers', '2', '--epochs', '4', '--resume', out, '--quiet');
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    const epochs = readFileSync(join(out, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { kind: string; epoch: number }).filter((m) => m.kind === 'epoch');
+    const epochs = readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { kind: string; epoch: number })
+      .filter((m) => m.kind === 'epoch');
     expect(epochs.map((e) => e.epoch)).toEqual([1, 2, 3, 4]);
     expect(readdirSync(join(out, 'checkpoints'))).toContain('step-0000184');
     expect(readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-0000184');
@@ -96,17 +124,23 @@ describe('dtrain launch', () => {
     child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
     const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
     const metrics = join(dir, 'metrics.jsonl');
-    for (let i = 0; i < 400 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 60); i++) await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 400 && !(existsSync(metrics) && readFileSync(metrics, 'utf8').split('\n').length > 60); i++)
+      await new Promise((r) => setTimeout(r, 50));
     child.kill('SIGINT');
     expect(await exited).toBe(130);
     const step = Number(/interrupted after step (\d+) of 46000/.exec(stderr)?.[1]);
     expect(step).toBeGreaterThan(59);
     expect(stderr).toContain(`--resume ${dir}`);
-    expect(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(`step-${String(step).padStart(7, '0')}`);
+    expect(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()).toBe(
+      `step-${String(step).padStart(7, '0')}`,
+    );
     expect(dtrain('eval', '--checkpoint', dir).code).toBe(0);
     // The printed hint, from another directory, with the run shortened to 3 epochs (constant schedule).
     const hint = /continue with (--resume \S+)/.exec(stderr)![1].split(' ');
-    const resumed = spawnSync(process.execPath, [bin, 'launch', ...hint, '--epochs', '3', '--quiet'], { encoding: 'utf8', cwd: tmpdir() });
+    const resumed = spawnSync(process.execPath, [bin, 'launch', ...hint, '--epochs', '3', '--quiet'], {
+      encoding: 'utf8',
+      cwd: tmpdir(),
+    });
     expect(resumed.stderr).toBe('');
     expect(resumed.status).toBe(0);
     expect(readFileSync(join(dir, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-0000138');
@@ -117,7 +151,9 @@ describe('dtrain launch', () => {
     writeFileSync(config, JSON.stringify({ dataset: 'moons', epochs: 7, 'batch-size': 32, shards: 4 }));
     const r = dtrain('launch', '--config', config, '--epochs', '1', '--out', join(work, 'cfg'), '--quiet');
     expect(r.code).toBe(0);
-    const metrics = readFileSync(join(work, 'cfg', 'metrics.jsonl'), 'utf8').trim().split('\n');
+    const metrics = readFileSync(join(work, 'cfg', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n');
     expect(metrics.length).toBe(93 + 1); // 3000 / 32 = 93 steps, one epoch line
   });
 
@@ -130,8 +166,30 @@ describe('dtrain launch', () => {
     }
     writeFileSync(csv, rows.join('\n'));
     const spec = join(work, 'xor.json');
-    writeFileSync(spec, JSON.stringify({ input: [2], layers: [{ type: 'linear', out: 32 }, { type: 'tanh' }, { type: 'linear', out: 2 }] }));
-    const r = dtrain('launch', '--dataset', `csv:${csv}`, '--model', spec, '--epochs', '40', '--batch-size', '32', '--shards', '4', '--out', join(work, 'csv'), '--log-format', 'json');
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        input: [2],
+        layers: [{ type: 'linear', out: 32 }, { type: 'tanh' }, { type: 'linear', out: 2 }],
+      }),
+    );
+    const r = dtrain(
+      'launch',
+      '--dataset',
+      `csv:${csv}`,
+      '--model',
+      spec,
+      '--epochs',
+      '40',
+      '--batch-size',
+      '32',
+      '--shards',
+      '4',
+      '--out',
+      join(work, 'csv'),
+      '--log-format',
+      'json',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/dataset\s+csv:.*\(320 train \/ 80 test samples\)/);
     expect(Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1])).toBeGreaterThan(0.85);
@@ -139,8 +197,27 @@ describe('dtrain launch', () => {
 
   it('--sync-bn trains with synchronized BatchNorm and says so', () => {
     const spec = join(work, 'bn.json');
-    writeFileSync(spec, JSON.stringify({ input: [2], layers: [{ type: 'linear', out: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'linear', out: 2 }] }));
-    const r = dtrain('launch', '--dataset', 'moons', '--model', spec, '--sync-bn', '--epochs', '3', '--out', join(work, 'syncbn'), '--log-format', 'json');
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        input: [2],
+        layers: [{ type: 'linear', out: 32 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'linear', out: 2 }],
+      }),
+    );
+    const r = dtrain(
+      'launch',
+      '--dataset',
+      'moons',
+      '--model',
+      spec,
+      '--sync-bn',
+      '--epochs',
+      '3',
+      '--out',
+      join(work, 'syncbn'),
+      '--log-format',
+      'json',
+    );
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(/workers\s+2 threads, 8 shards of 8, synchronized BatchNorm/);
     expect(Number(/test accuracy\s+([\d.]+)/.exec(r.stdout)?.[1])).toBeGreaterThan(0.85);
@@ -150,9 +227,21 @@ describe('dtrain launch', () => {
     ['an unknown flag', ['--bogus'], /unknown option '--bogus'/],
     ['a non-numeric value', ['--epochs', 'ten'], /--epochs.*expected an integer >= 1, got "ten"/],
     ['an out-of-range value', ['--lr', '-1'], /--lr.*expected a number > 0/],
-    ['a batch size the shards do not divide', ['--batch-size', '100', '--shards', '8'], /batchSize 100 is not divisible by shards 8/],
-    ['a missing data directory', ['--dataset', 'fashion-mnist', '--data-dir', '/nonexistent/fm'], /no directory \/nonexistent\/fm/],
-    ['an unknown dataset', ['--dataset', 'imagenet'], /dataset must be spirals, moons, fashion-mnist, idx:DIR or csv:FILE/],
+    [
+      'a batch size the shards do not divide',
+      ['--batch-size', '100', '--shards', '8'],
+      /batchSize 100 is not divisible by shards 8/,
+    ],
+    [
+      'a missing data directory',
+      ['--dataset', 'fashion-mnist', '--data-dir', '/nonexistent/fm'],
+      /no directory \/nonexistent\/fm/,
+    ],
+    [
+      'an unknown dataset',
+      ['--dataset', 'imagenet'],
+      /dataset must be spirals, moons, fashion-mnist, idx:DIR or csv:FILE/,
+    ],
     ['an unknown optimizer', ['--optimizer', 'lbfgs'], /expected one of sgd, adam, adamw/],
     ['a model spec that is not JSON', ['--model', join(work, 'broken.json')], /model spec .*broken\.json/],
     ['an IDX directory without the files', ['--dataset', `idx:${work}`], /no train-images-idx3-ubyte\[\.gz\]/],
@@ -160,16 +249,33 @@ describe('dtrain launch', () => {
     ['a layer type "constructor"', ['--model', constructorType], /layers\[1\] \(constructor\): unknown layer type/],
     ['a spec with no parameters', ['--model', noParameters], /the model has no parameters to train/],
     ['a spec over the layer bound', ['--model', deep], /301 layers, at most 256/],
-    ['a model larger than the run can hold', ['--model', huge], /model: 70,254,851 parameters need [\d.]+ GiB of kernel memory with adam and 8 shards; a run's kernel memory holds at most 2.00 GiB/],
-    ['test images shaped unlike the training images', ['--dataset', `idx:${mixedShapes}`, '--batch-size', '4', '--shards', '1'], /the test samples are \[1, 3, 3\], the training samples \[1, 2, 3\]/],
-    ['a diverging run (NaN loss)', ['--optimizer', 'sgd', '--lr', '1e30', '--momentum', '0'], /loss is (NaN|Infinity|-Infinity) at step \d+/],
+    [
+      'a model larger than the run can hold',
+      ['--model', huge],
+      /model: 70,254,851 parameters need [\d.]+ GiB of kernel memory with adam and 8 shards; a run's kernel memory holds at most 2.00 GiB/,
+    ],
+    [
+      'test images shaped unlike the training images',
+      ['--dataset', `idx:${mixedShapes}`, '--batch-size', '4', '--shards', '1'],
+      /the test samples are \[1, 3, 3\], the training samples \[1, 2, 3\]/,
+    ],
+    [
+      'a diverging run (NaN loss)',
+      ['--optimizer', 'sgd', '--lr', '1e30', '--momentum', '0'],
+      /loss is (NaN|Infinity|-Infinity) at step \d+/,
+    ],
   ];
   it.each(bad)('%s is one clear error and exit code 1', (_name, args, message) => {
     const dir = join(work, `bad-${args.join('_').replace(/[^a-z0-9_-]/gi, '')}`);
     const r = dtrain('launch', ...args, '--out', dir, '--quiet');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(message);
-    expect(r.stderr.trim().split('\n').filter((l) => l.startsWith('dtrain:') || l.startsWith('error:')).length).toBe(1);
+    expect(
+      r.stderr
+        .trim()
+        .split('\n')
+        .filter((l) => l.startsWith('dtrain:') || l.startsWith('error:')).length,
+    ).toBe(1);
     if (!/NaN/.test(message.source)) expect(existsSync(dir)).toBe(false);
   });
 });

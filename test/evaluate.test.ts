@@ -7,7 +7,13 @@ import { fromArray, loss, manualSeed, nn, noGrad, randn } from '@dtrain/core';
 import { buildModel, cnnSpec, EVAL_CHUNK, mlpSpec } from '@dtrain/worker';
 
 /** The evaluation loop without an arena. */
-function plainEvaluate(model: nn.Module, inputs: Float32Array, labels: Int32Array, sampleShape: number[], batchSize: number) {
+function plainEvaluate(
+  model: nn.Module,
+  inputs: Float32Array,
+  labels: Int32Array,
+  sampleShape: number[],
+  batchSize: number,
+) {
   const size = sampleShape.reduce((a, b) => a * b, 1);
   const samples = labels.length;
   let [lossSum, correct] = [0, 0];
@@ -16,7 +22,11 @@ function plainEvaluate(model: nn.Module, inputs: Float32Array, labels: Int32Arra
     for (let start = 0; start < samples; start += batchSize) {
       const n = Math.min(batchSize, samples - start);
       const logits = model.forward(fromArray(inputs.subarray(start * size, (start + n) * size), [n, ...sampleShape]));
-      lossSum += loss.crossEntropy(logits, fromArray(labels.subarray(start, start + n), [n], { dtype: 'int32' }), { reduction: 'sum' }).item();
+      lossSum += loss
+        .crossEntropy(logits, fromArray(labels.subarray(start, start + n), [n], { dtype: 'int32' }), {
+          reduction: 'sum',
+        })
+        .item();
       const predicted = logits.argmax(1).dataSync();
       for (let i = 0; i < n; i++) correct += +(predicted[i] === labels[start + i]);
     }
@@ -29,7 +39,7 @@ describe('evaluate', () => {
   it.each([
     ['cnn', cnnSpec([1, 12, 12], 4), [1, 12, 12]],
     ['mlp', mlpSpec([300], 4), [300]],
-  ] as const)('gives the plain loop\'s loss and accuracy to the bit (%s)', (_name, spec, sampleShape) => {
+  ] as const)("gives the plain loop's loss and accuracy to the bit (%s)", (_name, spec, sampleShape) => {
     manualSeed(3);
     const model = buildModel(spec);
     // Running statistics away from their defaults, so evaluation mode shows.

@@ -25,8 +25,18 @@ process.exitCode = Number(process.argv[2] ?? 0);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function probe(env: Record<string, string | undefined>, code = '0') {
-  const r = spawnSync(process.execPath, [script, code], { encoding: 'utf8', env: { ...process.env, GLIBC_TUNABLES: undefined, ...env } });
-  return { status: r.status, lines: r.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l)) };
+  const r = spawnSync(process.execPath, [script, code], {
+    encoding: 'utf8',
+    env: { ...process.env, GLIBC_TUNABLES: undefined, ...env },
+  });
+  return {
+    status: r.status,
+    lines: r.stdout
+      .trim()
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l)),
+  };
 }
 
 describe.runIf(process.platform === 'linux')('relaunchWithMallocTuning', () => {
@@ -54,7 +64,10 @@ await relaunchWithMallocTuning();
 setInterval(() => writeFileSync(${JSON.stringify(heartbeat)}, String(process.pid)), 20);
 `,
     );
-    const parent = spawn(process.execPath, [looping], { env: { ...process.env, GLIBC_TUNABLES: undefined }, stdio: 'ignore' });
+    const parent = spawn(process.execPath, [looping], {
+      env: { ...process.env, GLIBC_TUNABLES: undefined },
+      stdio: 'ignore',
+    });
     const childPid = async () => {
       for (let i = 0; i < 200; i++) {
         if (existsSync(heartbeat)) return Number(readFileSync(heartbeat, 'utf8'));

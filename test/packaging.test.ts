@@ -22,13 +22,17 @@ function run(command: string, args: string[], cwd: string): string {
 }
 
 const listing = (tarball: string) => execFileSync('tar', ['-tzf', tarball], { encoding: 'utf8' }).trim().split('\n');
-const manifest = (tarball: string) => JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
+const manifest = (tarball: string) =>
+  JSON.parse(execFileSync('tar', ['-xzOf', tarball, 'package/package.json'], { encoding: 'utf8' }));
 
 beforeAll(() => {
   for (const name of PACKAGES) {
     const dest = join(work, name);
     run('pnpm', ['pack', '--pack-destination', dest], join(root, 'packages', name));
-    tarballs[name] = join(dest, readdirSync(dest).find((f) => f.endsWith('.tgz'))!);
+    tarballs[name] = join(
+      dest,
+      readdirSync(dest).find((f) => f.endsWith('.tgz'))!,
+    );
   }
 }, 180_000);
 
@@ -62,7 +66,10 @@ describe('the core tarball in a fresh project', () => {
 
   beforeAll(() => {
     run('mkdir', ['-p', project], work);
-    writeFileSync(join(project, 'package.json'), JSON.stringify({ name: 'uses-dtrain', private: true, type: 'module' }));
+    writeFileSync(
+      join(project, 'package.json'),
+      JSON.stringify({ name: 'uses-dtrain', private: true, type: 'module' }),
+    );
     // The core has no dependencies: nothing is fetched.
     run('npm', ['install', tarballs.core, '--offline', '--no-audit', '--no-fund'], project);
   }, 180_000);
@@ -74,7 +81,17 @@ describe('the core tarball in a fresh project', () => {
 
   it("type-checks the README's library example as TypeScript with tsc (strict, no Node types)", () => {
     writeFileSync(join(project, 'example.ts'), example);
-    const tsconfig = { compilerOptions: { target: 'ES2022', module: 'NodeNext', moduleResolution: 'NodeNext', strict: true, noEmit: true, types: [] }, files: ['example.ts'] };
+    const tsconfig = {
+      compilerOptions: {
+        target: 'ES2022',
+        module: 'NodeNext',
+        moduleResolution: 'NodeNext',
+        strict: true,
+        noEmit: true,
+        types: [],
+      },
+      files: ['example.ts'],
+    };
     writeFileSync(join(project, 'tsconfig.json'), JSON.stringify(tsconfig));
     run(process.execPath, [join(root, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', project], project);
   }, 120_000);

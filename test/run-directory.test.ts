@@ -29,7 +29,11 @@ const stepsOf = (run: string) =>
     .map((l) => JSON.parse(l) as { kind: string; step?: number; epoch?: number })
     .filter((m) => m.kind === 'step')
     .map((m) => m.step!);
-const oneError = (stderr: string) => stderr.trim().split('\n').filter((l) => l.startsWith('dtrain:')).length === 1;
+const oneError = (stderr: string) =>
+  stderr
+    .trim()
+    .split('\n')
+    .filter((l) => l.startsWith('dtrain:')).length === 1;
 
 describe('resuming a run', () => {
   it('resolves checkpoints/latest against the run directory, not the working directory', () => {
@@ -57,8 +61,17 @@ describe('resuming a run', () => {
     const r = dtrain(cwd, 'launch', '--resume', 'run', '--epochs', '2', '--quiet');
     expect(r.code).toBe(0);
     expect(stepsOf(join(cwd, 'run'))).toHaveLength(2 * 93);
-    const meta = JSON.parse(readFileSync(join(cwd, 'run', 'checkpoints', 'step-0000186', 'checkpoint.json'), 'utf8')).meta;
-    expect(meta.config).toMatchObject({ dataset: 'moons', batchSize: 32, shards: 4, optimizer: 'sgd', lr: 0.05, epochs: 2 });
+    const meta = JSON.parse(
+      readFileSync(join(cwd, 'run', 'checkpoints', 'step-0000186', 'checkpoint.json'), 'utf8'),
+    ).meta;
+    expect(meta.config).toMatchObject({
+      dataset: 'moons',
+      batchSize: 32,
+      shards: 4,
+      optimizer: 'sgd',
+      lr: 0.05,
+      epochs: 2,
+    });
   });
 
   it('more epochs on a schedule laid over the run are refused', () => {
@@ -81,13 +94,18 @@ describe('one run per directory', () => {
     expect(r.stderr).toContain(`is in use by dtrain pid ${process.pid}`);
     expect(existsSync(join(cwd, 'run', 'metrics.jsonl'))).toBe(false);
     // A pid that has ended: the lock is stale.
-    const ended = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], { encoding: 'utf8' });
-    writeFileSync(lock, JSON.stringify({ pid: Number(ended.stdout), host: hostname(), started: new Date().toISOString() }));
+    const ended = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))'], {
+      encoding: 'utf8',
+    });
+    writeFileSync(
+      lock,
+      JSON.stringify({ pid: Number(ended.stdout), host: hostname(), started: new Date().toISOString() }),
+    );
     expect(dtrain(cwd, 'launch', '--epochs', '1', '--out', 'run', '--quiet').code).toBe(0);
     expect(existsSync(lock)).toBe(false);
   });
 
-  it("a directory that holds a run is refused without --resume", () => {
+  it('a directory that holds a run is refused without --resume', () => {
     const cwd = place('finished');
     expect(dtrain(cwd, 'launch', '--epochs', '1', '--out', 'run', '--quiet').code).toBe(0);
     const r = dtrain(cwd, 'launch', '--epochs', '1', '--out', 'run', '--quiet');
@@ -158,17 +176,29 @@ describe('checkpoints', () => {
       .filter((m) => m.kind === 'epoch');
     const best = epochs.reduce((a, b) => (b.testLoss < a.testLoss ? b : a));
     const expected = new Set([`step-${String(best.epoch * 46).padStart(7, '0')}`, 'step-0000230', 'step-0000276']);
-    expect(readdirSync(join(run, 'checkpoints')).filter((d) => d !== 'latest').sort()).toEqual([...expected].sort());
+    expect(
+      readdirSync(join(run, 'checkpoints'))
+        .filter((d) => d !== 'latest')
+        .sort(),
+    ).toEqual([...expected].sort());
     expect(readFileSync(join(run, 'checkpoints', 'latest'), 'utf8').trim()).toBe('step-0000276');
   });
 });
 
 describe('--config', () => {
   const cases: [string, (dir: string) => string, RegExp][] = [
-    ['not valid JSON', (d) => (writeFileSync(join(d, 'bad.json'), '{ "epochs": '), join(d, 'bad.json')), /--config .*bad\.json: not valid JSON/],
+    [
+      'not valid JSON',
+      (d) => (writeFileSync(join(d, 'bad.json'), '{ "epochs": '), join(d, 'bad.json')),
+      /--config .*bad\.json: not valid JSON/,
+    ],
     ['missing', (d) => join(d, 'nope.json'), /--config .*nope\.json: cannot read it \(no such file\)/],
     ['a directory', (d) => d, /--config .*: cannot read it \(a directory\)/],
-    ['not an object', (d) => (writeFileSync(join(d, 'list.json'), '[1, 2]'), join(d, 'list.json')), /expected a JSON object, got an array/],
+    [
+      'not an object',
+      (d) => (writeFileSync(join(d, 'list.json'), '[1, 2]'), join(d, 'list.json')),
+      /expected a JSON object, got an array/,
+    ],
   ];
   it.each(cases)('%s: one clear error and exit code 1', (_name, make, message) => {
     const cwd = place('config');

@@ -8,7 +8,20 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, train, type RunConfig } from '@dtrain/coordinator';
 import { createKernelMemory, io, kernelMemoryView, manualSeed, randn, reserveInKernelMemory } from '@dtrain/core';
-import { buildModel, FlatState, GroupBarrier, type ModelSpec, regionView, type RunSetup, segmentAtBatchNorms, ShardRunner, statsSize, StepWork, SyncBatchNormError, SyncExchangeLayout } from '@dtrain/worker';
+import {
+  buildModel,
+  FlatState,
+  GroupBarrier,
+  type ModelSpec,
+  regionView,
+  type RunSetup,
+  segmentAtBatchNorms,
+  ShardRunner,
+  statsSize,
+  StepWork,
+  SyncBatchNormError,
+  SyncExchangeLayout,
+} from '@dtrain/worker';
 import { nn, optim } from '@dtrain/core';
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-syncbn-'));
@@ -16,7 +29,15 @@ afterAll(() => rmSync(root, { recursive: true, force: true }));
 
 const mlpSpec: ModelSpec = {
   input: [6],
-  layers: [{ type: 'linear', out: 12 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'linear', out: 8 }, { type: 'batchnorm' }, { type: 'tanh' }, { type: 'linear', out: 3 }],
+  layers: [
+    { type: 'linear', out: 12 },
+    { type: 'batchnorm' },
+    { type: 'relu' },
+    { type: 'linear', out: 8 },
+    { type: 'batchnorm' },
+    { type: 'tanh' },
+    { type: 'linear', out: 3 },
+  ],
 };
 const cnnSpec: ModelSpec = {
   input: [2, 6, 6],
@@ -38,7 +59,12 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
   manualSeed(11);
   const sampleSize = spec.input.reduce((a, b) => a * b, 1);
   const inputs = new Float32Array(new SharedArrayBuffer(4 * batchSize * sampleSize));
-  inputs.set(randn([batchSize * sampleSize]).mul(2).add(0.5).dataSync() as Float32Array);
+  inputs.set(
+    randn([batchSize * sampleSize])
+      .mul(2)
+      .add(0.5)
+      .dataSync() as Float32Array,
+  );
   // Filled in place: TypedArray.map would return arrays over plain ArrayBuffers.
   const labels = new Int32Array(new SharedArrayBuffer(4 * batchSize));
   labels.forEach((_, i) => (labels[i] = (i * 7) % 3));
@@ -53,7 +79,10 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
   flat.store(state);
   const norms = model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
   const recordSize = statsSize(norms.map((n) => n.numFeatures));
-  const layout = new SyncExchangeLayout(norms.map((n) => n.numFeatures), shards);
+  const layout = new SyncExchangeLayout(
+    norms.map((n) => n.numFeatures),
+    shards,
+  );
   const barrier = GroupBarrier.allocate(layout.points);
   const setup: RunSetup = {
     jobId: 'in-process',
@@ -69,7 +98,12 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     batch: batch.buffer as SharedArrayBuffer,
     state: stateRegion,
     // Unused here: the tests take no optimizer step.
-    optimizer: { meta: new optim.Adam(model.parameters()).stateDict().meta, oddParams: region(flat.paramSize), slots: region(0), step: new SharedArrayBuffer(16) },
+    optimizer: {
+      meta: new optim.Adam(model.parameters()).stateDict().meta,
+      oddParams: region(flat.paramSize),
+      slots: region(0),
+      step: new SharedArrayBuffer(16),
+    },
     grads: region(shards * flat.paramSize),
     reduced: region(flat.paramSize),
     memory,
@@ -101,15 +135,18 @@ describe('synchronized batch norm, in process', () => {
   it.each([
     ['BatchNorm1d (MLP)', mlpSpec, 48],
     ['BatchNorm2d (CNN)', cnnSpec, 16],
-  ] as const)('%s: 8 synchronized shards give the gradient and loss of one shard of the whole batch', (_name, spec, batchSize) => {
-    const whole = computeStep(spec, batchSize, 1, false);
-    const synced = computeStep(spec, batchSize, 8, true);
-    const perShard = computeStep(spec, batchSize, 8, false);
-    expect(maxRelativeError(synced.total, whole.total)).toBeLessThan(1e-5);
-    expect(synced.loss).toBeCloseTo(whole.loss, 3);
-    // Without synchronization the shards' own statistics give a clearly different gradient.
-    expect(maxRelativeError(perShard.total, whole.total)).toBeGreaterThan(1e-3);
-  });
+  ] as const)(
+    '%s: 8 synchronized shards give the gradient and loss of one shard of the whole batch',
+    (_name, spec, batchSize) => {
+      const whole = computeStep(spec, batchSize, 1, false);
+      const synced = computeStep(spec, batchSize, 8, true);
+      const perShard = computeStep(spec, batchSize, 8, false);
+      expect(maxRelativeError(synced.total, whole.total)).toBeLessThan(1e-5);
+      expect(synced.loss).toBeCloseTo(whole.loss, 3);
+      // Without synchronization the shards' own statistics give a clearly different gradient.
+      expect(maxRelativeError(perShard.total, whole.total)).toBeGreaterThan(1e-3);
+    },
+  );
 
   it('a single synchronized shard is the plain BatchNorm computation', () => {
     const plain = computeStep(mlpSpec, 24, 1, false);
@@ -120,10 +157,16 @@ describe('synchronized batch norm, in process', () => {
   });
 
   it('refuses a model whose BatchNorm is not at the top level', () => {
-    const nested = new nn.Sequential(new nn.Linear(2, 4), new nn.Residual(new nn.Sequential(new nn.BatchNorm1d(4))), new nn.Linear(4, 2));
+    const nested = new nn.Sequential(
+      new nn.Linear(2, 4),
+      new nn.Residual(new nn.Sequential(new nn.BatchNorm1d(4))),
+      new nn.Linear(4, 2),
+    );
     expect(() => segmentAtBatchNorms(nested)).toThrow(SyncBatchNormError);
     expect(() => segmentAtBatchNorms(nested)).toThrow(/top level/);
-    const flat = segmentAtBatchNorms(new nn.Sequential(new nn.Linear(2, 4), new nn.BatchNorm1d(4), new nn.Linear(4, 2)));
+    const flat = segmentAtBatchNorms(
+      new nn.Sequential(new nn.Linear(2, 4), new nn.BatchNorm1d(4), new nn.Linear(4, 2)),
+    );
     expect(flat.norms.length).toBe(1);
     expect(flat.pieces.length).toBe(2);
     // Each BatchNorm keeps the fused ReLU (and 2x2 max pooling) that follows it, as in Sequential.
@@ -138,13 +181,32 @@ describe('synchronized batch norm on worker threads', () => {
     specPath,
     JSON.stringify({
       input: [2],
-      layers: [{ type: 'linear', out: 16 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'dropout', p: 0.1 }, { type: 'linear', out: 16 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'linear', out: 3 }],
+      layers: [
+        { type: 'linear', out: 16 },
+        { type: 'batchnorm' },
+        { type: 'relu' },
+        { type: 'dropout', p: 0.1 },
+        { type: 'linear', out: 16 },
+        { type: 'batchnorm' },
+        { type: 'relu' },
+        { type: 'linear', out: 3 },
+      ],
     }),
   );
   let runs = 0;
   const config = (overrides: Partial<RunConfig>) =>
-    resolveConfig({ model: specPath, dataset: 'spirals', epochs: 1, batchSize: 64, shards: 8, syncBn: true, out: join(root, `run-${runs++}`), ...overrides });
-  const checkpointBytes = (dir: string) => ['model.safetensors', 'optimizer.safetensors'].map((f) => readFileSync(join(dir, f)).toString('base64')).join('|');
+    resolveConfig({
+      model: specPath,
+      dataset: 'spirals',
+      epochs: 1,
+      batchSize: 64,
+      shards: 8,
+      syncBn: true,
+      out: join(root, `run-${runs++}`),
+      ...overrides,
+    });
+  const checkpointBytes = (dir: string) =>
+    ['model.safetensors', 'optimizer.safetensors'].map((f) => readFileSync(join(dir, f)).toString('base64')).join('|');
   let reference = '';
 
   it('1, 2, 3, 4 and 8 groups of shards give bitwise-identical checkpoints', async () => {
@@ -164,13 +226,21 @@ describe('synchronized batch norm on worker threads', () => {
     expect(checkpointBytes(unsynced.checkpoint!)).not.toBe(reference);
   });
 
-  it.each(['throw', 'exit'] as const)('a group that %ss mid-step calls the step off; it re-runs and the bytes do not change', async (kind) => {
-    const warnings: string[] = [];
-    const r = await train(config({ workers: 2 }), { stopAfterSteps: 12, cores: 2, fault: { step: 5, shard: 6, kind }, events: { onWarning: (w) => warnings.push(w) } });
-    expect(warnings.length).toBe(1);
-    expect(warnings[0]).toMatch(/step 5/);
-    expect(checkpointBytes(r.checkpoint!)).toBe(reference);
-  });
+  it.each(['throw', 'exit'] as const)(
+    'a group that %ss mid-step calls the step off; it re-runs and the bytes do not change',
+    async (kind) => {
+      const warnings: string[] = [];
+      const r = await train(config({ workers: 2 }), {
+        stopAfterSteps: 12,
+        cores: 2,
+        fault: { step: 5, shard: 6, kind },
+        events: { onWarning: (w) => warnings.push(w) },
+      });
+      expect(warnings.length).toBe(1);
+      expect(warnings[0]).toMatch(/step 5/);
+      expect(checkpointBytes(r.checkpoint!)).toBe(reference);
+    },
+  );
 
   it('running statistics in the checkpoint are those of the global batch', async () => {
     const r = await train(config({ workers: 2 }), { stopAfterSteps: 1 });

@@ -53,10 +53,18 @@ async function tfThroughput(backend: 'cpu' | 'wasm', kind: 'mlp' | 'cnn', second
     const net = tfModel(kind);
     const optimizer = tf.train.adam(1e-3);
     const x = tf.randomNormal([BATCH, 28, 28, 1]);
-    const y = tf.oneHot(tf.tensor1d(Array.from({ length: BATCH }, (_, i) => i % 10), 'int32'), 10);
+    const y = tf.oneHot(
+      tf.tensor1d(
+        Array.from({ length: BATCH }, (_, i) => i % 10),
+        'int32',
+      ),
+      10,
+    );
     const step = () =>
       tf.tidy(() => {
-        optimizer.minimize(() => tf.losses.softmaxCrossEntropy(y, net.apply(x, { training: true }) as tf.Tensor) as tf.Scalar);
+        optimizer.minimize(
+          () => tf.losses.softmaxCrossEntropy(y, net.apply(x, { training: true }) as tf.Tensor) as tf.Scalar,
+        );
       });
     step();
     const start = performance.now();
@@ -70,7 +78,12 @@ async function tfThroughput(backend: 'cpu' | 'wasm', kind: 'mlp' | 'cnn', second
     net.dispose();
     return { model, trainer: name, samplesPerSecond: (steps * BATCH) / elapsed };
   } catch (error) {
-    return { model, trainer: name, samplesPerSecond: null, note: `cannot train: ${(error as Error).message.split('\n')[0]}` };
+    return {
+      model,
+      trainer: name,
+      samplesPerSecond: null,
+      note: `cannot train: ${(error as Error).message.split('\n')[0]}`,
+    };
   }
 }
 
@@ -79,8 +92,16 @@ function torchThroughput(seconds: number): CompareResult[] {
   const script = join(dirname(fileURLToPath(import.meta.url)), '..', 'torch_throughput.py');
   const r = spawnSync(python, [script, String(seconds)], { encoding: 'utf8' });
   if (r.status !== 0) {
-    const why = spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0 ? r.stderr.trim().split('\n').pop() : 'torch is not installed';
-    return ['MLP', 'CNN'].map((model) => ({ model, trainer: 'PyTorch', samplesPerSecond: null, note: `skipped: ${why}` }));
+    const why =
+      spawnSync(python, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0
+        ? r.stderr.trim().split('\n').pop()
+        : 'torch is not installed';
+    return ['MLP', 'CNN'].map((model) => ({
+      model,
+      trainer: 'PyTorch',
+      samplesPerSecond: null,
+      note: `skipped: ${why}`,
+    }));
   }
   const out = JSON.parse(r.stdout) as { version: string; blas: string; mlp: number; cnn: number };
   const trainer = `PyTorch ${out.version} (${out.blas}, 1 thread)`;
@@ -105,12 +126,14 @@ export async function compareTrainers(seconds: number): Promise<{ rows: Row[]; r
     for (const kind of ['mlp', 'cnn'] as const) results.push(await tfThroughput(backend, kind, seconds));
   }
   results.push(...torchThroughput(seconds));
-  const ourSpeed = (model: string) => results.find((r) => r.model === model && r.trainer.startsWith('dtrain'))!.samplesPerSecond!;
+  const ourSpeed = (model: string) =>
+    results.find((r) => r.model === model && r.trainer.startsWith('dtrain'))!.samplesPerSecond!;
   const rows: Row[] = results.map((r) => ({
     model: r.model,
     trainer: r.trainer,
     'samples/s': r.samplesPerSecond ?? '-',
-    'dtrain / it': r.samplesPerSecond === null ? (r.note ?? '-') : `${(ourSpeed(r.model) / r.samplesPerSecond).toFixed(2)}x`,
+    'dtrain / it':
+      r.samplesPerSecond === null ? (r.note ?? '-') : `${(ourSpeed(r.model) / r.samplesPerSecond).toFixed(2)}x`,
   }));
   return { rows, results };
 }

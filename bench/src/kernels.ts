@@ -1,6 +1,19 @@
 // Kernel benchmarks through the public API: matmul GFLOP/s on the training shapes and elementwise /
 // reduction throughput in GB/s.
-import { add, exp, fromArray, getBackend, matmul, mul, noGrad, optim, randn, relu, sum, type Tensor } from '@dtrain/core';
+import {
+  add,
+  exp,
+  fromArray,
+  getBackend,
+  matmul,
+  mul,
+  noGrad,
+  optim,
+  randn,
+  relu,
+  sum,
+  type Tensor,
+} from '@dtrain/core';
 import { measure, type Row } from './measure.js';
 
 /** (M, K, N): the MLP's forward and backward products, then square sizes. */
@@ -25,7 +38,13 @@ export function benchMatmul(budget: number): Row[] {
     const kernel = measure(() => backend.matmul(a.storage, b.storage, 'float32', spec), budget);
     const op = measure(() => noGrad(() => matmul(a, b)), budget);
     const gflops = (t: { seconds: number }) => (2 * m * k * n) / t.seconds / 1e9;
-    return { shape: `${m}x${k}x${n}`, 'kernel ms': kernel.seconds * 1000, 'kernel GFLOP/s': gflops(kernel), 'op ms': op.seconds * 1000, 'op GFLOP/s': gflops(op) };
+    return {
+      shape: `${m}x${k}x${n}`,
+      'kernel ms': kernel.seconds * 1000,
+      'kernel GFLOP/s': gflops(kernel),
+      'op ms': op.seconds * 1000,
+      'op GFLOP/s': gflops(op),
+    };
   });
 }
 
@@ -53,7 +72,12 @@ export function benchElementwise(budget: number): Row[] {
   const bias = randn([cols]);
   return ELEMENTWISE.map((c) => {
     const t = measure(() => noGrad(() => c.run(x, y, bias)), budget);
-    return { op: c.name, shape: `${rows}x${cols}`, 'ms/call': t.seconds * 1000, 'GB/s': (c.traffic * 4 * rows * cols) / t.seconds / 1e9 };
+    return {
+      op: c.name,
+      shape: `${rows}x${cols}`,
+      'ms/call': t.seconds * 1000,
+      'GB/s': (c.traffic * 4 * rows * cols) / t.seconds / 1e9,
+    };
   });
 }
 
@@ -70,7 +94,11 @@ export function benchOptimizer(budget: number): Row[] {
     ['tiny (|g| ~ 1e-21)', 1e-21],
   ].map(([name, scale]) => {
     const params = sizes.map((n) => fromArray(new Float32Array(n).fill(0.01), [n], { requiresGrad: true }));
-    for (const p of params) p.grad = fromArray(Float32Array.from({ length: p.size }, (_, i) => (scale as number) * (1 + (i % 7))), p.shape);
+    for (const p of params)
+      p.grad = fromArray(
+        Float32Array.from({ length: p.size }, (_, i) => (scale as number) * (1 + (i % 7))),
+        p.shape,
+      );
     const opt = new optim.Adam(params, { lr: 1e-3 });
     for (let i = 0; i < 20; i++) opt.step();
     const t = measure(() => opt.step(), budget);

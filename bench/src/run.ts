@@ -25,7 +25,9 @@ const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : null;
 const unknown = only?.filter((g) => !GROUPS.includes(g)) ?? [];
 if (unknown.length > 0 || (only !== null && only.length === 0)) {
-  process.stderr.write(`bench: --only takes a comma-separated list of ${GROUPS.join(', ')}; got "${args[onlyIndex + 1] ?? ''}"\n`);
+  process.stderr.write(
+    `bench: --only takes a comma-separated list of ${GROUPS.join(', ')}; got "${args[onlyIndex + 1] ?? ''}"\n`,
+  );
   process.exit(1);
 }
 const runs = (group: string) => (only === null ? group !== 'compare' || compare : only.includes(group));
@@ -45,10 +47,15 @@ if (memory) printTable('memory over a long run (RSS should stay flat)', memory);
 
 const workerRuns = runs('workers') ? await benchWorkers(quick) : null;
 const workers = workerRuns?.rows ?? null;
-if (workerRuns) printTable(`data-parallel training on worker threads (${cpus().length} cores, ${workerRuns.source}; fixed shards, so every row computes the same bytes)`, workerRuns.rows);
+if (workerRuns)
+  printTable(
+    `data-parallel training on worker threads (${cpus().length} cores, ${workerRuns.source}; fixed shards, so every row computes the same bytes)`,
+    workerRuns.rows,
+  );
 
 const comparison = runs('compare') ? await compareTrainers(quick ? 2 : 10) : null;
-if (comparison) printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);
+if (comparison)
+  printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);
 
 writeJson(outPath, {
   date: new Date().toISOString(),

@@ -18,7 +18,11 @@ export function benchTraining(budget: number, batchSize = 128): Row[] {
       const model = make();
       const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
       const x = randn([batchSize, 1, 28, 28]);
-      const y = fromArray(Array.from({ length: batchSize }, (_, i) => i % 10), [batchSize], { dtype: 'int32' });
+      const y = fromArray(
+        Array.from({ length: batchSize }, (_, i) => i % 10),
+        [batchSize],
+        { dtype: 'int32' },
+      );
       const step = () => {
         opt.zeroGrad();
         loss.crossEntropy(model.forward(x), y).backward();
@@ -38,7 +42,13 @@ export function benchTraining(budget: number, batchSize = 128): Row[] {
         budget,
         40,
       );
-      return { model: name, batch: batchSize, 'kernel arena': arena ? 'yes' : 'no', 'ms/step': t.seconds * 1000, 'samples/s': batchSize / t.seconds };
+      return {
+        model: name,
+        batch: batchSize,
+        'kernel arena': arena ? 'yes' : 'no',
+        'ms/step': t.seconds * 1000,
+        'samples/s': batchSize / t.seconds,
+      };
     }),
   );
 }
@@ -52,7 +62,11 @@ export function benchMemory(steps: number, warmup: number, batchSize = 128): Row
   const model = mlp();
   const opt = new optim.Adam(model.parameters(), { lr: 1e-3 });
   const x = randn([batchSize, 1, 28, 28]);
-  const y = fromArray(Array.from({ length: batchSize }, (_, i) => i % 10), [batchSize], { dtype: 'int32' });
+  const y = fromArray(
+    Array.from({ length: batchSize }, (_, i) => i % 10),
+    [batchSize],
+    { dtype: 'int32' },
+  );
   const rows: Row[] = [];
   const mib = (bytes: number) => bytes / 1024 / 1024;
   for (let step = 1; step <= steps; step++) {
@@ -61,7 +75,13 @@ export function benchMemory(steps: number, warmup: number, batchSize = 128): Row
     opt.step();
     if (step === warmup || step === steps) {
       const m = process.memoryUsage();
-      rows.push({ model: 'MLP 784-256-128-10', step, 'RSS MiB': mib(m.rss), 'heap used MiB': mib(m.heapUsed), 'array buffers MiB': mib(m.arrayBuffers) });
+      rows.push({
+        model: 'MLP 784-256-128-10',
+        step,
+        'RSS MiB': mib(m.rss),
+        'heap used MiB': mib(m.heapUsed),
+        'array buffers MiB': mib(m.arrayBuffers),
+      });
     }
   }
   return rows;

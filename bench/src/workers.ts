@@ -18,8 +18,13 @@ const FASHION_MNIST = DEFAULT_CONFIG.dataDir;
  */
 async function benchImages(samples: number): Promise<{ dir: string; source: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
-  const installed = existsSync(join(FASHION_MNIST, 'train-images-idx3-ubyte.gz')) || existsSync(join(FASHION_MNIST, 'train-images-idx3-ubyte'));
-  for (const [prefix, n] of [['train', samples], ['t10k', 256]] as const) {
+  const installed =
+    existsSync(join(FASHION_MNIST, 'train-images-idx3-ubyte.gz')) ||
+    existsSync(join(FASHION_MNIST, 'train-images-idx3-ubyte'));
+  for (const [prefix, n] of [
+    ['train', samples],
+    ['t10k', 256],
+  ] as const) {
     let pixels: Uint8Array;
     let labels: Uint8Array;
     if (installed) {
@@ -54,9 +59,28 @@ interface TimingWindow {
   measureSeconds: number;
 }
 
-async function samplesPerSecond(model: string, dir: string, workers: number, batchSize: number, shards: number, syncBn: boolean, window: TimingWindow): Promise<number> {
+async function samplesPerSecond(
+  model: string,
+  dir: string,
+  workers: number,
+  batchSize: number,
+  shards: number,
+  syncBn: boolean,
+  window: TimingWindow,
+): Promise<number> {
   const { warmupSeconds, warmupSteps, measureSeconds } = window;
-  const config = resolveConfig({ model, dataset: `idx:${dir}`, workers, batchSize, shards, syncBn, epochs: 1000, optimizer: 'adam', lr: 1e-3, out: null });
+  const config = resolveConfig({
+    model,
+    dataset: `idx:${dir}`,
+    workers,
+    batchSize,
+    shards,
+    syncBn,
+    epochs: 1000,
+    optimizer: 'adam',
+    lr: 1e-3,
+    out: null,
+  });
   const stop = new AbortController();
   const started = performance.now();
   const marks: { from?: { step: number; at: number }; to?: { step: number; at: number } } = {};
@@ -66,7 +90,8 @@ async function samplesPerSecond(model: string, dir: string, workers: number, bat
       events: {
         onStep: (r) => {
           const now = performance.now();
-          if (marks.from === undefined && r.step >= warmupSteps && now - started >= warmupSeconds * 1000) marks.from = { step: r.step, at: now };
+          if (marks.from === undefined && r.step >= warmupSteps && now - started >= warmupSeconds * 1000)
+            marks.from = { step: r.step, at: now };
           else if (marks.from !== undefined && marks.to === undefined && now - marks.from.at >= measureSeconds * 1000) {
             marks.to = { step: r.step, at: now };
             stop.abort();
@@ -88,7 +113,9 @@ export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; sourc
   // a run; see the commit that set them): two MLP threads speed up for several seconds after one
   // thread has settled, since their engines compile the hot code on the cores they train on.
   const window = (warmupSeconds: number, warmupSteps: number, measureSeconds: number): TimingWindow =>
-    quick ? { warmupSeconds: 0.5, warmupSteps: 0, measureSeconds: 0.5 } : { warmupSeconds, warmupSteps, measureSeconds };
+    quick
+      ? { warmupSeconds: 0.5, warmupSteps: 0, measureSeconds: 0.5 }
+      : { warmupSeconds, warmupSteps, measureSeconds };
   const rows: Row[] = [];
   try {
     // Batch 128 in 8 shards is the reference setting (16 samples a shard); both models also in 2
@@ -109,17 +136,29 @@ export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; sourc
       const counts = [1, 2, 8];
       const seen = new Map<number, number[]>(counts.map((w) => [w, []]));
       for (let round = 0; round < rounds; round++) {
-        for (const workers of counts) seen.get(workers)!.push(await samplesPerSecond(model, dir, workers, batchSize, shards, syncBn, timing));
+        for (const workers of counts)
+          seen.get(workers)!.push(await samplesPerSecond(model, dir, workers, batchSize, shards, syncBn, timing));
       }
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
       const [one, two] = [median(seen.get(1)!), median(seen.get(2)!)];
       for (const workers of counts) {
         const sps = median(seen.get(workers)!);
-        rows.push({ model: name, batch: batchSize, shards, workers, 'samples/s': sps, 'vs 1 worker': sps / one, 'vs 2 workers': workers === 1 ? '' : sps / two });
+        rows.push({
+          model: name,
+          batch: batchSize,
+          shards,
+          workers,
+          'samples/s': sps,
+          'vs 1 worker': sps / one,
+          'vs 2 workers': workers === 1 ? '' : sps / two,
+        });
       }
     }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  return { rows, source: `${source}; timed ${quick ? 'from the first half second' : 'past the first 8 s (MLP) or 4 s and 150 steps (CNN)'}` };
+  return {
+    rows,
+    source: `${source}; timed ${quick ? 'from the first half second' : 'past the first 8 s (MLP) or 4 s and 150 steps (CNN)'}`,
+  };
 }

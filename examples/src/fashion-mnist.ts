@@ -43,7 +43,8 @@ async function main(): Promise<void> {
       `no Fashion-MNIST at ${dir}. Install it with "apt-get install dataset-fashion-mnist" (Debian), or pass --data-dir DIR holding the four *-idx*-ubyte[.gz] files`,
     );
   }
-  if (values.model !== 'mlp' && values.model !== 'cnn') throw new DtrainError(`--model must be mlp or cnn, not ${values.model}`);
+  if (values.model !== 'mlp' && values.model !== 'cnn')
+    throw new DtrainError(`--model must be mlp or cnn, not ${values.model}`);
   const epochs = Number(values.epochs);
   const batchSize = Number(values['batch-size']);
   manualSeed(Number(values.seed));
@@ -57,7 +58,9 @@ async function main(): Promise<void> {
   const transform = data.normalize(FASHION_MNIST_MEAN, FASHION_MNIST_STD);
   const loader = new data.DataLoader(train, { batchSize, shuffle: true, seed: Number(values.seed), transform });
 
-  console.log(`${values.model}: ${train.length} training samples, ${test.length} test samples, ${epochs} epochs, batch ${batchSize}`);
+  console.log(
+    `${values.model}: ${train.length} training samples, ${test.length} test samples, ${epochs} epochs, batch ${batchSize}`,
+  );
   const start = performance.now();
   for (let epoch = 0; epoch < epochs; epoch++) {
     const epochStart = performance.now();
@@ -78,9 +81,15 @@ async function main(): Promise<void> {
     );
   }
   const wall = (performance.now() - start) / 1000;
-  console.log(`final test accuracy ${accuracy(model, test, transform).toFixed(4)} after ${epochs} epochs in ${wall.toFixed(1)} s`);
+  console.log(
+    `final test accuracy ${accuracy(model, test, transform).toFixed(4)} after ${epochs} epochs in ${wall.toFixed(1)} s`,
+  );
   if (values.save !== undefined) {
-    await io.saveCheckpoint(values.save, { model: model.stateDict(), optimizer: optimizer.stateDict(), meta: { epochs } });
+    await io.saveCheckpoint(values.save, {
+      model: model.stateDict(),
+      optimizer: optimizer.stateDict(),
+      meta: { epochs },
+    });
     console.log(`saved checkpoint to ${values.save}`);
   }
 }

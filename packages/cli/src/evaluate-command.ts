@@ -13,6 +13,8 @@ export async function evaluateCommand(flags: EvalFlags): Promise<void> {
   if (flags.logFormat === 'json') {
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } else {
-    process.stdout.write(`checkpoint     ${r.checkpoint}\ndataset        ${r.dataset} (${r.samples} test samples)\ntest accuracy  ${r.accuracy.toFixed(4)}\ntest loss      ${r.loss.toFixed(4)}\n`);
+    process.stdout.write(
+      `checkpoint     ${r.checkpoint}\ndataset        ${r.dataset} (${r.samples} test samples)\ntest accuracy  ${r.accuracy.toFixed(4)}\ntest loss      ${r.loss.toFixed(4)}\n`,
+    );
   }
 }

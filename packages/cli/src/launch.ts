@@ -53,7 +53,10 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
   const rows: [string, string][] = [
     ['model', `${config.model} (${thousands(start.parameters)} parameters)`],
     ['dataset', `${data.name} (${thousands(data.train)} train / ${thousands(data.test)} test samples)`],
-    ['workers', `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}${start.shardGroup > 1 ? `, in groups of ${start.shardGroup}` : ''}${config.syncBn ? ', synchronized BatchNorm' : ''}`],
+    [
+      'workers',
+      `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}${start.shardGroup > 1 ? `, in groups of ${start.shardGroup}` : ''}${config.syncBn ? ', synchronized BatchNorm' : ''}`,
+    ],
     ['optimizer', `${config.optimizer}, lr ${config.lr}, ${config.schedule} schedule`],
     ['epochs', `${config.epochs} (${thousands(result.steps)} steps, batch ${config.batchSize})`],
     ['test accuracy', result.test.accuracy.toFixed(4)],
@@ -62,7 +65,11 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
     ['throughput', `${thousands(result.samplesPerSec)} samples/s`],
   ];
   if (result.out !== null) {
-    rows.push(['metrics', join(result.out, 'metrics.jsonl')], ['curves', join(result.out, 'curves.svg')], ['checkpoint', result.checkpoint ?? '(none)']);
+    rows.push(
+      ['metrics', join(result.out, 'metrics.jsonl')],
+      ['curves', join(result.out, 'curves.svg')],
+      ['checkpoint', result.checkpoint ?? '(none)'],
+    );
   }
   const width = Math.max(...rows.map(([k]) => k.length));
   return ['', 'run summary', ...rows.map(([k, v]) => `  ${k.padEnd(width)}  ${v}`), ''].join('\n');
@@ -89,7 +96,17 @@ export async function launch(flags: LaunchFlags): Promise<void> {
       onStart: (info) => {
         start = info;
         log.info(
-          { model: config.model, parameters: info.parameters, dataset: info.data.name, workers: config.workers, shards: config.shards, shardGroup: info.shardGroup, syncBn: config.syncBn || undefined, steps: info.totalSteps, resumedAt: info.startStep || undefined },
+          {
+            model: config.model,
+            parameters: info.parameters,
+            dataset: info.data.name,
+            workers: config.workers,
+            shards: config.shards,
+            shardGroup: info.shardGroup,
+            syncBn: config.syncBn || undefined,
+            steps: info.totalSteps,
+            resumedAt: info.startStep || undefined,
+          },
           'training',
         );
       },
@@ -97,7 +114,14 @@ export async function launch(flags: LaunchFlags): Promise<void> {
       onEpoch: (e) => {
         bar?.clear();
         log.info(
-          { epoch: e.epoch, trainLoss: +e.trainLoss.toFixed(4), trainAccuracy: +e.trainAccuracy.toFixed(4), testLoss: +e.testLoss.toFixed(4), testAccuracy: +e.testAccuracy.toFixed(4), samplesPerSec: Math.round(e.samplesPerSec) },
+          {
+            epoch: e.epoch,
+            trainLoss: +e.trainLoss.toFixed(4),
+            trainAccuracy: +e.trainAccuracy.toFixed(4),
+            testLoss: +e.testLoss.toFixed(4),
+            testAccuracy: +e.testAccuracy.toFixed(4),
+            samplesPerSec: Math.round(e.samplesPerSec),
+          },
           'epoch done',
         );
       },

@@ -17,7 +17,9 @@ function prettyStream(out: NodeJS.WritableStream): Writable {
           .filter(([k]) => !OMIT.has(k))
           .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
           .join(' ');
-        out.write(`${time} ${LEVELS[Number(record.level)] ?? record.level} ${record.msg}${fields ? ` ${fields}` : ''}\n`);
+        out.write(
+          `${time} ${LEVELS[Number(record.level)] ?? record.level} ${record.msg}${fields ? ` ${fields}` : ''}\n`,
+        );
       }
       done();
     },

@@ -6,7 +6,8 @@ import { InvalidArgumentError } from 'commander';
 export function integerOption(min: number) {
   return (text: string): number => {
     const value = Number(text);
-    if (text.trim() === '' || !Number.isInteger(value) || value < min) throw new InvalidArgumentError(`expected an integer >= ${min}, got "${text}"`);
+    if (text.trim() === '' || !Number.isInteger(value) || value < min)
+      throw new InvalidArgumentError(`expected an integer >= ${min}, got "${text}"`);
     return value;
   };
 }
@@ -42,7 +43,9 @@ export async function readConfigFile(path: string): Promise<Record<string, unkno
     throw new ConfigError(`--config ${(error as Error).message}`);
   }
   if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    throw new ConfigError(`--config ${path}: expected a JSON object, got ${Array.isArray(parsed) ? 'an array' : typeof parsed}`);
+    throw new ConfigError(
+      `--config ${path}: expected a JSON object, got ${Array.isArray(parsed) ? 'an array' : typeof parsed}`,
+    );
   }
   return Object.fromEntries(Object.entries(parsed).map(([k, v]) => [camel(k), v]));
 }

@@ -13,7 +13,9 @@ export function buildProgram(): Command {
   const program = new Command();
   program
     .name('dtrain')
-    .description('Data-parallel deep-learning trainer: one run, many worker threads or NATS nodes, bitwise-reproducible.')
+    .description(
+      'Data-parallel deep-learning trainer: one run, many worker threads or NATS nodes, bitwise-reproducible.',
+    )
     .version(VERSION)
     .showHelpAfterError('(run dtrain --help for usage)')
     .exitOverride();
@@ -21,26 +23,61 @@ export function buildProgram(): Command {
   program
     .command('launch')
     .description('train a model on worker threads (defaults: an MLP on generated spirals)')
-    .option('--config <file>', 'JSON file with any of these options (keys as the flags, kebab- or camelCase); flags win')
+    .option(
+      '--config <file>',
+      'JSON file with any of these options (keys as the flags, kebab- or camelCase); flags win',
+    )
     .option('--workers <n>', `worker threads (default ${d.workers})`, integerOption(1))
     .option('--model <name>', `mlp | cnn | PATH.json, a model spec (default ${d.model})`)
     .option('--dataset <name>', `spirals | moons | fashion-mnist | idx:DIR | csv:FILE (default ${d.dataset})`)
     .option('--data-dir <dir>', `where fashion-mnist's IDX files are (default ${d.dataDir})`)
     .option('--epochs <n>', `epochs (default ${d.epochs})`, integerOption(1))
-    .option('--batch-size <n>', `global batch size, a multiple of --shards (default ${d.batchSize}; ${IMAGE_DEFAULTS.batchSize} for image data sets)`, integerOption(1))
-    .option('--shards <n>', `equal shards per batch, fixed whatever the worker count (default ${d.shards})`, integerOption(1))
+    .option(
+      '--batch-size <n>',
+      `global batch size, a multiple of --shards (default ${d.batchSize}; ${IMAGE_DEFAULTS.batchSize} for image data sets)`,
+      integerOption(1),
+    )
+    .option(
+      '--shards <n>',
+      `equal shards per batch, fixed whatever the worker count (default ${d.shards})`,
+      integerOption(1),
+    )
     .option('--optimizer <name>', `sgd | adam | adamw (default ${d.optimizer})`, choiceOption(['sgd', 'adam', 'adamw']))
-    .option('--lr <rate>', `learning rate (default ${d.lr}; ${IMAGE_DEFAULTS.lr} for image data sets)`, numberOption(0, true))
+    .option(
+      '--lr <rate>',
+      `learning rate (default ${d.lr}; ${IMAGE_DEFAULTS.lr} for image data sets)`,
+      numberOption(0, true),
+    )
     .option('--momentum <m>', `SGD momentum (default ${d.momentum})`, numberOption(0, false))
     .option('--weight-decay <w>', `weight decay (default ${d.weightDecay})`, numberOption(0, false))
-    .option('--schedule <name>', `constant | step | exponential | cosine | warmup (default ${d.schedule})`, choiceOption(['constant', 'step', 'exponential', 'cosine', 'warmup']))
+    .option(
+      '--schedule <name>',
+      `constant | step | exponential | cosine | warmup (default ${d.schedule})`,
+      choiceOption(['constant', 'step', 'exponential', 'cosine', 'warmup']),
+    )
     .option('--seed <n>', `seed of initialization, data order and dropout (default ${d.seed})`, integerOption(0))
     .option('--out <dir>', 'output directory: metrics.jsonl, curves.svg, checkpoints/ (default dtrain-runs/<time>)')
-    .option('--checkpoint-every <steps>', 'also checkpoint every N steps (default: at the end of each epoch)', integerOption(0))
-    .option('--resume <dir>', "continue a run (a run directory or a checkpoint) with its stored settings; only --epochs (constant schedule), --workers, --checkpoint-every, --keep-checkpoints, --data-dir and --out may change")
-    .option('--keep-checkpoints <n>', `checkpoints kept: the newest N plus the best by test loss; 0 keeps all (default ${d.keepCheckpoints})`, integerOption(0))
-    .option('--sync-bn', 'synchronized BatchNorm: every shard normalizes with the whole global batch\'s statistics')
-    .addOption(new Option('--log-format <format>', 'pretty | json (default: pretty on a terminal, else json)').choices(['pretty', 'json']))
+    .option(
+      '--checkpoint-every <steps>',
+      'also checkpoint every N steps (default: at the end of each epoch)',
+      integerOption(0),
+    )
+    .option(
+      '--resume <dir>',
+      'continue a run (a run directory or a checkpoint) with its stored settings; only --epochs (constant schedule), --workers, --checkpoint-every, --keep-checkpoints, --data-dir and --out may change',
+    )
+    .option(
+      '--keep-checkpoints <n>',
+      `checkpoints kept: the newest N plus the best by test loss; 0 keeps all (default ${d.keepCheckpoints})`,
+      integerOption(0),
+    )
+    .option('--sync-bn', "synchronized BatchNorm: every shard normalizes with the whole global batch's statistics")
+    .addOption(
+      new Option('--log-format <format>', 'pretty | json (default: pretty on a terminal, else json)').choices([
+        'pretty',
+        'json',
+      ]),
+    )
     .option('--quiet', 'only warnings and errors; no progress bar or summary')
     .action(async (flags) => launch(flags));
 
@@ -58,7 +95,9 @@ export function buildProgram(): Command {
     .description('print the version, the compute backend and the CPU kernels this machine would use')
     .action(() => {
       const { backend, cpuKernels } = localWorkerInfo();
-      process.stdout.write(`dtrain ${VERSION}\nnode ${process.version}\nbackend ${backend}\ncpu kernels ${cpuKernels}\n`);
+      process.stdout.write(
+        `dtrain ${VERSION}\nnode ${process.version}\nbackend ${backend}\ncpu kernels ${cpuKernels}\n`,
+      );
     });
 
   return program;

@@ -5,12 +5,21 @@ import { fromArray, type nn } from '@dtrain/core';
 import { combineShardStats } from '@dtrain/worker';
 
 /** Update every BatchNorm layer's running statistics once from the shards' records (see statsSize). */
-export function syncBatchNorm(batchNorms: nn.BatchNorm[], stats: Float64Array, shards: number, recordSize: number): void {
+export function syncBatchNorm(
+  batchNorms: nn.BatchNorm[],
+  stats: Float64Array,
+  shards: number,
+  recordSize: number,
+): void {
   let at = 2;
   for (const bn of batchNorms) {
     const c = bn.numFeatures;
     const { mean, variance } = combineShardStats(stats, shards, recordSize, at + 1, c);
-    bn.updateRunningStats(fromArray(Float32Array.from(mean), [c]), fromArray(Float32Array.from(variance), [c]), stats[at] * shards);
+    bn.updateRunningStats(
+      fromArray(Float32Array.from(mean), [c]),
+      fromArray(Float32Array.from(variance), [c]),
+      stats[at] * shards,
+    );
     at += 1 + 2 * c;
   }
 }

@@ -32,7 +32,9 @@ class MetaReader {
   constructor(private readonly where: string) {}
 
   fail(key: string, expected: string, value: unknown): never {
-    throw new ConfigError(`${this.where}: "${key}" must be ${expected}, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`);
+    throw new ConfigError(
+      `${this.where}: "${key}" must be ${expected}, got ${value === undefined ? 'nothing' : JSON.stringify(value)}`,
+    );
   }
 
   object(key: string, value: unknown): Record<string, unknown> {
@@ -41,7 +43,8 @@ class MetaReader {
   }
 
   count(key: string, value: unknown): number {
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) this.fail(key, 'a non-negative integer', value);
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 0)
+      this.fail(key, 'a non-negative integer', value);
     return value as number;
   }
 
@@ -53,7 +56,15 @@ class MetaReader {
   }
 }
 
-const EPOCH_KEYS = ['epoch', 'trainLoss', 'trainAccuracy', 'testLoss', 'testAccuracy', 'seconds', 'samplesPerSec'] as const;
+const EPOCH_KEYS = [
+  'epoch',
+  'trainLoss',
+  'trainAccuracy',
+  'testLoss',
+  'testAccuracy',
+  'seconds',
+  'samplesPerSec',
+] as const;
 const TOTAL_KEYS = ['loss', 'correct', 'samples', 'seconds'] as const;
 
 /** The meta of checkpoint.json in `dir`, checked field by field. */
@@ -69,20 +80,27 @@ export function validateCheckpointMeta(dir: string, raw: unknown): CheckpointMet
     throw new ConfigError(`${dir}/checkpoint.json: config: ${(error as Error).message}`);
   }
   const spec = r.object('spec', meta.spec) as unknown as ModelSpec;
-  if (!Array.isArray(spec.input) || !Array.isArray(spec.layers)) r.fail('spec', 'a model spec {"input": [...], "layers": [...]}', spec);
+  if (!Array.isArray(spec.input) || !Array.isArray(spec.layers))
+    r.fail('spec', 'a model spec {"input": [...], "layers": [...]}', spec);
   let scheduler: CheckpointMeta['scheduler'] = null;
-  if (meta.scheduler !== null) scheduler = { lastEpoch: r.count('scheduler.lastEpoch', r.object('scheduler', meta.scheduler).lastEpoch) };
+  if (meta.scheduler !== null)
+    scheduler = { lastEpoch: r.count('scheduler.lastEpoch', r.object('scheduler', meta.scheduler).lastEpoch) };
   if (!Array.isArray(meta.history)) r.fail('history', 'an array of epoch reports', meta.history);
   const history = (meta.history as unknown[]).map((entry, i) => {
     const e = r.object(`history[${i}]`, entry);
-    return Object.fromEntries(EPOCH_KEYS.map((k) => [k, r.number(`history[${i}].${k}`, e[k])])) as unknown as EpochReport;
+    return Object.fromEntries(
+      EPOCH_KEYS.map((k) => [k, r.number(`history[${i}].${k}`, e[k])]),
+    ) as unknown as EpochReport;
   });
   const totals = r.object('epochTotals', meta.epochTotals);
-  const epochTotals = Object.fromEntries(TOTAL_KEYS.map((k) => [k, r.number(`epochTotals.${k}`, totals[k])])) as unknown as EpochTotals;
+  const epochTotals = Object.fromEntries(
+    TOTAL_KEYS.map((k) => [k, r.number(`epochTotals.${k}`, totals[k])]),
+  ) as unknown as EpochTotals;
   const testLoss = meta.testLoss === undefined || meta.testLoss === null ? null : r.number('testLoss', meta.testLoss);
   let dataDigest: string | null = null;
   if (meta.dataDigest !== undefined && meta.dataDigest !== null) {
-    if (typeof meta.dataDigest !== 'string' || !/^[0-9a-f]{64}$/.test(meta.dataDigest)) r.fail('dataDigest', 'a sha256 in hex', meta.dataDigest);
+    if (typeof meta.dataDigest !== 'string' || !/^[0-9a-f]{64}$/.test(meta.dataDigest))
+      r.fail('dataDigest', 'a sha256 in hex', meta.dataDigest);
     dataDigest = meta.dataDigest as string;
   }
   return { step, config, spec, scheduler, history, epochTotals, testLoss, dataDigest };

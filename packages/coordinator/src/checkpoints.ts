@@ -25,15 +25,19 @@ export async function markLatest(out: string, dir: string): Promise<void> {
  */
 export function findCheckpoint(path: string, purpose: 'resume' | 'eval' = 'resume'): string {
   const at = resolve(path);
-  if (!existsSync(at) || !statSync(at).isDirectory()) throw new ConfigError(`${purpose}: no checkpoint directory ${path}`);
+  if (!existsSync(at) || !statSync(at).isDirectory())
+    throw new ConfigError(`${purpose}: no checkpoint directory ${path}`);
   if (existsSync(join(at, 'checkpoint.json'))) return at;
   const latest = join(at, 'checkpoints', 'latest');
-  if (!existsSync(latest)) throw new ConfigError(`${purpose}: ${path} holds neither checkpoint.json nor checkpoints/latest`);
+  if (!existsSync(latest))
+    throw new ConfigError(`${purpose}: ${path} holds neither checkpoint.json nor checkpoints/latest`);
   // Older runs wrote a path here; only its last part is trusted, inside this run's checkpoints/.
   const name = basename(readFileSync(latest, 'utf8').trim());
   const dir = join(at, 'checkpoints', name);
   if (name === '' || !existsSync(join(dir, 'checkpoint.json'))) {
-    throw new ConfigError(`${purpose}: ${latest} names "${name}", which is not a complete checkpoint in ${join(at, 'checkpoints')}`);
+    throw new ConfigError(
+      `${purpose}: ${latest} names "${name}", which is not a complete checkpoint in ${join(at, 'checkpoints')}`,
+    );
   }
   return dir;
 }
@@ -86,7 +90,10 @@ export async function restoreRun(
   const dir = findCheckpoint(path);
   const meta = await readCheckpointMeta(dir);
   continuedConfig(meta.config, config as unknown as Record<string, unknown>, dir);
-  if (meta.step > totalSteps) throw new ConfigError(`resume: ${dir} is at step ${meta.step}, past the ${totalSteps} steps of ${config.epochs} epochs`);
+  if (meta.step > totalSteps)
+    throw new ConfigError(
+      `resume: ${dir} is at step ${meta.step}, past the ${totalSteps} steps of ${config.epochs} epochs`,
+    );
   const checkpoint = await io.loadCheckpoint(dir);
   if (checkpoint.optimizer === undefined) throw new ConfigError(`resume: ${dir} has no optimizer state`);
   try {

@@ -76,7 +76,9 @@ const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof RunConfig)[];
 
 function integer(key: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
-    throw new ConfigError(`${key} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got ${JSON.stringify(value)}`);
+    throw new ConfigError(
+      `${key} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got ${JSON.stringify(value)}`,
+    );
   }
   return value;
 }
@@ -89,7 +91,8 @@ function real(key: string, value: unknown, min: number, minExclusive: boolean): 
 }
 
 function oneOf<T extends string>(key: string, value: unknown, options: readonly T[]): T {
-  if (!options.includes(value as T)) throw new ConfigError(`${key} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
+  if (!options.includes(value as T))
+    throw new ConfigError(`${key} must be one of ${options.join(', ')}, got ${JSON.stringify(value)}`);
   return value as T;
 }
 
@@ -99,7 +102,8 @@ function flag(key: string, value: unknown): boolean {
 }
 
 function text(key: string, value: unknown): string {
-  if (typeof value !== 'string' || value === '') throw new ConfigError(`${key} must be a non-empty string, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'string' || value === '')
+    throw new ConfigError(`${key} must be a non-empty string, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -112,11 +116,26 @@ function absolutePaths(config: RunConfig): RunConfig {
   const prefix = /^(csv|idx):/.exec(config.dataset)?.[0];
   const dataset = prefix === undefined ? config.dataset : `${prefix}${resolve(config.dataset.slice(prefix.length))}`;
   const at = (path: string | null) => (path === null ? null : resolve(path));
-  return { ...config, model, dataset, dataDir: resolve(config.dataDir), out: at(config.out), resume: at(config.resume) };
+  return {
+    ...config,
+    model,
+    dataset,
+    dataDir: resolve(config.dataDir),
+    out: at(config.out),
+    resume: at(config.resume),
+  };
 }
 
 /** Settings a resumed run may give anew; any other must equal the run's (it would change the result). */
-export const RESUME_MAY_CHANGE: readonly (keyof RunConfig)[] = ['epochs', 'workers', 'checkpointEvery', 'keepCheckpoints', 'dataDir', 'out', 'resume'];
+export const RESUME_MAY_CHANGE: readonly (keyof RunConfig)[] = [
+  'epochs',
+  'workers',
+  'checkpointEvery',
+  'keepCheckpoints',
+  'dataDir',
+  'out',
+  'resume',
+];
 
 /**
  * The configuration of a run continued from a checkpoint: the stored one, with the settings given
@@ -146,7 +165,8 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
     if (!KEYS.includes(key as keyof RunConfig)) throw new ConfigError(`unknown configuration key "${key}"`);
   }
   const dataset = partial.dataset ?? DEFAULT_CONFIG.dataset;
-  const defaults = typeof dataset === 'string' && isImageDataset(dataset) ? { ...DEFAULT_CONFIG, ...IMAGE_DEFAULTS } : DEFAULT_CONFIG;
+  const defaults =
+    typeof dataset === 'string' && isImageDataset(dataset) ? { ...DEFAULT_CONFIG, ...IMAGE_DEFAULTS } : DEFAULT_CONFIG;
   const given = Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined));
   const c = { ...defaults, ...given } as Record<keyof RunConfig, unknown>;
   const config: RunConfig = {
@@ -171,7 +191,9 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
   };
   if (config.momentum >= 1) throw new ConfigError(`momentum must be below 1, got ${config.momentum}`);
   if (config.batchSize % config.shards !== 0) {
-    throw new ConfigError(`batchSize ${config.batchSize} is not divisible by shards ${config.shards} (shards must be equal)`);
+    throw new ConfigError(
+      `batchSize ${config.batchSize} is not divisible by shards ${config.shards} (shards must be equal)`,
+    );
   }
   return absolutePaths(config);
 }
@@ -186,7 +208,9 @@ export async function readJsonFile(path: string): Promise<unknown> {
     text = await readFile(path, 'utf8');
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError(`${path}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : (code ?? 'unreadable')})`);
+    throw new ConfigError(
+      `${path}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : (code ?? 'unreadable')})`,
+    );
   }
   return parseJson(text, path);
 }

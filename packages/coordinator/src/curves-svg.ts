@@ -36,23 +36,35 @@ function panel(title: string, series: Series[], x0: number, fixed?: [number, num
   series.forEach((s, k) => {
     const points = s.values.map((v, i) => `${px(i).toFixed(1)},${py(v).toFixed(1)}`).join(' ');
     parts.push(`<polyline fill="none" stroke="${s.color}" stroke-width="2" points="${points}"/>`);
-    for (let i = 0; i < s.values.length; i++) parts.push(`<circle cx="${px(i).toFixed(1)}" cy="${py(s.values[i]).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
+    for (let i = 0; i < s.values.length; i++)
+      parts.push(`<circle cx="${px(i).toFixed(1)}" cy="${py(s.values[i]).toFixed(1)}" r="2.5" fill="${s.color}"/>`);
     const ly = MARGIN.top + 14 + k * 14;
-    parts.push(`<text x="${x0 + MARGIN.left + w - 4}" y="${ly}" text-anchor="end" fill="${s.color}">${escape(s.name)}</text>`);
+    parts.push(
+      `<text x="${x0 + MARGIN.left + w - 4}" y="${ly}" text-anchor="end" fill="${s.color}">${escape(s.name)}</text>`,
+    );
   });
   return parts.join('\n');
 }
 
 export function curvesSvg(history: EpochReport[]): string {
   const pick = (f: (e: EpochReport) => number) => history.map(f);
-  const loss = panel('loss', [
-    { name: 'train', color: '#1f77b4', values: pick((e) => e.trainLoss) },
-    { name: 'test', color: '#d62728', values: pick((e) => e.testLoss) },
-  ], 0);
-  const accuracy = panel('accuracy', [
-    { name: 'train', color: '#1f77b4', values: pick((e) => e.trainAccuracy) },
-    { name: 'test', color: '#d62728', values: pick((e) => e.testAccuracy) },
-  ], WIDTH, [0, 1]);
+  const loss = panel(
+    'loss',
+    [
+      { name: 'train', color: '#1f77b4', values: pick((e) => e.trainLoss) },
+      { name: 'test', color: '#d62728', values: pick((e) => e.testLoss) },
+    ],
+    0,
+  );
+  const accuracy = panel(
+    'accuracy',
+    [
+      { name: 'train', color: '#1f77b4', values: pick((e) => e.trainAccuracy) },
+      { name: 'test', color: '#d62728', values: pick((e) => e.testAccuracy) },
+    ],
+    WIDTH,
+    [0, 1],
+  );
   return [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${2 * WIDTH}" height="${HEIGHT}" font-family="sans-serif" font-size="11">`,
     '<rect width="100%" height="100%" fill="white"/>',

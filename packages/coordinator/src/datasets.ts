@@ -54,7 +54,8 @@ function standardize(train: SharedSplit, test: SharedSplit, sampleShape: number[
     sq[f] = std > 1e-12 ? 1 / std : 1;
   }
   for (const split of [train, test]) {
-    for (let i = 0; i < split.inputs.length; i++) split.inputs[i] = (split.inputs[i] - mean[i % features]) * sq[i % features];
+    for (let i = 0; i < split.inputs.length; i++)
+      split.inputs[i] = (split.inputs[i] - mean[i % features]) * sq[i % features];
   }
 }
 
@@ -81,7 +82,12 @@ export async function loadRunData(dataset: string, dataDir: string, seed: number
     test = GENERATED[dataset](1000, seed + 1_000_003);
   } else if (dataset === 'fashion-mnist' || dataset.startsWith('idx:')) {
     const dir = dataset === 'fashion-mnist' ? dataDir : dataset.slice(4);
-    requireDir(dir, dataset === 'fashion-mnist' ? 'fashion-mnist (--data-dir; Debian: apt-get install dataset-fashion-mnist)' : dataset);
+    requireDir(
+      dir,
+      dataset === 'fashion-mnist'
+        ? 'fashion-mnist (--data-dir; Debian: apt-get install dataset-fashion-mnist)'
+        : dataset,
+    );
     train = await data.loadIdxDataset(dir, 'train');
     test = await data.loadIdxDataset(dir, 'test');
   } else if (dataset.startsWith('csv:')) {
@@ -98,7 +104,9 @@ export async function loadRunData(dataset: string, dataDir: string, seed: number
   const sampleShape = train.inputs.shape.slice(1);
   const testShape = test.inputs.shape.slice(1);
   if (testShape.join(',') !== sampleShape.join(',')) {
-    throw new DataFormatError(`${dataset}: the test samples are [${testShape.join(', ')}], the training samples [${sampleShape.join(', ')}]`);
+    throw new DataFormatError(
+      `${dataset}: the test samples are [${testShape.join(', ')}], the training samples [${sampleShape.join(', ')}]`,
+    );
   }
   const shared = { train: share(train), test: share(test) };
   standardize(shared.train, shared.test, sampleShape);
@@ -109,6 +117,7 @@ export async function loadRunData(dataset: string, dataDir: string, seed: number
 /** sha256 of the training split's (standardized) samples and labels: what a run was trained on. */
 export function trainingDigest(runData: RunData): string {
   const hash = createHash('sha256');
-  for (const a of [runData.train.inputs, runData.train.labels]) hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+  for (const a of [runData.train.inputs, runData.train.labels])
+    hash.update(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
   return hash.digest('hex');
 }

@@ -24,14 +24,19 @@ function asEvalError(error: unknown): Error {
   return new ConfigError(`${PREFIX}${message}`);
 }
 
-export async function evaluateCheckpoint(path: string, options: { dataset?: string; dataDir?: string } = {}): Promise<CheckpointEvaluation> {
+export async function evaluateCheckpoint(
+  path: string,
+  options: { dataset?: string; dataDir?: string } = {},
+): Promise<CheckpointEvaluation> {
   try {
     const dir = findCheckpoint(path, 'eval');
     const { config, spec } = await readCheckpointMeta(dir);
     const dataset = options.dataset ?? config.dataset;
     const runData = await loadRunData(dataset, options.dataDir ?? config.dataDir, config.seed);
     if (runData.sampleShape.join(',') !== spec.input.join(',')) {
-      throw new ConfigError(`${dataset} has samples [${runData.sampleShape.join(', ')}]; the checkpoint's model takes [${spec.input.join(', ')}]`);
+      throw new ConfigError(
+        `${dataset} has samples [${runData.sampleShape.join(', ')}]; the checkpoint's model takes [${spec.input.join(', ')}]`,
+      );
     }
     const classes = outputSize(spec);
     if (runData.classes > classes) {
@@ -39,7 +44,12 @@ export async function evaluateCheckpoint(path: string, options: { dataset?: stri
     }
     const model = buildModel(spec);
     model.loadStateDict((await io.loadCheckpoint(dir)).model);
-    return { checkpoint: dir, dataset, samples: runData.test.samples, ...evaluate(model, runData.test, runData.sampleShape) };
+    return {
+      checkpoint: dir,
+      dataset,
+      samples: runData.test.samples,
+      ...evaluate(model, runData.test, runData.sampleShape),
+    };
   } catch (error) {
     throw asEvalError(error);
   }

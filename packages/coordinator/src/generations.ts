@@ -12,7 +12,8 @@ export class GenerationViews {
   /** The generation in view. */
   private current = 0;
   /** A copy of a generation's parameters and, once a checkpoint needed them, slots (see detach), made on first use. */
-  private copy: { params: Float32Array; slots: { buffers: Float32Array[]; views: Float32Array[][] } | null } | null = null;
+  private copy: { params: Float32Array; slots: { buffers: Float32Array[]; views: Float32Array[][] } | null } | null =
+    null;
 
   constructor(
     private readonly generations: SharedOptimizer,
@@ -63,7 +64,9 @@ export class GenerationViews {
     if (!slots) return;
     this.copy.slots ??= (() => {
       const buffers = this.slotNames.map(() => new Float32Array(paramSize));
-      const views = this.flat.params.map((p) => buffers.map((slot) => slot.subarray(this.flat.offsetOf(p), this.flat.offsetOf(p) + p.size)));
+      const views = this.flat.params.map((p) =>
+        buffers.map((slot) => slot.subarray(this.flat.offsetOf(p), this.flat.offsetOf(p) + p.size)),
+      );
       return { buffers, views };
     })();
     this.copy.slots.buffers.forEach((slot, k) => slot.set(this.generations.slot(this.current, k)));

@@ -5,8 +5,28 @@ import { describeWorker, type WorkerInfo } from '@dtrain/worker';
 export { treeReduce, treeReduceInto } from '@dtrain/worker';
 export { relaunchWithMallocTuning } from '@dtrain/core';
 
-export { readJsonFile, resolveConfig, DEFAULT_CONFIG, IMAGE_DEFAULTS, isImageDataset, ConfigError, type RunConfig, type OptimizerName, type ScheduleName } from './config.js';
-export { train, TrainingDivergedError, TrainingInterruptedError, type TrainOptions, type TrainResult, type TrainEvents, type StepReport, type EpochReport, type RunStart } from './trainer.js';
+export {
+  readJsonFile,
+  resolveConfig,
+  DEFAULT_CONFIG,
+  IMAGE_DEFAULTS,
+  isImageDataset,
+  ConfigError,
+  type RunConfig,
+  type OptimizerName,
+  type ScheduleName,
+} from './config.js';
+export {
+  train,
+  TrainingDivergedError,
+  TrainingInterruptedError,
+  type TrainOptions,
+  type TrainResult,
+  type TrainEvents,
+  type StepReport,
+  type EpochReport,
+  type RunStart,
+} from './trainer.js';
 export { evaluate, type Evaluation } from './evaluate.js';
 export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
 export { curvesSvg } from './curves-svg.js';

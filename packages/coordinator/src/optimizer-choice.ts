@@ -18,7 +18,11 @@ export function makeOptimizer(config: RunConfig, params: Tensor[]): optim.Optimi
  * step: x0.1 at each third of the run; exponential: 100x smaller by the end; cosine: to 0 over the
  * run; warmup: linear from 10% over the first 5% of steps, then constant.
  */
-export function makeScheduler(config: RunConfig, optimizer: optim.Optimizer, totalSteps: number): optim.LRScheduler | null {
+export function makeScheduler(
+  config: RunConfig,
+  optimizer: optim.Optimizer,
+  totalSteps: number,
+): optim.LRScheduler | null {
   switch (config.schedule) {
     case 'constant':
       return null;
@@ -29,6 +33,10 @@ export function makeScheduler(config: RunConfig, optimizer: optim.Optimizer, tot
     case 'cosine':
       return new optim.CosineAnnealingLR(optimizer, totalSteps);
     case 'warmup':
-      return new optim.LinearLR(optimizer, { startFactor: 0.1, endFactor: 1, totalIters: Math.max(1, Math.round(totalSteps * 0.05)) });
+      return new optim.LinearLR(optimizer, {
+        startFactor: 0.1,
+        endFactor: 1,
+        totalIters: Math.max(1, Math.round(totalSteps * 0.05)),
+      });
   }
 }

@@ -1,7 +1,17 @@
 // A run's output directory: one run holds it at a time (run.lock), what a killed run left half
 // written is cleared when the next one starts, and old checkpoints are pruned as the run goes.
 import { hostname } from 'node:os';
-import { closeSync, existsSync, openSync, readdirSync, readFileSync, rmSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError } from './config.js';
 
@@ -144,7 +154,8 @@ export function checkpointsToPrune(records: readonly CheckpointRecord[], keep: n
   const kept = new Set(byStep.slice(-keep).map((r) => r.dir));
   kept.add(latest);
   let best: CheckpointRecord | null = null;
-  for (const r of byStep) if (r.testLoss !== null && Number.isFinite(r.testLoss) && (best === null || r.testLoss < best.testLoss!)) best = r;
+  for (const r of byStep)
+    if (r.testLoss !== null && Number.isFinite(r.testLoss) && (best === null || r.testLoss < best.testLoss!)) best = r;
   if (best !== null) kept.add(best.dir);
   return byStep.filter((r) => !kept.has(r.dir)).map((r) => r.dir);
 }

@@ -1,14 +1,30 @@
 // What a run writes to its output directory: metrics.jsonl, checkpoints (pruned as it goes), the
 // curves at the end, all under the run's lock. Nothing is written for a run without --out.
 import { io, type nn, type optim } from '@dtrain/core';
-import { appendFileSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { validateCheckpointMeta, type CheckpointMeta } from './checkpoint-meta.js';
 import { checkpointDir, markLatest, runDirectoryOf } from './checkpoints.js';
 import { ConfigError } from './config.js';
 import { curvesSvg } from './curves-svg.js';
-import { checkpointsToPrune, clearLeftovers, holdsRun, lockRunDirectory, trimMetrics, type CheckpointRecord } from './run-directory.js';
+import {
+  checkpointsToPrune,
+  clearLeftovers,
+  holdsRun,
+  lockRunDirectory,
+  trimMetrics,
+  type CheckpointRecord,
+} from './run-directory.js';
 import type { EpochReport } from './trainer.js';
 
 /**
@@ -59,7 +75,9 @@ export class RunOutput {
     try {
       const continues = resumed !== null && runDirectoryOf(resumed.dir) === resolve(out);
       if (!continues && holdsRun(out)) {
-        throw new ConfigError(`out ${out} already holds a run; continue it with --resume ${resolve(out)}, or choose another --out`);
+        throw new ConfigError(
+          `out ${out} already holds a run; continue it with --resume ${resolve(out)}, or choose another --out`,
+        );
       }
       clearLeftovers(out);
       if (continues) {
@@ -90,7 +108,11 @@ export class RunOutput {
     }
     const dir = checkpointDir(this.out, content.step);
     const { tensors, meta } = content.optimizer.stateDict();
-    await io.saveCheckpoint(dir, { model, optimizer: { tensors, meta }, meta: content.meta as unknown as Record<string, unknown> });
+    await io.saveCheckpoint(dir, {
+      model,
+      optimizer: { tensors, meta },
+      meta: content.meta as unknown as Record<string, unknown>,
+    });
     await markLatest(this.out, dir);
     this.written.push(dir);
     await this.prune(dir);
@@ -126,13 +148,17 @@ export class RunOutput {
       const dir = join(root, name);
       if (!/^step-\d{7}$/.test(name)) continue;
       try {
-        const meta = validateCheckpointMeta(dir, (JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')) as { meta: unknown }).meta);
+        const meta = validateCheckpointMeta(
+          dir,
+          (JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')) as { meta: unknown }).meta,
+        );
         records.push({ dir, step: meta.step, testLoss: meta.testLoss });
       } catch {
         // Not one of this run's checkpoints as it writes them: left alone.
       }
     }
-    for (const dir of checkpointsToPrune(records, this.keepCheckpoints, latest)) rmSync(dir, { recursive: true, force: true });
+    for (const dir of checkpointsToPrune(records, this.keepCheckpoints, latest))
+      rmSync(dir, { recursive: true, force: true });
   }
 
   async writeCurves(history: readonly EpochReport[]): Promise<void> {

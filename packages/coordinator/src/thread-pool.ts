@@ -20,7 +20,10 @@ const errorText = (error: unknown) => (error instanceof Error ? error.message : 
 function splitRange(size: number, align: number, parts: number): [number, number][] {
   const units = Math.ceil(size / align);
   const n = Math.min(parts, units);
-  return Array.from({ length: n }, (_, w) => [Math.floor((w * units) / n) * align, Math.min(size, Math.floor(((w + 1) * units) / n) * align)]);
+  return Array.from({ length: n }, (_, w) => [
+    Math.floor((w * units) / n) * align,
+    Math.min(size, Math.floor(((w + 1) * units) / n) * align),
+  ]);
 }
 
 /** Threads that compute at once: one per core at most (see ThreadPool.concurrency). */
@@ -72,7 +75,8 @@ export class ThreadPool {
       // cores each one then runs cold (caches, JIT), measured 0.72-0.89x of two threads on the CNN.
       loadBalancer: (_task, workers) => {
         let best: (typeof workers)[number] | null = null;
-        for (const w of workers) if (w.currentUsage === 0 && !w.terminating && (best === null || w.id < best.id)) best = w;
+        for (const w of workers)
+          if (w.currentUsage === 0 && !w.terminating && (best === null || w.id < best.id)) best = w;
         return best;
       },
     });
@@ -80,7 +84,8 @@ export class ThreadPool {
 
   /** After a failed attempt: throw once maxAttempts are used up, else report the retry. */
   private retryOrGiveUp(task: StepTask, attempt: number, error: unknown): void {
-    if (attempt >= this.maxAttempts) throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(error)}`);
+    if (attempt >= this.maxAttempts)
+      throw new Error(`${describeTask(task)} failed ${attempt} times: ${errorText(error)}`);
     this.events.onRetry?.(task, attempt, error);
   }
 
@@ -125,21 +130,45 @@ export class ThreadPool {
     if (this.work.isDone(step)) return;
     for (let attempt = 1; ; attempt++) {
       const loop = this.loop!;
-      const failure = await Promise.race([this.work.completed(step, wakeAt).then(() => null), loop.failed.then((error) => ({ error }))]);
+      const failure = await Promise.race([
+        this.work.completed(step, wakeAt).then(() => null),
+        loop.failed.then((error) => ({ error })),
+      ]);
       if (failure === null) return;
       this.work.abort();
       await this.stopLoop();
       const from = this.work.completedSteps();
-      this.retryOrGiveUp({ jobId: job.jobId, step: from, phase: 'steps', start: 0, end: 0, groups: job.groups }, attempt, failure.error);
+      this.retryOrGiveUp(
+        { jobId: job.jobId, step: from, phase: 'steps', start: 0, end: 0, groups: job.groups },
+        attempt,
+        failure.error,
+      );
       this.startLoop(from);
     }
   }
 
   /** One step with synchronized batch norm: the lockstep groups, then the sum and optimizer step. */
-  async runLockstepStep(jobId: string, step: number, shards: number, paramSize: number, lockstep: GroupBarrier): Promise<void> {
+  async runLockstepStep(
+    jobId: string,
+    step: number,
+    shards: number,
+    paramSize: number,
+    lockstep: GroupBarrier,
+  ): Promise<void> {
     const ranges = splitRange(shards, 1, this.concurrency);
-    const tasks: StepTask[] = ranges.map(([start, end]) => ({ jobId, step, phase: 'lockstep', start, end, groups: ranges.length }));
-    await this.runTogether(tasks, () => lockstep.reset(), () => lockstep.abort());
+    const tasks: StepTask[] = ranges.map(([start, end]) => ({
+      jobId,
+      step,
+      phase: 'lockstep',
+      start,
+      end,
+      groups: ranges.length,
+    }));
+    await this.runTogether(
+      tasks,
+      () => lockstep.reset(),
+      () => lockstep.abort(),
+    );
     await this.runPhase(jobId, step, 'reduce', paramSize, 16, this.concurrency === 1 ? 1 : 2 * this.concurrency);
   }
 
@@ -186,8 +215,21 @@ export class ThreadPool {
     }
   }
 
-  private async runPhase(jobId: string, step: number, phase: StepTask['phase'], size: number, align: number, chunks: number): Promise<void> {
-    const queue: StepTask[] = splitRange(size, align, chunks).map(([start, end]) => ({ jobId, step, phase, start, end }));
+  private async runPhase(
+    jobId: string,
+    step: number,
+    phase: StepTask['phase'],
+    size: number,
+    align: number,
+    chunks: number,
+  ): Promise<void> {
+    const queue: StepTask[] = splitRange(size, align, chunks).map(([start, end]) => ({
+      jobId,
+      step,
+      phase,
+      start,
+      end,
+    }));
     let failure: unknown = null;
     const lane = async () => {
       for (let task = queue.shift(); task !== undefined && failure === null; task = queue.shift()) {

@@ -152,7 +152,8 @@ function checkRunMemory(parameters: number, config: RunConfig): void {
   const bytes = 4 * parameters * (3 + 2 * slots + config.shards);
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
   const what = `model: ${parameters.toLocaleString('en-US')} parameters need ${gib(bytes)} of kernel memory with ${config.optimizer} and ${config.shards} shards`;
-  if (bytes > KERNEL_MEMORY_BYTES) throw new ConfigError(`${what}; a run's kernel memory holds at most ${gib(KERNEL_MEMORY_BYTES)}`);
+  if (bytes > KERNEL_MEMORY_BYTES)
+    throw new ConfigError(`${what}; a run's kernel memory holds at most ${gib(KERNEL_MEMORY_BYTES)}`);
   if (bytes > totalmem()) throw new ConfigError(`${what}; this machine has ${gib(totalmem())}`);
 }
 
@@ -183,7 +184,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const { batchSize, shards, seed } = config;
   const shardSize = batchSize / shards;
   const stepsPerEpoch = Math.floor(runData.train.samples / batchSize);
-  if (stepsPerEpoch === 0) throw new ConfigError(`batchSize ${batchSize} is larger than the training set (${runData.train.samples} samples)`);
+  if (stepsPerEpoch === 0)
+    throw new ConfigError(`batchSize ${batchSize} is larger than the training set (${runData.train.samples} samples)`);
   const totalSteps = stepsPerEpoch * config.epochs;
   const scheduler = makeScheduler(config, optimizer, totalSteps);
 
@@ -196,7 +198,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     const restored = await restoreRun(config.resume, config, model, optimizer, scheduler, totalSteps);
     ({ startStep, history, totals } = restored);
     if (restored.meta.dataDigest !== null && restored.meta.dataDigest !== dataDigest) {
-      throw new ConfigError(`resume: the training data of ${config.dataset} differ from those the run at ${restored.dir} was trained on`);
+      throw new ConfigError(
+        `resume: the training data of ${config.dataset} differ from those the run at ${restored.dir} was trained on`,
+      );
     }
     resumedFrom = { dir: restored.dir, step: startStep, epochs: history.length };
   }
@@ -220,9 +224,11 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     const stats = new Float64Array(shared(RING * shards * recordSize, 'f64'));
     const batch = new Int32Array(shared(RING * batchSize, 'i32'));
     const syncing = config.syncBn && batchNorms.length > 0;
-  if (!syncing && shardSize === 1 && batchNorms.some((b) => b instanceof nn.BatchNorm1d)) {
-    throw new ConfigError(`shards of 1 sample give BatchNorm1d one value per channel; use fewer shards than batchSize ${batchSize}, or --sync-bn`);
-  }
+    if (!syncing && shardSize === 1 && batchNorms.some((b) => b instanceof nn.BatchNorm1d)) {
+      throw new ConfigError(
+        `shards of 1 sample give BatchNorm1d one value per channel; use fewer shards than batchSize ${batchSize}, or --sync-bn`,
+      );
+    }
     const setup: RunSetup = {
       jobId,
       spec,
@@ -246,14 +252,18 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     let lockstep: GroupBarrier | null = null;
     if (syncing) {
       const norms = segmentAtBatchNorms(model).norms;
-      const layout = new SyncExchangeLayout(norms.map((n) => n.numFeatures), shards);
+      const layout = new SyncExchangeLayout(
+        norms.map((n) => n.numFeatures),
+        shards,
+      );
       lockstep = GroupBarrier.allocate(layout.points);
       setup.syncBn = { exchange: shared(layout.size, 'f64'), barrier: lockstep.buffer };
     } else if (config.syncBn) {
       events.onWarning?.('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
     }
     // Where the threads fill every core, an evaluation here would take one from them.
-    if (!syncing && threadsFillCores(config.workers, shards, options.cores)) setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, RING);
+    if (!syncing && threadsFillCores(config.workers, shards, options.cores))
+      setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, RING);
     const threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, RING);
     if (options.fault !== undefined) {
       const armed = new Int32Array(shared(1, 'i32'));
@@ -266,9 +276,22 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       if (output === null) return;
       const epochTotals = { ...totals, seconds: totals.seconds + (performance.now() - epochStart) / 1000 };
       const ended = history.at(-1);
-      const testLoss = stepsDone % stepsPerEpoch === 0 && ended?.epoch === stepsDone / stepsPerEpoch ? ended.testLoss : null;
-      const meta: CheckpointMeta = { step: stepsDone, config: { ...config }, spec, scheduler: scheduler?.stateDict() ?? null, history, epochTotals, testLoss, dataDigest };
-      const written = testLoss !== null && !Number.isFinite(testLoss) ? { notFinite: 'the test loss' } : await output.saveCheckpoint({ step: stepsDone, model, optimizer, meta });
+      const testLoss =
+        stepsDone % stepsPerEpoch === 0 && ended?.epoch === stepsDone / stepsPerEpoch ? ended.testLoss : null;
+      const meta: CheckpointMeta = {
+        step: stepsDone,
+        config: { ...config },
+        spec,
+        scheduler: scheduler?.stateDict() ?? null,
+        history,
+        epochTotals,
+        testLoss,
+        dataDigest,
+      };
+      const written =
+        testLoss !== null && !Number.isFinite(testLoss)
+          ? { notFinite: 'the test loss' }
+          : await output.saveCheckpoint({ step: stepsDone, model, optimizer, meta });
       if (typeof written !== 'string') {
         throw new TrainingDivergedError(
           `${written.notFinite} is not finite after step ${stepsDone}; not checkpointed. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
@@ -281,7 +304,13 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     events.onStart?.({
       config,
       spec,
-      data: { name: runData.name, sampleShape: runData.sampleShape, classes: runData.classes, train: runData.train.samples, test: runData.test.samples },
+      data: {
+        name: runData.name,
+        sampleShape: runData.sampleShape,
+        classes: runData.classes,
+        train: runData.train.samples,
+        test: runData.test.samples,
+      },
       parameters: flat.paramSize,
       totalSteps,
       startStep,
@@ -289,12 +318,18 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       evaluation: threadEvaluation === null ? 'coordinator' : 'threads',
     });
 
-    const pool = new ThreadPool(config.workers, setup, {
-      onRetry: (task, attempt, error) =>
-        events.onWarning?.(
-          `worker failed on ${describeTask(task)} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running it again`,
-        ),
-    }, undefined, options.cores);
+    const pool = new ThreadPool(
+      config.workers,
+      setup,
+      {
+        onRetry: (task, attempt, error) =>
+          events.onWarning?.(
+            `worker failed on ${describeTask(task)} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running it again`,
+          ),
+      },
+      undefined,
+      options.cores,
+    );
     const started = performance.now();
     let stepsRun = 0;
     // Throughput over the last quarter to half second (the steps come in bursts of WAKE_EVERY).
@@ -308,7 +343,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     const generations = new SharedOptimizer(setup, flat.paramSize);
     const views = new GenerationViews(generations, flat, optimizer);
     views.placeAt(startStep % 2);
-    let lastStep = options.stopAfterSteps === undefined ? totalSteps - 1 : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
+    let lastStep =
+      options.stopAfterSteps === undefined
+        ? totalSteps - 1
+        : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
     const endsEpoch = (s: number) => s % stepsPerEpoch === stepsPerEpoch - 1;
     /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
     const prepare = (s: number, ahead: number) => {
@@ -327,7 +365,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     };
     /** Whether a checkpoint is written after step s (only with an out directory). */
     const checkpointsAfter = (s: number) =>
-      out !== null && (endsEpoch(s) || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0));
+      out !== null &&
+      (endsEpoch(s) || s === lastStep || (config.checkpointEvery > 0 && (s + 1) % config.checkpointEvery === 0));
     /** Whether this loop reads the parameters after step s (to evaluate, checkpoint or finish). */
     const readsAfter = (s: number) => endsEpoch(s) || s === lastStep || checkpointsAfter(s);
     // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
@@ -339,7 +378,15 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     let pendingEpoch = null as { evaluatedIn: number; train: EpochTrain; checkpointAt: number | null } | null;
     const reportEpoch = (train: EpochTrain, test: { loss: number; accuracy: number }) => {
       const { epoch, trainLoss, trainAccuracy, seconds, samplesPerSec } = train;
-      const epochReport: EpochReport = { epoch, trainLoss, trainAccuracy, testLoss: test.loss, testAccuracy: test.accuracy, seconds, samplesPerSec };
+      const epochReport: EpochReport = {
+        epoch,
+        trainLoss,
+        trainAccuracy,
+        testLoss: test.loss,
+        testAccuracy: test.accuracy,
+        seconds,
+        samplesPerSec,
+      };
       history = [...history, epochReport];
       metrics({ kind: 'epoch', ...epochReport });
       events.onEpoch?.(epochReport);
@@ -380,7 +427,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           reportEpoch(train, threadEvaluation!.result());
           if (checkpointAt !== null) await saveCheckpoint(checkpointAt);
         }
-        const stepStats = stats.subarray((step % RING) * shards * recordSize, (step % RING + 1) * shards * recordSize);
+        const stepStats = stats.subarray(
+          (step % RING) * shards * recordSize,
+          ((step % RING) + 1) * shards * recordSize,
+        );
         let lossSum = 0;
         let correct = 0;
         for (let s = 0; s < shards; s++) {
@@ -446,12 +496,16 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
             samplesPerSec: totals.samples / seconds,
           };
           totals = { loss: 0, correct: 0, samples: 0, seconds: 0 };
-          if (evaluatedNext) pendingEpoch = { evaluatedIn: step + 1, train, checkpointAt: checkpointing ? step + 1 : null };
+          if (evaluatedNext)
+            pendingEpoch = { evaluatedIn: step + 1, train, checkpointAt: checkpointing ? step + 1 : null };
           else reportEpoch(train, evaluate(model, runData.test, runData.sampleShape));
         }
         if (checkpointing && !(epochEnd && evaluatedNext)) await saveCheckpoint(step + 1);
         if (interrupted && stopping) {
-          const where = lastCheckpoint === null ? 'no checkpoint (no out directory)' : `checkpoint ${lastCheckpoint}; continue with --resume ${output!.out}`;
+          const where =
+            lastCheckpoint === null
+              ? 'no checkpoint (no out directory)'
+              : `checkpoint ${lastCheckpoint}; continue with --resume ${output!.out}`;
           throw new TrainingInterruptedError(`interrupted after step ${step + 1} of ${totalSteps}: ${where}`);
         }
         if (stopping) break;

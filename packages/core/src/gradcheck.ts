@@ -21,7 +21,11 @@ function asFloat64Leaf(values: ArrayLike<number>, shape: readonly number[]): Ten
  * Check d fn(inputs) / d inputs. Float inputs are copied to float64 leaves; int32 inputs pass through
  * unchanged. Returns true, or throws GradcheckError naming the input, element and both values.
  */
-export function gradcheck(fn: (...inputs: Tensor[]) => Tensor, inputs: readonly Tensor[], options: GradcheckOptions = {}): true {
+export function gradcheck(
+  fn: (...inputs: Tensor[]) => Tensor,
+  inputs: readonly Tensor[],
+  options: GradcheckOptions = {},
+): true {
   const eps = options.eps ?? 1e-6;
   const atol = options.atol ?? 1e-5;
   const rtol = options.rtol ?? 1e-3;

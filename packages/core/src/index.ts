@@ -45,7 +45,13 @@ export {
 
 export { getBackend, setBackend } from './backend/registry.js';
 export { float32Kernels, float32TreeSumInto } from './backend/cpu/cpu-backend.js';
-export { createKernelMemory, kernelMemoryView, reserveInKernelMemory, useKernelMemory, withKernelArena } from './backend/wasm/wasm-kernels.js';
+export {
+  createKernelMemory,
+  kernelMemoryView,
+  reserveInKernelMemory,
+  useKernelMemory,
+  withKernelArena,
+} from './backend/wasm/wasm-kernels.js';
 export type { Backend, Storage, UnaryOp, BinaryOp, ReduceOp, MatmulSpec } from './backend/backend.js';
 
 export { DtrainError, ShapeError, DTypeError, AutogradError, GradcheckError } from './errors.js';

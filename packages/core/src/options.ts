@@ -38,7 +38,9 @@ export function checkOptions(what: string, options: object | undefined, rules: R
       throw new OptionError(`${what}: unknown option "${key}" (it takes ${Object.keys(rules).join(', ') || 'none'})`);
     }
     if (value !== undefined && !fits(rules[key], value)) {
-      throw new OptionError(`${what}: ${key} must be ${describe(rules[key])}, got ${JSON.stringify(value) ?? String(value)}`);
+      throw new OptionError(
+        `${what}: ${key} must be ${describe(rules[key])}, got ${JSON.stringify(value) ?? String(value)}`,
+      );
     }
   }
 }
@@ -48,6 +50,8 @@ export function checkPair(what: string, key: string, value: unknown, min: number
   if (value === undefined) return;
   const parts = typeof value === 'number' ? [value] : Array.isArray(value) && value.length === 2 ? value : null;
   if (parts === null || !parts.every((v) => Number.isInteger(v) && v >= min)) {
-    throw new OptionError(`${what}: ${key} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(value)}`);
+    throw new OptionError(
+      `${what}: ${key} must be an integer >= ${min} or a pair of them, got ${JSON.stringify(value)}`,
+    );
   }
 }

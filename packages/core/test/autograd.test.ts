@@ -122,7 +122,9 @@ describe('autograd mechanics', () => {
     const view = flat.subarray(1, 4);
     w.rebindStorage(view);
     expectClose(w, [4, 5, 6]);
-    w.mul(tensor([1, 10, 100])).sum().backward();
+    w.mul(tensor([1, 10, 100]))
+      .sum()
+      .backward();
     expectClose(w.grad!, [1, 10, 100]);
     flat[2] = 7;
     expectClose(w, [4, 7, 6]);
@@ -175,14 +177,14 @@ describe('noGrad and async functions', () => {
   it('refuses an async function (it would cover only the part before the first await)', async () => {
     const x = tensor([1], { requiresGrad: true });
     let after: Tensor | null = null;
-    // @ts-expect-error: noGrad takes synchronous functions only.
-    expect(() => noGrad(async () => {
+    const later = async () => {
       await Promise.resolve();
       after = x.mul(2);
-    })).toThrow(AutogradError);
+    };
+    // @ts-expect-error: noGrad takes synchronous functions only.
+    expect(() => noGrad(later)).toThrow(AutogradError);
     await new Promise((r) => setTimeout(r, 0));
     // The graph records again after the await: what noGrad would silently not have covered.
     expect(after!.requiresGrad).toBe(true);
   });
 });
-

@@ -28,11 +28,23 @@ describe('binary kernel broadcasting', () => {
   const pairs: [Shape, Shape][] = [
     [[17], [17]],
     [[3, 17], [17]],
-    [[3, 17], [3, 1]],
-    [[1, 5], [7, 1]],
+    [
+      [3, 17],
+      [3, 1],
+    ],
+    [
+      [1, 5],
+      [7, 1],
+    ],
     [[2, 3, 4], [4]],
-    [[2, 1, 4], [3, 1]],
-    [[2, 3, 1, 5], [1, 3, 4, 1]],
+    [
+      [2, 1, 4],
+      [3, 1],
+    ],
+    [
+      [2, 3, 1, 5],
+      [1, 3, 4, 1],
+    ],
     [[], [4, 2]],
     [[129], []],
     [[2, 0, 3], [3]],
@@ -87,10 +99,22 @@ describe('reduce kernel', () => {
 
 describe('permute kernel', () => {
   for (const [shape, perm] of [
-    [[3, 5], [1, 0]],
-    [[2, 3, 4], [2, 0, 1]],
-    [[2, 3, 4], [0, 2, 1]],
-    [[1, 7, 1, 3], [3, 2, 1, 0]],
+    [
+      [3, 5],
+      [1, 0],
+    ],
+    [
+      [2, 3, 4],
+      [2, 0, 1],
+    ],
+    [
+      [2, 3, 4],
+      [0, 2, 1],
+    ],
+    [
+      [1, 7, 1, 3],
+      [3, 2, 1, 0],
+    ],
   ] as [number[], number[]][]) {
     it(`[${shape}] by [${perm}] matches the reference`, () => {
       const x = random(sizeOf(shape));
@@ -147,7 +171,22 @@ describe('max pooling kernel', () => {
       // Small integers make ties common, so the first-maximum rule is exercised.
       const x = Float32Array.from(random(3 * h * w), (v) => Math.round(v * 1.5));
       const { values, at, oh, ow } = reference(x, 3, h, w, k, s);
-      const win = { n: 1, c: 3, h, w, kh: k, kw: k, strideH: s, strideW: s, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: oh, outW: ow };
+      const win = {
+        n: 1,
+        c: 3,
+        h,
+        w,
+        kh: k,
+        kw: k,
+        strideH: s,
+        strideW: s,
+        padH: 0,
+        padW: 0,
+        dilationH: 1,
+        dilationW: 1,
+        outH: oh,
+        outW: ow,
+      };
       const gotValues = new Float32Array(values.length);
       const gotAt = new Int32Array(values.length);
       maxPool2dKernel(x, win, gotValues, gotAt);

@@ -78,16 +78,20 @@ describe('tensor creation', () => {
 
 describe('int32 tensors and printing', () => {
   it('int32 values outside the int32 range are refused, not wrapped', () => {
-    expect(() => tensor([1, 2147483648], { dtype: 'int32' })).toThrow('int32: value 2147483648 at position 1 is outside the int32 range');
+    expect(() => tensor([1, 2147483648], { dtype: 'int32' })).toThrow(
+      'int32: value 2147483648 at position 1 is outside the int32 range',
+    );
     expect(() => fromArray([-2147483649], [1], { dtype: 'int32' })).toThrow(/outside the int32 range/);
     expect(() => full([2], NaN, { dtype: 'int32' })).toThrow(/value NaN/);
     expect(tensor([-2147483648, 2147483647], { dtype: 'int32' }).toArray()).toEqual([-2147483648, 2147483647]);
   });
 
   it('util.inspect (console.log) shows what toString() shows', () => {
-    const t = tensor([[1, 2], [3, 4]]);
+    const t = tensor([
+      [1, 2],
+      [3, 4],
+    ]);
     expect(inspect(t)).toBe(t.toString());
     expect(inspect({ t })).toContain('Tensor([[1,2],[3,4]], shape=[2, 2], dtype=float32)');
   });
 });
-

@@ -9,9 +9,16 @@ const dir = mkdtempSync(join(tmpdir(), 'dtrain-data-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function writeIdxDir(path: string, n: number, gzip: boolean): void {
-  const images = data.encodeIdx([n, 2, 3], Array.from({ length: n * 6 }, (_, i) => (i * 37) % 256));
-  const labels = data.encodeIdx([n], Array.from({ length: n }, (_, i) => i % 10));
-  const write = (name: string, bytes: Uint8Array) => writeFileSync(join(path, gzip ? `${name}.gz` : name), gzip ? gzipSync(bytes) : bytes);
+  const images = data.encodeIdx(
+    [n, 2, 3],
+    Array.from({ length: n * 6 }, (_, i) => (i * 37) % 256),
+  );
+  const labels = data.encodeIdx(
+    [n],
+    Array.from({ length: n }, (_, i) => i % 10),
+  );
+  const write = (name: string, bytes: Uint8Array) =>
+    writeFileSync(join(path, gzip ? `${name}.gz` : name), gzip ? gzipSync(bytes) : bytes);
   write('train-images-idx3-ubyte', images);
   write('train-labels-idx1-ubyte', labels);
   write('t10k-images-idx3-ubyte', images);
@@ -20,7 +27,10 @@ function writeIdxDir(path: string, n: number, gzip: boolean): void {
 
 describe('IDX', () => {
   it('parses what it encodes (uint8 and float32)', () => {
-    expect(data.parseIdx(data.encodeIdx([2, 2], [1, 2, 3, 255]), 'x')).toEqual({ shape: [2, 2], values: Int32Array.from([1, 2, 3, 255]) });
+    expect(data.parseIdx(data.encodeIdx([2, 2], [1, 2, 3, 255]), 'x')).toEqual({
+      shape: [2, 2],
+      values: Int32Array.from([1, 2, 3, 255]),
+    });
     const f = data.parseIdx(data.encodeIdx([3], [0.5, -1, 2], 'float32'), 'x');
     expect(Array.from(f.values)).toEqual([0.5, -1, 2]);
   });
@@ -47,11 +57,15 @@ describe('IDX', () => {
   it('a truncated file is an error that says how many bytes were expected', async () => {
     const path = join(dir, 'truncated');
     writeFileSync(path, data.encodeIdx([4, 4], new Array(16).fill(1)).subarray(0, 20));
-    await expect(data.readIdxFile(path)).rejects.toThrow(/truncated: dimensions \[4, 4\] of uint8 need 28 bytes, file has 20/);
+    await expect(data.readIdxFile(path)).rejects.toThrow(
+      /truncated: dimensions \[4, 4\] of uint8 need 28 bytes, file has 20/,
+    );
   });
 
   it('a missing directory or file says how to get the data', async () => {
-    await expect(data.loadIdxDataset(join(dir, 'nowhere'), 'test')).rejects.toThrow(/t10k-images-idx3-ubyte.*dataset-fashion-mnist/);
+    await expect(data.loadIdxDataset(join(dir, 'nowhere'), 'test')).rejects.toThrow(
+      /t10k-images-idx3-ubyte.*dataset-fashion-mnist/,
+    );
   });
 
   it('images and labels of different lengths are rejected', async () => {
@@ -85,17 +99,27 @@ describe('CSV', () => {
   });
 
   it('non-numeric cells and bad labels are errors with their line', () => {
-    expect(() => data.parseCsv('a,b,c\n1,2,0\n1,x,0', { source: 'f.csv' })).toThrow('f.csv:3: column 2 is not a number: "x"');
+    expect(() => data.parseCsv('a,b,c\n1,2,0\n1,x,0', { source: 'f.csv' })).toThrow(
+      'f.csv:3: column 2 is not a number: "x"',
+    );
     expect(() => data.parseCsv('1,2,0.5', { source: 'f.csv' })).toThrow(/f.csv:1: class label "0.5"/);
   });
 
   it('values that overflow float32 or are NaN, and labels that are negative, huge or overflow int32 are errors with their line', () => {
     expect(() => data.parseCsv('1,1e39,0', { source: 'f.csv' })).toThrow('f.csv:1: column 2 overflows float32: "1e39"');
-    expect(() => data.parseCsv('1,2,0\n1,NaN,0', { source: 'f.csv' })).toThrow('f.csv:2: column 2 is not a number: "NaN"');
-    expect(() => data.parseCsv('1,2,0\n1,2,-1', { source: 'f.csv' })).toThrow(/f.csv:2: class label "-1" is not a non-negative integer/);
-    expect(() => data.parseCsv('1,2,0\n1,2,4294967297', { source: 'f.csv' })).toThrow(/f.csv:2: class label "4294967297" is 65536 or more/);
+    expect(() => data.parseCsv('1,2,0\n1,NaN,0', { source: 'f.csv' })).toThrow(
+      'f.csv:2: column 2 is not a number: "NaN"',
+    );
+    expect(() => data.parseCsv('1,2,0\n1,2,-1', { source: 'f.csv' })).toThrow(
+      /f.csv:2: class label "-1" is not a non-negative integer/,
+    );
+    expect(() => data.parseCsv('1,2,0\n1,2,4294967297', { source: 'f.csv' })).toThrow(
+      /f.csv:2: class label "4294967297" is 65536 or more/,
+    );
     // One stray label would otherwise size the output layer by itself.
-    expect(() => data.parseCsv('1,2,0\n1,2,1000000', { source: 'f.csv' })).toThrow(/f.csv:2: class label "1000000" is 65536 or more/);
+    expect(() => data.parseCsv('1,2,0\n1,2,1000000', { source: 'f.csv' })).toThrow(
+      /f.csv:2: class label "1000000" is 65536 or more/,
+    );
   });
 });
 
@@ -119,7 +143,9 @@ describe('IDX data sets are checked item by item', () => {
     view.setUint32(4, 2);
     view.setInt32(12, 70000);
     const huge = idxDir('label', data.encodeIdx([2, 1, 2], [0, 1, 2, 3]), labels);
-    await expect(data.loadIdxDataset(huge, 'train')).rejects.toThrow(/train-labels-idx1-ubyte: label 70000 of item 1 is 65536 or more/);
+    await expect(data.loadIdxDataset(huge, 'train')).rejects.toThrow(
+      /train-labels-idx1-ubyte: label 70000 of item 1 is 65536 or more/,
+    );
   });
 });
 
@@ -154,11 +180,22 @@ describe('generated data sets', () => {
 });
 
 describe('DataLoader', () => {
-  const ds = new data.TensorDataset(arange(10).reshape([10, 1]), fromArray(Array.from({ length: 10 }, (_, i) => i), [10], { dtype: 'int32' }));
+  const ds = new data.TensorDataset(
+    arange(10).reshape([10, 1]),
+    fromArray(
+      Array.from({ length: 10 }, (_, i) => i),
+      [10],
+      { dtype: 'int32' },
+    ),
+  );
 
   it('batches in order without shuffle, with a short last batch unless dropLast', () => {
     const sizes = [...new data.DataLoader(ds, { batchSize: 4 }).batches()].map((b) => b.targets.toArray());
-    expect(sizes).toEqual([[0, 1, 2, 3], [4, 5, 6, 7], [8, 9]]);
+    expect(sizes).toEqual([
+      [0, 1, 2, 3],
+      [4, 5, 6, 7],
+      [8, 9],
+    ]);
     expect([...new data.DataLoader(ds, { batchSize: 4, dropLast: true }).batches()].length).toBe(2);
   });
 
@@ -188,13 +225,30 @@ describe('transforms', () => {
   const ctx = { seed: 0, epoch: 0, indices: Int32Array.from([0, 1]) };
 
   it('normalize by scalar and per-channel values', () => {
-    expect(data.normalize(1, 2)(tensor([[3]]), ctx).toArray()).toEqual([[1]]);
+    expect(
+      data
+        .normalize(1, 2)(tensor([[3]]), ctx)
+        .toArray(),
+    ).toEqual([[1]]);
     const x = tensor([[[[1]], [[10]]]]);
     expect(data.normalize([1, 0], [1, 10])(x, ctx).toArray()).toEqual([[[[0]], [[1]]]]);
   });
 
   it('random horizontal flip with p=1 mirrors every image, p=0 none', () => {
-    expect(data.randomHorizontalFlip(1)(images(), ctx).toArray()).toEqual([[[[2, 1, 0], [5, 4, 3]]], [[[8, 7, 6], [11, 10, 9]]]]);
+    expect(data.randomHorizontalFlip(1)(images(), ctx).toArray()).toEqual([
+      [
+        [
+          [2, 1, 0],
+          [5, 4, 3],
+        ],
+      ],
+      [
+        [
+          [8, 7, 6],
+          [11, 10, 9],
+        ],
+      ],
+    ]);
     expect(data.randomHorizontalFlip(0)(images(), ctx).toArray()).toEqual(images().toArray());
   });
 

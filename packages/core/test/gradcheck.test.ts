@@ -27,10 +27,13 @@ describe('gradcheck', () => {
     const x = randn([2]);
     const before = x.toArray();
     let seen = '';
-    gradcheck((t) => {
-      seen = t.dtype;
-      return t.exp();
-    }, [x]);
+    gradcheck(
+      (t) => {
+        seen = t.dtype;
+        return t.exp();
+      },
+      [x],
+    );
     expect(seen).toBe('float64');
     expect(x.toArray()).toEqual(before);
     expect(x.grad).toBeNull();

@@ -10,7 +10,10 @@ export function expectClose(actual: Tensor | ArrayLike<number>, expected: Nested
   got.forEach((g, i) => {
     if (Number.isNaN(want[i])) expect(g).toBeNaN();
     else if (!Number.isFinite(want[i])) expect(g).toBe(want[i]);
-    else expect(Math.abs(g - want[i]), `element ${i}: ${g} vs ${want[i]}`).toBeLessThanOrEqual(tol * Math.max(1, Math.abs(want[i])));
+    else
+      expect(Math.abs(g - want[i]), `element ${i}: ${g} vs ${want[i]}`).toBeLessThanOrEqual(
+        tol * Math.max(1, Math.abs(want[i])),
+      );
   });
 }
 

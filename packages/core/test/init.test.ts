@@ -39,8 +39,14 @@ describe('nn.init (torch.nn.init formulas)', () => {
   });
 
   it('kaimingNormal (relu, fan in) has std sqrt(2 / fanIn); fan out mode uses fanOut', () => {
-    expect(moments(init.kaimingNormal(zeros([256, 100]), { nonlinearity: 'relu' })).std).toBeCloseTo(Math.sqrt(2 / 100), 3);
-    expect(moments(init.kaimingNormal(zeros([100, 400]), { nonlinearity: 'relu', mode: 'fanOut' })).std).toBeCloseTo(Math.sqrt(2 / 100), 3);
+    expect(moments(init.kaimingNormal(zeros([256, 100]), { nonlinearity: 'relu' })).std).toBeCloseTo(
+      Math.sqrt(2 / 100),
+      3,
+    );
+    expect(moments(init.kaimingNormal(zeros([100, 400]), { nonlinearity: 'relu', mode: 'fanOut' })).std).toBeCloseTo(
+      Math.sqrt(2 / 100),
+      3,
+    );
   });
 
   it('kaimingUniform bound is gain * sqrt(3 / fan)', () => {

@@ -9,7 +9,14 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('safetensors encoding', () => {
   it('round-trips float32, float64 and int32 tensors with metadata, in order', () => {
-    const tensors = { b: tensor([[1.5, -2], [3, 4]]), a: tensor([7, -8], { dtype: 'int32' }), c: tensor(0.25, { dtype: 'float64' }) };
+    const tensors = {
+      b: tensor([
+        [1.5, -2],
+        [3, 4],
+      ]),
+      a: tensor([7, -8], { dtype: 'int32' }),
+      c: tensor(0.25, { dtype: 'float64' }),
+    };
     const bytes = io.encodeSafetensors(tensors, { format: 'pt' });
     const back = io.decodeSafetensors(bytes, 'mem');
     expect(Object.keys(back.tensors)).toEqual(['b', 'a', 'c']);
@@ -31,7 +38,11 @@ describe('safetensors encoding', () => {
   });
 
   it('reads the half-precision and int64 dtypes PyTorch may write', () => {
-    const header = JSON.stringify({ h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] }, b: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] }, i: { dtype: 'I64', shape: [1], data_offsets: [6, 14] } });
+    const header = JSON.stringify({
+      h: { dtype: 'F16', shape: [2], data_offsets: [0, 4] },
+      b: { dtype: 'BF16', shape: [1], data_offsets: [4, 6] },
+      i: { dtype: 'I64', shape: [1], data_offsets: [6, 14] },
+    });
     const head = new TextEncoder().encode(header);
     const bytes = new Uint8Array(8 + head.length + 14);
     const view = new DataView(bytes.buffer);
@@ -52,7 +63,9 @@ describe('safetensors encoding', () => {
   it('malformed files are one clear error naming the source', () => {
     expect(() => io.decodeSafetensors(new Uint8Array(4), 'f.st')).toThrow(DataFormatError);
     const bytes = io.encodeSafetensors({ w: tensor([1, 2, 3]) });
-    expect(() => io.decodeSafetensors(bytes.subarray(0, bytes.length - 4), 'f.st')).toThrow(/f.st: .*tensor "w": data_offsets \[0, 12\] do not hold 3 F32 values within 8 data bytes/);
+    expect(() => io.decodeSafetensors(bytes.subarray(0, bytes.length - 4), 'f.st')).toThrow(
+      /f.st: .*tensor "w": data_offsets \[0, 12\] do not hold 3 F32 values within 8 data bytes/,
+    );
     const huge = bytes.slice();
     new DataView(huge.buffer).setBigUint64(0, 1n << 40n, true);
     expect(() => io.decodeSafetensors(huge, 'f.st')).toThrow(/header length .* exceeds the file size/);
@@ -63,7 +76,9 @@ describe('files and checkpoints', () => {
   it('a write that fails names the path and leaves no temporary file', async () => {
     const blocker = join(dir, 'a-file');
     writeFileSync(blocker, 'x');
-    await expect(io.writeFileAtomic(join(blocker, 'model.safetensors'), 'data')).rejects.toThrow(`${join(blocker, 'model.safetensors')}: cannot write it (`);
+    await expect(io.writeFileAtomic(join(blocker, 'model.safetensors'), 'data')).rejects.toThrow(
+      `${join(blocker, 'model.safetensors')}: cannot write it (`,
+    );
     expect(readdirSync(dir).filter((f) => f.includes('.tmp-'))).toEqual([]);
   });
 
@@ -75,21 +90,30 @@ describe('files and checkpoints', () => {
   });
 
   it('a missing file is a clear error', async () => {
-    await expect(io.loadSafetensors(join(dir, 'none.safetensors'))).rejects.toThrow(/none.safetensors: cannot read \(no such file\)/);
+    await expect(io.loadSafetensors(join(dir, 'none.safetensors'))).rejects.toThrow(
+      /none.safetensors: cannot read \(no such file\)/,
+    );
   });
 
   it('a failed write leaves the previous file intact', async () => {
     const path = join(dir, 'keep.safetensors');
     await io.saveSafetensors(path, { x: tensor([1]) });
     const before = readFileSync(path);
-    const poisoned = { x: { dataSync: () => { throw new Error('boom'); } } } as never;
+    const poisoned = {
+      x: {
+        dataSync: () => {
+          throw new Error('boom');
+        },
+      },
+    } as never;
     await expect(io.saveSafetensors(path, poisoned)).rejects.toThrow('boom');
     expect(readFileSync(path)).toEqual(before);
   });
 
   it('a checkpoint restores model, BatchNorm running stats and optimizer so training continues identically', async () => {
     manualSeed(1);
-    const make = () => new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4), new nn.ReLU(), new nn.Linear(4, 2));
+    const make = () =>
+      new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4), new nn.ReLU(), new nn.Linear(4, 2));
     const x = randn([8, 3]);
     const y = randn([8, 2]);
     const train = (model: nn.Module, opt: optim.Optimizer, steps: number) => {
@@ -127,8 +151,12 @@ describe('files and checkpoints', () => {
   it('a state dict with a wrong shape is rejected naming the key', async () => {
     const path = join(dir, 'wrong.safetensors');
     await io.saveSafetensors(path, { weight: zeros([2, 2]), bias: zeros([2]) });
-    await expect(io.loadSafetensors(path).then((s) => new nn.Linear(3, 2).loadStateDict(s))).rejects.toThrow(StateDictError);
-    await expect(io.loadSafetensors(path).then((s) => new nn.Linear(3, 2).loadStateDict(s))).rejects.toThrow(/"weight": shape \[2, 2\]/);
+    await expect(io.loadSafetensors(path).then((s) => new nn.Linear(3, 2).loadStateDict(s))).rejects.toThrow(
+      StateDictError,
+    );
+    await expect(io.loadSafetensors(path).then((s) => new nn.Linear(3, 2).loadStateDict(s))).rejects.toThrow(
+      /"weight": shape \[2, 2\]/,
+    );
   });
 
   it('corrupt bytes on disk name the file', async () => {

@@ -3,7 +3,20 @@
 // may write into its inputs, and the storage is released when the scope ends.
 import { describe, expect, it } from 'vitest';
 import { KernelMemory } from '../src/backend/wasm/kernel-memory.js';
-import { float32Kernels, fromArray, full, loss, manualSeed, nn, ones, randn, type Tensor, withBatchSegments, withKernelArena, zeros } from '../src/index.js';
+import {
+  float32Kernels,
+  fromArray,
+  full,
+  loss,
+  manualSeed,
+  nn,
+  ones,
+  randn,
+  type Tensor,
+  withBatchSegments,
+  withKernelArena,
+  zeros,
+} from '../src/index.js';
 
 /** A model that reaches every wasm kernel a training step uses: im2col and Winograd convolutions, fused BatchNorm + ReLU + pooling, plain BatchNorm, linear layers. */
 function everyKernelModel(): nn.Sequential {
@@ -79,7 +92,17 @@ describe.runIf(float32Kernels !== 'js')('withKernelArena', () => {
       manualSeed(2);
       const model = new nn.Sequential(new nn.Linear(40, 24), new nn.ReLU(), new nn.Linear(24, 5));
       const x = randn([32, 40]);
-      const perSample = withBatchSegments(4, () => loss.crossEntropy(model.forward(x), fromArray([...Array(32).keys()].map((i) => i % 5), [32], { dtype: 'int32' }), { reduction: 'none' }));
+      const perSample = withBatchSegments(4, () =>
+        loss.crossEntropy(
+          model.forward(x),
+          fromArray(
+            [...Array(32).keys()].map((i) => i % 5),
+            [32],
+            { dtype: 'int32' },
+          ),
+          { reduction: 'none' },
+        ),
+      );
       perSample.backward(ones([32]));
       return model.parameters().map((p) => Float32Array.from(p.grad!.dataSync()));
     };
@@ -150,10 +173,15 @@ describe('KernelMemory shared by threads', () => {
     const first = KernelMemory.create(65536);
     const others = [KernelMemory.attach(first.memory), KernelMemory.attach(first.memory)];
     const alignments = [16, 65536, 4096, 16, 64, 65536];
-    const regions = [first, ...others, first, ...others].map((m, i) => ({ at: m.reserve(1000 + i * 100, alignments[i]), bytes: 1000 + i * 100, alignment: alignments[i] }));
+    const regions = [first, ...others, first, ...others].map((m, i) => ({
+      at: m.reserve(1000 + i * 100, alignments[i]),
+      bytes: 1000 + i * 100,
+      alignment: alignments[i],
+    }));
     for (const r of regions) expect(r.at % r.alignment).toBe(0);
     regions.sort((a, b) => a.at - b.at);
-    for (let i = 1; i < regions.length; i++) expect(regions[i].at).toBeGreaterThanOrEqual(regions[i - 1].at + regions[i - 1].bytes);
+    for (let i = 1; i < regions.length; i++)
+      expect(regions[i].at).toBeGreaterThanOrEqual(regions[i - 1].at + regions[i - 1].bytes);
     expect(regions[0].at).toBeGreaterThanOrEqual(65536);
   });
 
@@ -186,4 +214,3 @@ describe('a tensor from an arena that has ended', () => {
     expect(full([256], 5).dataSync()[0]).toBe(5);
   });
 });
-

@@ -36,7 +36,11 @@ describe('regression losses', () => {
 });
 
 describe('classification losses', () => {
-  const logits = () => tensor([[Math.log(0.2), Math.log(0.7), Math.log(0.1)], [0, 0, 0]]);
+  const logits = () =>
+    tensor([
+      [Math.log(0.2), Math.log(0.7), Math.log(0.1)],
+      [0, 0, 0],
+    ]);
   const labels = () => tensor([1, 2], { dtype: 'int32' });
 
   it('crossEntropy from logits and integer labels', () => {
@@ -45,7 +49,10 @@ describe('classification losses', () => {
   });
 
   it('crossEntropy with probability targets equals the label form for one-hot targets', () => {
-    const probs = tensor([[0, 1, 0], [0, 0, 1]]);
+    const probs = tensor([
+      [0, 1, 0],
+      [0, 0, 1],
+    ]);
     expectClose(loss.crossEntropy(logits(), probs), loss.crossEntropy(logits(), labels()).toArray(), 1e-6);
   });
 
@@ -61,25 +68,46 @@ describe('classification losses', () => {
   });
 
   it('nll picks -log p of the label', () => {
-    expectClose(loss.nll(tensor([[-1, -2], [-3, -4]]), tensor([1, 0], { dtype: 'int32' }), { reduction: 'sum' }), [5]);
+    expectClose(
+      loss.nll(
+        tensor([
+          [-1, -2],
+          [-3, -4],
+        ]),
+        tensor([1, 0], { dtype: 'int32' }),
+        { reduction: 'sum' },
+      ),
+      [5],
+    );
   });
 
   it('out-of-range labels are a clear error', () => {
-    expect(() => loss.crossEntropy(logits(), tensor([0, 3], { dtype: 'int32' }))).toThrow(/label 3 at position 1 is outside \[0, 3\)/);
+    expect(() => loss.crossEntropy(logits(), tensor([0, 3], { dtype: 'int32' }))).toThrow(
+      /label 3 at position 1 is outside \[0, 3\)/,
+    );
   });
 
   it('binaryCrossEntropyWithLogits is stable and matches -[t log s + (1-t) log(1-s)]', () => {
     const x = tensor([0, 2, -3]);
     const t = tensor([1, 0, 0.5]);
     const s = (v: number) => 1 / (1 + Math.exp(-v));
-    const expected = [0, 2, -3].map((v, i) => -([1, 0, 0.5][i] * Math.log(s(v)) + (1 - [1, 0, 0.5][i]) * Math.log(1 - s(v))));
+    const expected = [0, 2, -3].map(
+      (v, i) => -([1, 0, 0.5][i] * Math.log(s(v)) + (1 - [1, 0, 0.5][i]) * Math.log(1 - s(v))),
+    );
     expectClose(loss.binaryCrossEntropyWithLogits(x, t, { reduction: 'none' }), expected, 1e-6);
-    expectClose(loss.binaryCrossEntropyWithLogits(tensor([-1000, 1000]), tensor([1, 0]), { reduction: 'none' }), [1000, 1000]);
+    expectClose(
+      loss.binaryCrossEntropyWithLogits(tensor([-1000, 1000]), tensor([1, 0]), { reduction: 'none' }),
+      [1000, 1000],
+    );
   });
 
   it('multiMargin is the multi-class hinge: sum of margin violations over the number of classes', () => {
     // x = [0.1, 0.2, 0.4, 0.8], y = 3: (max(0, 1-0.8+0.1) + max(0, 1-0.8+0.2) + max(0, 1-0.8+0.4)) / 4
-    expectClose(loss.multiMargin(tensor([[0.1, 0.2, 0.4, 0.8]]), tensor([3], { dtype: 'int32' })), [(0.3 + 0.4 + 0.6) / 4], 1e-6);
+    expectClose(
+      loss.multiMargin(tensor([[0.1, 0.2, 0.4, 0.8]]), tensor([3], { dtype: 'int32' })),
+      [(0.3 + 0.4 + 0.6) / 4],
+      1e-6,
+    );
     expectClose(loss.multiMargin(tensor([[5, 0]]), tensor([0], { dtype: 'int32' })), [0]);
   });
 
@@ -96,7 +124,14 @@ describe('classification losses', () => {
 
 describe('classification losses with masked classes (a logit of -Infinity)', () => {
   const labels = () => tensor([0, 2], { dtype: 'int32' });
-  const masked = () => tensor([[2, -Infinity, 0.5], [-Infinity, 1, 3]], { requiresGrad: true });
+  const masked = () =>
+    tensor(
+      [
+        [2, -Infinity, 0.5],
+        [-Infinity, 1, 3],
+      ],
+      { requiresGrad: true },
+    );
 
   it('crossEntropy is finite and equals the loss over the unmasked classes, with zero gradient there', () => {
     const z = masked();
@@ -121,14 +156,31 @@ describe('classification losses with masked classes (a logit of -Infinity)', () 
 });
 
 describe("crossEntropy's ignoreIndex (PyTorch's ignore_index, default -100)", () => {
-  const logits = () => tensor([[1, 2, 0], [0.5, 0, -1], [3, 1, 1]], { requiresGrad: true });
+  const logits = () =>
+    tensor(
+      [
+        [1, 2, 0],
+        [0.5, 0, -1],
+        [3, 1, 1],
+      ],
+      { requiresGrad: true },
+    );
 
   it('leaves ignored rows out of the loss, the mean and the gradient', () => {
     const z = logits();
     const y = tensor([1, -100, 0], { dtype: 'int32' });
     const none = loss.crossEntropy(z, y, { reduction: 'none' }).dataSync();
     expect(none[1]).toBe(0);
-    const kept = loss.crossEntropy(tensor([[1, 2, 0], [3, 1, 1]]), tensor([1, 0], { dtype: 'int32' }), { reduction: 'none' }).dataSync();
+    const kept = loss
+      .crossEntropy(
+        tensor([
+          [1, 2, 0],
+          [3, 1, 1],
+        ]),
+        tensor([1, 0], { dtype: 'int32' }),
+        { reduction: 'none' },
+      )
+      .dataSync();
     expect([none[0], none[2]]).toEqual([kept[0], kept[1]]);
     const mean = loss.crossEntropy(z, y);
     expectClose(mean, [(kept[0] + kept[1]) / 2], 1e-6);
@@ -139,7 +191,14 @@ describe("crossEntropy's ignoreIndex (PyTorch's ignore_index, default -100)", ()
   it('takes another ignored label, and smoothing over the kept rows', () => {
     const y = tensor([1, 7, 0], { dtype: 'int32' });
     const got = loss.crossEntropy(logits(), y, { ignoreIndex: 7, labelSmoothing: 0.2, reduction: 'sum' });
-    const kept = loss.crossEntropy(tensor([[1, 2, 0], [3, 1, 1]]), tensor([1, 0], { dtype: 'int32' }), { labelSmoothing: 0.2, reduction: 'sum' });
+    const kept = loss.crossEntropy(
+      tensor([
+        [1, 2, 0],
+        [3, 1, 1],
+      ]),
+      tensor([1, 0], { dtype: 'int32' }),
+      { labelSmoothing: 0.2, reduction: 'sum' },
+    );
     expectClose(got, [...kept.dataSync()], 1e-6);
   });
 });
@@ -148,11 +207,15 @@ describe('loss options are checked, as PyTorch checks them', () => {
   const z = () => tensor([[1, 2]]);
   const y = () => tensor([1], { dtype: 'int32' });
   it('refuses an unknown reduction, an unknown option key and out-of-range values', () => {
-    expect(() => loss.mse(tensor([1]), tensor([2]), { reduction: 'avg' as 'mean' })).toThrow(`mse: reduction must be one of 'mean', 'sum', 'none', got "avg"`);
+    expect(() => loss.mse(tensor([1]), tensor([2]), { reduction: 'avg' as 'mean' })).toThrow(
+      `mse: reduction must be one of 'mean', 'sum', 'none', got "avg"`,
+    );
     expect(() => loss.crossEntropy(z(), y(), { reduce: 'sum' } as object)).toThrow(/unknown option "reduce"/);
     expect(() => loss.crossEntropy(z(), y(), { labelSmoothing: 1 })).toThrow(/labelSmoothing.*\[0, 1\)/);
     expect(() => loss.crossEntropy(z(), y(), { labelSmoothing: -0.1 })).toThrow(/labelSmoothing/);
-    expect(() => loss.huber(tensor([1]), tensor([2]), { delta: 0 })).toThrow(/huber: delta must be a number in \(0, Infinity\), got 0/);
+    expect(() => loss.huber(tensor([1]), tensor([2]), { delta: 0 })).toThrow(
+      /huber: delta must be a number in \(0, Infinity\), got 0/,
+    );
     expect(() => loss.huber(tensor([1]), tensor([2]), { delta: NaN })).toThrow(/delta/);
     expect(() => loss.multiMargin(z(), y(), { margin: Infinity })).toThrow(/margin/);
   });

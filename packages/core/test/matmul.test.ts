@@ -38,7 +38,10 @@ describe('matmul values', () => {
 
   it('batched product, and a 2-D operand broadcast over the batch', () => {
     const a = tensor([[[1, 2]], [[3, 4]]]); // [2,1,2]
-    const b = tensor([[[1], [1]], [[2], [0]]]); // [2,2,1]
+    const b = tensor([
+      [[1], [1]],
+      [[2], [0]],
+    ]); // [2,2,1]
     expect(matmul(a, b).toArray()).toEqual([[[3]], [[6]]]);
     const w = tensor([[1], [1]]); // [2,1]
     expect(matmul(a, w).toArray()).toEqual([[[3]], [[7]]]);
@@ -62,7 +65,8 @@ describe('matmul values', () => {
 describe('matmul gradients (gradcheck)', () => {
   it('2-D', () => expect(gradcheck(matmul, [randn([3, 4]), randn([4, 2])])).toBe(true));
   it('batched', () => expect(gradcheck(matmul, [randn([2, 3, 4]), randn([2, 4, 2])])).toBe(true));
-  it('batched times a broadcast 2-D weight', () => expect(gradcheck(matmul, [randn([2, 3, 4]), randn([4, 2])])).toBe(true));
+  it('batched times a broadcast 2-D weight', () =>
+    expect(gradcheck(matmul, [randn([2, 3, 4]), randn([4, 2])])).toBe(true));
   it('partial batch broadcast', () => expect(gradcheck(matmul, [randn([2, 1, 2, 3]), randn([3, 3, 2])])).toBe(true));
   it('vector operands', () => {
     expect(gradcheck(matmul, [randn([4]), randn([4, 3])])).toBe(true);
@@ -103,27 +107,50 @@ describe.each(FAST_KERNELS)('%s against the reference triple loop', (_name, kern
   const shapes: [number, number, number][] = [];
   for (const m of sizes) for (const n of sizes) shapes.push([m, 17, n]);
   // Also sizes crossing the block edges of both kernels (KC 256/320, MC 128/130, NR 4/8) and full panels.
-  shapes.push([129, 257, 5], [3, 300, 131], [130, 1, 130], [1, 1, 1], [0, 4, 3], [3, 0, 2], [131, 260, 16], [40, 9, 1030], [7, 333, 9], [6, 641, 17]);
+  shapes.push(
+    [129, 257, 5],
+    [3, 300, 131],
+    [130, 1, 130],
+    [1, 1, 1],
+    [0, 4, 3],
+    [3, 0, 2],
+    [131, 260, 16],
+    [40, 9, 1030],
+    [7, 333, 9],
+    [6, 641, 17],
+  );
   // An A larger than the WebAssembly GEMM's whole-A region (2^20 floats), packed block by block.
   shapes.push([1031, 1023, 9]);
 
   for (const transA of [false, true]) {
     for (const transB of [false, true]) {
       // Batch 2 with a broadcast B, or with a broadcast A (whose packed panels serve both entries).
-      it.each([false, true])(`matches on ${shapes.length} odd shapes (transA=${transA}, transB=${transB}, batch 2, A broadcast: %s)`, (aShared) => {
-        for (const [m, k, n] of shapes) {
-          const spec: MatmulSpec = { batch: 2, m, k, n, transA, transB, aBatchStride: aShared ? 0 : m * k, bBatchStride: aShared ? k * n : 0 };
-          const a = random((aShared ? 1 : 2) * m * k);
-          const b = random((aShared ? 2 : 1) * k * n);
-          const fast = new Float32Array(2 * m * n);
-          const ref = new Float32Array(2 * m * n);
-          kernel(a, b, spec, fast);
-          matmulReference(a, b, spec, ref);
-          let worst = 0;
-          for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(fast[i] - ref[i]));
-          expect(worst, `shape ${m}x${k}x${n}`).toBeLessThanOrEqual(1e-6 * Math.max(1, k));
-        }
-      });
+      it.each([false, true])(
+        `matches on ${shapes.length} odd shapes (transA=${transA}, transB=${transB}, batch 2, A broadcast: %s)`,
+        (aShared) => {
+          for (const [m, k, n] of shapes) {
+            const spec: MatmulSpec = {
+              batch: 2,
+              m,
+              k,
+              n,
+              transA,
+              transB,
+              aBatchStride: aShared ? 0 : m * k,
+              bBatchStride: aShared ? k * n : 0,
+            };
+            const a = random((aShared ? 1 : 2) * m * k);
+            const b = random((aShared ? 2 : 1) * k * n);
+            const fast = new Float32Array(2 * m * n);
+            const ref = new Float32Array(2 * m * n);
+            kernel(a, b, spec, fast);
+            matmulReference(a, b, spec, ref);
+            let worst = 0;
+            for (let i = 0; i < ref.length; i++) worst = Math.max(worst, Math.abs(fast[i] - ref[i]));
+            expect(worst, `shape ${m}x${k}x${n}`).toBeLessThanOrEqual(1e-6 * Math.max(1, k));
+          }
+        },
+      );
     }
   }
 });

@@ -5,8 +5,20 @@ const mlp = () => new nn.Sequential(new nn.Linear(3, 4), new nn.ReLU(), new nn.L
 
 describe('Module', () => {
   it('names parameters with dotted paths in registration order', () => {
-    const model = new nn.Sequential(new nn.Conv2d(1, 2, 3), new nn.BatchNorm2d(2), new nn.Flatten(), new nn.Linear(8, 2));
-    expect(model.namedParameters().map(([n]) => n)).toEqual(['0.weight', '0.bias', '1.weight', '1.bias', '3.weight', '3.bias']);
+    const model = new nn.Sequential(
+      new nn.Conv2d(1, 2, 3),
+      new nn.BatchNorm2d(2),
+      new nn.Flatten(),
+      new nn.Linear(8, 2),
+    );
+    expect(model.namedParameters().map(([n]) => n)).toEqual([
+      '0.weight',
+      '0.bias',
+      '1.weight',
+      '1.bias',
+      '3.weight',
+      '3.bias',
+    ]);
     expect(model.namedBuffers().map(([n]) => n)).toEqual(['1.running_mean', '1.running_var', '1.num_batches_tracked']);
     expect(Object.keys(model.stateDict())).toEqual([
       '0.weight',
@@ -33,7 +45,10 @@ describe('Module', () => {
 
   it('zeroGrad clears every gradient', () => {
     const model = mlp();
-    model.forward(tensor([[1, 2, 3]])).sum().backward();
+    model
+      .forward(tensor([[1, 2, 3]]))
+      .sum()
+      .backward();
     expect(model.parameters().every((p) => p.grad !== null)).toBe(true);
     model.zeroGrad();
     expect(model.parameters().every((p) => p.grad === null)).toBe(true);
@@ -60,7 +75,9 @@ describe('Module', () => {
 
   it('a wrong shape is an error naming the key, even when not strict', () => {
     const state = { ...mlp().stateDict(), '0.weight': zeros([4, 5]) };
-    expect(() => mlp().loadStateDict(state, { strict: false })).toThrow(/key "0.weight": shape \[4, 5\] in the state dict, \[4, 3\] in the module/);
+    expect(() => mlp().loadStateDict(state, { strict: false })).toThrow(
+      /key "0.weight": shape \[4, 5\] in the state dict, \[4, 3\] in the module/,
+    );
   });
 
   it('non-strict loading accepts a partial state dict', () => {

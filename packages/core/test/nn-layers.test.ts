@@ -25,7 +25,14 @@ import { expectClose } from './helpers.js';
 describe('Linear', () => {
   it('computes x W^T + b with weight [out, in]', () => {
     const layer = new nn.Linear(2, 3);
-    layer.loadStateDict({ weight: tensor([[1, 0], [0, 1], [1, 1]]), bias: tensor([0, 10, 100]) });
+    layer.loadStateDict({
+      weight: tensor([
+        [1, 0],
+        [0, 1],
+        [1, 1],
+      ]),
+      bias: tensor([0, 10, 100]),
+    });
     expect(layer.forward(tensor([[2, 3]])).toArray()).toEqual([[2, 13, 105]]);
     expect(layer.forward(tensor([2, 3])).toArray()).toEqual([2, 13, 105]);
   });
@@ -55,13 +62,45 @@ describe('convolution', () => {
   const x33 = () => arange(1, 10).reshape([1, 1, 3, 3]);
 
   it('conv2d by hand: a 2x2 difference kernel with bias', () => {
-    const w = tensor([[[[1, 0], [0, -1]]]]);
-    expect(conv2d(x33(), w, tensor([0.5])).toArray()).toEqual([[[[-3.5, -3.5], [-3.5, -3.5]]]]);
+    const w = tensor([
+      [
+        [
+          [1, 0],
+          [0, -1],
+        ],
+      ],
+    ]);
+    expect(conv2d(x33(), w, tensor([0.5])).toArray()).toEqual([
+      [
+        [
+          [-3.5, -3.5],
+          [-3.5, -3.5],
+        ],
+      ],
+    ]);
   });
 
   it('conv2d with zero padding 1: a 1-hot 3x3 kernel shifts the image', () => {
-    const w = zeros([1, 1, 3, 3]).add(tensor([[[[0, 0, 0], [0, 0, 0], [0, 0, 1]]]]));
-    expect(conv2d(x33(), w, null, { padding: 1 }).toArray()).toEqual([[[[5, 6, 0], [8, 9, 0], [0, 0, 0]]]]);
+    const w = zeros([1, 1, 3, 3]).add(
+      tensor([
+        [
+          [
+            [0, 0, 0],
+            [0, 0, 0],
+            [0, 0, 1],
+          ],
+        ],
+      ]),
+    );
+    expect(conv2d(x33(), w, null, { padding: 1 }).toArray()).toEqual([
+      [
+        [
+          [5, 6, 0],
+          [8, 9, 0],
+          [0, 0, 0],
+        ],
+      ],
+    ]);
   });
 
   it('conv2d stride and dilation change the output size as PyTorch does', () => {
@@ -79,7 +118,9 @@ describe('convolution', () => {
   });
 
   it('conv2d shape errors are clear', () => {
-    expect(() => conv2d(randn([1, 2, 5, 5]), randn([4, 3, 3, 3]))).toThrow(/input has 2 channels but the weight expects 3/);
+    expect(() => conv2d(randn([1, 2, 5, 5]), randn([4, 3, 3, 3]))).toThrow(
+      /input has 2 channels but the weight expects 3/,
+    );
     expect(() => conv2d(randn([1, 3, 2, 2]), randn([4, 3, 3, 3]))).toThrow(/smaller than the 3x3 window/);
   });
 
@@ -89,7 +130,10 @@ describe('convolution', () => {
       gradcheck((x, w) => conv2d(x, w, null, { stride: 2, padding: 1 }), [randn([1, 2, 5, 5]), randn([2, 2, 3, 3])]),
     ).toBe(true);
     expect(
-      gradcheck((x, w) => conv2d(x, w, null, { dilation: 2, padding: [2, 1] }), [randn([1, 1, 5, 4]), randn([2, 1, 2, 3])]),
+      gradcheck(
+        (x, w) => conv2d(x, w, null, { dilation: 2, padding: [2, 1] }),
+        [randn([1, 1, 5, 4]), randn([2, 1, 2, 3])],
+      ),
     ).toBe(true);
   });
 
@@ -97,7 +141,12 @@ describe('convolution', () => {
     const x = tensor([[[1, 2, 3, 4]]]);
     expect(conv1d(x, tensor([[[1, -1]]])).toArray()).toEqual([[[-1, -1, -1]]]);
     expect(conv1d(x, tensor([[[1, 1, 1]]]), null, { padding: 1 }).toArray()).toEqual([[[3, 6, 9, 7]]]);
-    expect(gradcheck((x, w, b) => conv1d(x, w, b, { stride: 2, padding: 1 }), [randn([2, 2, 7]), randn([3, 2, 3]), randn([3])])).toBe(true);
+    expect(
+      gradcheck(
+        (x, w, b) => conv1d(x, w, b, { stride: 2, padding: 1 }),
+        [randn([2, 2, 7]), randn([3, 2, 3]), randn([3])],
+      ),
+    ).toBe(true);
   });
 
   it('Conv2d and Conv1d layers hold PyTorch-shaped weights', () => {
@@ -112,14 +161,51 @@ describe('pooling', () => {
   const x = () => arange(16).reshape([1, 1, 4, 4]);
 
   it('maxPool2d 2x2 takes each window maximum', () => {
-    expect(maxPool2d(x(), 2).toArray()).toEqual([[[[5, 7], [13, 15]]]]);
-    expect(maxPool2d(x(), 3, { stride: 1 }).toArray()).toEqual([[[[10, 11], [14, 15]]]]);
-    expect(maxPool2d(x(), 2, { stride: 2, padding: 1 }).toArray()).toEqual([[[[0, 2, 3], [8, 10, 11], [12, 14, 15]]]]);
+    expect(maxPool2d(x(), 2).toArray()).toEqual([
+      [
+        [
+          [5, 7],
+          [13, 15],
+        ],
+      ],
+    ]);
+    expect(maxPool2d(x(), 3, { stride: 1 }).toArray()).toEqual([
+      [
+        [
+          [10, 11],
+          [14, 15],
+        ],
+      ],
+    ]);
+    expect(maxPool2d(x(), 2, { stride: 2, padding: 1 }).toArray()).toEqual([
+      [
+        [
+          [0, 2, 3],
+          [8, 10, 11],
+          [12, 14, 15],
+        ],
+      ],
+    ]);
   });
 
   it('avgPool2d averages, counting padding in the divisor', () => {
-    expect(avgPool2d(x(), 2).toArray()).toEqual([[[[2.5, 4.5], [10.5, 12.5]]]]);
-    expect(avgPool2d(x(), 2, { padding: 1 }).toArray()).toEqual([[[[0, 0.75, 0.75], [3, 7.5, 4.5], [3, 6.75, 3.75]]]]);
+    expect(avgPool2d(x(), 2).toArray()).toEqual([
+      [
+        [
+          [2.5, 4.5],
+          [10.5, 12.5],
+        ],
+      ],
+    ]);
+    expect(avgPool2d(x(), 2, { padding: 1 }).toArray()).toEqual([
+      [
+        [
+          [0, 0.75, 0.75],
+          [3, 7.5, 4.5],
+          [3, 6.75, 3.75],
+        ],
+      ],
+    ]);
   });
 
   it('maxPool2d sends gradient only to each maximum', () => {
@@ -139,7 +225,9 @@ describe('pooling', () => {
 describe('normalization', () => {
   it('BatchNorm in training with one value per channel is an error (PyTorch), and fine in evaluation', () => {
     const bn = new nn.BatchNorm1d(3);
-    expect(() => bn.forward(tensor([[1, 2, 3]]))).toThrow('BatchNorm1d: expected more than 1 value per channel when training, got input [1, 3]');
+    expect(() => bn.forward(tensor([[1, 2, 3]]))).toThrow(
+      'BatchNorm1d: expected more than 1 value per channel when training, got input [1, 3]',
+    );
     expect(() => new nn.BatchNorm2d(2).forward(tensor([[[[1]], [[2]]]]))).toThrow(/more than 1 value per channel/);
     bn.eval();
     expect(bn.forward(tensor([[1, 2, 3]])).shape).toEqual([1, 3]);
@@ -147,19 +235,35 @@ describe('normalization', () => {
 
   it('BatchNorm1d in training normalizes each feature with the batch statistics', () => {
     const bn = new nn.BatchNorm1d(2);
-    const y = bn.forward(tensor([[1, 10], [3, 30]]));
+    const y = bn.forward(
+      tensor([
+        [1, 10],
+        [3, 30],
+      ]),
+    );
     // mean [2, 20], biased var [1, 100]: y = (x - mean) / sqrt(var + 1e-5)
     expectClose(y, [-1, -1, 1, 1], 1e-5);
   });
 
   it('BatchNorm keeps running statistics with momentum 0.1 and the unbiased variance', () => {
     const bn = new nn.BatchNorm1d(2);
-    bn.forward(tensor([[1, 10], [3, 30]]));
+    bn.forward(
+      tensor([
+        [1, 10],
+        [3, 30],
+      ]),
+    );
     expectClose(bn.runningMean!, [0.2, 2]);
     // unbiased var [2, 200]: 0.9 * 1 + 0.1 * v
     expectClose(bn.runningVar!, [1.1, 20.9], 1e-6);
     expect(bn.numBatchesTracked!.item()).toBe(1);
-    expect(Object.keys(bn.stateDict())).toEqual(['weight', 'bias', 'running_mean', 'running_var', 'num_batches_tracked']);
+    expect(Object.keys(bn.stateDict())).toEqual([
+      'weight',
+      'bias',
+      'running_mean',
+      'running_var',
+      'num_batches_tracked',
+    ]);
   });
 
   it('BatchNorm in eval uses the running statistics and updates nothing', () => {
@@ -187,7 +291,12 @@ describe('normalization', () => {
 
   it('LayerNorm normalizes each sample over its trailing dimensions', () => {
     const ln = new nn.LayerNorm(4);
-    const y = ln.forward(tensor([[1, 2, 3, 4], [10, 10, 10, 14]]));
+    const y = ln.forward(
+      tensor([
+        [1, 2, 3, 4],
+        [10, 10, 10, 14],
+      ]),
+    );
     expectClose(y.mean(1), [0, 0], 1e-6);
     expectClose(y.slice(0, 1), [-1.3416355, -0.4472118, 0.4472118, 1.3416355], 1e-5);
   });
@@ -222,7 +331,13 @@ describe('containers and activations', () => {
     const model = new nn.Sequential(new nn.Linear(2, 2), new nn.ReLU(), new nn.Residual(new nn.Linear(2, 2)));
     expect(Object.keys(model.stateDict())).toEqual(['0.weight', '0.bias', '2.fn.weight', '2.fn.bias']);
     const r = new nn.Residual(new nn.Linear(2, 2));
-    r.loadStateDict({ 'fn.weight': tensor([[1, 0], [0, 1]]), 'fn.bias': tensor([1, 1]) });
+    r.loadStateDict({
+      'fn.weight': tensor([
+        [1, 0],
+        [0, 1],
+      ]),
+      'fn.bias': tensor([1, 1]),
+    });
     expect(r.forward(tensor([[1, 2]])).toArray()).toEqual([[3, 5]]);
   });
 
@@ -251,7 +366,13 @@ describe('containers and activations', () => {
 
   it('gradcheck of the activations', () => {
     const x = tensor([-2.5, -0.3, 0.4, 1.7]);
-    const activations: ((t: Tensor) => Tensor)[] = [(t) => leakyRelu(t), (t) => elu(t), gelu, (t) => softplus(t), (t) => softplus(t, 3)];
+    const activations: ((t: Tensor) => Tensor)[] = [
+      (t) => leakyRelu(t),
+      (t) => elu(t),
+      gelu,
+      (t) => softplus(t),
+      (t) => softplus(t, 3),
+    ];
     for (const fn of activations) {
       expect(gradcheck(fn, [x])).toBe(true);
     }
@@ -262,7 +383,9 @@ describe('batchNorm op', () => {
   it('gradcheck with running statistics (eval) and without affine parameters', async () => {
     const { batchNorm } = await import('../src/ops/batchnorm.js');
     const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
-    expect(gradcheck((x, w, b) => batchNorm(x, w, b, stats, 1e-5).y, [randn([2, 3, 4]), randn([3]), randn([3])])).toBe(true);
+    expect(gradcheck((x, w, b) => batchNorm(x, w, b, stats, 1e-5).y, [randn([2, 3, 4]), randn([3]), randn([3])])).toBe(
+      true,
+    );
     const weights = randn([4, 3, 2]);
     expect(gradcheck((x) => batchNorm(x, null, null, null, 1e-5).y.mul(weights), [randn([4, 3, 2])])).toBe(true);
   });
@@ -277,7 +400,10 @@ describe('gradients through dropout and containers', () => {
   });
 
   it('gradcheck through a Residual block inside a Sequential (float32 weights promote to float64)', () => {
-    const model = new nn.Sequential(new nn.Flatten(), new nn.Residual(new nn.Sequential(new nn.Linear(6, 6), new nn.Tanh())));
+    const model = new nn.Sequential(
+      new nn.Flatten(),
+      new nn.Residual(new nn.Sequential(new nn.Linear(6, 6), new nn.Tanh())),
+    );
     expect(gradcheck((x) => model.forward(x), [randn([2, 2, 3])])).toBe(true);
   });
 });
@@ -310,35 +436,43 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
   it.each([
     ['even planes', [4, 3, 6, 8]],
     ['odd planes (the last row and column are not pooled)', [2, 3, 7, 5]],
-  ] as const)('BatchNorm2d, ReLU, MaxPool2d(2) in a Sequential run as one op: the same values, gradients to rounding (%s)', (_name, shape) => {
-    const make = () => {
-      manualSeed(3);
-      return new nn.BatchNorm2d(3);
-    };
-    const x = randn([...shape]).mul(2).add(0.5);
-    const [bnA, bnB] = [make(), make()];
-    const fused = new nn.Sequential(bnA, new nn.ReLU(), new nn.MaxPool2d(2));
-    const [xa, xb] = [x.detach().requiresGrad_(), x.detach().requiresGrad_()];
-    const ya = fused.forward(xa);
-    const yb = maxPool2d(bnB.forward(xb).relu(), 2);
-    const weights = randn([...ya.shape]);
-    ya.mul(weights).sum().backward();
-    yb.mul(weights).sum().backward();
-    expect(ya.gradFn!.name).toBe('batchNormReluMaxPool2x2');
-    expect(Array.from(ya.dataSync())).toEqual(Array.from(yb.dataSync()));
-    expectClose(xa.grad!, xb.grad!.toArray() as NestedArray, 1e-5);
-    expectClose(bnA.weight!.grad!, bnB.weight!.grad!.toArray() as NestedArray, 1e-5);
-    expectClose(bnA.bias!.grad!, bnB.bias!.grad!.toArray() as NestedArray, 1e-5);
-    expect(bnA.runningVar!.toArray()).toEqual(bnB.runningVar!.toArray());
-    // Evaluation mode (running statistics) takes the fused path too.
-    fused.eval();
-    bnB.eval();
-    expect(Array.from(fused.forward(x).dataSync())).toEqual(Array.from(maxPool2d(bnB.forward(x).relu(), 2).dataSync()));
-  });
+  ] as const)(
+    'BatchNorm2d, ReLU, MaxPool2d(2) in a Sequential run as one op: the same values, gradients to rounding (%s)',
+    (_name, shape) => {
+      const make = () => {
+        manualSeed(3);
+        return new nn.BatchNorm2d(3);
+      };
+      const x = randn([...shape])
+        .mul(2)
+        .add(0.5);
+      const [bnA, bnB] = [make(), make()];
+      const fused = new nn.Sequential(bnA, new nn.ReLU(), new nn.MaxPool2d(2));
+      const [xa, xb] = [x.detach().requiresGrad_(), x.detach().requiresGrad_()];
+      const ya = fused.forward(xa);
+      const yb = maxPool2d(bnB.forward(xb).relu(), 2);
+      const weights = randn([...ya.shape]);
+      ya.mul(weights).sum().backward();
+      yb.mul(weights).sum().backward();
+      expect(ya.gradFn!.name).toBe('batchNormReluMaxPool2x2');
+      expect(Array.from(ya.dataSync())).toEqual(Array.from(yb.dataSync()));
+      expectClose(xa.grad!, xb.grad!.toArray() as NestedArray, 1e-5);
+      expectClose(bnA.weight!.grad!, bnB.weight!.grad!.toArray() as NestedArray, 1e-5);
+      expectClose(bnA.bias!.grad!, bnB.bias!.grad!.toArray() as NestedArray, 1e-5);
+      expect(bnA.runningVar!.toArray()).toEqual(bnB.runningVar!.toArray());
+      // Evaluation mode (running statistics) takes the fused path too.
+      fused.eval();
+      bnB.eval();
+      expect(Array.from(fused.forward(x).dataSync())).toEqual(
+        Array.from(maxPool2d(bnB.forward(x).relu(), 2).dataSync()),
+      );
+    },
+  );
 
   it('only MaxPool2d(2) with stride 2, no padding and no dilation joins the fusion', () => {
     const x = randn([2, 3, 6, 6]);
-    const run = (pool: nn.Module) => new nn.Sequential(new nn.BatchNorm2d(3), new nn.ReLU(), pool).forward(x.detach().requiresGrad_()).gradFn!.name;
+    const run = (pool: nn.Module) =>
+      new nn.Sequential(new nn.BatchNorm2d(3), new nn.ReLU(), pool).forward(x.detach().requiresGrad_()).gradFn!.name;
     expect(run(new nn.MaxPool2d(2))).toBe('batchNormReluMaxPool2x2');
     expect(run(new nn.MaxPool2d([2, 2], { stride: 2, padding: 0 }))).toBe('batchNormReluMaxPool2x2');
     expect(run(new nn.MaxPool2d(2, { stride: 1 }))).toBe('maxPool2d');
@@ -349,7 +483,12 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
   it('gradcheck of the fused batch norm + ReLU + 2x2 max pooling, in training and with running statistics', async () => {
     const { batchNormReluMaxPool2x2 } = await import('../src/ops/batchnorm.js');
     const w = randn([2, 3, 2, 3]);
-    expect(gradcheck((x, g, b) => batchNormReluMaxPool2x2(x, g, b, null, 1e-5).y.mul(w), [randn([2, 3, 5, 6]), randn([3]), randn([3])])).toBe(true);
+    expect(
+      gradcheck(
+        (x, g, b) => batchNormReluMaxPool2x2(x, g, b, null, 1e-5).y.mul(w),
+        [randn([2, 3, 5, 6]), randn([3]), randn([3])],
+      ),
+    ).toBe(true);
     const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
     expect(gradcheck((x) => batchNormReluMaxPool2x2(x, null, null, stats, 1e-5).y, [randn([2, 3, 4, 4])])).toBe(true);
   });
@@ -357,7 +496,9 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
   it('gradcheck of the fused op, in training and with running statistics', async () => {
     const { batchNorm } = await import('../src/ops/batchnorm.js');
     const w = randn([2, 3, 4]);
-    expect(gradcheck((x, g, b) => batchNorm(x, g, b, null, 1e-5, true).y.mul(w), [randn([2, 3, 4]), randn([3]), randn([3])])).toBe(true);
+    expect(
+      gradcheck((x, g, b) => batchNorm(x, g, b, null, 1e-5, true).y.mul(w), [randn([2, 3, 4]), randn([3]), randn([3])]),
+    ).toBe(true);
     const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
     expect(gradcheck((x) => batchNorm(x, null, null, stats, 1e-5, true).y, [randn([2, 3, 4])])).toBe(true);
   });
@@ -370,33 +511,59 @@ describe('layer options are implemented or refused', () => {
     const x = randn([2, 4, 5, 5]);
     const y = conv.forward(x);
     for (let g = 0; g < 4; g++) {
-      const alone = conv2d(x.slice(g, g + 1, 1), conv.weight.slice(2 * g, 2 * g + 2, 0), conv.bias!.slice(2 * g, 2 * g + 2, 0), { padding: 1 });
+      const alone = conv2d(
+        x.slice(g, g + 1, 1),
+        conv.weight.slice(2 * g, 2 * g + 2, 0),
+        conv.bias!.slice(2 * g, 2 * g + 2, 0),
+        { padding: 1 },
+      );
       expect(y.slice(2 * g, 2 * g + 2, 1).dataSync()).toEqual(alone.dataSync());
     }
-    expect(gradcheck((a, w) => conv2d(a, w, null, { groups: 2 }), [randn([1, 4, 4, 4]), randn([2, 2, 3, 3])])).toBe(true);
+    expect(gradcheck((a, w) => conv2d(a, w, null, { groups: 2 }), [randn([1, 4, 4, 4]), randn([2, 2, 3, 3])])).toBe(
+      true,
+    );
   });
 
   it('unknown option keys and impossible values are refused with the layer named', () => {
-    expect(() => new nn.Conv2d(3, 6, 3, { groups: 2 })).toThrow('Conv2d: in_channels 3 and out_channels 6 must both be divisible by groups 2');
+    expect(() => new nn.Conv2d(3, 6, 3, { groups: 2 })).toThrow(
+      'Conv2d: in_channels 3 and out_channels 6 must both be divisible by groups 2',
+    );
     expect(() => new nn.Conv2d(3, 6, 3, { padding: -1 })).toThrow(/Conv2d: padding must be an integer >= 0/);
     expect(() => new nn.Conv2d(3, 6, 0)).toThrow(/Conv2d: kernelSize must be an integer >= 1/);
     expect(() => new nn.Linear(3, 6, { bais: false } as object)).toThrow(/Linear: unknown option "bais"/);
     expect(() => new nn.Linear(0, 6)).toThrow(/Linear: inFeatures must be an integer from 1/);
     expect(() => new nn.MaxPool2d(2, { ceil_mode: true } as object)).toThrow(/MaxPool2d: unknown option "ceil_mode"/);
-    expect(() => new nn.AvgPool2d(2, { countIncludePad: 'no' } as object)).toThrow(/AvgPool2d: countIncludePad must be true or false/);
+    expect(() => new nn.AvgPool2d(2, { countIncludePad: 'no' } as object)).toThrow(
+      /AvgPool2d: countIncludePad must be true or false/,
+    );
     expect(() => new nn.BatchNorm2d(4, { momentum: 2 })).toThrow(/BatchNorm2d: momentum must be a number in \[0, 1\]/);
     expect(() => new nn.BatchNorm1d(4, { eps: 0 })).toThrow(/BatchNorm1d: eps must be/);
     expect(() => new nn.Dropout(1.5)).toThrow(/Dropout: p must be in \[0, 1\]/);
   });
 
   it('MaxPool2d ceilMode keeps the last partial window; AvgPool2d countIncludePad false divides by the real elements', () => {
-    const x = tensor([[[[1, 2, 3], [4, 5, 6], [7, 8, 9]]]]);
-    expect(new nn.MaxPool2d(2, { ceilMode: true }).forward(x).toArray()).toEqual([[[[5, 6], [8, 9]]]]);
+    const x = tensor([
+      [
+        [
+          [1, 2, 3],
+          [4, 5, 6],
+          [7, 8, 9],
+        ],
+      ],
+    ]);
+    expect(new nn.MaxPool2d(2, { ceilMode: true }).forward(x).toArray()).toEqual([
+      [
+        [
+          [5, 6],
+          [8, 9],
+        ],
+      ],
+    ]);
     expect(new nn.MaxPool2d(2).forward(x).toArray()).toEqual([[[[5]]]]);
     // 3x3 windows, stride 1, padding 1: the corner window holds 4 real values.
-    const corner = (countIncludePad: boolean) => new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad }).forward(x).dataSync()[0];
+    const corner = (countIncludePad: boolean) =>
+      new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad }).forward(x).dataSync()[0];
     expect(corner(true)).toBeCloseTo((1 + 2 + 4 + 5) / 9, 6);
     expect(corner(false)).toBeCloseTo((1 + 2 + 4 + 5) / 4, 6);
   });
 });
-

@@ -58,7 +58,13 @@ describe('SGD, step by step as torch.optim.SGD', () => {
 
 describe('Adam and AdamW, step by step as torch.optim', () => {
   /** Adam by its published formula, in double precision (the kernels run float32, so 5 digits agree). */
-  function adamReference(grads: (p: number) => number, steps: number, lr: number, wd: number, decoupled: boolean): number {
+  function adamReference(
+    grads: (p: number) => number,
+    steps: number,
+    lr: number,
+    wd: number,
+    decoupled: boolean,
+  ): number {
     const [b1, b2, eps] = [0.9, 0.999, 1e-8];
     let [p, m, v] = [1, 0, 0];
     for (let t = 1; t <= steps; t++) {
@@ -79,17 +85,23 @@ describe('Adam and AdamW, step by step as torch.optim', () => {
   it('Adam with L2 weight decay over three steps', () => {
     const p = constantGradientParam();
     const got = run(new optim.Adam([p], { lr: 0.1, weightDecay: 0.1 }), p, 3)[2];
-    expect(got).toBeCloseTo(adamReference(() => 0.5, 3, 0.1, 0.1, false), 5);
+    expect(got).toBeCloseTo(
+      adamReference(() => 0.5, 3, 0.1, 0.1, false),
+      5,
+    );
   });
 
   it('AdamW decays the weights directly (default weight decay 0.01)', () => {
     const p = constantGradientParam();
     const opt = new optim.AdamW([p], { lr: 0.1 });
     expect(opt.weightDecay).toBe(0.01);
-    expect(run(opt, p, 3)[2]).toBeCloseTo(adamReference(() => 0.5, 3, 0.1, 0.01, true), 5);
+    expect(run(opt, p, 3)[2]).toBeCloseTo(
+      adamReference(() => 0.5, 3, 0.1, 0.01, true),
+      5,
+    );
   });
 
-  it('defaults are PyTorch\'s: lr 1e-3, betas (0.9, 0.999), eps 1e-8', () => {
+  it("defaults are PyTorch's: lr 1e-3, betas (0.9, 0.999), eps 1e-8", () => {
     const opt = new optim.Adam([constantGradientParam()]);
     expect([opt.lr, opt.beta1, opt.beta2, opt.eps, opt.weightDecay]).toEqual([1e-3, 0.9, 0.999, 1e-8, 0]);
   });
@@ -152,7 +164,9 @@ describe('learning-rate schedules (closed forms of torch.optim.lr_scheduler)', (
 
   it('CosineAnnealingLR goes from the base rate to etaMin over tMax', () => {
     const got = lrs((o) => new optim.CosineAnnealingLR(o, 4, 0.1), 5);
-    [1, 0.1 + 0.9 * (1 + Math.SQRT1_2) / 2, 0.55, 0.1 + 0.9 * (1 - Math.SQRT1_2) / 2, 0.1].forEach((v, i) => expect(got[i]).toBeCloseTo(v, 12));
+    [1, 0.1 + (0.9 * (1 + Math.SQRT1_2)) / 2, 0.55, 0.1 + (0.9 * (1 - Math.SQRT1_2)) / 2, 0.1].forEach((v, i) =>
+      expect(got[i]).toBeCloseTo(v, 12),
+    );
   });
 
   it('LinearLR warms up linearly from startFactor', () => {
@@ -181,11 +195,17 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
     ['AdamW', (ps) => new optim.AdamW(ps, { lr: 0.01 })],
   ];
   const sizes = [37, 5, 1029];
-  const grads = (step: number) => sizes.map((n, k) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + k + step * 1.3)));
+  const grads = (step: number) =>
+    sizes.map((n, k) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.37 + k + step * 1.3)));
 
   for (const [name, make] of makers) {
     it(`${name}: ranges cut anywhere give step()'s bytes, parameters and state`, () => {
-      const params = sizes.map((n) => tensor(Array.from({ length: n }, (_, i) => Math.cos(i)), { requiresGrad: true }));
+      const params = sizes.map((n) =>
+        tensor(
+          Array.from({ length: n }, (_, i) => Math.cos(i)),
+          { requiresGrad: true },
+        ),
+      );
       const reference = make(params);
       // The same parameters laid end to end, with the state the optimizer names, stepped in ranges.
       const total = sizes.reduce((a, b) => a + b, 0);
@@ -206,14 +226,26 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
         g.reduce((offset, part) => (flatG.set(part, offset), offset + part.length), 0);
         for (let c = 0; c + 1 < cuts.length; c++) {
           const [from, to] = [cuts[c], cuts[c + 1]];
-          ranged.updateRange(flatP.subarray(from, to), flatG.subarray(from, to), slots.map((s) => s.subarray(from, to)), to - from, step);
+          ranged.updateRange(
+            flatP.subarray(from, to),
+            flatG.subarray(from, to),
+            slots.map((s) => s.subarray(from, to)),
+            to - from,
+            step,
+          );
         }
       }
       const state = reference.stateDict();
       at = 0;
       params.forEach((p, k) => {
         expect(Array.from(flatP.subarray(at, at + p.size))).toEqual(Array.from(p.dataSync()));
-        ranged.slotNames().forEach((name, s) => expect(Array.from(slots[s].subarray(at, at + p.size))).toEqual(Array.from(state.tensors[`state.${k}.${name}`].dataSync())));
+        ranged
+          .slotNames()
+          .forEach((name, s) =>
+            expect(Array.from(slots[s].subarray(at, at + p.size))).toEqual(
+              Array.from(state.tensors[`state.${k}.${name}`].dataSync()),
+            ),
+          );
         at += p.size;
       });
     });
@@ -224,7 +256,10 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
       const n = 1031;
       const opt = make([tensor([0], { requiresGrad: true })]);
       const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7));
-      const before = { p: Float32Array.from({ length: n }, (_, i) => Math.cos(i)), slots: opt.slotNames().map((_, k) => Float32Array.from({ length: n }, (_, i) => Math.abs(Math.sin(i + k)))) };
+      const before = {
+        p: Float32Array.from({ length: n }, (_, i) => Math.cos(i)),
+        slots: opt.slotNames().map((_, k) => Float32Array.from({ length: n }, (_, i) => Math.abs(Math.sin(i + k)))),
+      };
       const inPlace = { p: before.p.slice(), slots: before.slots.map((s) => s.slice()) };
       opt.updateRange(inPlace.p, g, inPlace.slots, n, 3);
       const next = { p: new Float32Array(n), slots: before.slots.map(() => new Float32Array(n)) };
@@ -263,7 +298,11 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
 
   it('optimizerFromMeta rebuilds each kind with its hyperparameters, and refuses an unknown kind', () => {
     const p = () => [tensor([1], { requiresGrad: true })];
-    for (const make of [() => new optim.SGD(p(), { lr: 0.3, momentum: 0.5, dampening: 0.1, weightDecay: 0.2 }), () => new optim.Adam(p(), { lr: 0.2, betas: [0.8, 0.99], eps: 1e-6 }), () => new optim.AdamW(p(), { amsgrad: true })]) {
+    for (const make of [
+      () => new optim.SGD(p(), { lr: 0.3, momentum: 0.5, dampening: 0.1, weightDecay: 0.2 }),
+      () => new optim.Adam(p(), { lr: 0.2, betas: [0.8, 0.99], eps: 1e-6 }),
+      () => new optim.AdamW(p(), { amsgrad: true }),
+    ]) {
       const { kind, hyper } = make().stateDict().meta;
       expect(optim.optimizerFromMeta({ kind, hyper }).stateDict().meta).toEqual({ kind, hyper, steps: [] });
     }
@@ -313,7 +352,9 @@ describe('optimizer state is validated before use', () => {
   it('a missing state tensor of a parameter that has stepped is an error, not zeros', () => {
     const state = stepped();
     delete state.tensors['state.0.exp_avg_sq'];
-    expect(() => fresh().loadStateDict(state)).toThrow(/"state.0.exp_avg_sq" is missing \(parameter 0 has taken 1 steps\)/);
+    expect(() => fresh().loadStateDict(state)).toThrow(
+      /"state.0.exp_avg_sq" is missing \(parameter 0 has taken 1 steps\)/,
+    );
   });
 
   it('a step count of the wrong type, a missing lr and an unknown slot are errors', () => {

@@ -19,8 +19,14 @@ describe('reduction values', () => {
 
   it('sum over several axes, adjacent or not', () => {
     const t = tensor([
-      [[1, 2], [3, 4]],
-      [[5, 6], [7, 8]],
+      [
+        [1, 2],
+        [3, 4],
+      ],
+      [
+        [5, 6],
+        [7, 8],
+      ],
     ]);
     expectClose(sum(t, [0, 2]), [1 + 2 + 5 + 6, 3 + 4 + 7 + 8]);
     expectClose(sum(t, [1, 2]), [10, 26]);

@@ -175,7 +175,11 @@ describe('dtype conversion', () => {
     expect(t.clone().storage).not.toBe(t.storage);
     expect(gradcheck((x) => x.clone().mul(x), [randn([3])])).toBe(true);
     const x64 = tensor([1, 2], { dtype: 'float64', requiresGrad: true });
-    x64.to('float32').mul(tensor([3, 4])).sum().backward();
+    x64
+      .to('float32')
+      .mul(tensor([3, 4]))
+      .sum()
+      .backward();
     expect(x64.grad!.dtype).toBe('float64');
     expectClose(x64.grad!, [3, 4]);
   });

@@ -57,34 +57,163 @@ interface OpCase {
 }
 
 manualSeed(2024);
-const labels = (n: number, classes: number) => tensor(Array.from({ length: n }, (_, i) => (i * 7) % classes), { dtype: 'int32' });
+const labels = (n: number, classes: number) =>
+  tensor(
+    Array.from({ length: n }, (_, i) => (i * 7) % classes),
+    { dtype: 'int32' },
+  );
 
 const CASES: OpCase[] = [
-  { name: 'conv2d_s2p1', op: 'conv2d', params: { stride: 2, padding: 1, dilation: 1 }, inputs: [randn([2, 3, 7, 6]), randn([4, 3, 3, 3]), randn([4])], run: (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }) },
-  { name: 'conv2d_dil', op: 'conv2d', params: { stride: [1, 2], padding: [2, 1], dilation: 2 }, inputs: [randn([1, 2, 6, 7]), randn([3, 2, 3, 2]), randn([3])], run: (x, w, b) => conv2d(x, w, b, { stride: [1, 2], padding: [2, 1], dilation: 2 }) },
-  { name: 'conv2d_groups', op: 'conv2d', params: { stride: 1, padding: 1, dilation: 1, groups: 2 }, inputs: [randn([2, 4, 5, 6]), randn([6, 2, 3, 3]), randn([6])], run: (x, w, b) => conv2d(x, w, b, { padding: 1, groups: 2 }) },
-  { name: 'conv2d_depthwise', op: 'conv2d', params: { stride: 2, padding: 1, dilation: 1, groups: 3 }, inputs: [randn([2, 3, 7, 7]), randn([3, 1, 3, 3]), randn([3])], run: (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1, groups: 3 }) },
-  { name: 'conv1d', op: 'conv1d', params: { stride: 2, padding: 1, dilation: 1 }, inputs: [randn([2, 3, 9]), randn([5, 3, 3]), randn([5])], run: (x, w, b) => conv1d(x, w, b, { stride: 2, padding: 1 }) },
-  { name: 'maxpool', op: 'max_pool2d', params: { kernel: 3, stride: 2, padding: 1 }, inputs: [randn([2, 2, 7, 7])], run: (x) => maxPool2d(x, 3, { stride: 2, padding: 1 }) },
-  { name: 'maxpool_ceil', op: 'max_pool2d', params: { kernel: 2, stride: 2, padding: 0, ceil_mode: true }, inputs: [randn([2, 2, 7, 5])], run: (x) => maxPool2d(x, 2, { ceilMode: true }) },
-  { name: 'maxpool_ceil_pad', op: 'max_pool2d', params: { kernel: 3, stride: 2, padding: 1, ceil_mode: true }, inputs: [randn([1, 2, 6, 8])], run: (x) => maxPool2d(x, 3, { stride: 2, padding: 1, ceilMode: true }) },
-  { name: 'avgpool_exclude_pad', op: 'avg_pool2d', params: { kernel: 3, stride: 2, padding: 1, count_include_pad: false }, inputs: [randn([2, 2, 7, 7])], run: (x) => avgPool2d(x, 3, { stride: 2, padding: 1, countIncludePad: false }) },
-  { name: 'avgpool_ceil', op: 'avg_pool2d', params: { kernel: 3, stride: 2, padding: 1, ceil_mode: true }, inputs: [randn([2, 2, 6, 8])], run: (x) => avgPool2d(x, 3, { stride: 2, padding: 1, ceilMode: true }) },
-  { name: 'avgpool_ceil_exclude', op: 'avg_pool2d', params: { kernel: 2, stride: 2, padding: 0, ceil_mode: true, count_include_pad: false }, inputs: [randn([1, 2, 5, 7])], run: (x) => avgPool2d(x, 2, { ceilMode: true, countIncludePad: false }) },
-  { name: 'avgpool', op: 'avg_pool2d', params: { kernel: 3, stride: 2, padding: 1 }, inputs: [randn([2, 2, 7, 7])], run: (x) => avgPool2d(x, 3, { stride: 2, padding: 1 }) },
-  { name: 'batchnorm', op: 'batch_norm', inputs: [randn([4, 3, 5, 5]).mul(2).add(1), randn([3]), randn([3])], run: (x, w, b) => batchNorm(x, w, b, null, 1e-5).y },
-  { name: 'layernorm', op: 'layer_norm', params: { shape: [4, 5] }, inputs: [randn([3, 4, 5]), randn([4, 5]), randn([4, 5])], run: (x, w, b) => new nn.LayerNorm([4, 5], { elementwiseAffine: false }).forward(x).mul(w).add(b) },
+  {
+    name: 'conv2d_s2p1',
+    op: 'conv2d',
+    params: { stride: 2, padding: 1, dilation: 1 },
+    inputs: [randn([2, 3, 7, 6]), randn([4, 3, 3, 3]), randn([4])],
+    run: (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }),
+  },
+  {
+    name: 'conv2d_dil',
+    op: 'conv2d',
+    params: { stride: [1, 2], padding: [2, 1], dilation: 2 },
+    inputs: [randn([1, 2, 6, 7]), randn([3, 2, 3, 2]), randn([3])],
+    run: (x, w, b) => conv2d(x, w, b, { stride: [1, 2], padding: [2, 1], dilation: 2 }),
+  },
+  {
+    name: 'conv2d_groups',
+    op: 'conv2d',
+    params: { stride: 1, padding: 1, dilation: 1, groups: 2 },
+    inputs: [randn([2, 4, 5, 6]), randn([6, 2, 3, 3]), randn([6])],
+    run: (x, w, b) => conv2d(x, w, b, { padding: 1, groups: 2 }),
+  },
+  {
+    name: 'conv2d_depthwise',
+    op: 'conv2d',
+    params: { stride: 2, padding: 1, dilation: 1, groups: 3 },
+    inputs: [randn([2, 3, 7, 7]), randn([3, 1, 3, 3]), randn([3])],
+    run: (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1, groups: 3 }),
+  },
+  {
+    name: 'conv1d',
+    op: 'conv1d',
+    params: { stride: 2, padding: 1, dilation: 1 },
+    inputs: [randn([2, 3, 9]), randn([5, 3, 3]), randn([5])],
+    run: (x, w, b) => conv1d(x, w, b, { stride: 2, padding: 1 }),
+  },
+  {
+    name: 'maxpool',
+    op: 'max_pool2d',
+    params: { kernel: 3, stride: 2, padding: 1 },
+    inputs: [randn([2, 2, 7, 7])],
+    run: (x) => maxPool2d(x, 3, { stride: 2, padding: 1 }),
+  },
+  {
+    name: 'maxpool_ceil',
+    op: 'max_pool2d',
+    params: { kernel: 2, stride: 2, padding: 0, ceil_mode: true },
+    inputs: [randn([2, 2, 7, 5])],
+    run: (x) => maxPool2d(x, 2, { ceilMode: true }),
+  },
+  {
+    name: 'maxpool_ceil_pad',
+    op: 'max_pool2d',
+    params: { kernel: 3, stride: 2, padding: 1, ceil_mode: true },
+    inputs: [randn([1, 2, 6, 8])],
+    run: (x) => maxPool2d(x, 3, { stride: 2, padding: 1, ceilMode: true }),
+  },
+  {
+    name: 'avgpool_exclude_pad',
+    op: 'avg_pool2d',
+    params: { kernel: 3, stride: 2, padding: 1, count_include_pad: false },
+    inputs: [randn([2, 2, 7, 7])],
+    run: (x) => avgPool2d(x, 3, { stride: 2, padding: 1, countIncludePad: false }),
+  },
+  {
+    name: 'avgpool_ceil',
+    op: 'avg_pool2d',
+    params: { kernel: 3, stride: 2, padding: 1, ceil_mode: true },
+    inputs: [randn([2, 2, 6, 8])],
+    run: (x) => avgPool2d(x, 3, { stride: 2, padding: 1, ceilMode: true }),
+  },
+  {
+    name: 'avgpool_ceil_exclude',
+    op: 'avg_pool2d',
+    params: { kernel: 2, stride: 2, padding: 0, ceil_mode: true, count_include_pad: false },
+    inputs: [randn([1, 2, 5, 7])],
+    run: (x) => avgPool2d(x, 2, { ceilMode: true, countIncludePad: false }),
+  },
+  {
+    name: 'avgpool',
+    op: 'avg_pool2d',
+    params: { kernel: 3, stride: 2, padding: 1 },
+    inputs: [randn([2, 2, 7, 7])],
+    run: (x) => avgPool2d(x, 3, { stride: 2, padding: 1 }),
+  },
+  {
+    name: 'batchnorm',
+    op: 'batch_norm',
+    inputs: [randn([4, 3, 5, 5]).mul(2).add(1), randn([3]), randn([3])],
+    run: (x, w, b) => batchNorm(x, w, b, null, 1e-5).y,
+  },
+  {
+    name: 'layernorm',
+    op: 'layer_norm',
+    params: { shape: [4, 5] },
+    inputs: [randn([3, 4, 5]), randn([4, 5]), randn([4, 5])],
+    run: (x, w, b) => new nn.LayerNorm([4, 5], { elementwiseAffine: false }).forward(x).mul(w).add(b),
+  },
   { name: 'gelu', op: 'gelu', inputs: [randn([50]).mul(3)], run: gelu },
   { name: 'elu', op: 'elu', params: { alpha: 0.7 }, inputs: [randn([50]).mul(3)], run: (x) => elu(x, 0.7) },
-  { name: 'leaky_relu', op: 'leaky_relu', params: { slope: 0.2 }, inputs: [randn([50])], run: (x) => leakyRelu(x, 0.2) },
+  {
+    name: 'leaky_relu',
+    op: 'leaky_relu',
+    params: { slope: 0.2 },
+    inputs: [randn([50])],
+    run: (x) => leakyRelu(x, 0.2),
+  },
   { name: 'softplus', op: 'softplus', params: { beta: 2 }, inputs: [randn([50]).mul(10)], run: (x) => softplus(x, 2) },
-  { name: 'log_softmax', op: 'log_softmax', params: { dim: 1 }, inputs: [randn([4, 5, 3]).mul(20)], run: (x) => logSoftmax(x, 1) },
-  { name: 'logsumexp', op: 'logsumexp', params: { dim: 0 }, inputs: [randn([6, 3]).mul(20)], run: (x) => logSumExp(x, 0) },
+  {
+    name: 'log_softmax',
+    op: 'log_softmax',
+    params: { dim: 1 },
+    inputs: [randn([4, 5, 3]).mul(20)],
+    run: (x) => logSoftmax(x, 1),
+  },
+  {
+    name: 'logsumexp',
+    op: 'logsumexp',
+    params: { dim: 0 },
+    inputs: [randn([6, 3]).mul(20)],
+    run: (x) => logSumExp(x, 0),
+  },
   { name: 'matmul_bcast', op: 'matmul', inputs: [randn([2, 1, 3, 4]), randn([3, 4, 5])], run: matmul },
-  { name: 'cross_entropy', op: 'cross_entropy', params: { smoothing: 0.1 }, inputs: [randn([6, 4]).mul(3), labels(6, 4)], run: (z, y) => loss.crossEntropy(z, y, { labelSmoothing: 0.1, reduction: 'none' }) },
-  { name: 'bce_logits', op: 'bce_logits', inputs: [randn([5, 3]).mul(5), rand([5, 3])], params: { no_grad: [1] }, run: (z, t) => loss.binaryCrossEntropyWithLogits(z, t, { reduction: 'none' }) },
-  { name: 'multi_margin', op: 'multi_margin', params: { margin: 1 }, inputs: [randn([6, 4]), labels(6, 4)], run: (z, y) => loss.multiMargin(z, y, { reduction: 'none' }) },
-  { name: 'huber', op: 'huber', params: { delta: 0.7, no_grad: [1] }, inputs: [randn([20]), randn([20])], run: (a, b) => loss.huber(a, b, { delta: 0.7, reduction: 'none' }) },
+  {
+    name: 'cross_entropy',
+    op: 'cross_entropy',
+    params: { smoothing: 0.1 },
+    inputs: [randn([6, 4]).mul(3), labels(6, 4)],
+    run: (z, y) => loss.crossEntropy(z, y, { labelSmoothing: 0.1, reduction: 'none' }),
+  },
+  {
+    name: 'bce_logits',
+    op: 'bce_logits',
+    inputs: [randn([5, 3]).mul(5), rand([5, 3])],
+    params: { no_grad: [1] },
+    run: (z, t) => loss.binaryCrossEntropyWithLogits(z, t, { reduction: 'none' }),
+  },
+  {
+    name: 'multi_margin',
+    op: 'multi_margin',
+    params: { margin: 1 },
+    inputs: [randn([6, 4]), labels(6, 4)],
+    run: (z, y) => loss.multiMargin(z, y, { reduction: 'none' }),
+  },
+  {
+    name: 'huber',
+    op: 'huber',
+    params: { delta: 0.7, no_grad: [1] },
+    inputs: [randn([20]), randn([20])],
+    run: (a, b) => loss.huber(a, b, { delta: 0.7, reduction: 'none' }),
+  },
 ];
 
 interface OptimizerCase {
@@ -97,15 +226,64 @@ interface OptimizerCase {
 }
 
 const OPTIMIZER_CASES: OptimizerCase[] = [
-  { name: 'sgd_nesterov', kind: 'sgd', torchHyper: { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01 }, make: (p) => new optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 }) },
-  { name: 'sgd_dampening', kind: 'sgd', torchHyper: { lr: 0.05, momentum: 0.8, dampening: 0.3 }, make: (p) => new optim.SGD([p], { lr: 0.05, momentum: 0.8, dampening: 0.3 }) },
-  { name: 'adam_l2', kind: 'adam', torchHyper: { lr: 0.01, weight_decay: 0.1 }, make: (p) => new optim.Adam([p], { lr: 0.01, weightDecay: 0.1 }) },
-  { name: 'adamw', kind: 'adamw', torchHyper: { lr: 0.01, betas: [0.8, 0.99], eps: 1e-6 }, make: (p) => new optim.AdamW([p], { lr: 0.01, betas: [0.8, 0.99], eps: 1e-6 }) },
-  { name: 'adam_bytes', kind: 'adam', size: 40_000, torchHyper: { lr: 0.001 }, make: (p) => new optim.Adam([p], { lr: 0.001 }) },
-  { name: 'adam_l2_bytes', kind: 'adam', size: 40_000, torchHyper: { lr: 0.01, weight_decay: 0.1 }, make: (p) => new optim.Adam([p], { lr: 0.01, weightDecay: 0.1 }) },
-  { name: 'adam_amsgrad_bytes', kind: 'adam', size: 40_000, torchHyper: { lr: 0.01, amsgrad: true }, make: (p) => new optim.Adam([p], { lr: 0.01, amsgrad: true }) },
-  { name: 'adamw_amsgrad', kind: 'adamw', torchHyper: { lr: 0.01, amsgrad: true, weight_decay: 0.05 }, make: (p) => new optim.AdamW([p], { lr: 0.01, amsgrad: true, weightDecay: 0.05 }) },
-  { name: 'adamw_bytes', kind: 'adamw', size: 40_000, torchHyper: { lr: 0.003, betas: [0.8, 0.99] }, make: (p) => new optim.AdamW([p], { lr: 0.003, betas: [0.8, 0.99] }) },
+  {
+    name: 'sgd_nesterov',
+    kind: 'sgd',
+    torchHyper: { lr: 0.1, momentum: 0.9, nesterov: true, weight_decay: 0.01 },
+    make: (p) => new optim.SGD([p], { lr: 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.01 }),
+  },
+  {
+    name: 'sgd_dampening',
+    kind: 'sgd',
+    torchHyper: { lr: 0.05, momentum: 0.8, dampening: 0.3 },
+    make: (p) => new optim.SGD([p], { lr: 0.05, momentum: 0.8, dampening: 0.3 }),
+  },
+  {
+    name: 'adam_l2',
+    kind: 'adam',
+    torchHyper: { lr: 0.01, weight_decay: 0.1 },
+    make: (p) => new optim.Adam([p], { lr: 0.01, weightDecay: 0.1 }),
+  },
+  {
+    name: 'adamw',
+    kind: 'adamw',
+    torchHyper: { lr: 0.01, betas: [0.8, 0.99], eps: 1e-6 },
+    make: (p) => new optim.AdamW([p], { lr: 0.01, betas: [0.8, 0.99], eps: 1e-6 }),
+  },
+  {
+    name: 'adam_bytes',
+    kind: 'adam',
+    size: 40_000,
+    torchHyper: { lr: 0.001 },
+    make: (p) => new optim.Adam([p], { lr: 0.001 }),
+  },
+  {
+    name: 'adam_l2_bytes',
+    kind: 'adam',
+    size: 40_000,
+    torchHyper: { lr: 0.01, weight_decay: 0.1 },
+    make: (p) => new optim.Adam([p], { lr: 0.01, weightDecay: 0.1 }),
+  },
+  {
+    name: 'adam_amsgrad_bytes',
+    kind: 'adam',
+    size: 40_000,
+    torchHyper: { lr: 0.01, amsgrad: true },
+    make: (p) => new optim.Adam([p], { lr: 0.01, amsgrad: true }),
+  },
+  {
+    name: 'adamw_amsgrad',
+    kind: 'adamw',
+    torchHyper: { lr: 0.01, amsgrad: true, weight_decay: 0.05 },
+    make: (p) => new optim.AdamW([p], { lr: 0.01, amsgrad: true, weightDecay: 0.05 }),
+  },
+  {
+    name: 'adamw_bytes',
+    kind: 'adamw',
+    size: 40_000,
+    torchHyper: { lr: 0.003, betas: [0.8, 0.99] },
+    make: (p) => new optim.AdamW([p], { lr: 0.003, betas: [0.8, 0.99] }),
+  },
 ];
 const OPT_STEPS = 5;
 
@@ -129,7 +307,11 @@ describe.runIf(hasTorch)('parity with PyTorch', () => {
     });
     const cases = [
       ...CASES.map((c) => ({ name: c.name, op: c.op, params: c.params ?? {}, inputs: c.inputs.length })),
-      ...OPTIMIZER_CASES.map((c) => ({ name: c.name, op: 'optimizer', params: { kind: c.kind, hyper: c.torchHyper, steps: OPT_STEPS } })),
+      ...OPTIMIZER_CASES.map((c) => ({
+        name: c.name,
+        op: 'optimizer',
+        params: { kind: c.kind, hyper: c.torchHyper, steps: OPT_STEPS },
+      })),
     ];
     await io.saveSafetensors(join(dir, 'cases.safetensors'), tensors, { cases: JSON.stringify(cases) });
     runReference(join(dir, 'cases.safetensors'), join(dir, 'expected.safetensors'));
@@ -148,7 +330,9 @@ describe.runIf(hasTorch)('parity with PyTorch', () => {
   CASES.forEach((c, k) => {
     it(`${c.name}: values and gradients match torch`, () => {
       const inputs = c.inputs.map((x, i) =>
-        x.dtype === 'float32' && !((c.params?.no_grad as number[] | undefined) ?? []).includes(i) ? x.detach().requiresGrad_() : x,
+        x.dtype === 'float32' && !((c.params?.no_grad as number[] | undefined) ?? []).includes(i)
+          ? x.detach().requiresGrad_()
+          : x,
       );
       const out = c.run(...inputs);
       out.mul(weights[k]).sum().backward();

@@ -16,7 +16,15 @@ function accuracy(model: nn.Module, ds: data.TensorDataset): number {
 
 function trainClassifier(seed: number, ds: data.TensorDataset, epochs: number): nn.Sequential {
   manualSeed(seed);
-  const model = new nn.Sequential(new nn.Linear(2, 32), new nn.BatchNorm1d(32), new nn.ReLU(), new nn.Dropout(0.1), new nn.Linear(32, 32), new nn.Tanh(), new nn.Linear(32, 3));
+  const model = new nn.Sequential(
+    new nn.Linear(2, 32),
+    new nn.BatchNorm1d(32),
+    new nn.ReLU(),
+    new nn.Dropout(0.1),
+    new nn.Linear(32, 32),
+    new nn.Tanh(),
+    new nn.Linear(32, 3),
+  );
   const opt = new optim.Adam(model.parameters(), { lr: 0.02 });
   const schedule = new optim.CosineAnnealingLR(opt, epochs);
   const loader = new data.DataLoader(ds, { batchSize: 32, shuffle: true, seed });

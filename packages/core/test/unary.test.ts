@@ -1,5 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { abs, cos, exp, gradcheck, log, neg, randn, rand, relu, sigmoid, sign, sin, sqrt, tanh, tensor, type Tensor } from '../src/index.js';
+import {
+  abs,
+  cos,
+  exp,
+  gradcheck,
+  log,
+  neg,
+  randn,
+  rand,
+  relu,
+  sigmoid,
+  sign,
+  sin,
+  sqrt,
+  tanh,
+  tensor,
+  type Tensor,
+} from '../src/index.js';
 import { expectClose } from './helpers.js';
 
 describe('unary op values', () => {

@@ -14,9 +14,43 @@ describe('WebAssembly memory exhausted', () => {
       const spec = { batch: 1, m: 2, k: 2, n: 2, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 };
       expect(wasmMatmulKernel(new Float32Array(4), new Float32Array(4), spec, new Float32Array(4))).toBe(false);
 
-      expect(matmul(tensor([[1, 2], [3, 4]]), tensor([[5, 6], [7, 8]])).toArray()).toEqual([[19, 22], [43, 50]]);
-      const x = tensor([[[[1, 2], [3, 4]]]]);
-      expect(conv2d(x, tensor([[[[1, 0], [0, 1]]]]), tensor([0.5])).toArray()).toEqual([[[[5.5]]]]);
+      expect(
+        matmul(
+          tensor([
+            [1, 2],
+            [3, 4],
+          ]),
+          tensor([
+            [5, 6],
+            [7, 8],
+          ]),
+        ).toArray(),
+      ).toEqual([
+        [19, 22],
+        [43, 50],
+      ]);
+      const x = tensor([
+        [
+          [
+            [1, 2],
+            [3, 4],
+          ],
+        ],
+      ]);
+      expect(
+        conv2d(
+          x,
+          tensor([
+            [
+              [
+                [1, 0],
+                [0, 1],
+              ],
+            ],
+          ]),
+          tensor([0.5]),
+        ).toArray(),
+      ).toEqual([[[[5.5]]]]);
       expect(maxPool2d(randn([1, 1, 4, 4]).abs().add(x.max()), 2).shape).toEqual([1, 1, 2, 2]);
       const p = fromArray([1], [1], { requiresGrad: true });
       const opt = new optim.Adam([p], { lr: 0.1 });

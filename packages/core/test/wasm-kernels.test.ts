@@ -48,10 +48,34 @@ function worstRelative(a: ArrayLike<number>, b: ArrayLike<number>): number {
   return worst;
 }
 
-function window(n: number, c: number, h: number, w: number, k: [number, number], stride: number, pad: number, dil: number): Window2d {
+function window(
+  n: number,
+  c: number,
+  h: number,
+  w: number,
+  k: [number, number],
+  stride: number,
+  pad: number,
+  dil: number,
+): Window2d {
   const outH = Math.floor((h + 2 * pad - dil * (k[0] - 1) - 1) / stride) + 1;
   const outW = Math.floor((w + 2 * pad - dil * (k[1] - 1) - 1) / stride) + 1;
-  return { n, c, h, w, kh: k[0], kw: k[1], strideH: stride, strideW: stride, padH: pad, padW: pad, dilationH: dil, dilationW: dil, outH, outW };
+  return {
+    n,
+    c,
+    h,
+    w,
+    kh: k[0],
+    kw: k[1],
+    strideH: stride,
+    strideW: stride,
+    padH: pad,
+    padW: pad,
+    dilationH: dil,
+    dilationW: dil,
+    outH,
+    outW,
+  };
 }
 
 /** The reference convolution: im2col + plain triple-loop products, in double precision. */
@@ -62,13 +86,31 @@ function referenceConv(x: Float32Array, weight: Float32Array, win: Window2d, o: 
   im2colKernel(Float64Array.from(x), win, cols);
   const w64 = Float64Array.from(weight);
   const y = new Float64Array(win.n * o * spatial);
-  matmulReference(w64, cols, { batch: win.n, m: o, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial }, y);
+  matmulReference(
+    w64,
+    cols,
+    {
+      batch: win.n,
+      m: o,
+      k: ckk,
+      n: spatial,
+      transA: false,
+      transB: false,
+      aBatchStride: 0,
+      bBatchStride: ckk * spatial,
+    },
+    y,
+  );
   return { cols, y };
 }
 
 const WINDOWS: [string, Window2d, number][] = [
   // One input channel (a GEMM with K = kh * kw): padding 0 to 3, kernels 1x1 to 7x7.
-  ['3x3 pad 1, 1 channel (conv1 of the CNN; weight gradient computed transposed)', window(3, 1, 9, 7, [3, 3], 1, 1, 1), 13],
+  [
+    '3x3 pad 1, 1 channel (conv1 of the CNN; weight gradient computed transposed)',
+    window(3, 1, 9, 7, [3, 3], 1, 1, 1),
+    13,
+  ],
   ['1 channel, 5x3 kernel, padding 2, 1 output channel', window(2, 1, 6, 5, [5, 3], 1, 2, 1), 1],
   ['1 channel, 3x3, no padding, 6x6 planes', window(3, 1, 6, 6, [3, 3], 1, 0, 1), 4],
   ['1 channel, 1x1 on 2x3 planes', window(2, 1, 2, 3, [1, 1], 1, 0, 1), 5],
@@ -116,15 +158,35 @@ describe.each(WINDOWS)('WebAssembly convolution: %s', (name, win, o) => {
     const bias = random(o);
     const out = new Float32Array(win.n * o * spatial);
     wasmConv2d(x, weight, bias, win, o, out);
-    expect(worstRelative(out, y.map((v, i) => v + bias[Math.floor(i / spatial) % o]))).toBeLessThan(tolerance(ckk));
+    expect(
+      worstRelative(
+        out,
+        y.map((v, i) => v + bias[Math.floor(i / spatial) % o]),
+      ),
+    ).toBeLessThan(tolerance(ckk));
   });
 
   it('the weight gradient matches sum over images of g @ columns^T', () => {
     const g = random(win.n * o * spatial);
     const expected = new Float64Array(o * ckk);
     const perImage = new Float64Array(win.n * o * ckk);
-    matmulReference(Float64Array.from(g), cols, { batch: win.n, m: o, k: spatial, n: ckk, transA: false, transB: true, aBatchStride: o * spatial, bBatchStride: ckk * spatial }, perImage);
-    for (let b = 0; b < win.n; b++) for (let i = 0; i < expected.length; i++) expected[i] += perImage[b * expected.length + i];
+    matmulReference(
+      Float64Array.from(g),
+      cols,
+      {
+        batch: win.n,
+        m: o,
+        k: spatial,
+        n: ckk,
+        transA: false,
+        transB: true,
+        aBatchStride: o * spatial,
+        bBatchStride: ckk * spatial,
+      },
+      perImage,
+    );
+    for (let b = 0; b < win.n; b++)
+      for (let i = 0; i < expected.length; i++) expected[i] += perImage[b * expected.length + i];
     const dw = new Float32Array(o * ckk);
     wasmConv2dBackwardWeight(g, x, win, o, dw);
     expect(worstRelative(dw, expected)).toBeLessThan(tolerance(win.n * spatial));
@@ -141,7 +203,21 @@ describe.each(WINDOWS)('WebAssembly convolution: %s', (name, win, o) => {
   it('the input gradient matches col2im(weight^T @ g)', () => {
     const g = random(win.n * o * spatial);
     const dcols = new Float64Array(win.n * ckk * spatial);
-    matmulReference(Float64Array.from(weight), Float64Array.from(g), { batch: win.n, m: ckk, k: o, n: spatial, transA: true, transB: false, aBatchStride: 0, bBatchStride: o * spatial }, dcols);
+    matmulReference(
+      Float64Array.from(weight),
+      Float64Array.from(g),
+      {
+        batch: win.n,
+        m: ckk,
+        k: o,
+        n: spatial,
+        transA: true,
+        transB: false,
+        aBatchStride: 0,
+        bBatchStride: o * spatial,
+      },
+      dcols,
+    );
     const expected = new Float64Array(x.length);
     col2imKernel(dcols, win, expected);
     const dx = new Float32Array(x.length);
@@ -152,7 +228,13 @@ describe.each(WINDOWS)('WebAssembly convolution: %s', (name, win, o) => {
 
 describe('WebAssembly Adam', () => {
   // 4096 and 8199: one whole block, and two blocks and a ragged tail.
-  for (const [n, decoupled] of [[1, false], [7, true], [1029, false], [4096, true], [8199, false]] as const) {
+  for (const [n, decoupled] of [
+    [1, false],
+    [7, true],
+    [1029, false],
+    [4096, true],
+    [8199, false],
+  ] as const) {
     it(`gives the typed-array kernel's bytes over 3 steps (n=${n}, ${decoupled ? 'AdamW' : 'Adam + L2'})`, () => {
       const p0 = random(n);
       const grads = [random(n), random(n), random(n)];
@@ -160,7 +242,9 @@ describe('WebAssembly Adam', () => {
         const p = p0.slice();
         const m = new Float32Array(n);
         const v = new Float32Array(n);
-        grads.forEach((g, t) => step(p, g, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled, step: t + 1 }));
+        grads.forEach((g, t) =>
+          step(p, g, m, v, { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled, step: t + 1 }),
+        );
         return p;
       };
       expect(run(wasmAdamStep)).toEqual(run(adamStepKernel));
@@ -204,7 +288,10 @@ const resident = (a: Float32Array) => {
 
 describe('kernels on operands in the kernel memory, taken in place, give the bytes of copies', () => {
   // (The arena places storages of 64 elements or more.)
-  for (const [n, decoupled] of [[77, true], [8199, false]] as const) {
+  for (const [n, decoupled] of [
+    [77, true],
+    [8199, false],
+  ] as const) {
     it(`Adam over two generations in one pass (n=${n}, ${decoupled ? 'AdamW' : 'Adam + L2'})`, () => {
       const [p, g, m, v] = [random(n), random(n), random(n), random(n).map(Math.abs)];
       const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled, step: 3 };
@@ -244,7 +331,8 @@ describe('kernels on operands in the kernel memory, taken in place, give the byt
       const i = 500;
       const values = Array.from({ length: count }, (_, s) => slots[s * stride + i]);
       for (let level = 1; level < count; level *= 2) {
-        for (let left = 0; left + level < count; left += 2 * level) values[left] = Math.fround(values[left] + values[left + level]);
+        for (let left = 0; left + level < count; left += 2 * level)
+          values[left] = Math.fround(values[left] + values[left + level]);
       }
       expect(copied[i]).toBe(Math.fround(values[0] / 96));
       expect([copied[from - 1], copied[to]]).toEqual([-1, -1]);
@@ -258,7 +346,15 @@ describe('WebAssembly Adam flushes subnormals (WebAssembly has no flush-to-zero 
   // PyTorch's float32 Adam, operation by operation (the typed-array kernel).
   const float32Adam = (p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, lr: number, step: number) =>
     adamStepKernel(p, g, m, v, { lr, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step });
-  const hyper = (step: number) => ({ lr: 1e-3, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0, decoupled: false, step });
+  const hyper = (step: number) => ({
+    lr: 1e-3,
+    beta1: 0.9,
+    beta2: 0.999,
+    eps: 1e-8,
+    weightDecay: 0,
+    decoupled: false,
+    step,
+  });
 
   it('gives the bytes of the float32 formula wherever nothing is subnormal', () => {
     const n = 1031;
@@ -306,15 +402,48 @@ describe('gradients through the WebAssembly kernels agree with the float64 typed
   // gradcheck itself runs in float64, which the typed-array kernels compute; float32 tensors take the
   // WebAssembly kernels. The same function differentiated both ways must agree to float32 precision.
   const cases: [string, (...xs: Tensor[]) => Tensor, number[][]][] = [
-    ['matmul, batched with a broadcast weight', (a, b) => matmul(a, b), [[2, 5, 17], [17, 9]]],
-    ['matmul through transposes', (a, b) => matmul(a.T, b.T), [[13, 6], [7, 13]]],
+    [
+      'matmul, batched with a broadcast weight',
+      (a, b) => matmul(a, b),
+      [
+        [2, 5, 17],
+        [17, 9],
+      ],
+    ],
+    [
+      'matmul through transposes',
+      (a, b) => matmul(a.T, b.T),
+      [
+        [13, 6],
+        [7, 13],
+      ],
+    ],
     ['linear', (x, w, b) => linear(x, w, b), [[9, 17], [11, 17], [11]]],
-    ['conv2d, stride 2, padding 1', (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }), [[3, 3, 9, 7], [5, 3, 3, 3], [5]]],
-    ['conv2d, dilation 2', (x, w) => conv2d(x, w, null, { dilation: 2, padding: [2, 1] }), [[2, 2, 8, 6], [3, 2, 3, 2]]],
+    [
+      'conv2d, stride 2, padding 1',
+      (x, w, b) => conv2d(x, w, b, { stride: 2, padding: 1 }),
+      [[3, 3, 9, 7], [5, 3, 3, 3], [5]],
+    ],
+    [
+      'conv2d, dilation 2',
+      (x, w) => conv2d(x, w, null, { dilation: 2, padding: [2, 1] }),
+      [
+        [2, 2, 8, 6],
+        [3, 2, 3, 2],
+      ],
+    ],
     ['conv1d', (x, w, b) => conv1d(x, w, b, { padding: 1 }), [[2, 3, 11], [4, 3, 3], [4]]],
-    ['conv2d 3x3 by Winograd (forward and input gradient), 9 -> 8 channels', (x, w, b) => conv2d(x, w, b, { padding: 1 }), [[3, 9, 7, 5], [8, 9, 3, 3], [8]]],
+    [
+      'conv2d 3x3 by Winograd (forward and input gradient), 9 -> 8 channels',
+      (x, w, b) => conv2d(x, w, b, { padding: 1 }),
+      [[3, 9, 7, 5], [8, 9, 3, 3], [8]],
+    ],
     ['batch norm, training statistics', (x, w, b) => batchNorm(x, w, b, null, 1e-5).y, [[3, 5, 3, 7], [5], [5]]],
-    ['batch norm + ReLU (fused), training statistics', (x, w, b) => batchNorm(x, w, b, null, 1e-5, true).y, [[2, 3, 17], [3], [3]]],
+    [
+      'batch norm + ReLU (fused), training statistics',
+      (x, w, b) => batchNorm(x, w, b, null, 1e-5, true).y,
+      [[2, 3, 17], [3], [3]],
+    ],
   ];
   for (const [name, fn, shapes] of cases) {
     it(name, () => {
@@ -324,7 +453,10 @@ describe('gradients through the WebAssembly kernels agree with the float64 typed
       const run = (dtype: 'float32' | 'float64') => {
         const xs = values.map((v, i) => fromArray(v, shapes[i], { dtype, requiresGrad: true }));
         const out = fn(...xs);
-        out.mul(fromArray(outWeights, out.shape, { dtype })).sum().backward();
+        out
+          .mul(fromArray(outWeights, out.shape, { dtype }))
+          .sum()
+          .backward();
         return { out: out.dataSync(), grads: xs.map((x) => x.grad!.dataSync()) };
       };
       const single = run('float32');
@@ -334,7 +466,6 @@ describe('gradients through the WebAssembly kernels agree with the float64 typed
     });
   }
 });
-
 
 describe('WebAssembly batch-norm kernels', () => {
   // [n, c, spatial]: spatial not a multiple of 4, 1 and 3 images, a single channel, 28x28 planes.
@@ -382,7 +513,21 @@ describe('WebAssembly batch-norm kernels', () => {
       it(`backward matches (n=${n}, c=${c}, spatial=${spatial}, ${gated ? 'gated' : 'no gate'}, ${batchStats ? 'batch' : 'running'} statistics)`, () => {
         const run = (kernel: typeof wasmBatchNormBackward | typeof batchNormBackwardKernel) => {
           const out = { dx: new Float32Array(size), dWeight: new Float32Array(c), dBias: new Float32Array(c) };
-          kernel(g, x, n, c, spatial, mean, invStd, weight, batchStats, gated ? gate : null, out.dx, out.dWeight, out.dBias);
+          kernel(
+            g,
+            x,
+            n,
+            c,
+            spatial,
+            mean,
+            invStd,
+            weight,
+            batchStats,
+            gated ? gate : null,
+            out.dx,
+            out.dWeight,
+            out.dBias,
+          );
           return out;
         };
         const a = run(wasmBatchNormBackward);
@@ -408,24 +553,59 @@ describe('WebAssembly batch norm + ReLU + 2x2 max pooling', () => {
   for (const [n, c, h, w] of SHAPES) {
     const size = n * c * h * w;
     const spatial = h * w;
-    const x = Float32Array.from(random(size), (v, i) => Math.round(v * 4) / 4 + (Math.floor(i / spatial) % c === 0 ? 1000 : 0));
+    const x = Float32Array.from(
+      random(size),
+      (v, i) => Math.round(v * 4) / 4 + (Math.floor(i / spatial) % c === 0 ? 1000 : 0),
+    );
     x[3] = NaN;
     const mean = new Float32Array(c);
     const variance = new Float32Array(c);
-    channelStatsKernel(Float32Array.from(x, (v) => (Number.isNaN(v) ? 0 : v)), n, c, spatial, mean, variance);
+    channelStatsKernel(
+      Float32Array.from(x, (v) => (Number.isNaN(v) ? 0 : v)),
+      n,
+      c,
+      spatial,
+      mean,
+      variance,
+    );
     const invStd = Float32Array.from(variance, (v) => 1 / Math.sqrt(v + 1e-5));
     const weight = random(c);
     const bias = random(c);
     const pooled = n * c * (h >> 1) * (w >> 1);
 
     it(`forward: bitwise the reference's values and argmax, ties and NaN included (${n}x${c}x${h}x${w})`, () => {
-      const [v1, a1, v2, a2] = [new Float32Array(pooled), new Int32Array(pooled), new Float32Array(pooled), new Int32Array(pooled)];
+      const [v1, a1, v2, a2] = [
+        new Float32Array(pooled),
+        new Int32Array(pooled),
+        new Float32Array(pooled),
+        new Int32Array(pooled),
+      ];
       wasmAffineReluPool2x2(x, n, c, h, w, mean, invStd, weight, bias, v1, a1);
       // The reference composes the JS affine (double) and pooling; the wasm affine is float32, so
       // compare against the wasm affine followed by the reference pooling for bitwise equality.
       const y = new Float32Array(size);
       wasmChannelAffine(x, n, c, spatial, mean, invStd, weight, bias, true, y);
-      maxPool2dKernel(y, { n, c, h, w, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: h >> 1, outW: w >> 1 }, v2, a2);
+      maxPool2dKernel(
+        y,
+        {
+          n,
+          c,
+          h,
+          w,
+          kh: 2,
+          kw: 2,
+          strideH: 2,
+          strideW: 2,
+          padH: 0,
+          padW: 0,
+          dilationH: 1,
+          dilationW: 1,
+          outH: h >> 1,
+          outW: w >> 1,
+        },
+        v2,
+        a2,
+      );
       expect(Array.from(v1)).toEqual(Array.from(v2));
       expect(Array.from(a1)).toEqual(Array.from(a2));
       const [v3, a3] = [new Float32Array(pooled), new Int32Array(pooled)];
@@ -468,9 +648,29 @@ describe('WebAssembly 2x2 max pooling', () => {
       const x = Float32Array.from(random(planes * h * w), (v) => Math.round(v * 1.5));
       x[5] = NaN;
       x[w + 2] = NaN;
-      const win = { n: 1, c: planes, h, w, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: h >> 1, outW: w >> 1 };
+      const win = {
+        n: 1,
+        c: planes,
+        h,
+        w,
+        kh: 2,
+        kw: 2,
+        strideH: 2,
+        strideW: 2,
+        padH: 0,
+        padW: 0,
+        dilationH: 1,
+        dilationW: 1,
+        outH: h >> 1,
+        outW: w >> 1,
+      };
       const size = planes * win.outH * win.outW;
-      const [v1, a1, v2, a2] = [new Float32Array(size), new Int32Array(size), new Float32Array(size), new Int32Array(size)];
+      const [v1, a1, v2, a2] = [
+        new Float32Array(size),
+        new Int32Array(size),
+        new Float32Array(size),
+        new Int32Array(size),
+      ];
       wasmMaxPool2x2(x, win, v1, a1);
       maxPool2dKernel(x, win, v2, a2);
       expect(Array.from(v1)).toEqual(Array.from(v2));
@@ -489,7 +689,7 @@ describe('WebAssembly column sums (sum over the middle axis)', () => {
     [3, 7, 2],
     [2, 33, 15],
     [8, 16, 10],
-  ])('[%i, %i, %i] has the typed-array reduction\'s bytes (float64 row after row, rounded once)', (outer, n, inner) => {
+  ])("[%i, %i, %i] has the typed-array reduction's bytes (float64 row after row, rounded once)", (outer, n, inner) => {
     // Values of mixed magnitude, so float32 accumulation or another order would round differently.
     const x = Float32Array.from({ length: outer * n * inner }, (_, i) => Math.sin(i * 7.13) * 10 ** ((i % 9) - 4));
     const [got, want] = [new Float32Array(outer * inner), new Float32Array(outer * inner)];
@@ -499,11 +699,15 @@ describe('WebAssembly column sums (sum over the middle axis)', () => {
   });
 
   it('carries infinities and NaN as the typed-array reduction does', () => {
-    const x = Float32Array.from({ length: 3 * 10 }, (_, i) => (i === 4 ? Infinity : i === 17 ? NaN : i === 22 ? -Infinity : i));
+    const x = Float32Array.from({ length: 3 * 10 }, (_, i) =>
+      i === 4 ? Infinity : i === 17 ? NaN : i === 22 ? -Infinity : i,
+    );
     const [got, want] = [new Float32Array(10), new Float32Array(10)];
     expect(wasmColumnSums(x, 1, 3, 10, got)).toBe(true);
     reduceKernel('sum', x, 1, 3, 10, want);
-    got.forEach((v, i) => expect(Number.isNaN(v) ? 'NaN' : v, `column ${i}`).toBe(Number.isNaN(want[i]) ? 'NaN' : want[i]));
+    got.forEach((v, i) =>
+      expect(Number.isNaN(v) ? 'NaN' : v, `column ${i}`).toBe(Number.isNaN(want[i]) ? 'NaN' : want[i]),
+    );
   });
 });
 
@@ -511,10 +715,12 @@ describe('WebAssembly ReLU and its backward', () => {
   // Random values with the special ones in both the vector part and the scalar tail.
   const special = [0, -0, Infinity, -Infinity, 1e-40, -1e-40, 3.5, -2.25];
   const values = (n: number, seed: number) =>
-    Float32Array.from({ length: n }, (_, i) => (i % 7 === 0 ? special[(i / 7 + seed) % special.length] : Math.sin(i * 12.9898 + seed) * 3));
+    Float32Array.from({ length: n }, (_, i) =>
+      i % 7 === 0 ? special[(i / 7 + seed) % special.length] : Math.sin(i * 12.9898 + seed) * 3,
+    );
   const bytes = (a: Float32Array) => Array.from(new Uint32Array(a.buffer, a.byteOffset, a.length));
 
-  it.each([1, 3, 4, 37, 4099])('relu on %i elements has the typed-array kernel\'s bytes', (n) => {
+  it.each([1, 3, 4, 37, 4099])("relu on %i elements has the typed-array kernel's bytes", (n) => {
     const x = values(n, 1);
     const [got, want] = [new Float32Array(n), new Float32Array(n)];
     expect(wasmRelu(x, got, n)).toBe(true);
@@ -522,14 +728,21 @@ describe('WebAssembly ReLU and its backward', () => {
     expect(bytes(got)).toEqual(bytes(want));
   });
 
-  it.each([1, 3, 4, 37, 4099])('gatePositive on %i elements has the typed-array kernel\'s bytes (-0 made +0; Infinity times 0 is NaN)', (n) => {
-    const [g, y] = [values(n, 2), values(n, 5)];
-    const [got, want] = [new Float32Array(n), new Float32Array(n)];
-    expect(wasmGatePositive(g, y, got, n)).toBe(true);
-    binaryKernel('gatePositive', g, [n], y, [n], [n], want);
-    got.forEach((v, i) => expect(Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v, `element ${i}`).toBe(Number.isNaN(want[i]) ? 'NaN' : Object.is(want[i], -0) ? '-0' : want[i]));
-    expect(Array.from(got).some(Number.isNaN)).toBe(true);
-  });
+  it.each([1, 3, 4, 37, 4099])(
+    "gatePositive on %i elements has the typed-array kernel's bytes (-0 made +0; Infinity times 0 is NaN)",
+    (n) => {
+      const [g, y] = [values(n, 2), values(n, 5)];
+      const [got, want] = [new Float32Array(n), new Float32Array(n)];
+      expect(wasmGatePositive(g, y, got, n)).toBe(true);
+      binaryKernel('gatePositive', g, [n], y, [n], [n], want);
+      got.forEach((v, i) =>
+        expect(Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v, `element ${i}`).toBe(
+          Number.isNaN(want[i]) ? 'NaN' : Object.is(want[i], -0) ? '-0' : want[i],
+        ),
+      );
+      expect(Array.from(got).some(Number.isNaN)).toBe(true);
+    },
+  );
 
   it('NaN stays NaN through relu', () => {
     const out = new Float32Array(5);
@@ -550,7 +763,8 @@ describe('WebAssembly ReLU and its backward', () => {
     const gated = backend.binary('gatePositive', x, [n], y, [n], [n], 'float32') as Float32Array;
     const gatedReference = new Float32Array(n);
     binaryKernel('gatePositive', x, [n], y, [n], [n], gatedReference);
-    const described = (a: Float32Array) => Array.from(a, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v));
+    const described = (a: Float32Array) =>
+      Array.from(a, (v) => (Number.isNaN(v) ? 'NaN' : Object.is(v, -0) ? '-0' : v));
     expect(described(gated)).toEqual(described(gatedReference));
   });
 });

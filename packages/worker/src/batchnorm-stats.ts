@@ -2,7 +2,13 @@
 // biased variances combined in shard order, in float64 (law of total variance).
 
 /** Mean and biased variance of the whole batch from equal-sized shards' [mean, variance] records. */
-export function combineShardStats(stats: Float64Array, shards: number, recordSize: number, at: number, channels: number): { mean: Float64Array; variance: Float64Array } {
+export function combineShardStats(
+  stats: Float64Array,
+  shards: number,
+  recordSize: number,
+  at: number,
+  channels: number,
+): { mean: Float64Array; variance: Float64Array } {
   const mean = new Float64Array(channels);
   const variance = new Float64Array(channels);
   for (let s = 0; s < shards; s++) for (let ch = 0; ch < channels; ch++) mean[ch] += stats[s * recordSize + at + ch];

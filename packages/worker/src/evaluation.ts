@@ -29,15 +29,25 @@ export interface SplitArrays {
  * mode (the caller's to set): in a kernel arena, so its tensors sit in the kernels' memory and are
  * taken there in place, and are released after it.
  */
-export function evaluateChunk(model: nn.Module, split: SplitArrays, sampleShape: readonly number[], chunk: number, records: Float64Array): void {
+export function evaluateChunk(
+  model: nn.Module,
+  split: SplitArrays,
+  sampleShape: readonly number[],
+  chunk: number,
+  records: Float64Array,
+): void {
   const size = sampleShape.reduce((a, b) => a * b, 1);
   const start = chunk * EVAL_CHUNK;
   const n = Math.min(EVAL_CHUNK, split.samples - start);
   const labels = split.labels.subarray(start, start + n);
   noGrad(() =>
     withKernelArena(() => {
-      const logits = model.forward(fromArray(split.inputs.subarray(start * size, (start + n) * size), [n, ...sampleShape]));
-      records[EVAL_RECORD * chunk] = loss.crossEntropy(logits, fromArray(labels, [n], { dtype: 'int32' }), { reduction: 'sum' }).item();
+      const logits = model.forward(
+        fromArray(split.inputs.subarray(start * size, (start + n) * size), [n, ...sampleShape]),
+      );
+      records[EVAL_RECORD * chunk] = loss
+        .crossEntropy(logits, fromArray(labels, [n], { dtype: 'int32' }), { reduction: 'sum' })
+        .item();
       const predicted = logits.argmax(1).dataSync();
       let correct = 0;
       for (let i = 0; i < n; i++) correct += +(predicted[i] === labels[i]);

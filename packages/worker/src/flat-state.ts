@@ -6,7 +6,8 @@ import type { nn, Tensor } from '@dtrain/core';
 type Placed = readonly { tensor: Tensor; at: number }[];
 
 function copyIn(placed: Placed, from: Float32Array): void {
-  for (const { tensor, at } of placed) (tensor.storage as Float32Array | Int32Array).set(from.subarray(at, at + tensor.size));
+  for (const { tensor, at } of placed)
+    (tensor.storage as Float32Array | Int32Array).set(from.subarray(at, at + tensor.size));
 }
 
 function copyOut(placed: Placed, to: Float32Array): void {
@@ -41,7 +42,9 @@ export class FlatState {
     for (const { tensor, at } of this.copied.slice(0, this.params.length)) this.paramOffsets.set(tensor, at);
     this.paramSize = this.params.reduce((n, p) => n + p.size, 0);
     this.stateSize = at;
-    this.bufferPlaces = this.copied.slice(this.params.length).map(({ tensor, at }) => ({ tensor, at: at - this.paramSize }));
+    this.bufferPlaces = this.copied
+      .slice(this.params.length)
+      .map(({ tensor, at }) => ({ tensor, at: at - this.paramSize }));
   }
 
   /** Floats of all buffers (stateSize - paramSize). */

@@ -3,7 +3,17 @@
 import { float32Kernels, getBackend } from '@dtrain/core';
 import { fileURLToPath } from 'node:url';
 
-export { buildModel, outputSize, parameterCount, mlpSpec, cnnSpec, ModelSpecError, SPEC_LIMITS, type ModelSpec, type LayerSpec } from './model-spec.js';
+export {
+  buildModel,
+  outputSize,
+  parameterCount,
+  mlpSpec,
+  cnnSpec,
+  ModelSpecError,
+  SPEC_LIMITS,
+  type ModelSpec,
+  type LayerSpec,
+} from './model-spec.js';
 export { FlatState } from './flat-state.js';
 export { EVAL_CHUNK, evaluateSplit, type Evaluation, type SplitArrays } from './evaluation.js';
 export { ThreadEvaluation, type EvaluationSetup } from './thread-evaluation.js';

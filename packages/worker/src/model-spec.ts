@@ -38,7 +38,8 @@ function positiveInt(value: unknown, what: string, max: number = SPEC_LIMITS.dim
 
 function optionalInt(value: unknown, what: string, fallback: number, min: number): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < min) throw new ModelSpecError(`model spec: ${what} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min)
+    throw new ModelSpecError(`model spec: ${what} must be an integer >= ${min}, got ${JSON.stringify(value)}`);
   return value;
 }
 
@@ -68,17 +69,23 @@ function planModel(spec: ModelSpec): ModelPlan {
   if (typeof spec !== 'object' || spec === null || !Array.isArray(spec.input) || !Array.isArray(spec.layers)) {
     throw new ModelSpecError('model spec: expected {"input": [...], "layers": [...]}');
   }
-  if (spec.input.length < 1 || spec.input.length > 3) throw new ModelSpecError(`model spec: input must have 1 to 3 dimensions, got ${spec.input.length}`);
-  if (spec.layers.length > SPEC_LIMITS.layers) throw new ModelSpecError(`model spec: ${spec.layers.length} layers, at most ${SPEC_LIMITS.layers}`);
+  if (spec.input.length < 1 || spec.input.length > 3)
+    throw new ModelSpecError(`model spec: input must have 1 to 3 dimensions, got ${spec.input.length}`);
+  if (spec.layers.length > SPEC_LIMITS.layers)
+    throw new ModelSpecError(`model spec: ${spec.layers.length} layers, at most ${SPEC_LIMITS.layers}`);
   let shape = spec.input.map((d, i) => positiveInt(d, `input[${i}]`));
   const sampleSize = shape.reduce((a, b) => a * b, 1);
-  if (sampleSize > SPEC_LIMITS.sampleSize) throw new ModelSpecError(`model spec: input [${shape.join(', ')}] has ${sampleSize} values, at most ${SPEC_LIMITS.sampleSize}`);
+  if (sampleSize > SPEC_LIMITS.sampleSize)
+    throw new ModelSpecError(
+      `model spec: input [${shape.join(', ')}] has ${sampleSize} values, at most ${SPEC_LIMITS.sampleSize}`,
+    );
   const layers: (() => nn.Module)[] = [];
   let parameters = 0;
   spec.layers.forEach((layer, i) => {
     const where = `layers[${i}] (${(layer as { type?: unknown })?.type})`;
     const need = (rank: number) => {
-      if (shape.length !== rank) throw new ModelSpecError(`model spec: ${where} needs a sample of rank ${rank}, gets [${shape.join(', ')}]`);
+      if (shape.length !== rank)
+        throw new ModelSpecError(`model spec: ${where} needs a sample of rank ${rank}, gets [${shape.join(', ')}]`);
     };
     switch (layer?.type) {
       case 'linear': {
@@ -97,7 +104,8 @@ function planModel(spec: ModelSpec): ModelPlan {
         const stride = optionalInt(layer.stride, `${where}.stride`, 1, 1);
         const padding = optionalInt(layer.padding, `${where}.padding`, 0, 0);
         const size = (d: number) => Math.floor((d + 2 * padding - k) / stride) + 1;
-        if (size(shape[1]) < 1 || size(shape[2]) < 1) throw new ModelSpecError(`model spec: ${where}: kernel ${k} does not fit [${shape.join(', ')}]`);
+        if (size(shape[1]) < 1 || size(shape[2]) < 1)
+          throw new ModelSpecError(`model spec: ${where}: kernel ${k} does not fit [${shape.join(', ')}]`);
         const channels = shape[0];
         layers.push(() => new nn.Conv2d(channels, out, k, { stride, padding }));
         parameters += out * channels * k * k + out;
@@ -118,7 +126,8 @@ function planModel(spec: ModelSpec): ModelPlan {
         const k = positiveInt(layer.kernel, `${where}.kernel`);
         const stride = optionalInt(layer.stride, `${where}.stride`, k, 1);
         const size = (d: number) => Math.floor((d - k) / stride) + 1;
-        if (size(shape[1]) < 1 || size(shape[2]) < 1) throw new ModelSpecError(`model spec: ${where}: window ${k} does not fit [${shape.join(', ')}]`);
+        if (size(shape[1]) < 1 || size(shape[2]) < 1)
+          throw new ModelSpecError(`model spec: ${where}: window ${k} does not fit [${shape.join(', ')}]`);
         const max = layer.type === 'maxpool2d';
         layers.push(() => (max ? new nn.MaxPool2d(k, { stride }) : new nn.AvgPool2d(k, { stride })));
         shape = [shape[0], size(shape[1]), size(shape[2])];
@@ -126,7 +135,8 @@ function planModel(spec: ModelSpec): ModelPlan {
       }
       case 'dropout': {
         const p = layer.p;
-        if (typeof p !== 'number' || !(p >= 0 && p < 1)) throw new ModelSpecError(`model spec: ${where}.p must be in [0, 1), got ${JSON.stringify(p)}`);
+        if (typeof p !== 'number' || !(p >= 0 && p < 1))
+          throw new ModelSpecError(`model spec: ${where}.p must be in [0, 1), got ${JSON.stringify(p)}`);
         layers.push(() => new nn.Dropout(p));
         break;
       }
@@ -142,11 +152,14 @@ function planModel(spec: ModelSpec): ModelPlan {
       }
     }
   });
-  if (shape.length !== 1) throw new ModelSpecError(`model spec: the last layer must give one vector of class scores per sample, gives [${shape.join(', ')}]`);
-  if (parameters === 0) throw new ModelSpecError('model spec: the model has no parameters to train (add a linear or conv2d layer)');
+  if (shape.length !== 1)
+    throw new ModelSpecError(
+      `model spec: the last layer must give one vector of class scores per sample, gives [${shape.join(', ')}]`,
+    );
+  if (parameters === 0)
+    throw new ModelSpecError('model spec: the model has no parameters to train (add a linear or conv2d layer)');
   return { layers, outputs: shape[0], parameters };
 }
-
 
 /** The built-in MLP for a data set: the 784-256-128-10 reference for images, 2 x 64 hidden for points. */
 export function mlpSpec(input: number[], classes: number): ModelSpec {
@@ -161,7 +174,9 @@ export function mlpSpec(input: number[], classes: number): ModelSpec {
 /** The built-in CNN: conv3x3(32)-BN-ReLU-maxpool, conv3x3(64)-BN-ReLU-maxpool, linear(128), linear(classes). */
 export function cnnSpec(input: number[], classes: number): ModelSpec {
   if (input.length !== 3 || input[1] % 4 !== 0 || input[2] % 4 !== 0) {
-    throw new ModelSpecError(`the cnn model needs image samples [C, H, W] with H and W divisible by 4; the data set has [${input.join(', ')}]`);
+    throw new ModelSpecError(
+      `the cnn model needs image samples [C, H, W] with H and W divisible by 4; the data set has [${input.join(', ')}]`,
+    );
   }
   return {
     input,

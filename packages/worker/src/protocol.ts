@@ -74,7 +74,13 @@ export interface RunSetup {
    * Test-only: make the worker that computes (step, shard) throw or exit, once per run; or, during
    * 'update', the one stepping the optimizer over the range at element 0 of step `step`, halfway.
    */
-  fault?: { step: number; shard: number; kind: 'throw' | 'exit'; during?: 'shard' | 'update'; armed: SharedArrayBuffer };
+  fault?: {
+    step: number;
+    shard: number;
+    kind: 'throw' | 'exit';
+    during?: 'shard' | 'update';
+    armed: SharedArrayBuffer;
+  };
 }
 
 /**

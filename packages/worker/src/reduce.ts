@@ -28,7 +28,15 @@ export function reduceScratchFloats(shards: number): number {
  * JavaScript a + b of two float32 values is exact in double, so Math.fround(a + b) is exactly the
  * float32 addition the in-place tree performs.
  */
-function treeSumDirect(slots: Float32Array, shards: number, width: number, from: number, to: number, divisor: number, out: Float32Array): boolean {
+function treeSumDirect(
+  slots: Float32Array,
+  shards: number,
+  width: number,
+  from: number,
+  to: number,
+  divisor: number,
+  out: Float32Array,
+): boolean {
   const w = width;
   switch (shards) {
     case 1:
@@ -38,7 +46,8 @@ function treeSumDirect(slots: Float32Array, shards: number, width: number, from:
       for (let i = from; i < to; i++) out[i] = f(slots[i] + slots[w + i]) / divisor;
       return true;
     case 4:
-      for (let i = from; i < to; i++) out[i] = f(f(slots[i] + slots[w + i]) + f(slots[2 * w + i] + slots[3 * w + i])) / divisor;
+      for (let i = from; i < to; i++)
+        out[i] = f(f(slots[i] + slots[w + i]) + f(slots[2 * w + i] + slots[3 * w + i])) / divisor;
       return true;
     case 8:
       for (let i = from; i < to; i++) {
@@ -56,14 +65,32 @@ function treeSumDirect(slots: Float32Array, shards: number, width: number, from:
  * out[i] = treeSum(slots[., i]) / divisor for i in [from, to), leaving the slots as they were, so a
  * re-run after a failure gives the same bytes. scratch holds reduceScratchFloats(shards) floats.
  */
-export function treeReduceInto(slots: Float32Array, shards: number, width: number, from: number, to: number, divisor: number, out: Float32Array, scratch: Float32Array): void {
+export function treeReduceInto(
+  slots: Float32Array,
+  shards: number,
+  width: number,
+  from: number,
+  to: number,
+  divisor: number,
+  out: Float32Array,
+  scratch: Float32Array,
+): void {
   // The wasm kernel (4x faster: the slots stream through block by block) gives the same bytes.
   if (float32TreeSumInto(slots, shards, width, from, to, divisor, out)) return;
   typedTreeReduceInto(slots, shards, width, from, to, divisor, out, scratch);
 }
 
 /** treeReduceInto on typed arrays only. */
-export function typedTreeReduceInto(slots: Float32Array, shards: number, width: number, from: number, to: number, divisor: number, out: Float32Array, scratch: Float32Array): void {
+export function typedTreeReduceInto(
+  slots: Float32Array,
+  shards: number,
+  width: number,
+  from: number,
+  to: number,
+  divisor: number,
+  out: Float32Array,
+  scratch: Float32Array,
+): void {
   if (treeSumDirect(slots, shards, width, from, to, divisor, out)) return;
   // Level by level on blocks: the first level reads the slots and writes pair sums to scratch (a
   // lone last slot is carried over), then the rest of the same tree runs on those nodes.

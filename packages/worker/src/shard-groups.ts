@@ -14,7 +14,8 @@ import { reduceScratchFloats } from './reduce.js';
 const MAX_GROUP_ROWS = 256;
 
 function batchesShards(m: nn.Module): boolean {
-  if (m instanceof nn.Sequential || m instanceof nn.Residual || m instanceof nn.Linear || m instanceof nn.Identity) return true;
+  if (m instanceof nn.Sequential || m instanceof nn.Residual || m instanceof nn.Linear || m instanceof nn.Identity)
+    return true;
   if (m instanceof nn.Flatten) return m.startDim >= 1;
   if (m instanceof nn.Softmax || m instanceof nn.LogSoftmax) return m.dim !== 0;
   return [nn.ReLU, nn.Sigmoid, nn.Tanh, nn.GELU, nn.LeakyReLU, nn.ELU, nn.Softplus].some((kind) => m instanceof kind);
@@ -75,6 +76,15 @@ export function splitAtHead(model: nn.Module, flat: FlatState, group: number): H
   const head = new nn.Sequential(...layers.slice(start));
   const trunkParams = trunk.parameters();
   const trunkSize = trunkParams.reduce((n, p) => n + p.size, 0);
-  if (trunkParams.some((p) => flat.offsetOf(p) + p.size > trunkSize)) throw new Error('splitAtHead: the trunk\'s parameters do not come first');
-  return { trunk, head, trunkParams, headParams: head.parameters(), trunkSize, shardGrads: new Float32Array(group * trunkSize), reduceScratch: new Float32Array(reduceScratchFloats(group)) };
+  if (trunkParams.some((p) => flat.offsetOf(p) + p.size > trunkSize))
+    throw new Error("splitAtHead: the trunk's parameters do not come first");
+  return {
+    trunk,
+    head,
+    trunkParams,
+    headParams: head.parameters(),
+    trunkSize,
+    shardGrads: new Float32Array(group * trunkSize),
+    reduceScratch: new Float32Array(reduceScratchFloats(group)),
+  };
 }

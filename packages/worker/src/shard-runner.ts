@@ -1,7 +1,28 @@
 // Computes one shard of a global batch: the summed loss gradient, the BatchNorm batch statistics,
 // the loss sum and the correct count. The result depends only on (state, step, shard) — never on
 // which worker runs it or how many there are — which is what makes runs reproducible to the bit.
-import { add, channelStats, withGradientDestinations, type ChannelStats, concat, fromArray, loss, nn, noGrad, ones, RandomScope, slice, type Tensor, kernelMemoryView, reserveInKernelMemory, withBatchSegments, withKernelArena, withRandomScope, zeros, zerosLike } from '@dtrain/core';
+import {
+  add,
+  channelStats,
+  withGradientDestinations,
+  type ChannelStats,
+  concat,
+  fromArray,
+  loss,
+  nn,
+  noGrad,
+  ones,
+  RandomScope,
+  slice,
+  type Tensor,
+  kernelMemoryView,
+  reserveInKernelMemory,
+  withBatchSegments,
+  withKernelArena,
+  withRandomScope,
+  zeros,
+  zerosLike,
+} from '@dtrain/core';
 import { evaluateChunk, type SplitArrays } from './evaluation.js';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
@@ -95,7 +116,10 @@ export class ShardRunner {
           weight: n.weight ?? ones([n.numFeatures]).requiresGrad_(),
           bias: n.bias ?? zeros([n.numFeatures]).requiresGrad_(),
         })),
-        layout: new SyncExchangeLayout(segments.norms.map((n) => n.numFeatures), setup.shards),
+        layout: new SyncExchangeLayout(
+          segments.norms.map((n) => n.numFeatures),
+          setup.shards,
+        ),
         exchange: new Float64Array(setup.syncBn.exchange),
         barrier: new GroupBarrier(setup.syncBn.barrier),
       };
@@ -127,7 +151,11 @@ export class ShardRunner {
       this.x.set(this.inputs.subarray(sample * size, (sample + 1) * size), i * size);
       this.y[i] = this.labels[sample];
     }
-    if (copy) return { x: fromArray(this.x.subarray(0, rows * size), [rows, ...this.sampleShape]), y: fromArray(this.y.subarray(0, rows), [rows], { dtype: 'int32' }) };
+    if (copy)
+      return {
+        x: fromArray(this.x.subarray(0, rows * size), [rows, ...this.sampleShape]),
+        y: fromArray(this.y.subarray(0, rows), [rows], { dtype: 'int32' }),
+      };
     let batch = this.batchViews.get(rows);
     if (batch === undefined) {
       batch = { x: zeros([rows, ...this.sampleShape]), y: zeros([rows], { dtype: 'int32' }) };
@@ -146,7 +174,10 @@ export class ShardRunner {
   private slotDestinations(first: number): Map<Tensor, Float32Array> {
     let destinations = this.destinations.get(first);
     if (destinations === undefined) {
-      destinations = this.flat.gradDestinations(this.split === null ? this.flat.params : this.split.headParams, this.gradSlot(first));
+      destinations = this.flat.gradDestinations(
+        this.split === null ? this.flat.params : this.split.headParams,
+        this.gradSlot(first),
+      );
       this.destinations.set(first, destinations);
     }
     return destinations;
@@ -156,7 +187,14 @@ export class ShardRunner {
    * The shard's statistics record: loss sum, correct predictions, each BatchNorm's batch statistics.
    * The predictions may be a group of shards', this one's rows from `row` on.
    */
-  private writeRecord(step: number, shard: number, lossSum: number, predictions: Predictions, batchStats: readonly BatchStats[], row = 0): void {
+  private writeRecord(
+    step: number,
+    shard: number,
+    lossSum: number,
+    predictions: Predictions,
+    batchStats: readonly BatchStats[],
+    row = 0,
+  ): void {
     const start = ((step % this.setup.ring) * this.setup.shards + shard) * this.statsSize;
     const record = this.stats.subarray(start, start + this.statsSize);
     record[0] = lossSum;
@@ -216,9 +254,15 @@ export class ShardRunner {
     // The layers before the head, shard by shard (each shard's BatchNorm statistics and random draws).
     const pieces: { out: Tensor; features: Tensor; stats: BatchStats[] }[] = [];
     for (let s = 0; s < count && split !== null; s++) {
-      const out = withRandomScope({ seed, step, shard: first + s }, () => split.trunk.forward(slice(x, s * shardSize, (s + 1) * shardSize)));
+      const out = withRandomScope({ seed, step, shard: first + s }, () =>
+        split.trunk.forward(slice(x, s * shardSize, (s + 1) * shardSize)),
+      );
       // Each forward sets a new lastBatchStats object, so holding this shard's is enough.
-      pieces.push({ out, features: out.detach().requiresGrad_(), stats: this.batchNorms.map((bn) => bn.lastBatchStats!) });
+      pieces.push({
+        out,
+        features: out.detach().requiresGrad_(),
+        stats: this.batchNorms.map((bn) => bn.lastBatchStats!),
+      });
     }
     // The head draws no random numbers (shardsBatchable), so the first shard's scope serves.
     const { logits, losses } = withRandomScope({ seed, step, shard: first }, () => {
@@ -238,7 +282,10 @@ export class ShardRunner {
       pieces.forEach((p, s) => {
         // (Layers with no parameters, max pooling alone say, have nothing to send a gradient to.)
         if (p.out.requiresGrad) p.out.backward(p.features.grad!);
-        this.flat.takeGradsOf(split.trunkParams, split.shardGrads.subarray(s * split.trunkSize, (s + 1) * split.trunkSize));
+        this.flat.takeGradsOf(
+          split.trunkParams,
+          split.shardGrads.subarray(s * split.trunkSize, (s + 1) * split.trunkSize),
+        );
       });
       treeReduceInto(split.shardGrads, count, split.trunkSize, 0, split.trunkSize, 1, slot, split.reduceScratch);
       this.flat.takeGradsOf(split.headParams, slot);
@@ -246,7 +293,8 @@ export class ShardRunner {
     const predictions = predictionsOf(logits, y);
     // Each shard's loss sum, one row each: what summing the shard's slice alone gives, in one op.
     const lossSums = noGrad(() => losses.reshape([count, shardSize]).sum(1).dataSync());
-    for (let s = 0; s < count; s++) this.writeRecord(step, first + s, lossSums[s], predictions, pieces[s]?.stats ?? [], s * shardSize);
+    for (let s = 0; s < count; s++)
+      this.writeRecord(step, first + s, lossSums[s], predictions, pieces[s]?.stats ?? [], s * shardSize);
   }
 
   private computeShard(step: number, shard: number): void {
@@ -261,7 +309,13 @@ export class ShardRunner {
       return { logits: out, lossSum: l.item() };
     });
     this.flat.storeGrads(this.gradSlot(shard));
-    this.writeRecord(step, shard, lossSum, predictionsOf(logits, y), this.batchNorms.map((bn) => bn.lastBatchStats!));
+    this.writeRecord(
+      step,
+      shard,
+      lossSum,
+      predictionsOf(logits, y),
+      this.batchNorms.map((bn) => bn.lastBatchStats!),
+    );
   }
 
   /**
@@ -288,7 +342,14 @@ export class ShardRunner {
     this.inArena(() => this.computeLockstep(sync, step, start, end, groups, beforeShard));
   }
 
-  private computeLockstep(sync: SyncState, step: number, start: number, end: number, groups: number, beforeShard: (shard: number) => void): void {
+  private computeLockstep(
+    sync: SyncState,
+    step: number,
+    start: number,
+    end: number,
+    groups: number,
+    beforeShard: (shard: number) => void,
+  ): void {
     const { pieces, norms, tails } = sync.segments;
     const { seed, shards } = this.setup;
     this.model.train();
@@ -300,7 +361,15 @@ export class ShardRunner {
       // Per BatchNorm layer: its input (end of the piece's graph), the same values as a leaf (start
       // of the layer's graph), its output, and that output as a leaf (start of the next piece).
       const at = { pieceOut: [] as Tensor[], normIn: [] as Tensor[], normOut: [] as Tensor[], nextIn: [] as Tensor[] };
-      runs.push({ shard, scope: new RandomScope({ seed, step, shard }), x, y, at, local: [] as BatchStats[], logits: x });
+      runs.push({
+        shard,
+        scope: new RandomScope({ seed, step, shard }),
+        x,
+        y,
+        at,
+        local: [] as BatchStats[],
+        logits: x,
+      });
     }
     const global: ChannelStats[] = [];
     for (let i = 0; i < pieces.length; i++) {
@@ -358,7 +427,12 @@ export class ShardRunner {
         if (norm.weight !== null) slot.set(own[k].subarray(c), this.flat.offsetOf(norm.weight));
         if (norm.bias !== null) slot.set(own[k].subarray(0, c), this.flat.offsetOf(norm.bias));
         if (pieceOut[i].requiresGrad) {
-          const dx = noGrad(() => add(normIn[i].grad!, statisticsGradient(block, shards, pieceOut[i], norm.weight, norm.eps, global[i], total)));
+          const dx = noGrad(() =>
+            add(
+              normIn[i].grad!,
+              statisticsGradient(block, shards, pieceOut[i], norm.weight, norm.eps, global[i], total),
+            ),
+          );
           pieceOut[i].backward(dx);
         }
         this.flat.takeGradsOf(sync.pieceParams[i], slot);

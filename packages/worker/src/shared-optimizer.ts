@@ -45,7 +45,10 @@ export class SharedOptimizer {
   ) {
     this.optimizer = optim.optimizerFromMeta(setup.optimizer.meta);
     this.slotNames = this.optimizer.slotNames();
-    this.generations = [regionView(setup, setup.state).subarray(0, paramSize), regionView(setup, setup.optimizer.oddParams).subarray(0, paramSize)];
+    this.generations = [
+      regionView(setup, setup.state).subarray(0, paramSize),
+      regionView(setup, setup.optimizer.oddParams).subarray(0, paramSize),
+    ];
     this.slots = regionView(setup, setup.optimizer.slots);
     this.stepValues = new Float64Array(setup.optimizer.step);
     this.ring = setup.ring;
@@ -101,7 +104,14 @@ export class SharedOptimizer {
     const to = 1 - from;
     const range = (a: Float32Array): Storage => a.subarray(start, end);
     const slots = (generation: number) => this.slotNames.map((_, k) => range(this.slot(generation, k)));
-    const views: RangeViews = { end, gradSource: grad, p: range(this.params(to)), grad: range(grad), slots: slots(to), from: { p: range(this.params(from)), slots: slots(from) } };
+    const views: RangeViews = {
+      end,
+      gradSource: grad,
+      p: range(this.params(to)),
+      grad: range(grad),
+      slots: slots(to),
+      from: { p: range(this.params(from)), slots: slots(from) },
+    };
     this.views.set(key, views);
     return views;
   }

@@ -166,7 +166,8 @@ export class StepWork {
 
   /** Fresh claim counters for `step` (call once every thread is past the first barrier of step - 1). */
   resetClaims(step: number): void {
-    for (let kind = 0; kind < CLAIM_KINDS; kind++) Atomics.store(this.cells, CLAIMS + CLAIM_KINDS * (step % 2) + kind, 0);
+    for (let kind = 0; kind < CLAIM_KINDS; kind++)
+      Atomics.store(this.cells, CLAIMS + CLAIM_KINDS * (step % 2) + kind, 0);
   }
 
   /** Whether the steps were called off (a thread failed): a thread waiting anywhere throws StepAbortedError. */

@@ -3,7 +3,19 @@
 // BatchNorm over the global batch would. Shards publish per-channel partials in a shared exchange;
 // the partials are combined in shard order (float64), so the result depends on neither the number
 // of workers nor how the shards were grouped.
-import { add, batchNorm, batchNormReluMaxPool2x2, type ChannelStats, div, DtrainError, fromArray, nn, noGrad, sqrt, type Tensor } from '@dtrain/core';
+import {
+  add,
+  batchNorm,
+  batchNormReluMaxPool2x2,
+  type ChannelStats,
+  div,
+  DtrainError,
+  fromArray,
+  nn,
+  noGrad,
+  sqrt,
+  type Tensor,
+} from '@dtrain/core';
 import { combineShardStats } from './batchnorm-stats.js';
 
 export class SyncBatchNormError extends DtrainError {}
@@ -24,7 +36,9 @@ export function segmentAtBatchNorms(model: nn.Module): BatchNormSegments {
   if (all.length === 0) return { pieces: [model], norms: [], tails: [] };
   const top = model instanceof nn.Sequential ? model.layers.filter((m) => m instanceof nn.BatchNorm) : [];
   if (top.length !== all.length) {
-    throw new SyncBatchNormError('--sync-bn needs every BatchNorm layer at the top level of a sequential model (this model has one inside a nested block)');
+    throw new SyncBatchNormError(
+      '--sync-bn needs every BatchNorm layer at the top level of a sequential model (this model has one inside a nested block)',
+    );
   }
   const layers = (model as nn.Sequential).layers;
   const segments: BatchNormSegments = { pieces: [], norms: [], tails: [] };
@@ -86,7 +100,10 @@ export class SyncExchangeLayout {
 /** The global-batch mean and biased variance from every shard's forward partials (float32). */
 export function globalStats(block: Float64Array, shards: number, channels: number): ChannelStats {
   const { mean, variance } = combineShardStats(block, shards, 2 * channels, 0, channels);
-  return { mean: fromArray(Float32Array.from(mean), [channels]), variance: fromArray(Float32Array.from(variance), [channels]) };
+  return {
+    mean: fromArray(Float32Array.from(mean), [channels]),
+    variance: fromArray(Float32Array.from(variance), [channels]),
+  };
 }
 
 /** Publish a shard's batch statistics (its forward partials) into its block. */
@@ -101,8 +118,17 @@ export function writeForwardPartials(block: Float64Array, shard: number, local: 
  * recording the graph to x, weight and bias: its backward then yields, in one fused pass, the
  * gradient for fixed statistics and this shard's sum dy (bias) and sum dy * xhat (weight).
  */
-export function normalizeGlobally(x: Tensor, weight: Tensor, bias: Tensor, eps: number, stats: ChannelStats, tail: 0 | 1 | 2): Tensor {
-  return tail === 2 ? batchNormReluMaxPool2x2(x, weight, bias, stats, eps).y : batchNorm(x, weight, bias, stats, eps, tail === 1).y;
+export function normalizeGlobally(
+  x: Tensor,
+  weight: Tensor,
+  bias: Tensor,
+  eps: number,
+  stats: ChannelStats,
+  tail: 0 | 1 | 2,
+): Tensor {
+  return tail === 2
+    ? batchNormReluMaxPool2x2(x, weight, bias, stats, eps).y
+    : batchNorm(x, weight, bias, stats, eps, tail === 1).y;
 }
 
 /** The global sums of the backward partials of every shard, in shard order: [sum dy C], [sum dy*xhat C]. */
@@ -123,7 +149,15 @@ function globalSums(block: Float64Array, shards: number, c: number): { sumDy: Fl
  * -weight * invStd * (sum dy + xhat * sum dy*xhat) / N, with the sums over all shards and N elements
  * per channel in the global batch. Affine in x per channel, so one batch-norm pass computes it.
  */
-export function statisticsGradient(block: Float64Array, shards: number, x: Tensor, weight: Tensor | null, eps: number, stats: ChannelStats, total: number): Tensor {
+export function statisticsGradient(
+  block: Float64Array,
+  shards: number,
+  x: Tensor,
+  weight: Tensor | null,
+  eps: number,
+  stats: ChannelStats,
+  total: number,
+): Tensor {
   return noGrad(() => {
     const c = stats.mean.size;
     const { sumDy, sumDyXhat } = globalSums(block, shards, c);

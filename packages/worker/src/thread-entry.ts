@@ -23,7 +23,13 @@ let evaluation: ThreadEvaluation | null = null;
 
 function injectFault(setup: RunSetup, step: number, shard: number, during: 'shard' | 'update' = 'shard'): void {
   const fault = setup.fault;
-  if (fault === undefined || fault.step !== step || (fault.during ?? 'shard') !== during || (during === 'shard' && fault.shard !== shard)) return;
+  if (
+    fault === undefined ||
+    fault.step !== step ||
+    (fault.during ?? 'shard') !== during ||
+    (during === 'shard' && fault.shard !== shard)
+  )
+    return;
   // Fires once per run, whichever thread gets there first (the re-run must then succeed).
   if (Atomics.compareExchange(new Int32Array(fault.armed), 0, 1, 0) !== 1) return;
   if (fault.kind === 'exit') process.exit(1);
@@ -47,7 +53,14 @@ function sharedOptimizer(setup: RunSetup, runner: ShardRunner): SharedOptimizer 
  * reduced[start, end) = the tree sum of the shards' gradient slots there / the batch size; then,
  * if `apply` (the step's loss is finite), the optimizer step over the same range.
  */
-function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: number, end: number, apply: boolean): void {
+function sumAndStep(
+  setup: RunSetup,
+  runner: ShardRunner,
+  step: number,
+  start: number,
+  end: number,
+  apply: boolean,
+): void {
   const { paramSize } = runner.flat;
   reduction ??= {
     grads: regionView(setup, setup.grads),
@@ -58,7 +71,16 @@ function sumAndStep(setup: RunSetup, runner: ShardRunner, step: number, start: n
   const optimizer = sharedOptimizer(setup, runner);
   // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
   const groups = Math.ceil(setup.shards / setup.shardGroup);
-  treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, setup.shards * setup.shardSize, reduced, scratch);
+  treeReduceInto(
+    grads,
+    groups,
+    setup.shardGroup * paramSize,
+    start,
+    end,
+    setup.shards * setup.shardSize,
+    reduced,
+    scratch,
+  );
   if (!apply) return;
   if (start === 0 && setup.fault?.during === 'update') {
     // Test-only: half the range stepped, then the thread fails (the step must re-run from the same generation).
@@ -94,7 +116,9 @@ export default function runStepTask(task: StepTask): number {
   }
   if (task.phase === 'lockstep') {
     loadStep(setup, runner, task.step);
-    runner.runLockstep(task.step, task.start, task.end, task.groups ?? 1, (shard) => injectFault(setup, task.step, shard));
+    runner.runLockstep(task.step, task.start, task.end, task.groups ?? 1, (shard) =>
+      injectFault(setup, task.step, shard),
+    );
     return task.end - task.start;
   }
   // 'steps': this thread's share of step after step, as far as the coordinator authorizes.

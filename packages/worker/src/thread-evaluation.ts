@@ -44,7 +44,11 @@ export class ThreadEvaluation {
     setup: EvaluationSetup,
     private readonly ring: number,
   ) {
-    this.split = { inputs: new Float32Array(setup.inputs), labels: new Int32Array(setup.labels), samples: setup.samples };
+    this.split = {
+      inputs: new Float32Array(setup.inputs),
+      labels: new Int32Array(setup.labels),
+      samples: setup.samples,
+    };
     this.chunks = evalChunks(setup.samples);
     this.buffers = new Float32Array(setup.buffers);
     this.records = new Float64Array(setup.records);
@@ -90,7 +94,11 @@ export class ThreadEvaluation {
 
   /** Wait until the buffers for step `step` are published, then load them into `flat`'s model. */
   loadBuffers(step: number, flat: FlatState, aborted: () => boolean): void {
-    for (let seen = Atomics.load(this.control, this.published); seen !== step + 1; seen = Atomics.load(this.control, this.published)) {
+    for (
+      let seen = Atomics.load(this.control, this.published);
+      seen !== step + 1;
+      seen = Atomics.load(this.control, this.published)
+    ) {
       if (aborted()) throw new StepAbortedError(`step ${step} called off while waiting for the evaluation's buffers`);
       Atomics.wait(this.control, this.published, seen, POLL_MS);
     }

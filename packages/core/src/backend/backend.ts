@@ -23,7 +23,8 @@ export type UnaryOp =
   | 'softplus';
 
 /** gatePositive: a where b > 0, else 0 (relu's backward in one pass). */
-export type BinaryOp = 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'greater' | 'equal' | 'gatePositive';
+export type BinaryOp =
+  'add' | 'sub' | 'mul' | 'div' | 'pow' | 'maximum' | 'minimum' | 'greater' | 'equal' | 'gatePositive';
 
 export type ReduceOp = 'sum' | 'max';
 
@@ -104,7 +105,15 @@ export interface Backend {
 
   unary(op: UnaryOp, x: Storage, dtype: FloatDType, size: number): Storage;
   /** Elementwise with NumPy broadcasting of both operands to outShape. */
-  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: FloatDType): Storage;
+  binary(
+    op: BinaryOp,
+    a: Storage,
+    aShape: Shape,
+    b: Storage,
+    bShape: Shape,
+    outShape: Shape,
+    dtype: FloatDType,
+  ): Storage;
   /** Reduce x viewed as [outer, n, inner] over n, giving [outer, inner]. */
   reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
   /** Index of the first maximum over n of x viewed as [outer, n, inner]; int32 [outer, inner]. */
@@ -117,7 +126,14 @@ export interface Backend {
    * segment alone, the terms added in float as the per-shard gradient sum adds them. Written into
    * `out` (m x n, of dtype) where given, which is then what it returns.
    */
-  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number, out?: Storage | null): Storage;
+  matmulSegmentSum(
+    a: Storage,
+    b: Storage,
+    dtype: FloatDType,
+    spec: MatmulSpec,
+    segments: number,
+    out?: Storage | null,
+  ): Storage;
   /** Softmax (or log-softmax) over n of x viewed as [outer, n, inner], stable by max subtraction. */
   softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean): Storage;
   /** log(sum(exp(x))) over n of x viewed as [outer, n, inner]; [outer, inner]. */
@@ -132,7 +148,15 @@ export interface Backend {
   /** Gather along the middle axis of x viewed as [outer, n, inner]: out[o, j, i] = x[o, index[j], i]. */
   gather(x: Storage, dtype: DType, outer: number, n: number, inner: number, index: Storage, count: number): Storage;
   /** The adjoint of gather: out [outer, n, inner] zero, then out[o, index[j], i] += g[o, j, i]. */
-  scatterAdd(g: Storage, dtype: FloatDType, outer: number, n: number, inner: number, index: Storage, count: number): Storage;
+  scatterAdd(
+    g: Storage,
+    dtype: FloatDType,
+    outer: number,
+    n: number,
+    inner: number,
+    index: Storage,
+    count: number,
+  ): Storage;
   /** int32 labels [count] -> float [count, classes] with a 1 at each label; labels are in range. */
   oneHot(labels: Storage, count: number, classes: number, dtype: FloatDType): Storage;
 
@@ -140,14 +164,28 @@ export interface Backend {
    * Convolution (cross-correlation) of NCHW x with weight [outChannels, c, kh, kw], plus bias
    * [outChannels] when given: [n, outChannels, outH*outW].
    */
-  conv2d(x: Storage, weight: Storage, bias: Storage | null, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
+  conv2d(
+    x: Storage,
+    weight: Storage,
+    bias: Storage | null,
+    dtype: FloatDType,
+    win: Window2d,
+    outChannels: number,
+  ): Storage;
   /** Gradient of conv2d with respect to x, from g [n, outChannels, outH*outW]: NCHW. */
   conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number): Storage;
   /**
    * Gradient of conv2d with respect to the weight: [outChannels, c*kh*kw], summed over the batch;
    * with withBias also the bias gradient [outChannels] (g summed per channel), else null.
    */
-  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number, withBias: boolean): { dWeight: Storage; dBias: Storage | null };
+  conv2dBackwardWeight(
+    g: Storage,
+    x: Storage,
+    dtype: FloatDType,
+    win: Window2d,
+    outChannels: number,
+    withBias: boolean,
+  ): { dWeight: Storage; dBias: Storage | null };
   /** NCHW input -> columns [n, c*kh*kw, outH*outW] (zero outside the padded input). */
   im2col(x: Storage, dtype: FloatDType, win: Window2d): Storage;
   /** The adjoint of im2col: columns summed back into an NCHW tensor. */
@@ -162,7 +200,13 @@ export interface Backend {
    * Per-channel mean and biased variance of x viewed as [n, c, spatial], over n and spatial:
    * two float [c] storages (two-pass, accumulated in double).
    */
-  channelStats(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number): { mean: Storage; variance: Storage };
+  channelStats(
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    spatial: number,
+  ): { mean: Storage; variance: Storage };
   /**
    * y = (x - mean[ch]) * invStd[ch] * weight[ch] + bias[ch] over x viewed as [n, c, spatial], then
    * max(y, 0) when relu (batch norm and the ReLU after it in one pass).
@@ -258,7 +302,14 @@ export interface Backend {
    * One SGD step in place on param (and momentum, when momentum != 0); with `from`, the step starts
    * from the values there instead and writes the result to param and momentum (from is unchanged).
    */
-  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, size: number, hyper: SgdHyper, from?: { param: Storage; momentum: Storage | null }): void;
+  sgdStep(
+    param: Storage,
+    grad: Storage,
+    momentum: Storage | null,
+    size: number,
+    hyper: SgdHyper,
+    from?: { param: Storage; momentum: Storage | null },
+  ): void;
   /** One Adam/AdamW step in place on param, m and v; with `from`, starting from the values there (as sgdStep). */
   /**
    * One Adam step in place (or from `from`); with vMax (amsgrad), the running maximum of v, read from

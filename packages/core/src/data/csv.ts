@@ -28,7 +28,9 @@ export interface CsvOptions {
 
 export function parseCsv(text: string, options: CsvOptions = {}): TensorDataset {
   const source = options.source ?? 'CSV';
-  const lines = text.split(/\r?\n/).map((l, i) => ({ cells: l.split(',').map((c) => c.trim()), line: i + 1, empty: l.trim() === '' }));
+  const lines = text
+    .split(/\r?\n/)
+    .map((l, i) => ({ cells: l.split(',').map((c) => c.trim()), line: i + 1, empty: l.trim() === '' }));
   const rows = lines.filter((l) => !l.empty);
   if (rows.length === 0) throw new DataFormatError(`${source}: no rows`);
   const hasHeader = rows[0].cells.some((c) => c === '' || Number.isNaN(Number(c)));
@@ -39,13 +41,17 @@ export function parseCsv(text: string, options: CsvOptions = {}): TensorDataset 
   if (width < 2) throw new DataFormatError(`${source}: need at least one feature column and a label column`);
 
   let labelIndex = width - 1;
-  if (typeof options.labelColumn === 'number') labelIndex = options.labelColumn < 0 ? width + options.labelColumn : options.labelColumn;
+  if (typeof options.labelColumn === 'number')
+    labelIndex = options.labelColumn < 0 ? width + options.labelColumn : options.labelColumn;
   else if (typeof options.labelColumn === 'string') {
-    if (header === null) throw new DataFormatError(`${source}: label column "${options.labelColumn}" given but the file has no header`);
+    if (header === null)
+      throw new DataFormatError(`${source}: label column "${options.labelColumn}" given but the file has no header`);
     labelIndex = header.indexOf(options.labelColumn);
-    if (labelIndex < 0) throw new DataFormatError(`${source}: no column named "${options.labelColumn}" (columns: ${header.join(', ')})`);
+    if (labelIndex < 0)
+      throw new DataFormatError(`${source}: no column named "${options.labelColumn}" (columns: ${header.join(', ')})`);
   }
-  if (labelIndex < 0 || labelIndex >= width) throw new DataFormatError(`${source}: label column ${options.labelColumn} is out of range`);
+  if (labelIndex < 0 || labelIndex >= width)
+    throw new DataFormatError(`${source}: label column ${options.labelColumn} is out of range`);
 
   const features = new Float32Array(body.length * (width - 1));
   const labels: number[] = [];
@@ -57,8 +63,10 @@ export function parseCsv(text: string, options: CsvOptions = {}): TensorDataset 
     let f = r * (width - 1);
     row.cells.forEach((cell, c) => {
       const v = Number(cell);
-      if (cell === '' || !Number.isFinite(v)) throw new DataFormatError(`${source}:${row.line}: column ${c + 1} is not a number: "${cell}"`);
-      if (!Number.isFinite(Math.fround(v))) throw new DataFormatError(`${source}:${row.line}: column ${c + 1} overflows float32: "${cell}"`);
+      if (cell === '' || !Number.isFinite(v))
+        throw new DataFormatError(`${source}:${row.line}: column ${c + 1} is not a number: "${cell}"`);
+      if (!Number.isFinite(Math.fround(v)))
+        throw new DataFormatError(`${source}:${row.line}: column ${c + 1} overflows float32: "${cell}"`);
       if (c === labelIndex) {
         const problem = asClass ? classLabelProblem(v) : null;
         if (problem !== null) throw new DataFormatError(`${source}:${row.line}: class label "${cell}" ${problem}`);
@@ -67,6 +75,8 @@ export function parseCsv(text: string, options: CsvOptions = {}): TensorDataset 
     });
   });
   const inputs = fromArray(features, [body.length, width - 1]);
-  const targets = asClass ? fromArray(labels, [labels.length], { dtype: 'int32' }) : fromArray(labels, [labels.length, 1]);
+  const targets = asClass
+    ? fromArray(labels, [labels.length], { dtype: 'int32' })
+    : fromArray(labels, [labels.length, 1]);
   return new TensorDataset(inputs, targets);
 }

@@ -51,13 +51,16 @@ export async function loadIdxDataset(dir: string, split: 'train' | 'test'): Prom
   const labelsPath = await findFile(dir, `${prefix}-labels-idx1-ubyte`);
   const images = await readIdxFile(imagesPath);
   const labels = await readIdxFile(labelsPath);
-  if (images.shape.length !== 3) throw new DataFormatError(`${imagesPath}: expected 3 dimensions [N, H, W], got [${images.shape.join(', ')}]`);
-  if (labels.shape.length !== 1) throw new DataFormatError(`${labelsPath}: expected 1 dimension [N], got [${labels.shape.join(', ')}]`);
+  if (images.shape.length !== 3)
+    throw new DataFormatError(`${imagesPath}: expected 3 dimensions [N, H, W], got [${images.shape.join(', ')}]`);
+  if (labels.shape.length !== 1)
+    throw new DataFormatError(`${labelsPath}: expected 1 dimension [N], got [${labels.shape.join(', ')}]`);
   if (images.shape[0] !== labels.shape[0]) {
     throw new DataFormatError(`${dir}: ${images.shape[0]} images but ${labels.shape[0]} labels in the ${split} split`);
   }
   const [n, h, w] = images.shape;
-  if (!(labels.values instanceof Int32Array)) throw new DataFormatError(`${labelsPath}: labels must be integers, the file holds floats`);
+  if (!(labels.values instanceof Int32Array))
+    throw new DataFormatError(`${labelsPath}: labels must be integers, the file holds floats`);
   for (let i = 0; i < n; i++) {
     const problem = classLabelProblem(labels.values[i]);
     if (problem !== null) throw new DataFormatError(`${labelsPath}: label ${labels.values[i]} of item ${i} ${problem}`);
@@ -68,7 +71,9 @@ export async function loadIdxDataset(dir: string, split: 'train' | 'test'): Prom
     pixels[i] = images.values[i] * scale;
     if (!Number.isFinite(pixels[i])) {
       const item = Math.floor(i / (h * w));
-      throw new DataFormatError(`${imagesPath}: item ${item} holds ${images.values[i]}${Number.isFinite(images.values[i]) ? ', which overflows float32' : ''}`);
+      throw new DataFormatError(
+        `${imagesPath}: item ${item} holds ${images.values[i]}${Number.isFinite(images.values[i]) ? ', which overflows float32' : ''}`,
+      );
     }
   }
   return new TensorDataset(fromArray(pixels, [n, 1, h, w]), fromArray(labels.values, [n], { dtype: 'int32' }));

@@ -23,19 +23,23 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
     throw new DataFormatError(`${source}: not a valid IDX file: ${why}`);
   };
   if (bytes.length < 4) fail(`only ${bytes.length} bytes`);
-  if (bytes[0] !== 0 || bytes[1] !== 0) fail(`bad magic number ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join('')}`);
+  if (bytes[0] !== 0 || bytes[1] !== 0)
+    fail(`bad magic number ${Array.from(bytes.subarray(0, 4), (b) => b.toString(16).padStart(2, '0')).join('')}`);
   const type = ELEMENT_TYPES[bytes[2]];
   if (type === undefined) fail(`unknown element type 0x${bytes[2].toString(16)}`);
   const rank = bytes[3];
   if (rank === 0) fail('rank 0');
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const headerSize = 4 + 4 * rank;
-  if (bytes.length < headerSize) fail(`truncated header (${bytes.length} bytes, ${headerSize} needed for rank ${rank})`);
+  if (bytes.length < headerSize)
+    fail(`truncated header (${bytes.length} bytes, ${headerSize} needed for rank ${rank})`);
   const shape = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i, false));
   const count = shape.reduce((a, b) => a * b, 1);
   const expected = headerSize + count * type.size;
   if (bytes.length !== expected) {
-    fail(`${bytes.length < expected ? 'truncated' : 'trailing bytes'}: dimensions [${shape.join(', ')}] of ${type.name} need ${expected} bytes, file has ${bytes.length}`);
+    fail(
+      `${bytes.length < expected ? 'truncated' : 'trailing bytes'}: dimensions [${shape.join(', ')}] of ${type.name} need ${expected} bytes, file has ${bytes.length}`,
+    );
   }
   const body = headerSize;
   let values: TypedArray;
@@ -62,7 +66,11 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
 }
 
 /** Encode an array as IDX (used to write test fixtures and exported data). */
-export function encodeIdx(shape: readonly number[], values: ArrayLike<number>, type: 'uint8' | 'float32' = 'uint8'): Uint8Array {
+export function encodeIdx(
+  shape: readonly number[],
+  values: ArrayLike<number>,
+  type: 'uint8' | 'float32' = 'uint8',
+): Uint8Array {
   const size = type === 'uint8' ? 1 : 4;
   const header = 4 + 4 * shape.length;
   const out = new Uint8Array(header + values.length * size);

@@ -4,7 +4,14 @@ export { DataLoader, shuffledOrder, type Batch, type LoaderOptions } from './loa
 export { moons, spirals, regression1d } from './generated.js';
 export { parseIdx, encodeIdx, type IdxArray } from './idx.js';
 export { parseCsv, type CsvOptions } from './csv.js';
-export { normalize, randomHorizontalFlip, randomCrop, compose, type Transform, type TransformContext } from './transforms.js';
+export {
+  normalize,
+  randomHorizontalFlip,
+  randomCrop,
+  compose,
+  type Transform,
+  type TransformContext,
+} from './transforms.js';
 
 export async function loadIdxDataset(dir: string, split: 'train' | 'test') {
   return (await import('./files.js')).loadIdxDataset(dir, split);

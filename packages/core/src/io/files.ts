@@ -24,7 +24,11 @@ export async function writeFileAtomic(path: string, data: Uint8Array | string): 
   }
 }
 
-export async function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Metadata): Promise<void> {
+export async function saveSafetensors(
+  path: string,
+  tensors: Record<string, Tensor>,
+  metadata?: Metadata,
+): Promise<void> {
   await writeFileAtomic(path, encodeSafetensors(tensors, metadata));
 }
 
@@ -35,11 +39,13 @@ export async function readFileBytes(path: string): Promise<Uint8Array> {
     return await readFile(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new DataFormatError(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : code ?? String(error)})`);
+    throw new DataFormatError(`${path}: cannot read (${code === 'ENOENT' ? 'no such file' : (code ?? String(error))})`);
   }
 }
 
-export async function loadSafetensorsWithMetadata(path: string): Promise<{ tensors: Record<string, Tensor>; metadata: Metadata }> {
+export async function loadSafetensorsWithMetadata(
+  path: string,
+): Promise<{ tensors: Record<string, Tensor>; metadata: Metadata }> {
   return decodeSafetensors(await readFileBytes(path), path);
 }
 

@@ -9,7 +9,11 @@ export type { Checkpoint } from './files.js';
 const files = () => import('./files.js');
 
 /** Write tensors to a safetensors file (temp file + rename). */
-export async function saveSafetensors(path: string, tensors: Record<string, Tensor>, metadata?: Metadata): Promise<void> {
+export async function saveSafetensors(
+  path: string,
+  tensors: Record<string, Tensor>,
+  metadata?: Metadata,
+): Promise<void> {
   return (await files()).saveSafetensors(path, tensors, metadata);
 }
 

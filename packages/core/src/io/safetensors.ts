@@ -80,7 +80,10 @@ export function encodeSafetensors(tensors: Record<string, Tensor>, metadata?: Me
 }
 
 /** Parse a safetensors buffer; every structural problem is a DataFormatError naming source and key. */
-export function decodeSafetensors(bytes: Uint8Array, source: string): { tensors: Record<string, Tensor>; metadata: Metadata } {
+export function decodeSafetensors(
+  bytes: Uint8Array,
+  source: string,
+): { tensors: Record<string, Tensor>; metadata: Metadata } {
   const fail = (why: string): never => {
     throw new DataFormatError(`${source}: not a valid safetensors file: ${why}`);
   };
@@ -106,13 +109,22 @@ export function decodeSafetensors(bytes: Uint8Array, source: string): { tensors:
     const kind = READ[entry.dtype ?? ''];
     if (kind === undefined) fail(`tensor "${name}" has unsupported dtype ${JSON.stringify(entry.dtype)}`);
     const shape = entry.shape;
-    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) fail(`tensor "${name}" has an invalid shape`);
+    if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0))
+      fail(`tensor "${name}" has an invalid shape`);
     const offsets = entry.data_offsets;
     if (!Array.isArray(offsets) || offsets.length !== 2) fail(`tensor "${name}" has invalid data_offsets`);
     const [begin, end] = offsets as [number, number];
     const count = shape!.reduce((a, b) => a * b, 1);
-    if (!(Number.isInteger(begin) && Number.isInteger(end) && begin >= 0 && end <= dataLength && end - begin === count * kind.size)) {
-      fail(`tensor "${name}": data_offsets [${begin}, ${end}] do not hold ${count} ${entry.dtype} values within ${dataLength} data bytes`);
+    if (!(
+      Number.isInteger(begin) &&
+      Number.isInteger(end) &&
+      begin >= 0 &&
+      end <= dataLength &&
+      end - begin === count * kind.size
+    )) {
+      fail(
+        `tensor "${name}": data_offsets [${begin}, ${end}] do not hold ${count} ${entry.dtype} values within ${dataLength} data bytes`,
+      );
     }
     spans.push([begin, end, name]);
     const values = new Array<number>(count);

@@ -47,7 +47,8 @@ function negativeAtLabels(
   for (let i = 0; i < rows; i++) {
     const label = values[i];
     if (label === ignoreIndex) continue;
-    if (!(label >= 0 && label < classes)) throw new ShapeError(`${what}: label ${label} at position ${i} is outside [0, ${classes})`);
+    if (!(label >= 0 && label < classes))
+      throw new ShapeError(`${what}: label ${label} at position ${i} is outside [0, ${classes})`);
     kept.push(i);
     picks.push(i * classes + label);
   }
@@ -67,15 +68,20 @@ function negativeAtLabels(
 
 function sameShape(what: string, a: Tensor, b: Tensor): void {
   if (!shapesEqual(a.shape, b.shape)) {
-    throw new ShapeError(`${what}: input ${formatShape(a.shape)} and target ${formatShape(b.shape)} must have the same shape`);
+    throw new ShapeError(
+      `${what}: input ${formatShape(a.shape)} and target ${formatShape(b.shape)} must have the same shape`,
+    );
   }
 }
 
 function classScores(what: string, input: Tensor, target: Tensor): void {
-  if (input.rank !== 2) throw new ShapeError(`${what}: expected input [batch, classes], got ${formatShape(input.shape)}`);
+  if (input.rank !== 2)
+    throw new ShapeError(`${what}: expected input [batch, classes], got ${formatShape(input.shape)}`);
   if (target.dtype === 'int32') {
     if (target.rank !== 1 || target.shape[0] !== input.shape[0]) {
-      throw new ShapeError(`${what}: labels ${formatShape(target.shape)} do not match input ${formatShape(input.shape)}`);
+      throw new ShapeError(
+        `${what}: labels ${formatShape(target.shape)} do not match input ${formatShape(input.shape)}`,
+      );
     }
   } else {
     sameShape(what, input, target);
@@ -99,7 +105,10 @@ export function l1(input: Tensor, target: Tensor, options: LossOptions = {}): Te
 
 /** 0.5 d^2 where |d| < delta, delta (|d| - 0.5 delta) beyond: quadratic near 0, linear in the tails. */
 export function huber(input: Tensor, target: Tensor, options: LossOptions & { delta?: number } = {}): Tensor {
-  checkOptions('huber', options, { reduction: REDUCTION, delta: { number: [0, Infinity], minOpen: true, maxOpen: true } });
+  checkOptions('huber', options, {
+    reduction: REDUCTION,
+    delta: { number: [0, Infinity], minOpen: true, maxOpen: true },
+  });
   sameShape('huber', input, target);
   const delta = options.delta ?? 1;
   const a = abs(sub(input, target));
@@ -121,19 +130,31 @@ export interface CrossEntropyOptions extends LossOptions {
  * -sum(target * logSoftmax(logits)).
  */
 export function crossEntropy(logits: Tensor, target: Tensor, options: CrossEntropyOptions = {}): Tensor {
-  checkOptions('crossEntropy', options, { reduction: REDUCTION, labelSmoothing: { number: [0, 1], maxOpen: true }, ignoreIndex: IGNORE_INDEX });
+  checkOptions('crossEntropy', options, {
+    reduction: REDUCTION,
+    labelSmoothing: { number: [0, 1], maxOpen: true },
+    ignoreIndex: IGNORE_INDEX,
+  });
   classScores('crossEntropy', logits, target);
   const classes = logits.shape[1];
   const smoothing = options.labelSmoothing ?? 0;
   const logProbs = logSoftmax(logits, 1);
   if (target.dtype === 'int32') {
-    return negativeAtLabels('crossEntropy', logProbs, target, options.reduction, options.ignoreIndex ?? -100, (picked, keptLogProbs) => {
-      if (smoothing === 0) return picked;
-      // (1 - s) * -log p[label] + s * mean over classes of -log p.
-      return add(mul(picked, 1 - smoothing), mul(sum(keptLogProbs(), 1), -smoothing / classes));
-    });
+    return negativeAtLabels(
+      'crossEntropy',
+      logProbs,
+      target,
+      options.reduction,
+      options.ignoreIndex ?? -100,
+      (picked, keptLogProbs) => {
+        if (smoothing === 0) return picked;
+        // (1 - s) * -log p[label] + s * mean over classes of -log p.
+        return add(mul(picked, 1 - smoothing), mul(sum(keptLogProbs(), 1), -smoothing / classes));
+      },
+    );
   }
-  if (options.ignoreIndex !== undefined) throw new OptionError('crossEntropy: ignoreIndex applies to int32 class labels, not to class probabilities');
+  if (options.ignoreIndex !== undefined)
+    throw new OptionError('crossEntropy: ignoreIndex applies to int32 class labels, not to class probabilities');
   const probs = smoothing > 0 ? add(mul(target, 1 - smoothing), smoothing / classes) : target;
   return reduce(mul(sum(mul(probs, logProbs), 1), -1), options.reduction);
 }

@@ -28,7 +28,8 @@ export function calculateGain(nonlinearity: Nonlinearity, param = 0.01): number 
 
 /** fan_in = shape[1] * receptive field, fan_out = shape[0] * receptive field (weights [out, in, ...]). */
 export function fans(t: Tensor): { fanIn: number; fanOut: number } {
-  if (t.rank < 2) throw new ShapeError(`init: fan in and fan out need a tensor of rank >= 2, got ${formatShape(t.shape)}`);
+  if (t.rank < 2)
+    throw new ShapeError(`init: fan in and fan out need a tensor of rank >= 2, got ${formatShape(t.shape)}`);
   const receptive = t.shape.slice(2).reduce((a, b) => a * b, 1);
   return { fanIn: t.shape[1] * receptive, fanOut: t.shape[0] * receptive };
 }

@@ -24,7 +24,13 @@ function defaultInit(weight: Tensor, bias: Tensor | null): void {
 const SIZE: OptionRule = { integer: [1, 2 ** 30] };
 
 /** The options a convolution takes, checked before anything is allocated. */
-function checkConv(what: string, inChannels: number, outChannels: number, kernelSize: unknown, options: ConvLayerOptions): number {
+function checkConv(
+  what: string,
+  inChannels: number,
+  outChannels: number,
+  kernelSize: unknown,
+  options: ConvLayerOptions,
+): number {
   checkOptions(what, options, { stride: 'any', padding: 'any', dilation: 'any', groups: SIZE, bias: 'boolean' });
   checkOptions(what, { inChannels, outChannels }, { inChannels: SIZE, outChannels: SIZE });
   checkPair(what, 'kernelSize', kernelSize, 1);
@@ -33,7 +39,9 @@ function checkConv(what: string, inChannels: number, outChannels: number, kernel
   checkPair(what, 'dilation', options.dilation, 1);
   const groups = options.groups ?? 1;
   if (inChannels % groups !== 0 || outChannels % groups !== 0) {
-    throw new OptionError(`${what}: in_channels ${inChannels} and out_channels ${outChannels} must both be divisible by groups ${groups}`);
+    throw new OptionError(
+      `${what}: in_channels ${inChannels} and out_channels ${outChannels} must both be divisible by groups ${groups}`,
+    );
   }
   return groups;
 }

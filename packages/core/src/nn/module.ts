@@ -107,7 +107,9 @@ export abstract class Module {
       if (source === undefined) {
         if (strict) problems.push(`missing key "${key}"`);
       } else if (!shapesEqual(source.shape, target.shape)) {
-        problems.push(`key "${key}": shape ${formatShape(source.shape)} in the state dict, ${formatShape(target.shape)} in the module`);
+        problems.push(
+          `key "${key}": shape ${formatShape(source.shape)} in the state dict, ${formatShape(target.shape)} in the module`,
+        );
       }
     }
     if (strict) for (const key of Object.keys(state)) if (!(key in own)) problems.push(`unexpected key "${key}"`);

@@ -48,8 +48,14 @@ export abstract class BatchNorm extends Module {
   ) {
     super();
     const what = new.target.name;
-    checkOptions(what, options, { eps: { number: [0, Infinity], minOpen: true, maxOpen: true }, momentum: 'any', affine: 'boolean', trackRunningStats: 'boolean' });
-    if (options.momentum !== undefined && options.momentum !== null) checkOptions(what, { momentum: options.momentum }, { momentum: { number: [0, 1] } });
+    checkOptions(what, options, {
+      eps: { number: [0, Infinity], minOpen: true, maxOpen: true },
+      momentum: 'any',
+      affine: 'boolean',
+      trackRunningStats: 'boolean',
+    });
+    if (options.momentum !== undefined && options.momentum !== null)
+      checkOptions(what, { momentum: options.momentum }, { momentum: { number: [0, 1] } });
     checkOptions(what, { numFeatures }, { numFeatures: { integer: [1, 2 ** 30] } });
     this.eps = options.eps ?? 1e-5;
     this.momentum = options.momentum === undefined ? 0.1 : options.momentum;
@@ -89,10 +95,14 @@ export abstract class BatchNorm extends Module {
     }
     const useBatch = this.training || this.runningMean === null;
     if (this.training && x.size === this.numFeatures) {
-      throw new ShapeError(`${this.constructor.name}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`);
+      throw new ShapeError(
+        `${this.constructor.name}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`,
+      );
     }
     const running = useBatch ? null : { mean: this.runningMean!, variance: this.runningVar! };
-    const { y, batchStats } = pool2x2 ? batchNormReluMaxPool2x2(x, this.weight, this.bias, running, this.eps) : batchNorm(x, this.weight, this.bias, running, this.eps, relu);
+    const { y, batchStats } = pool2x2
+      ? batchNormReluMaxPool2x2(x, this.weight, this.bias, running, this.eps)
+      : batchNorm(x, this.weight, this.bias, running, this.eps, relu);
     if (this.training) {
       const count = x.size / this.numFeatures;
       this.lastBatchStats = { mean: batchStats!.mean, variance: batchStats!.variance, count };
@@ -109,7 +119,8 @@ export abstract class BatchNorm extends Module {
     if (this.runningMean === null) return;
     noGrad(() => {
       const tracked = this.numBatchesTracked!.item() + 1;
-      const write = (target: Tensor, value: Tensor) => target.backend.copyInto(target.storage, value.storage, target.dtype, target.size);
+      const write = (target: Tensor, value: Tensor) =>
+        target.backend.copyInto(target.storage, value.storage, target.dtype, target.size);
       write(this.numBatchesTracked!, fromArray([tracked], [], { dtype: 'int32' }));
       const m = this.momentum ?? 1 / tracked;
       const unbiased = mul(batchVar, count / Math.max(count - 1, 1));
@@ -146,9 +157,15 @@ export class LayerNorm extends Module {
   readonly bias: Tensor | null;
   readonly eps: number;
 
-  constructor(normalizedShape: number | readonly number[], options: { eps?: number; elementwiseAffine?: boolean } = {}) {
+  constructor(
+    normalizedShape: number | readonly number[],
+    options: { eps?: number; elementwiseAffine?: boolean } = {},
+  ) {
     super();
-    checkOptions('LayerNorm', options, { eps: { number: [0, Infinity], minOpen: true, maxOpen: true }, elementwiseAffine: 'boolean' });
+    checkOptions('LayerNorm', options, {
+      eps: { number: [0, Infinity], minOpen: true, maxOpen: true },
+      elementwiseAffine: 'boolean',
+    });
     this.normalizedShape = typeof normalizedShape === 'number' ? [normalizedShape] : [...normalizedShape];
     this.eps = options.eps ?? 1e-5;
     const affine = options.elementwiseAffine ?? true;
@@ -160,7 +177,9 @@ export class LayerNorm extends Module {
     const k = this.normalizedShape.length;
     const tail = x.shape.slice(x.rank - k);
     if (x.rank < k || tail.some((d, i) => d !== this.normalizedShape[i])) {
-      throw new ShapeError(`LayerNorm: input ${formatShape(x.shape)} does not end in ${formatShape(this.normalizedShape)}`);
+      throw new ShapeError(
+        `LayerNorm: input ${formatShape(x.shape)} does not end in ${formatShape(this.normalizedShape)}`,
+      );
     }
     const axes = tail.map((_, i) => x.rank - k + i);
     const xhat = normalize(x, axes, this.eps);

@@ -5,8 +5,18 @@ import type { Tensor } from '../tensor/tensor.js';
 import { checkOptions, checkPair } from '../options.js';
 import { Module } from './module.js';
 
-function checkPool(what: string, kernelSize: Pair, options: PoolOptions & { dilation?: Pair; countIncludePad?: boolean }, extra: string): void {
-  checkOptions(what, options, { stride: 'any', padding: 'any', ceilMode: 'boolean', [extra]: extra === 'dilation' ? 'any' : 'boolean' });
+function checkPool(
+  what: string,
+  kernelSize: Pair,
+  options: PoolOptions & { dilation?: Pair; countIncludePad?: boolean },
+  extra: string,
+): void {
+  checkOptions(what, options, {
+    stride: 'any',
+    padding: 'any',
+    ceilMode: 'boolean',
+    [extra]: extra === 'dilation' ? 'any' : 'boolean',
+  });
   checkPair(what, 'kernelSize', kernelSize, 1);
   checkPair(what, 'stride', options.stride, 1);
   checkPair(what, 'padding', options.padding, 0);

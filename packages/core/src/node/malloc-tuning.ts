@@ -53,7 +53,9 @@ export async function relaunchWithMallocTuning(): Promise<void> {
   process.on('SIGINT', forward);
   process.on('SIGTERM', forward);
   const code = await new Promise<number>((resolve) => {
-    child.on('exit', (status, signal) => resolve(status ?? (signal === null ? 1 : 128 + (signal === 'SIGINT' ? 2 : 15))));
+    child.on('exit', (status, signal) =>
+      resolve(status ?? (signal === null ? 1 : 128 + (signal === 'SIGINT' ? 2 : 15))),
+    );
     child.on('error', () => resolve(1));
   });
   process.exit(code);

@@ -13,7 +13,8 @@ export function batchSegments(): number {
 
 /** Run fn (forward and the graph it records) with the batch axis made of `count` equal shards. */
 export function withBatchSegments<T>(count: number, fn: () => T): T {
-  if (!Number.isInteger(count) || count < 1) throw new RangeError(`withBatchSegments: count must be a positive integer, got ${count}`);
+  if (!Number.isInteger(count) || count < 1)
+    throw new RangeError(`withBatchSegments: count must be a positive integer, got ${count}`);
   const outer = current;
   current = count;
   try {

@@ -32,9 +32,18 @@ function affineWeights(x: Tensor, dtype: FloatDType, c: number, weight: Tensor |
 }
 
 /** Weight and bias, the statistics used (the batch's when stats is null), and 1 / sqrt(variance + eps). */
-function affineOperands(x: Tensor, dtype: FloatDType, c: number, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number) {
+function affineOperands(
+  x: Tensor,
+  dtype: FloatDType,
+  c: number,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  stats: ChannelStats | null,
+  eps: number,
+) {
   const { w, b } = affineWeights(x, dtype, c, weight, bias);
-  const used = stats === null ? channelStats(x) : { mean: toDType(stats.mean, dtype), variance: toDType(stats.variance, dtype) };
+  const used =
+    stats === null ? channelStats(x) : { mean: toDType(stats.mean, dtype), variance: toDType(stats.variance, dtype) };
   const invStd = noGrad(() => div(1, sqrt(add(used.variance, eps))));
   return { w, b, used, invStd };
 }
@@ -58,11 +67,34 @@ export function batchNorm(
   const [n, c] = x.shape;
   const spatial = x.size / Math.max(1, n * c);
   const { w, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
-  const storage = x.backend.channelAffine(x.storage, dtype, n, c, spatial, used.mean.storage, invStd.storage, w.storage, b.storage, relu);
+  const storage = x.backend.channelAffine(
+    x.storage,
+    dtype,
+    n,
+    c,
+    spatial,
+    used.mean.storage,
+    invStd.storage,
+    w.storage,
+    b.storage,
+    relu,
+  );
   const batchStats = stats === null;
   const y = result(relu ? 'batchNormRelu' : 'batchNorm', [x, w, b], storage, x.shape, dtype, (g) => {
     const gate = relu ? storage : null;
-    const r = g.backend.batchNormBackward(g.storage, x.storage, dtype, n, c, spatial, used.mean.storage, invStd.storage, w.storage, batchStats, gate);
+    const r = g.backend.batchNormBackward(
+      g.storage,
+      x.storage,
+      dtype,
+      n,
+      c,
+      spatial,
+      used.mean.storage,
+      invStd.storage,
+      w.storage,
+      batchStats,
+      gate,
+    );
     return [
       new Tensor(r.dx, x.shape, dtype, g.backend),
       new Tensor(r.dWeight, [c], dtype, g.backend),
@@ -77,24 +109,74 @@ export function batchNorm(
  * stored (4x the output for 2x2 pooling), and the backward recomputes the ReLU gate from x. The same
  * values as the three ops in turn; gradients equal up to the order of the batch-norm sums.
  */
-export function batchNormReluMaxPool2x2(x: Tensor, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats | null, eps: number): BatchNormResult {
+export function batchNormReluMaxPool2x2(
+  x: Tensor,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  stats: ChannelStats | null,
+  eps: number,
+): BatchNormResult {
   const dtype = requireFloat('batchNormReluMaxPool2x2', x);
   if (x.rank !== 4) throw new ShapeError(`batchNormReluMaxPool2x2: expected [N, C, H, W], got ${formatShape(x.shape)}`);
   const [n, c, h, w] = x.shape;
   const batchStats = stats === null;
-  const { w: wt, b, used, invStd, pooled } = batchStats ? batchAffineReluPool(x, dtype, weight, bias, eps) : runningAffineReluPool(x, dtype, weight, bias, stats, eps);
+  const {
+    w: wt,
+    b,
+    used,
+    invStd,
+    pooled,
+  } = batchStats
+    ? batchAffineReluPool(x, dtype, weight, bias, eps)
+    : runningAffineReluPool(x, dtype, weight, bias, stats, eps);
   const y = result('batchNormReluMaxPool2x2', [x, wt, b], pooled.values, [n, c, h >> 1, w >> 1], dtype, (g) => {
-    const r = g.backend.batchNormReluPoolBackward(g.storage, pooled.argmax, x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage, batchStats);
-    return [new Tensor(r.dx, x.shape, dtype, g.backend), new Tensor(r.dWeight, [c], dtype, g.backend), new Tensor(r.dBias, [c], dtype, g.backend)];
+    const r = g.backend.batchNormReluPoolBackward(
+      g.storage,
+      pooled.argmax,
+      x.storage,
+      dtype,
+      n,
+      c,
+      h,
+      w,
+      used.mean.storage,
+      invStd.storage,
+      wt.storage,
+      b.storage,
+      batchStats,
+    );
+    return [
+      new Tensor(r.dx, x.shape, dtype, g.backend),
+      new Tensor(r.dWeight, [c], dtype, g.backend),
+      new Tensor(r.dBias, [c], dtype, g.backend),
+    ];
   });
   return { y, batchStats: batchStats ? used : null };
 }
 
 /** The fused op's forward with running statistics. */
-function runningAffineReluPool(x: Tensor, dtype: FloatDType, weight: Tensor | null, bias: Tensor | null, stats: ChannelStats, eps: number) {
+function runningAffineReluPool(
+  x: Tensor,
+  dtype: FloatDType,
+  weight: Tensor | null,
+  bias: Tensor | null,
+  stats: ChannelStats,
+  eps: number,
+) {
   const [n, c, h, w] = x.shape;
   const { w: wt, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
-  const pooled = x.backend.channelAffineReluPool2x2(x.storage, dtype, n, c, h, w, used.mean.storage, invStd.storage, wt.storage, b.storage);
+  const pooled = x.backend.channelAffineReluPool2x2(
+    x.storage,
+    dtype,
+    n,
+    c,
+    h,
+    w,
+    used.mean.storage,
+    invStd.storage,
+    wt.storage,
+    b.storage,
+  );
   return { w: wt, b, used, invStd, pooled };
 }
 
@@ -104,7 +186,13 @@ function batchAffineReluPool(x: Tensor, dtype: FloatDType, weight: Tensor | null
   const { w: wt, b } = affineWeights(x, dtype, c, weight, bias);
   const r = x.backend.batchStatsAffineReluPool2x2(x.storage, dtype, n, c, h, w, wt.storage, b.storage, eps);
   const channel = (s: typeof r.mean) => new Tensor(s, [c], dtype, x.backend);
-  return { w: wt, b, used: { mean: channel(r.mean), variance: channel(r.variance) }, invStd: channel(r.invStd), pooled: { values: r.values, argmax: r.argmax } };
+  return {
+    w: wt,
+    b,
+    used: { mean: channel(r.mean), variance: channel(r.variance) },
+    invStd: channel(r.invStd),
+    pooled: { values: r.values, argmax: r.argmax },
+  };
 }
 
 /** Per-channel mean and biased variance of x [N, C, ...] (no gradient). */

@@ -25,11 +25,20 @@ function dims(shape: Shape, trans: boolean): [number, number] {
  * segments > 1 (a linear layer over a batch of shards, see withBatchSegments): a is [rows, k] and b
  * the weight, and the weight and bias gradients are summed per segment of rows, then in the tree.
  */
-function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: Tensor | null = null, segments = 1): Tensor {
+function matmulT(
+  a: Tensor,
+  b: Tensor,
+  transA: boolean,
+  transB: boolean,
+  bias: Tensor | null = null,
+  segments = 1,
+): Tensor {
   const [m, k] = dims(a.shape, transA);
   const [k2, n] = dims(b.shape, transB);
   if (k !== k2) {
-    throw new ShapeError(`matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${k} vs ${k2})`);
+    throw new ShapeError(
+      `matmul: inner dimensions differ: ${formatShape(a.shape)} @ ${formatShape(b.shape)} (${k} vs ${k2})`,
+    );
   }
   const batchA = a.shape.slice(0, -2);
   const batchB = b.shape.slice(0, -2);
@@ -42,16 +51,22 @@ function matmulT(a: Tensor, b: Tensor, transA: boolean, transB: boolean, bias: T
   const y = fit(b, batchB);
   const dtype = requireFloat('matmul', x);
   const rowBias = bias === null ? null : toDType(bias, dtype);
-  const storage = x.backend.matmul(x.storage, y.storage, dtype, {
-    batch,
-    m,
-    k,
-    n,
-    transA,
-    transB,
-    aBatchStride: sizeOf(x.shape.slice(0, -2)) === 1 ? 0 : m * k,
-    bBatchStride: sizeOf(y.shape.slice(0, -2)) === 1 ? 0 : k * n,
-  }, rowBias?.storage ?? null);
+  const storage = x.backend.matmul(
+    x.storage,
+    y.storage,
+    dtype,
+    {
+      batch,
+      m,
+      k,
+      n,
+      transA,
+      transB,
+      aBatchStride: sizeOf(x.shape.slice(0, -2)) === 1 ? 0 : m * k,
+      bBatchStride: sizeOf(y.shape.slice(0, -2)) === 1 ? 0 : k * n,
+    },
+    rowBias?.storage ?? null,
+  );
   const inputs = rowBias === null ? [x, y] : [x, y, rowBias];
   if (segments > 1) {
     return result('matmul', inputs, storage, [m, n], dtype, (g, needs) => [
@@ -77,7 +92,10 @@ function segmentBiasGradient(g: Tensor, segments: number): Tensor {
   const sums = sum(reshape(g, [segments, rows / segments, n]), 1);
   const values = sums.storage;
   if (!(values instanceof Float32Array || values instanceof Float64Array)) {
-    return treeCombine(Array.from({ length: segments }, (_, s) => reshape(slice(sums, s, s + 1), [n])), add);
+    return treeCombine(
+      Array.from({ length: segments }, (_, s) => reshape(slice(sums, s, s + 1), [n])),
+      add,
+    );
   }
   // Typed-array storage (the CPU backend): the same tree added in place, row onto row, instead of a
   // tensor op per segment and per addition (their overhead outweighed the additions themselves).
@@ -95,11 +113,24 @@ function segmentBiasGradient(g: Tensor, segments: number): Tensor {
  * gives (g^T x, or x^T g for an untransposed w), the segments added in the pairwise tree; into the
  * weight's gradient destination where it has one (see withGradientDestinations).
  */
-function segmentSumProduct(g: Tensor, x: Tensor, transB: boolean, segments: number, into: Storage | null = null): Tensor {
+function segmentSumProduct(
+  g: Tensor,
+  x: Tensor,
+  transB: boolean,
+  segments: number,
+  into: Storage | null = null,
+): Tensor {
   const [rows, n] = [g.shape[0], g.shape[1]];
   const k = x.shape[1];
   const [a, b, m, cols] = transB ? [g, x, n, k] : [x, g, k, n];
-  const storage = a.backend.matmulSegmentSum(a.storage, b.storage, g.dtype as FloatDType, { batch: 1, m, k: rows, n: cols, transA: true, transB: false, aBatchStride: 0, bBatchStride: 0 }, segments, into);
+  const storage = a.backend.matmulSegmentSum(
+    a.storage,
+    b.storage,
+    g.dtype as FloatDType,
+    { batch: 1, m, k: rows, n: cols, transA: true, transB: false, aBatchStride: 0, bBatchStride: 0 },
+    segments,
+    into,
+  );
   return result('matmul', [a, b], storage, [m, cols], g.dtype, () => {
     throw new AutogradError('the segment-summed weight gradient is not differentiable again');
   });
@@ -107,7 +138,9 @@ function segmentSumProduct(g: Tensor, x: Tensor, transB: boolean, segments: numb
 
 export function matmul(a: Tensor, b: Tensor): Tensor {
   if (a.rank === 0 || b.rank === 0) {
-    throw new ShapeError(`matmul: both operands need at least one dimension, got ${formatShape(a.shape)} @ ${formatShape(b.shape)}`);
+    throw new ShapeError(
+      `matmul: both operands need at least one dimension, got ${formatShape(a.shape)} @ ${formatShape(b.shape)}`,
+    );
   }
   const dtype = promoteFloat(requireFloat('matmul', a), requireFloat('matmul', b));
   const x = a.rank === 1 ? reshape(toDType(a, dtype), [1, a.shape[0]]) : toDType(a, dtype);
@@ -124,7 +157,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
 export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): Tensor {
   if (weight.rank !== 2) throw new ShapeError(`linear: weight must be [out, in], got ${formatShape(weight.shape)}`);
   if (x.rank === 0 || x.shape[x.rank - 1] !== weight.shape[1]) {
-    throw new ShapeError(`linear: input ${formatShape(x.shape)} does not end in ${weight.shape[1]} features (weight ${formatShape(weight.shape)})`);
+    throw new ShapeError(
+      `linear: input ${formatShape(x.shape)} does not end in ${weight.shape[1]} features (weight ${formatShape(weight.shape)})`,
+    );
   }
   if (bias !== null && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
     throw new ShapeError(`linear: bias must be [${weight.shape[0]}], got ${formatShape(bias.shape)}`);
@@ -133,7 +168,9 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   // A batch of shards (withBatchSegments): the weight and bias gradients are summed shard by shard.
   const segments = batchSegments();
   if (segments > 1 && (x.rank !== 2 || x.shape[0] % segments !== 0)) {
-    throw new ShapeError(`linear: a batch of ${segments} shards (withBatchSegments) needs a [rows, features] input with rows a multiple of ${segments}, got ${formatShape(x.shape)}`);
+    throw new ShapeError(
+      `linear: a batch of ${segments} shards (withBatchSegments) needs a [rows, features] input with rows a multiple of ${segments}, got ${formatShape(x.shape)}`,
+    );
   }
   const y = matmulT(x2, weight, false, true, bias, segments);
   return x.rank === 1 ? reshape(y, [weight.shape[0]]) : y;

@@ -33,7 +33,8 @@ export function reshape(x: Tensor, shape: Shape): Tensor {
 
 function resolveShape(shape: Shape, size: number, from: Shape): number[] {
   const inferred = shape.indexOf(-1);
-  if (inferred !== shape.lastIndexOf(-1)) throw new ShapeError(`reshape: only one dimension can be -1, got ${formatShape(shape)}`);
+  if (inferred !== shape.lastIndexOf(-1))
+    throw new ShapeError(`reshape: only one dimension can be -1, got ${formatShape(shape)}`);
   const out = [...shape];
   if (inferred >= 0) {
     const known = sizeOf(shape.filter((_, i) => i !== inferred));
@@ -60,7 +61,9 @@ export function flatten(x: Tensor, startAxis = 0, endAxis = -1): Tensor {
 export function permute(x: Tensor, perm: readonly number[]): Tensor {
   const axes = perm.map((p) => normalizeAxis(p, x.rank, 'permute'));
   if (axes.length !== x.rank || new Set(axes).size !== x.rank) {
-    throw new ShapeError(`permute: [${perm.join(', ')}] is not a permutation of the ${x.rank} axes of ${formatShape(x.shape)}`);
+    throw new ShapeError(
+      `permute: [${perm.join(', ')}] is not a permutation of the ${x.rank} axes of ${formatShape(x.shape)}`,
+    );
   }
   if (axes.every((a, i) => a === i)) return x;
   const shape = axes.map((a) => x.shape[a]);
@@ -81,10 +84,17 @@ export function transpose(x: Tensor, axis0 = -2, axis1 = -1): Tensor {
 }
 
 export function squeeze(x: Tensor, axis?: number): Tensor {
-  if (axis === undefined) return reshape(x, x.shape.filter((d) => d !== 1));
+  if (axis === undefined)
+    return reshape(
+      x,
+      x.shape.filter((d) => d !== 1),
+    );
   const a = normalizeAxis(axis, x.rank, 'squeeze');
   if (x.shape[a] !== 1) return x;
-  return reshape(x, x.shape.filter((_, i) => i !== a));
+  return reshape(
+    x,
+    x.shape.filter((_, i) => i !== a),
+  );
 }
 
 export function unsqueeze(x: Tensor, axis: number): Tensor {
@@ -128,8 +138,18 @@ export function slice(x: Tensor, start: number, end: number | undefined, axis = 
   const shape = x.shape.map((d, i) => (i === a ? to - from : d));
   const storage = x.backend.sliceAxis(x.storage, x.dtype, outer, n, inner, from, to - from);
   return result('slice', [x], storage, shape, x.dtype, (g) => {
-    const before = new Tensor(g.backend.alloc(g.dtype, outer * from * inner), shape.map((d, i) => (i === a ? from : d)), g.dtype, g.backend);
-    const after = new Tensor(g.backend.alloc(g.dtype, outer * (n - to) * inner), shape.map((d, i) => (i === a ? n - to : d)), g.dtype, g.backend);
+    const before = new Tensor(
+      g.backend.alloc(g.dtype, outer * from * inner),
+      shape.map((d, i) => (i === a ? from : d)),
+      g.dtype,
+      g.backend,
+    );
+    const after = new Tensor(
+      g.backend.alloc(g.dtype, outer * (n - to) * inner),
+      shape.map((d, i) => (i === a ? n - to : d)),
+      g.dtype,
+      g.backend,
+    );
     return [concat([before, g, after], a)];
   });
 }
@@ -137,7 +157,10 @@ export function slice(x: Tensor, start: number, end: number | undefined, axis = 
 /** Rows (or entries along axis) at the given indices, in that order; repeats allowed. */
 export function indexSelect(x: Tensor, indices: Tensor | readonly number[], axis = 0): Tensor {
   const a = normalizeAxis(axis, x.rank, 'indexSelect');
-  const idx = indices instanceof Tensor ? indices : new Tensor(x.backend.fromArray('int32', indices), [indices.length], 'int32', x.backend);
+  const idx =
+    indices instanceof Tensor
+      ? indices
+      : new Tensor(x.backend.fromArray('int32', indices), [indices.length], 'int32', x.backend);
   if (idx.dtype !== 'int32' || idx.rank !== 1) {
     throw new DTypeError(`indexSelect: indices must be a 1-D int32 tensor, got ${idx.dtype} ${formatShape(idx.shape)}`);
   }
@@ -145,7 +168,9 @@ export function indexSelect(x: Tensor, indices: Tensor | readonly number[], axis
   const values = idx.dataSync();
   for (let j = 0; j < values.length; j++) {
     if (values[j] < 0 || values[j] >= n) {
-      throw new ShapeError(`indexSelect: index ${values[j]} at position ${j} is out of range for axis ${a} of size ${n}`);
+      throw new ShapeError(
+        `indexSelect: index ${values[j]} at position ${j} is out of range for axis ${a} of size ${n}`,
+      );
     }
   }
   const [outer, , inner] = splitAround(x.shape, a);
@@ -165,14 +190,22 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   for (const t of tensors) {
     if (t.dtype !== first.dtype) throw new DTypeError(`concat: mixed dtypes ${first.dtype} and ${t.dtype}`);
     if (t.rank !== first.rank || t.shape.some((d, i) => i !== a && d !== first.shape[i])) {
-      throw new ShapeError(`concat: shapes ${formatShape(first.shape)} and ${formatShape(t.shape)} differ outside axis ${a}`);
+      throw new ShapeError(
+        `concat: shapes ${formatShape(first.shape)} and ${formatShape(t.shape)} differ outside axis ${a}`,
+      );
     }
   }
   const [outer, , inner] = splitAround(first.shape, a);
   const ns = tensors.map((t) => t.shape[a]);
   const total = ns.reduce((s, n) => s + n, 0);
   const shape = first.shape.map((d, i) => (i === a ? total : d));
-  const storage = first.backend.concatAxis(tensors.map((t) => t.storage), first.dtype, outer, ns, inner);
+  const storage = first.backend.concatAxis(
+    tensors.map((t) => t.storage),
+    first.dtype,
+    outer,
+    ns,
+    inner,
+  );
   return result('concat', tensors, storage, shape, first.dtype, (g, needs) => {
     let offset = 0;
     return ns.map((n, i) => {

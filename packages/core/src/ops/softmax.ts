@@ -15,7 +15,9 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const [outer, n, inner] = splitAround(x.shape, a);
   const storage = x.backend.softmax(x.storage, dtype, outer, n, inner, false);
   // dx = y * (g - sum(g * y))
-  const out: Tensor = result('softmax', [x], storage, x.shape, dtype, (g) => [mul(out, sub(g, sum(mul(g, out), a, true)))]);
+  const out: Tensor = result('softmax', [x], storage, x.shape, dtype, (g) => [
+    mul(out, sub(g, sum(mul(g, out), a, true))),
+  ]);
   return out;
 }
 
@@ -25,7 +27,9 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const [outer, n, inner] = splitAround(x.shape, a);
   const storage = x.backend.softmax(x.storage, dtype, outer, n, inner, true);
   // dx = g - softmax(x) * sum(g)
-  const out: Tensor = result('logSoftmax', [x], storage, x.shape, dtype, (g) => [sub(g, mul(exp(out), sum(g, a, true)))]);
+  const out: Tensor = result('logSoftmax', [x], storage, x.shape, dtype, (g) => [
+    sub(g, mul(exp(out), sum(g, a, true))),
+  ]);
   return out;
 }
 

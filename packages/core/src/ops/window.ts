@@ -38,7 +38,15 @@ function outputSize(size: number, k: number, pad: number, stride: number, dilati
   return out;
 }
 
-function windowOf(what: string, x: Tensor, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, ceilMode = false): Window2d {
+function windowOf(
+  what: string,
+  x: Tensor,
+  kernel: Pair,
+  stride: Pair,
+  padding: Pair,
+  dilation: Pair,
+  ceilMode = false,
+): Window2d {
   if (x.rank !== 4) throw new ShapeError(`${what}: expected NCHW input of rank 4, got ${formatShape(x.shape)}`);
   const [n, c, h, w] = x.shape;
   const [kh, kw] = pair(kernel);
@@ -46,7 +54,8 @@ function windowOf(what: string, x: Tensor, kernel: Pair, stride: Pair, padding: 
   const [padH, padW] = pair(padding);
   const [dilationH, dilationW] = pair(dilation);
   for (const v of [kh, kw, strideH, strideW, dilationH, dilationW]) {
-    if (!Number.isInteger(v) || v < 1) throw new ShapeError(`${what}: kernel, stride and dilation must be positive integers`);
+    if (!Number.isInteger(v) || v < 1)
+      throw new ShapeError(`${what}: kernel, stride and dilation must be positive integers`);
   }
   if (!Number.isInteger(padH) || !Number.isInteger(padW) || padH < 0 || padW < 0) {
     throw new ShapeError(`${what}: padding must be a non-negative integer`);
@@ -54,7 +63,9 @@ function windowOf(what: string, x: Tensor, kernel: Pair, stride: Pair, padding: 
   const outH = outputSize(h, kh, padH, strideH, dilationH, ceilMode);
   const outW = outputSize(w, kw, padW, strideW, dilationW, ceilMode);
   if (outH < 1 || outW < 1) {
-    throw new ShapeError(`${what}: input ${formatShape(x.shape)} is smaller than the ${kh}x${kw} window (after padding)`);
+    throw new ShapeError(
+      `${what}: input ${formatShape(x.shape)} is smaller than the ${kh}x${kw} window (after padding)`,
+    );
   }
   return { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW };
 }
@@ -64,12 +75,15 @@ function windowOf(what: string, x: Tensor, kernel: Pair, stride: Pair, padding: 
  * With groups, each group of C/groups input channels gives its O/groups output channels.
  */
 export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, options: ConvOptions = {}): Tensor {
-  if (weight.rank !== 4) throw new ShapeError(`conv2d: weight must be [out, in / groups, kh, kw], got ${formatShape(weight.shape)}`);
+  if (weight.rank !== 4)
+    throw new ShapeError(`conv2d: weight must be [out, in / groups, kh, kw], got ${formatShape(weight.shape)}`);
   const groups = options.groups ?? 1;
   if (groups !== 1) return groupedConv2d(x, weight, bias, options, groups);
   const [out, inC, kh, kw] = weight.shape;
   if (x.rank === 4 && x.shape[1] !== inC) {
-    throw new ShapeError(`conv2d: input has ${x.shape[1]} channels but the weight expects ${inC} (input ${formatShape(x.shape)})`);
+    throw new ShapeError(
+      `conv2d: input has ${x.shape[1]} channels but the weight expects ${inC} (input ${formatShape(x.shape)})`,
+    );
   }
   const win = windowOf('conv2d', x, [kh, kw], options.stride ?? 1, options.padding ?? 0, options.dilation ?? 1);
   const dtype = requireFloat('conv2d', x);
@@ -82,10 +96,14 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   const inputs = b === null ? [x, w] : [x, w, b];
   const y = result('conv2d', inputs, storage, [win.n, out, win.outH * win.outW], dtype, (g, needs) => {
     // The bias gradient comes with the weight's (one pass over g where it is already at hand).
-    const params = needs[1] ? g.backend.conv2dBackwardWeight(g.storage, x.storage, dtype, win, out, needs[2] === true) : null;
+    const params = needs[1]
+      ? g.backend.conv2dBackwardWeight(g.storage, x.storage, dtype, win, out, needs[2] === true)
+      : null;
     const dBias = params?.dBias ?? null;
     return [
-      needs[0] ? new Tensor(g.backend.conv2dBackwardInput(g.storage, w.storage, dtype, win, out), x.shape, dtype, g.backend) : null,
+      needs[0]
+        ? new Tensor(g.backend.conv2dBackwardInput(g.storage, w.storage, dtype, win, out), x.shape, dtype, g.backend)
+        : null,
       params === null ? null : new Tensor(params.dWeight, w.shape, dtype, g.backend),
       needs[2] ? (dBias !== null ? new Tensor(dBias, [out], dtype, g.backend) : sum(g, [0, 2])) : null,
     ];
@@ -95,14 +113,17 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
 
 function groupedConv2d(x: Tensor, weight: Tensor, bias: Tensor | null, options: ConvOptions, groups: number): Tensor {
   const out = weight.shape[0];
-  if (!Number.isInteger(groups) || groups < 1) throw new ShapeError(`conv2d: groups must be a positive integer, got ${groups}`);
+  if (!Number.isInteger(groups) || groups < 1)
+    throw new ShapeError(`conv2d: groups must be a positive integer, got ${groups}`);
   if (x.rank !== 4) throw new ShapeError(`conv2d: expected NCHW input of rank 4, got ${formatShape(x.shape)}`);
   const channels = x.shape[1];
   if (channels % groups !== 0 || out % groups !== 0) {
     throw new ShapeError(`conv2d: ${channels} input and ${out} output channels must both divide into ${groups} groups`);
   }
   if (weight.shape[1] * groups !== channels) {
-    throw new ShapeError(`conv2d: input has ${channels} channels but the weight expects ${weight.shape[1]} per group x ${groups} groups`);
+    throw new ShapeError(
+      `conv2d: input has ${channels} channels but the weight expects ${weight.shape[1]} per group x ${groups} groups`,
+    );
   }
   const [inPer, outPer] = [channels / groups, out / groups];
   const single = { ...options, groups: 1 };
@@ -125,7 +146,8 @@ export function conv1d(
   options: { stride?: number; padding?: number; dilation?: number; groups?: number } = {},
 ): Tensor {
   if (x.rank !== 3) throw new ShapeError(`conv1d: expected [N, C, L] input, got ${formatShape(x.shape)}`);
-  if (weight.rank !== 3) throw new ShapeError(`conv1d: weight must be [out, in / groups, k], got ${formatShape(weight.shape)}`);
+  if (weight.rank !== 3)
+    throw new ShapeError(`conv1d: weight must be [out, in / groups, k], got ${formatShape(weight.shape)}`);
   const y = conv2d(unsqueeze(x, 2), unsqueeze(weight, 2), bias, {
     stride: [1, options.stride ?? 1],
     padding: [0, options.padding ?? 0],
@@ -137,8 +159,17 @@ export function conv1d(
 
 export function maxPool2d(x: Tensor, kernel: Pair, options: PoolOptions & { dilation?: Pair } = {}): Tensor {
   const dtype = requireFloat('maxPool2d', x);
-  const win = windowOf('maxPool2d', x, kernel, options.stride ?? kernel, options.padding ?? 0, options.dilation ?? 1, options.ceilMode);
-  if (2 * win.padH > win.kh || 2 * win.padW > win.kw) throw new ShapeError('maxPool2d: padding must be at most half the kernel size');
+  const win = windowOf(
+    'maxPool2d',
+    x,
+    kernel,
+    options.stride ?? kernel,
+    options.padding ?? 0,
+    options.dilation ?? 1,
+    options.ceilMode,
+  );
+  if (2 * win.padH > win.kh || 2 * win.padW > win.kw)
+    throw new ShapeError('maxPool2d: padding must be at most half the kernel size');
   const { values, argmax } = x.backend.maxPool2d(x.storage, dtype, win);
   const shape = [win.n, win.c, win.outH, win.outW];
   const count = win.n * win.c * win.outH * win.outW;
@@ -154,7 +185,8 @@ export function maxPool2d(x: Tensor, kernel: Pair, options: PoolOptions & { dila
 export function avgPool2d(x: Tensor, kernel: Pair, options: PoolOptions & { countIncludePad?: boolean } = {}): Tensor {
   const dtype = requireFloat('avgPool2d', x);
   const win = windowOf('avgPool2d', x, kernel, options.stride ?? kernel, options.padding ?? 0, 1, options.ceilMode);
-  if (2 * win.padH > win.kh || 2 * win.padW > win.kw) throw new ShapeError('avgPool2d: padding must be at most half the kernel size');
+  if (2 * win.padH > win.kh || 2 * win.padW > win.kw)
+    throw new ShapeError('avgPool2d: padding must be at most half the kernel size');
   const pool = { countIncludePad: options.countIncludePad ?? true };
   const storage = x.backend.avgPool2d(x.storage, dtype, win, pool);
   const shape = [win.n, win.c, win.outH, win.outW];

@@ -30,10 +30,17 @@ export class Adam extends Optimizer {
 
   constructor(params: Iterable<Tensor>, options: AdamOptions = {}, defaultWeightDecay = 0) {
     const what = new.target.name;
-    checkOptions(what, options, { lr: NON_NEGATIVE, betas: 'any', eps: NON_NEGATIVE, weightDecay: NON_NEGATIVE, amsgrad: 'boolean' });
+    checkOptions(what, options, {
+      lr: NON_NEGATIVE,
+      betas: 'any',
+      eps: NON_NEGATIVE,
+      weightDecay: NON_NEGATIVE,
+      amsgrad: 'boolean',
+    });
     super(params, options.lr ?? 1e-3, options[RANGE_ONLY] === true);
     const betas = options.betas ?? [0.9, 0.999];
-    if (!Array.isArray(betas) || betas.length !== 2) throw new OptionError(`${what}: betas must be a pair of numbers, got ${JSON.stringify(betas)}`);
+    if (!Array.isArray(betas) || betas.length !== 2)
+      throw new OptionError(`${what}: betas must be a pair of numbers, got ${JSON.stringify(betas)}`);
     [this.beta1, this.beta2] = betas;
     this.eps = options.eps ?? 1e-8;
     this.weightDecay = options.weightDecay ?? defaultWeightDecay;
@@ -44,7 +51,13 @@ export class Adam extends Optimizer {
   }
 
   protected hyper() {
-    return { beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, amsgrad: this.amsgrad };
+    return {
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      amsgrad: this.amsgrad,
+    };
   }
 
   protected update(index: number, param: Tensor, grad: Tensor): void {
@@ -56,10 +69,26 @@ export class Adam extends Optimizer {
     return this.amsgrad ? ['exp_avg', 'exp_avg_sq', 'max_exp_avg_sq'] : ['exp_avg', 'exp_avg_sq'];
   }
 
-  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend(), from?: RangeSource): void {
+  updateRange(
+    p: Storage,
+    g: Storage,
+    slots: readonly Storage[],
+    size: number,
+    step: number,
+    backend: Backend = getBackend(),
+    from?: RangeSource,
+  ): void {
     const source = from === undefined ? undefined : { param: from.p, m: from.slots[0], v: from.slots[1] };
     const vMax = this.amsgrad ? { to: slots[2], from: from?.slots[2] } : undefined;
-    const hyper = { lr: this.lr, beta1: this.beta1, beta2: this.beta2, eps: this.eps, weightDecay: this.weightDecay, decoupled: this.decoupled, step };
+    const hyper = {
+      lr: this.lr,
+      beta1: this.beta1,
+      beta2: this.beta2,
+      eps: this.eps,
+      weightDecay: this.weightDecay,
+      decoupled: this.decoupled,
+      step,
+    };
     backend.adamStep(p, g, slots[0], slots[1], size, hyper, source, vMax);
   }
 }

@@ -6,7 +6,10 @@ import { Adam, AdamW } from './adam.js';
 import { RANGE_ONLY, type Optimizer, type OptimizerState } from './optimizer.js';
 import { SGD } from './sgd.js';
 
-export function optimizerFromMeta(meta: Pick<OptimizerState['meta'], 'kind' | 'hyper'>, params: Iterable<Tensor> = []): Optimizer {
+export function optimizerFromMeta(
+  meta: Pick<OptimizerState['meta'], 'kind' | 'hyper'>,
+  params: Iterable<Tensor> = [],
+): Optimizer {
   const h = meta.hyper;
   const num = (key: string) => {
     if (typeof h[key] !== 'number') throw new StateDictError(`optimizer: ${meta.kind} state has no number "${key}"`);
@@ -14,10 +17,24 @@ export function optimizerFromMeta(meta: Pick<OptimizerState['meta'], 'kind' | 'h
   };
   switch (meta.kind) {
     case 'sgd':
-      return new SGD(params, { [RANGE_ONLY]: true, lr: num('lr'), momentum: num('momentum'), dampening: num('dampening'), nesterov: h.nesterov === true, weightDecay: num('weightDecay') });
+      return new SGD(params, {
+        [RANGE_ONLY]: true,
+        lr: num('lr'),
+        momentum: num('momentum'),
+        dampening: num('dampening'),
+        nesterov: h.nesterov === true,
+        weightDecay: num('weightDecay'),
+      });
     case 'adam':
     case 'adamw': {
-      const options = { [RANGE_ONLY]: true, lr: num('lr'), betas: [num('beta1'), num('beta2')] as const, eps: num('eps'), weightDecay: num('weightDecay'), amsgrad: h.amsgrad === true };
+      const options = {
+        [RANGE_ONLY]: true,
+        lr: num('lr'),
+        betas: [num('beta1'), num('beta2')] as const,
+        eps: num('eps'),
+        weightDecay: num('weightDecay'),
+        amsgrad: h.amsgrad === true,
+      };
       return meta.kind === 'adam' ? new Adam(params, options) : new AdamW(params, options);
     }
     default:

@@ -36,9 +36,11 @@ export abstract class Optimizer {
   constructor(params: Iterable<Tensor>, lr: number, rangeOnly = false) {
     this.params = [...params];
     if (this.params.length === 0 && !rangeOnly) throw new OptionError('optimizer got an empty parameter list');
-    if (!(lr >= 0) || lr === Infinity) throw new OptionError(`optimizer: learning rate must be a number >= 0, got ${lr}`);
+    if (!(lr >= 0) || lr === Infinity)
+      throw new OptionError(`optimizer: learning rate must be a number >= 0, got ${lr}`);
     for (const p of this.params) {
-      if (!p.isLeaf || !p.requiresGrad) throw new DTypeError('optimizer: every parameter must be a leaf tensor that requires grad');
+      if (!p.isLeaf || !p.requiresGrad)
+        throw new DTypeError('optimizer: every parameter must be a leaf tensor that requires grad');
     }
     this.lr = lr;
     this.steps = this.params.map(() => 0);
@@ -60,14 +62,23 @@ export abstract class Optimizer {
    * step()'s bytes: data-parallel threads each update a range of shared parameters with it. With
    * `from`, the step starts from the parameters and slots there (left unchanged) instead.
    */
-  abstract updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend?: Backend, from?: RangeSource): void;
+  abstract updateRange(
+    p: Storage,
+    g: Storage,
+    slots: readonly Storage[],
+    size: number,
+    step: number,
+    backend?: Backend,
+    from?: RangeSource,
+  ): void;
 
   /**
    * Point parameter i's state slot `name` at storage holding its elements (copying nothing, as
    * Tensor.rebindStorage), creating the slot if step() has not yet: state kept in shared memory.
    */
   bindSlot(index: number, name: string, storage: Storage): void {
-    if (!this.slotNames().includes(name)) throw new StateDictError(`optimizer: ${this.kind} has no state slot "${name}"`);
+    if (!this.slotNames().includes(name))
+      throw new StateDictError(`optimizer: ${this.kind} has no state slot "${name}"`);
     this.slot(index, name).rebindStorage(storage);
   }
 
@@ -116,24 +127,36 @@ export abstract class Optimizer {
   /** Restore state saved by stateDict() of the same optimizer over the same parameters. */
   loadStateDict(state: OptimizerState): void {
     const { meta } = state;
-    if (typeof meta !== 'object' || meta === null || typeof meta.kind !== 'string') throw new StateDictError('optimizer: state has no kind');
+    if (typeof meta !== 'object' || meta === null || typeof meta.kind !== 'string')
+      throw new StateDictError('optimizer: state has no kind');
     if (!Array.isArray(meta.steps) || !meta.steps.every((s) => Number.isInteger(s) && s >= 0)) {
-      throw new StateDictError(`optimizer: steps must be an array of non-negative integers, got ${JSON.stringify(meta.steps)}`);
+      throw new StateDictError(
+        `optimizer: steps must be an array of non-negative integers, got ${JSON.stringify(meta.steps)}`,
+      );
     }
-    if (typeof meta.hyper !== 'object' || meta.hyper === null || !(Number(meta.hyper.lr) >= 0) || typeof meta.hyper.lr !== 'number') {
+    if (
+      typeof meta.hyper !== 'object' ||
+      meta.hyper === null ||
+      !(Number(meta.hyper.lr) >= 0) ||
+      typeof meta.hyper.lr !== 'number'
+    ) {
       throw new StateDictError(`optimizer: hyper.lr must be a number >= 0, got ${JSON.stringify(meta.hyper?.lr)}`);
     }
     if (state.meta.kind !== this.kind) {
       throw new StateDictError(`optimizer: state is for ${state.meta.kind}, not ${this.kind}`);
     }
     if (state.meta.steps.length !== this.params.length) {
-      throw new StateDictError(`optimizer: state covers ${state.meta.steps.length} parameters, this optimizer has ${this.params.length}`);
+      throw new StateDictError(
+        `optimizer: state covers ${state.meta.steps.length} parameters, this optimizer has ${this.params.length}`,
+      );
     }
     for (const [key, t] of Object.entries(state.tensors)) {
       const match = /^state\.(\d+)\.(\w+)$/.exec(key);
       const index = match === null ? -1 : Number(match[1]);
       if (match === null || index >= this.params.length || !this.slotNames().includes(match[2])) {
-        throw new StateDictError(`optimizer: unexpected state key "${key}" (${this.kind} keeps ${this.slotNames().join(', ') || 'no state'})`);
+        throw new StateDictError(
+          `optimizer: unexpected state key "${key}" (${this.kind} keeps ${this.slotNames().join(', ') || 'no state'})`,
+        );
       }
       if (!shapesEqual(t.shape, this.params[index].shape)) {
         throw new StateDictError(
@@ -145,7 +168,10 @@ export abstract class Optimizer {
     meta.steps.forEach((steps, i) => {
       if (steps === 0) return;
       for (const name of this.slotNames()) {
-        if (state.tensors[`state.${i}.${name}`] === undefined) throw new StateDictError(`optimizer: state "state.${i}.${name}" is missing (parameter ${i} has taken ${steps} steps)`);
+        if (state.tensors[`state.${i}.${name}`] === undefined)
+          throw new StateDictError(
+            `optimizer: state "state.${i}.${name}" is missing (parameter ${i} has taken ${steps} steps)`,
+          );
       }
     });
     this.slots.forEach((s) => s.clear());

@@ -27,7 +27,13 @@ export class SGD extends Optimizer {
   readonly weightDecay: number;
 
   constructor(params: Iterable<Tensor>, options: SgdOptions = {}) {
-    checkOptions('SGD', options, { lr: NON_NEGATIVE, momentum: NON_NEGATIVE, dampening: NON_NEGATIVE, nesterov: 'boolean', weightDecay: NON_NEGATIVE });
+    checkOptions('SGD', options, {
+      lr: NON_NEGATIVE,
+      momentum: NON_NEGATIVE,
+      dampening: NON_NEGATIVE,
+      nesterov: 'boolean',
+      weightDecay: NON_NEGATIVE,
+    });
     super(params, options.lr ?? 1e-3, options[RANGE_ONLY] === true);
     this.momentum = options.momentum ?? 0;
     this.dampening = options.dampening ?? 0;
@@ -39,7 +45,12 @@ export class SGD extends Optimizer {
   }
 
   protected hyper() {
-    return { momentum: this.momentum, dampening: this.dampening, nesterov: this.nesterov, weightDecay: this.weightDecay };
+    return {
+      momentum: this.momentum,
+      dampening: this.dampening,
+      nesterov: this.nesterov,
+      weightDecay: this.weightDecay,
+    };
   }
 
   protected update(index: number, param: Tensor, grad: Tensor): void {
@@ -54,20 +65,43 @@ export class SGD extends Optimizer {
   }
 
   /** Ranges of parameters updated apart from step() start their momentum buffers on step 1. */
-  updateRange(p: Storage, g: Storage, slots: readonly Storage[], size: number, step: number, backend: Backend = getBackend(), from?: RangeSource): void {
+  updateRange(
+    p: Storage,
+    g: Storage,
+    slots: readonly Storage[],
+    size: number,
+    step: number,
+    backend: Backend = getBackend(),
+    from?: RangeSource,
+  ): void {
     const momentum = this.momentum !== 0;
     const source = from === undefined ? undefined : { param: from.p, momentum: momentum ? from.slots[0] : null };
     this.apply(backend, p, g, momentum ? slots[0] : null, size, step === 1, source);
   }
 
-  private apply(backend: Backend, p: Storage, g: Storage, buffer: Storage | null, size: number, firstStep: boolean, from?: { param: Storage; momentum: Storage | null }): void {
-    backend.sgdStep(p, g, buffer, size, {
-      lr: this.lr,
-      momentum: this.momentum,
-      dampening: this.dampening,
-      nesterov: this.nesterov,
-      weightDecay: this.weightDecay,
-      firstStep,
-    }, from);
+  private apply(
+    backend: Backend,
+    p: Storage,
+    g: Storage,
+    buffer: Storage | null,
+    size: number,
+    firstStep: boolean,
+    from?: { param: Storage; momentum: Storage | null },
+  ): void {
+    backend.sgdStep(
+      p,
+      g,
+      buffer,
+      size,
+      {
+        lr: this.lr,
+        momentum: this.momentum,
+        dampening: this.dampening,
+        nesterov: this.nesterov,
+        weightDecay: this.weightDecay,
+        firstStep,
+      },
+      from,
+    );
   }
 }

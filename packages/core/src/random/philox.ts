@@ -20,7 +20,15 @@ function mulhi32(a: number, b: number): number {
 }
 
 /** Write the 4 output words for (counter, key) into out[0..3]. */
-export function philox4x32(c0: number, c1: number, c2: number, c3: number, k0: number, k1: number, out: Uint32Array): void {
+export function philox4x32(
+  c0: number,
+  c1: number,
+  c2: number,
+  c3: number,
+  k0: number,
+  k1: number,
+  out: Uint32Array,
+): void {
   let x0 = c0 >>> 0;
   let x1 = c1 >>> 0;
   let x2 = c2 >>> 0;

@@ -34,7 +34,8 @@ export class RandomStream {
   #filled = -1;
 
   constructor(coords: StreamCoordinates) {
-    if (!Number.isSafeInteger(coords.seed)) throw new RangeError(`random seed must be a safe integer, got ${coords.seed}`);
+    if (!Number.isSafeInteger(coords.seed))
+      throw new RangeError(`random seed must be a safe integer, got ${coords.seed}`);
     this.#k0 = coords.seed >>> 0;
     this.#k1 = Math.floor(coords.seed / 4294967296) >>> 0;
     this.#step = (coords.step ?? 0) >>> 0;
@@ -103,7 +104,8 @@ let scope: RandomScope | null = null;
 
 /** Seed the global stream used by randn/rand, layer initialization and dropout outside a scope. */
 export function manualSeed(seed: number): void {
-  if (!Number.isSafeInteger(seed) || seed < 0) throw new RangeError(`manualSeed: seed must be a non-negative integer, got ${seed}`);
+  if (!Number.isSafeInteger(seed) || seed < 0)
+    throw new RangeError(`manualSeed: seed must be a non-negative integer, got ${seed}`);
   globalSeed = seed;
   globalDraws = 0;
 }

@@ -16,7 +16,8 @@ function checkInt32(values: ArrayLike<number>): void {
   if (values instanceof Int32Array) return;
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
-    if (!(v >= -2147483648 && v < 2147483648)) throw new DTypeError(`int32: value ${v} at position ${i} is outside the int32 range`);
+    if (!(v >= -2147483648 && v < 2147483648))
+      throw new DTypeError(`int32: value ${v} at position ${i} is outside the int32 range`);
   }
 }
 
@@ -41,7 +42,8 @@ function inferShape(values: NestedArray): number[] {
 
 function flattenInto(values: NestedArray, shape: Shape, dim: number, out: number[]): void {
   if (dim === shape.length) {
-    if (typeof values !== 'number') throw new ShapeError(`tensor: ragged nested array; expected shape ${formatShape(shape)}`);
+    if (typeof values !== 'number')
+      throw new ShapeError(`tensor: ragged nested array; expected shape ${formatShape(shape)}`);
     out.push(values);
     return;
   }
@@ -84,8 +86,10 @@ export function full(shape: Shape, value: number, options: CreateOptions = {}): 
 
 export const zeros = (shape: Shape, options: CreateOptions = {}): Tensor => full(shape, 0, options);
 export const ones = (shape: Shape, options: CreateOptions = {}): Tensor => full(shape, 1, options);
-export const zerosLike = (t: Tensor, options: CreateOptions = {}): Tensor => full(t.shape, 0, { dtype: t.dtype, ...options });
-export const onesLike = (t: Tensor, options: CreateOptions = {}): Tensor => full(t.shape, 1, { dtype: t.dtype, ...options });
+export const zerosLike = (t: Tensor, options: CreateOptions = {}): Tensor =>
+  full(t.shape, 0, { dtype: t.dtype, ...options });
+export const onesLike = (t: Tensor, options: CreateOptions = {}): Tensor =>
+  full(t.shape, 1, { dtype: t.dtype, ...options });
 
 /** start, start+step, ... below end; arange(n) is 0..n-1. */
 export function arange(start: number, end?: number, step = 1, options: CreateOptions = {}): Tensor {

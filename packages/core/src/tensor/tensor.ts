@@ -30,7 +30,13 @@ export class Tensor {
   #requiresGrad = false;
   #retainsGrad = false;
 
-  constructor(storage: Storage, shape: Shape, dtype: DType, backend: Backend = getBackend(), gradFn: GradNode | null = null) {
+  constructor(
+    storage: Storage,
+    shape: Shape,
+    dtype: DType,
+    backend: Backend = getBackend(),
+    gradFn: GradNode | null = null,
+  ) {
     this.storage = storage;
     this.shape = Object.freeze([...shape]);
     this.dtype = dtype;
@@ -93,7 +99,9 @@ export class Tensor {
     const old = this.storage as { constructor: unknown; length?: number };
     const next = storage as { constructor: unknown; length?: number };
     if (next.constructor !== old.constructor || next.length !== old.length) {
-      throw new ShapeError(`rebindStorage: the new storage must match the old one's kind and length (${this.dtype}, ${this.size} elements)`);
+      throw new ShapeError(
+        `rebindStorage: the new storage must match the old one's kind and length (${this.dtype}, ${this.size} elements)`,
+      );
     }
     (this as { storage: Storage }).storage = storage;
   }
@@ -139,52 +147,139 @@ export class Tensor {
   }
 
   // arithmetic
-  add(other: Operand): Tensor { return arith.add(this, other); }
-  sub(other: Operand): Tensor { return arith.sub(this, other); }
-  mul(other: Operand): Tensor { return arith.mul(this, other); }
-  div(other: Operand): Tensor { return arith.div(this, other); }
-  pow(exponent: Operand): Tensor { return arith.pow(this, exponent); }
-  maximum(other: Operand): Tensor { return arith.maximum(this, other); }
-  minimum(other: Operand): Tensor { return arith.minimum(this, other); }
-  neg(): Tensor { return un.neg(this); }
-  matmul(other: Tensor): Tensor { return matmul(this, other); }
+  add(other: Operand): Tensor {
+    return arith.add(this, other);
+  }
+  sub(other: Operand): Tensor {
+    return arith.sub(this, other);
+  }
+  mul(other: Operand): Tensor {
+    return arith.mul(this, other);
+  }
+  div(other: Operand): Tensor {
+    return arith.div(this, other);
+  }
+  pow(exponent: Operand): Tensor {
+    return arith.pow(this, exponent);
+  }
+  maximum(other: Operand): Tensor {
+    return arith.maximum(this, other);
+  }
+  minimum(other: Operand): Tensor {
+    return arith.minimum(this, other);
+  }
+  neg(): Tensor {
+    return un.neg(this);
+  }
+  matmul(other: Tensor): Tensor {
+    return matmul(this, other);
+  }
 
   // elementwise functions
-  exp(): Tensor { return un.exp(this); }
-  log(): Tensor { return un.log(this); }
-  sqrt(): Tensor { return un.sqrt(this); }
-  abs(): Tensor { return un.abs(this); }
-  sign(): Tensor { return un.sign(this); }
-  sin(): Tensor { return un.sin(this); }
-  cos(): Tensor { return un.cos(this); }
-  relu(): Tensor { return un.relu(this); }
-  sigmoid(): Tensor { return un.sigmoid(this); }
-  tanh(): Tensor { return un.tanh(this); }
+  exp(): Tensor {
+    return un.exp(this);
+  }
+  log(): Tensor {
+    return un.log(this);
+  }
+  sqrt(): Tensor {
+    return un.sqrt(this);
+  }
+  abs(): Tensor {
+    return un.abs(this);
+  }
+  sign(): Tensor {
+    return un.sign(this);
+  }
+  sin(): Tensor {
+    return un.sin(this);
+  }
+  cos(): Tensor {
+    return un.cos(this);
+  }
+  relu(): Tensor {
+    return un.relu(this);
+  }
+  sigmoid(): Tensor {
+    return un.sigmoid(this);
+  }
+  tanh(): Tensor {
+    return un.tanh(this);
+  }
 
   // reductions
-  sum(axes?: Axes, keepdim = false): Tensor { return red.sum(this, axes, keepdim); }
-  mean(axes?: Axes, keepdim = false): Tensor { return red.mean(this, axes, keepdim); }
-  max(axes?: Axes, keepdim = false): Tensor { return red.max(this, axes, keepdim); }
-  min(axes?: Axes, keepdim = false): Tensor { return red.min(this, axes, keepdim); }
-  argmax(axis?: number, keepdim = false): Tensor { return red.argmax(this, axis, keepdim); }
-  softmax(axis = -1): Tensor { return sm.softmax(this, axis); }
-  logSoftmax(axis = -1): Tensor { return sm.logSoftmax(this, axis); }
-  logSumExp(axis: Axes = -1, keepdim = false): Tensor { return sm.logSumExp(this, axis, keepdim); }
+  sum(axes?: Axes, keepdim = false): Tensor {
+    return red.sum(this, axes, keepdim);
+  }
+  mean(axes?: Axes, keepdim = false): Tensor {
+    return red.mean(this, axes, keepdim);
+  }
+  max(axes?: Axes, keepdim = false): Tensor {
+    return red.max(this, axes, keepdim);
+  }
+  min(axes?: Axes, keepdim = false): Tensor {
+    return red.min(this, axes, keepdim);
+  }
+  argmax(axis?: number, keepdim = false): Tensor {
+    return red.argmax(this, axis, keepdim);
+  }
+  softmax(axis = -1): Tensor {
+    return sm.softmax(this, axis);
+  }
+  logSoftmax(axis = -1): Tensor {
+    return sm.logSoftmax(this, axis);
+  }
+  logSumExp(axis: Axes = -1, keepdim = false): Tensor {
+    return sm.logSumExp(this, axis, keepdim);
+  }
 
   // shape
-  reshape(shape: Shape): Tensor { return shp.reshape(this, shape); }
-  view(shape: Shape): Tensor { return shp.reshape(this, shape); }
-  flatten(startAxis = 0, endAxis = -1): Tensor { return shp.flatten(this, startAxis, endAxis); }
-  permute(perm: readonly number[]): Tensor { return shp.permute(this, perm); }
-  transpose(axis0 = -2, axis1 = -1): Tensor { return shp.transpose(this, axis0, axis1); }
-  get T(): Tensor { return shp.permute(this, this.shape.map((_, i) => this.rank - 1 - i)); }
-  squeeze(axis?: number): Tensor { return shp.squeeze(this, axis); }
-  unsqueeze(axis: number): Tensor { return shp.unsqueeze(this, axis); }
-  broadcastTo(shape: Shape): Tensor { return shp.broadcastTo(this, shape); }
-  slice(start: number, end?: number, axis = 0): Tensor { return shp.slice(this, start, end, axis); }
-  indexSelect(indices: Tensor | readonly number[], axis = 0): Tensor { return shp.indexSelect(this, indices, axis); }
-  clone(): Tensor { return shp.clone(this); }
-  to(dtype: DType): Tensor { return shp.toDType(this, dtype); }
-  toFloat(): Tensor { return shp.toDType(this, 'float32'); }
-  toInt(): Tensor { return shp.toDType(this, 'int32'); }
+  reshape(shape: Shape): Tensor {
+    return shp.reshape(this, shape);
+  }
+  view(shape: Shape): Tensor {
+    return shp.reshape(this, shape);
+  }
+  flatten(startAxis = 0, endAxis = -1): Tensor {
+    return shp.flatten(this, startAxis, endAxis);
+  }
+  permute(perm: readonly number[]): Tensor {
+    return shp.permute(this, perm);
+  }
+  transpose(axis0 = -2, axis1 = -1): Tensor {
+    return shp.transpose(this, axis0, axis1);
+  }
+  get T(): Tensor {
+    return shp.permute(
+      this,
+      this.shape.map((_, i) => this.rank - 1 - i),
+    );
+  }
+  squeeze(axis?: number): Tensor {
+    return shp.squeeze(this, axis);
+  }
+  unsqueeze(axis: number): Tensor {
+    return shp.unsqueeze(this, axis);
+  }
+  broadcastTo(shape: Shape): Tensor {
+    return shp.broadcastTo(this, shape);
+  }
+  slice(start: number, end?: number, axis = 0): Tensor {
+    return shp.slice(this, start, end, axis);
+  }
+  indexSelect(indices: Tensor | readonly number[], axis = 0): Tensor {
+    return shp.indexSelect(this, indices, axis);
+  }
+  clone(): Tensor {
+    return shp.clone(this);
+  }
+  to(dtype: DType): Tensor {
+    return shp.toDType(this, dtype);
+  }
+  toFloat(): Tensor {
+    return shp.toDType(this, 'float32');
+  }
+  toInt(): Tensor {
+    return shp.toDType(this, 'int32');
+  }
 }

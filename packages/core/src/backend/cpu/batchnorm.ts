@@ -8,7 +8,14 @@ import { maxPool2dKernel } from './window.js';
  * One pass per channel: sums of (x - shift) and (x - shift)^2 in double, shifted by the channel's
  * first element so that a large mean does not cancel the variance away.
  */
-export function channelStatsKernel(x: FloatArray, n: number, c: number, spatial: number, mean: FloatArray, variance: FloatArray): void {
+export function channelStatsKernel(
+  x: FloatArray,
+  n: number,
+  c: number,
+  spatial: number,
+  mean: FloatArray,
+  variance: FloatArray,
+): void {
   const count = n * spatial;
   for (let ch = 0; ch < c; ch++) {
     const shift = count > 0 ? x[ch * spatial] : 0;
@@ -106,7 +113,22 @@ export function batchNormBackwardKernel(
 }
 
 function pool2x2Window(n: number, c: number, h: number, w: number): Window2d {
-  return { n, c, h, w, kh: 2, kw: 2, strideH: 2, strideW: 2, padH: 0, padW: 0, dilationH: 1, dilationW: 1, outH: h >> 1, outW: w >> 1 };
+  return {
+    n,
+    c,
+    h,
+    w,
+    kh: 2,
+    kw: 2,
+    strideH: 2,
+    strideW: 2,
+    padH: 0,
+    padW: 0,
+    dilationH: 1,
+    dilationW: 1,
+    outH: h >> 1,
+    outW: w >> 1,
+  };
 }
 
 /** The reference of the fused batch norm + ReLU + 2x2 max pooling: the unfused kernels in turn. */

@@ -2,8 +2,25 @@
 import { DtrainError } from '../../errors.js';
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
-import type { AdamHyper, AvgPoolSpec, Backend, BinaryOp, MatmulSpec, ReduceOp, SgdHyper, Storage, UnaryOp, Window2d } from '../backend.js';
-import { affineReluPool2x2Kernel, batchNormBackwardKernel, batchNormReluPoolBackwardKernel, channelAffineKernel, channelStatsKernel } from './batchnorm.js';
+import type {
+  AdamHyper,
+  AvgPoolSpec,
+  Backend,
+  BinaryOp,
+  MatmulSpec,
+  ReduceOp,
+  SgdHyper,
+  Storage,
+  UnaryOp,
+  Window2d,
+} from '../backend.js';
+import {
+  affineReluPool2x2Kernel,
+  batchNormBackwardKernel,
+  batchNormReluPoolBackwardKernel,
+  channelAffineKernel,
+  channelStatsKernel,
+} from './batchnorm.js';
 import { binaryKernel, unaryKernel } from './elementwise.js';
 import { concatAxisKernel, gatherKernel, permuteKernel, scatterAddKernel, sliceAxisKernel } from './layout.js';
 import {
@@ -33,7 +50,14 @@ import { matmulKernel } from './matmul.js';
 import { adamStepKernel, sgdStepKernel } from './optimizer-steps.js';
 import { argmaxKernel, reduceKernel } from './reduce.js';
 import { logSumExpKernel, softmaxKernel } from './softmax.js';
-import { avgPool2dBackwardKernel, avgPool2dKernel, col2imKernel, im2colKernel, isPool2x2, maxPool2dKernel } from './window.js';
+import {
+  avgPool2dBackwardKernel,
+  avgPool2dKernel,
+  col2imKernel,
+  im2colKernel,
+  isPool2x2,
+  maxPool2dKernel,
+} from './window.js';
 
 /**
  * The float32 kernel policy: the WebAssembly SIMD kernels (GEMM, convolution, 2x2 max pooling, Adam,
@@ -53,7 +77,15 @@ const WASM_ELEMENTWISE_MIN = 1024;
  * False (nothing computed) where the wasm kernels are off or cannot take it; the caller then runs its
  * typed-array tree, which gives the same bytes.
  */
-export function float32TreeSumInto(slots: Float32Array, count: number, stride: number, from: number, to: number, divisor: number, out: Float32Array): boolean {
+export function float32TreeSumInto(
+  slots: Float32Array,
+  count: number,
+  stride: number,
+  from: number,
+  to: number,
+  divisor: number,
+  out: Float32Array,
+): boolean {
   return float32Kernels !== 'js' && wasmTreeSumInto(slots, count, stride, from, to, divisor, out);
 }
 
@@ -71,7 +103,8 @@ function readable(s: Storage): TypedArray {
 }
 
 /** A zeroed storage: float32 ones in the kernel arena while one is open (see withKernelArena). */
-const alloc = (dtype: DType, size: number): TypedArray => (dtype === 'float32' ? arenaFloat32(size, false) : null) ?? allocArray(dtype, size);
+const alloc = (dtype: DType, size: number): TypedArray =>
+  (dtype === 'float32' ? arenaFloat32(size, false) : null) ?? allocArray(dtype, size);
 const falloc = (dtype: FloatDType, size: number) => alloc(dtype, size) as FloatArray;
 
 const unzeroed = (globalThis as { Buffer?: { allocUnsafeSlow(bytes: number): Uint8Array } }).Buffer?.allocUnsafeSlow;
@@ -122,7 +155,13 @@ export const cpuBackend: Backend = {
 
   unary(op: UnaryOp, x: Storage, dtype: FloatDType, size: number) {
     const out = fullyWritten(dtype, size);
-    if (op === 'relu' && size >= WASM_ELEMENTWISE_MIN && useWasm(dtype) && wasmRelu(farr(x) as Float32Array, out as Float32Array, size)) return out;
+    if (
+      op === 'relu' &&
+      size >= WASM_ELEMENTWISE_MIN &&
+      useWasm(dtype) &&
+      wasmRelu(farr(x) as Float32Array, out as Float32Array, size)
+    )
+      return out;
     unaryKernel(op, farr(x), out);
     return out;
   },
@@ -131,7 +170,14 @@ export const cpuBackend: Backend = {
     const size = sizeOf(outShape);
     const out = fullyWritten(dtype, size);
     const noBroadcast = sizeOf(aShape) === size && sizeOf(bShape) === size;
-    if (op === 'gatePositive' && noBroadcast && size >= WASM_ELEMENTWISE_MIN && useWasm(dtype) && wasmGatePositive(farr(a) as Float32Array, farr(b) as Float32Array, out as Float32Array, size)) return out;
+    if (
+      op === 'gatePositive' &&
+      noBroadcast &&
+      size >= WASM_ELEMENTWISE_MIN &&
+      useWasm(dtype) &&
+      wasmGatePositive(farr(a) as Float32Array, farr(b) as Float32Array, out as Float32Array, size)
+    )
+      return out;
     binaryKernel(op, farr(a), aShape, farr(b), bShape, outShape, out);
     return out;
   },
@@ -139,7 +185,8 @@ export const cpuBackend: Backend = {
   reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number) {
     const out = falloc(dtype, outer * inner);
     const columns = op === 'sum' && inner > 1 && outer * n * inner >= WASM_ELEMENTWISE_MIN;
-    if (columns && useWasm(dtype) && wasmColumnSums(farr(x) as Float32Array, outer, n, inner, out as Float32Array)) return out;
+    if (columns && useWasm(dtype) && wasmColumnSums(farr(x) as Float32Array, outer, n, inner, out as Float32Array))
+      return out;
     reduceKernel(op, farr(x), outer, n, inner, out);
     return out;
   },
@@ -152,33 +199,64 @@ export const cpuBackend: Backend = {
 
   matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, rowBias: Storage | null = null) {
     const out = fullyWritten(dtype, spec.batch * spec.m * spec.n);
-    if (!(useWasm(dtype) && wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array, rowBias as Float32Array | null))) {
+    if (!(
+      useWasm(dtype) &&
+      wasmMatmulKernel(a as Float32Array, b as Float32Array, spec, out as Float32Array, rowBias as Float32Array | null)
+    )) {
       matmulKernel(farr(a), farr(b), spec, zeroedForFallback(out));
       if (rowBias !== null) {
         const bias = farr(rowBias);
-        for (let row = 0; row < spec.batch * spec.m; row++) for (let j = 0; j < spec.n; j++) out[row * spec.n + j] += bias[j];
+        for (let row = 0; row < spec.batch * spec.m; row++)
+          for (let j = 0; j < spec.n; j++) out[row * spec.n + j] += bias[j];
       }
     }
     return out;
   },
 
-  matmulSegmentSum(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, segments: number, into: Storage | null = null) {
+  matmulSegmentSum(
+    a: Storage,
+    b: Storage,
+    dtype: FloatDType,
+    spec: MatmulSpec,
+    segments: number,
+    into: Storage | null = null,
+  ) {
     const { m, k, n, transA, transB } = spec;
-    if (spec.batch !== 1 || k % segments !== 0) throw new RangeError(`matmulSegmentSum: ${segments} segments of k = ${k}, batch ${spec.batch}`);
+    if (spec.batch !== 1 || k % segments !== 0)
+      throw new RangeError(`matmulSegmentSum: ${segments} segments of k = ${k}, batch ${spec.batch}`);
     if (into !== null && (farr(into).length !== m * n || (dtype === 'float32') !== into instanceof Float32Array)) {
-      throw new RangeError(`matmulSegmentSum: the output given holds ${farr(into).length} elements, not ${m * n} of ${dtype}`);
+      throw new RangeError(
+        `matmulSegmentSum: the output given holds ${farr(into).length} elements, not ${m * n} of ${dtype}`,
+      );
     }
     const out = into === null ? fullyWritten(dtype, m * n) : farr(into);
-    if (useWasm(dtype) && wasmMatmulSegmentSum(a as Float32Array, b as Float32Array, spec, segments, out as Float32Array)) return out;
+    if (
+      useWasm(dtype) &&
+      wasmMatmulSegmentSum(a as Float32Array, b as Float32Array, spec, segments, out as Float32Array)
+    )
+      return out;
     // Each segment's operands copied out and multiplied as matmul would, then the tree in place.
     const seg = k / segments;
     const [av, bv] = [farr(a), farr(b)];
     const parts = Array.from({ length: segments }, (_, s) => {
       const as = allocArray(dtype, m * seg) as FloatArray;
-      for (let i = 0; i < m; i++) for (let p = 0; p < seg; p++) as[i * seg + p] = transA ? av[(s * seg + p) * m + i] : av[i * k + s * seg + p];
+      for (let i = 0; i < m; i++)
+        for (let p = 0; p < seg; p++) as[i * seg + p] = transA ? av[(s * seg + p) * m + i] : av[i * k + s * seg + p];
       const bs = allocArray(dtype, seg * n) as FloatArray;
-      for (let p = 0; p < seg; p++) for (let j = 0; j < n; j++) bs[p * n + j] = transB ? bv[j * k + s * seg + p] : bv[(s * seg + p) * n + j];
-      return farr(cpuBackend.matmul(as, bs, dtype, { batch: 1, m, k: seg, n, transA: false, transB: false, aBatchStride: 0, bBatchStride: 0 }));
+      for (let p = 0; p < seg; p++)
+        for (let j = 0; j < n; j++) bs[p * n + j] = transB ? bv[j * k + s * seg + p] : bv[(s * seg + p) * n + j];
+      return farr(
+        cpuBackend.matmul(as, bs, dtype, {
+          batch: 1,
+          m,
+          k: seg,
+          n,
+          transA: false,
+          transB: false,
+          aBatchStride: 0,
+          bBatchStride: 0,
+        }),
+      );
     });
     for (let stride = 1; stride < segments; stride *= 2) {
       for (let left = 0; left + stride < segments; left += 2 * stride) {
@@ -244,10 +322,29 @@ export const cpuBackend: Backend = {
   conv2d(x: Storage, weight: Storage, bias: Storage | null, dtype: FloatDType, win: Window2d, outChannels: number) {
     const spatial = win.outH * win.outW;
     const out = fullyWritten(dtype, win.n * outChannels * spatial);
-    if (!(useWasm(dtype) && wasmConv2d(x as Float32Array, weight as Float32Array, bias as Float32Array | null, win, outChannels, out as Float32Array))) {
+    if (!(
+      useWasm(dtype) &&
+      wasmConv2d(
+        x as Float32Array,
+        weight as Float32Array,
+        bias as Float32Array | null,
+        win,
+        outChannels,
+        out as Float32Array,
+      )
+    )) {
       const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
       const ckk = win.c * win.kh * win.kw;
-      const spec = { batch: win.n, m: outChannels, k: ckk, n: spatial, transA: false, transB: false, aBatchStride: 0, bBatchStride: ckk * spatial };
+      const spec = {
+        batch: win.n,
+        m: outChannels,
+        k: ckk,
+        n: spatial,
+        transA: false,
+        transB: false,
+        aBatchStride: 0,
+        bBatchStride: ckk * spatial,
+      };
       matmulKernel(farr(weight), cols, spec, zeroedForFallback(out));
       if (bias !== null) {
         const b = farr(bias);
@@ -262,30 +359,79 @@ export const cpuBackend: Backend = {
 
   conv2dBackwardInput(g: Storage, weight: Storage, dtype: FloatDType, win: Window2d, outChannels: number) {
     const dx = fullyWritten(dtype, win.n * win.c * win.h * win.w);
-    if (!(useWasm(dtype) && wasmConv2dBackwardInput(g as Float32Array, weight as Float32Array, win, outChannels, dx as Float32Array))) {
+    if (!(
+      useWasm(dtype) &&
+      wasmConv2dBackwardInput(g as Float32Array, weight as Float32Array, win, outChannels, dx as Float32Array)
+    )) {
       zeroedForFallback(dx);
       const ckk = win.c * win.kh * win.kw;
       const spatial = win.outH * win.outW;
       const cols = falloc(dtype, win.n * ckk * spatial);
-      matmulKernel(farr(weight), farr(g), { batch: win.n, m: ckk, k: outChannels, n: spatial, transA: true, transB: false, aBatchStride: 0, bBatchStride: outChannels * spatial }, cols);
+      matmulKernel(
+        farr(weight),
+        farr(g),
+        {
+          batch: win.n,
+          m: ckk,
+          k: outChannels,
+          n: spatial,
+          transA: true,
+          transB: false,
+          aBatchStride: 0,
+          bBatchStride: outChannels * spatial,
+        },
+        cols,
+      );
       col2imKernel(cols, win, dx);
     }
     return dx;
   },
 
-  conv2dBackwardWeight(g: Storage, x: Storage, dtype: FloatDType, win: Window2d, outChannels: number, withBias: boolean) {
+  conv2dBackwardWeight(
+    g: Storage,
+    x: Storage,
+    dtype: FloatDType,
+    win: Window2d,
+    outChannels: number,
+    withBias: boolean,
+  ) {
     const ckk = win.c * win.kh * win.kw;
     const spatial = win.outH * win.outW;
     const dWeight = falloc(dtype, outChannels * ckk);
     const dBias = withBias ? falloc(dtype, outChannels) : null;
-    if (useWasm(dtype) && wasmConv2dBackwardWeight(g as Float32Array, x as Float32Array, win, outChannels, dWeight as Float32Array, dBias as Float32Array | null)) {
+    if (
+      useWasm(dtype) &&
+      wasmConv2dBackwardWeight(
+        g as Float32Array,
+        x as Float32Array,
+        win,
+        outChannels,
+        dWeight as Float32Array,
+        dBias as Float32Array | null,
+      )
+    ) {
       return { dWeight, dBias };
     }
     // Per-image products summed in image order: the same order as the wasm kernel's accumulation.
     const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
     const perImage = falloc(dtype, win.n * outChannels * ckk);
-    matmulKernel(farr(g), cols, { batch: win.n, m: outChannels, k: spatial, n: ckk, transA: false, transB: true, aBatchStride: outChannels * spatial, bBatchStride: ckk * spatial }, perImage);
-    for (let b = 0; b < win.n; b++) for (let i = 0; i < dWeight.length; i++) dWeight[i] += perImage[b * dWeight.length + i];
+    matmulKernel(
+      farr(g),
+      cols,
+      {
+        batch: win.n,
+        m: outChannels,
+        k: spatial,
+        n: ckk,
+        transA: false,
+        transB: true,
+        aBatchStride: outChannels * spatial,
+        bBatchStride: ckk * spatial,
+      },
+      perImage,
+    );
+    for (let b = 0; b < win.n; b++)
+      for (let i = 0; i < dWeight.length; i++) dWeight[i] += perImage[b * dWeight.length + i];
     if (dBias !== null) {
       // As sum(g, [0, 2]): each image's channel rows, then over images.
       const rows = falloc(dtype, win.n * outChannels);
@@ -332,7 +478,10 @@ export const cpuBackend: Backend = {
   channelStats(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number) {
     const mean = falloc(dtype, c);
     const variance = falloc(dtype, c);
-    if (!(useWasm(dtype) && wasmChannelStats(x as Float32Array, n, c, spatial, mean as Float32Array, variance as Float32Array))) {
+    if (!(
+      useWasm(dtype) &&
+      wasmChannelStats(x as Float32Array, n, c, spatial, mean as Float32Array, variance as Float32Array)
+    )) {
       channelStatsKernel(farr(x), n, c, spatial, mean, variance);
     }
     return { mean, variance };
@@ -351,8 +500,22 @@ export const cpuBackend: Backend = {
     relu: boolean,
   ) {
     const out = fullyWritten(dtype, n * c * spatial);
-    const done = useWasm(dtype) && wasmChannelAffine(f32(x), n, c, spatial, f32(mean), f32(invStd), f32(weight), f32(bias), relu, f32(out));
-    if (!done) channelAffineKernel(farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), farr(bias), relu, zeroedForFallback(out));
+    const done =
+      useWasm(dtype) &&
+      wasmChannelAffine(f32(x), n, c, spatial, f32(mean), f32(invStd), f32(weight), f32(bias), relu, f32(out));
+    if (!done)
+      channelAffineKernel(
+        farr(x),
+        n,
+        c,
+        spatial,
+        farr(mean),
+        farr(invStd),
+        farr(weight),
+        farr(bias),
+        relu,
+        zeroedForFallback(out),
+      );
     return out;
   },
 
@@ -374,24 +537,88 @@ export const cpuBackend: Backend = {
     const dBias = falloc(dtype, c);
     const done =
       useWasm(dtype) &&
-      wasmBatchNormBackward(f32(g), f32(x), n, c, spatial, f32(mean), f32(invStd), f32(weight), batchStats, gate && f32(gate), f32(dx), f32(dWeight), f32(dBias));
+      wasmBatchNormBackward(
+        f32(g),
+        f32(x),
+        n,
+        c,
+        spatial,
+        f32(mean),
+        f32(invStd),
+        f32(weight),
+        batchStats,
+        gate && f32(gate),
+        f32(dx),
+        f32(dWeight),
+        f32(dBias),
+      );
     if (!done) {
       const into = zeroedForFallback(dx);
-      batchNormBackwardKernel(farr(g), farr(x), n, c, spatial, farr(mean), farr(invStd), farr(weight), batchStats, gate && farr(gate), into, dWeight, dBias);
+      batchNormBackwardKernel(
+        farr(g),
+        farr(x),
+        n,
+        c,
+        spatial,
+        farr(mean),
+        farr(invStd),
+        farr(weight),
+        batchStats,
+        gate && farr(gate),
+        into,
+        dWeight,
+        dBias,
+      );
     }
     return { dx, dWeight, dBias };
   },
 
-  channelAffineReluPool2x2(x: Storage, dtype: FloatDType, n: number, c: number, h: number, w: number, mean: Storage, invStd: Storage, weight: Storage, bias: Storage) {
+  channelAffineReluPool2x2(
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    mean: Storage,
+    invStd: Storage,
+    weight: Storage,
+    bias: Storage,
+  ) {
     const size = n * c * (h >> 1) * (w >> 1);
     const values = fullyWritten(dtype, size);
     const argmax = new Int32Array(size);
-    const done = useWasm(dtype) && wasmAffineReluPool2x2(f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), f32(values), argmax);
-    if (!done) affineReluPool2x2Kernel(farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), zeroedForFallback(values), argmax);
+    const done =
+      useWasm(dtype) &&
+      wasmAffineReluPool2x2(f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), f32(values), argmax);
+    if (!done)
+      affineReluPool2x2Kernel(
+        farr(x),
+        n,
+        c,
+        h,
+        w,
+        farr(mean),
+        farr(invStd),
+        farr(weight),
+        farr(bias),
+        zeroedForFallback(values),
+        argmax,
+      );
     return { values, argmax };
   },
 
-  batchStatsAffineReluPool2x2(x: Storage, dtype: FloatDType, n: number, c: number, h: number, w: number, weight: Storage, bias: Storage, eps: number) {
+  batchStatsAffineReluPool2x2(
+    x: Storage,
+    dtype: FloatDType,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    weight: Storage,
+    bias: Storage,
+    eps: number,
+  ) {
     // 1 / sqrt(variance + eps) rounded at each step as the elementwise ops on dtype tensors round it.
     const round = dtype === 'float32' ? Math.fround : (v: number) => v;
     const invStdOf = (variance: FloatArray) => {
@@ -402,8 +629,23 @@ export const cpuBackend: Backend = {
     };
     if (useWasm(dtype)) {
       const size = n * c * (h >> 1) * (w >> 1);
-      const out = { mean: f32(falloc(dtype, c)), variance: f32(falloc(dtype, c)), values: f32(fullyWritten(dtype, size)), argmax: new Int32Array(size) };
-      const invStd = wasmBatchStatsAffineReluPool2x2(f32(x), n, c, h, w, f32(weight), f32(bias), (v) => f32(invStdOf(v)), out);
+      const out = {
+        mean: f32(falloc(dtype, c)),
+        variance: f32(falloc(dtype, c)),
+        values: f32(fullyWritten(dtype, size)),
+        argmax: new Int32Array(size),
+      };
+      const invStd = wasmBatchStatsAffineReluPool2x2(
+        f32(x),
+        n,
+        c,
+        h,
+        w,
+        f32(weight),
+        f32(bias),
+        (v) => f32(invStdOf(v)),
+        out,
+      );
       if (invStd !== null) return { ...out, invStd };
     }
     const { mean, variance } = cpuBackend.channelStats(x, dtype, n, c, h * w);
@@ -433,10 +675,42 @@ export const cpuBackend: Backend = {
     const index = argmax as Int32Array;
     const done =
       useWasm(dtype) &&
-      wasmBatchNormReluPoolBackward(f32(g), index, f32(x), n, c, h, w, f32(mean), f32(invStd), f32(weight), f32(bias), batchStats, f32(dx), f32(dWeight), f32(dBias));
+      wasmBatchNormReluPoolBackward(
+        f32(g),
+        index,
+        f32(x),
+        n,
+        c,
+        h,
+        w,
+        f32(mean),
+        f32(invStd),
+        f32(weight),
+        f32(bias),
+        batchStats,
+        f32(dx),
+        f32(dWeight),
+        f32(dBias),
+      );
     if (!done) {
       const into = zeroedForFallback(dx);
-      batchNormReluPoolBackwardKernel(farr(g), index, farr(x), n, c, h, w, farr(mean), farr(invStd), farr(weight), farr(bias), batchStats, into, dWeight, dBias);
+      batchNormReluPoolBackwardKernel(
+        farr(g),
+        index,
+        farr(x),
+        n,
+        c,
+        h,
+        w,
+        farr(mean),
+        farr(invStd),
+        farr(weight),
+        farr(bias),
+        batchStats,
+        into,
+        dWeight,
+        dBias,
+      );
     }
     return { dx, dWeight, dBias };
   },
@@ -445,9 +719,19 @@ export const cpuBackend: Backend = {
     arr(target).set(arr(source));
   },
 
-  sgdStep(param: Storage, grad: Storage, momentum: Storage | null, _size: number, hyper: SgdHyper, from?: { param: Storage; momentum: Storage | null }) {
+  sgdStep(
+    param: Storage,
+    grad: Storage,
+    momentum: Storage | null,
+    _size: number,
+    hyper: SgdHyper,
+    from?: { param: Storage; momentum: Storage | null },
+  ) {
     const buf = momentum === null ? null : farr(momentum);
-    const source = from === undefined ? undefined : { p: farr(from.param), buf: from.momentum === null ? null : farr(from.momentum) };
+    const source =
+      from === undefined
+        ? undefined
+        : { p: farr(from.param), buf: from.momentum === null ? null : farr(from.momentum) };
     sgdStepKernel(farr(param), farr(grad), buf, hyper, source);
   },
 
@@ -463,13 +747,23 @@ export const cpuBackend: Backend = {
   ) {
     const source = from === undefined ? undefined : { p: farr(from.param), m: farr(from.m), v: farr(from.v) };
     if (vMax !== undefined) {
-      adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper, source, { to: farr(vMax.to), from: vMax.from && farr(vMax.from) });
+      adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper, source, {
+        to: farr(vMax.to),
+        from: vMax.from && farr(vMax.from),
+      });
       return;
     }
     const done =
       param instanceof Float32Array &&
       useWasm('float32') &&
-      wasmAdamStep(param, grad as Float32Array, m as Float32Array, v as Float32Array, hyper, source as { p: Float32Array; m: Float32Array; v: Float32Array } | undefined);
+      wasmAdamStep(
+        param,
+        grad as Float32Array,
+        m as Float32Array,
+        v as Float32Array,
+        hyper,
+        source as { p: Float32Array; m: Float32Array; v: Float32Array } | undefined,
+      );
     if (!done) adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper, source);
   },
 };

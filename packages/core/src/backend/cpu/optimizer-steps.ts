@@ -3,7 +3,13 @@
 import type { FloatArray } from '../../tensor/dtype.js';
 import type { AdamHyper, SgdHyper } from '../backend.js';
 
-export function sgdStepKernel(p: FloatArray, g: FloatArray, buf: FloatArray | null, hyper: SgdHyper, from?: { p: FloatArray; buf: FloatArray | null }): void {
+export function sgdStepKernel(
+  p: FloatArray,
+  g: FloatArray,
+  buf: FloatArray | null,
+  hyper: SgdHyper,
+  from?: { p: FloatArray; buf: FloatArray | null },
+): void {
   const { lr, momentum, dampening, nesterov, weightDecay, firstStep } = hyper;
   const n = p.length;
   const p0 = from?.p ?? p;

@@ -4,7 +4,14 @@ import type { FloatArray } from '../../tensor/dtype.js';
 import type { ReduceOp } from '../backend.js';
 import { scratchF64 } from './scratch.js';
 
-export function reduceKernel(op: ReduceOp, x: FloatArray, outer: number, n: number, inner: number, out: FloatArray): void {
+export function reduceKernel(
+  op: ReduceOp,
+  x: FloatArray,
+  outer: number,
+  n: number,
+  inner: number,
+  out: FloatArray,
+): void {
   if (inner === 1) {
     for (let o = 0; o < outer; o++) out[o] = op === 'sum' ? sumContiguous(x, o * n, n) : maxContiguous(x, o * n, n);
     return;

@@ -11,7 +11,14 @@ function maxAlong(x: FloatArray, base: number, n: number, inner: number): number
   return m;
 }
 
-export function softmaxKernel(x: FloatArray, outer: number, n: number, inner: number, log: boolean, out: FloatArray): void {
+export function softmaxKernel(
+  x: FloatArray,
+  outer: number,
+  n: number,
+  inner: number,
+  log: boolean,
+  out: FloatArray,
+): void {
   for (let o = 0; o < outer; o++) {
     for (let i = 0; i < inner; i++) {
       const base = o * n * inner + i;

@@ -86,7 +86,15 @@ function maxPool2x2Kernel(x: FloatArray, win: Window2d, values: FloatArray, argm
 /** 2x2 windows, stride 2, no padding or dilation: the pooling of most CNNs, with fast paths. */
 export function isPool2x2(win: Window2d): boolean {
   const { h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
-  const unpadded = kh === 2 && kw === 2 && strideH === 2 && strideW === 2 && padH === 0 && padW === 0 && dilationH === 1 && dilationW === 1;
+  const unpadded =
+    kh === 2 &&
+    kw === 2 &&
+    strideH === 2 &&
+    strideW === 2 &&
+    padH === 0 &&
+    padW === 0 &&
+    dilationH === 1 &&
+    dilationW === 1;
   // (ceilMode may add a last window that hangs past an odd edge: the general kernel takes those.)
   return unpadded && 2 * outH <= h && 2 * outW <= w;
 }

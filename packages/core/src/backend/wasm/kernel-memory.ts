@@ -180,7 +180,9 @@ export class KernelMemory {
         const dest = c[i] as Operand;
         const ptr = (c[i + 1] as number) >> 2;
         const length = c[i + 2] as number;
-        dest.set(dest instanceof Int32Array ? this.i32.subarray(ptr, ptr + length) : this.f32.subarray(ptr, ptr + length));
+        dest.set(
+          dest instanceof Int32Array ? this.i32.subarray(ptr, ptr + length) : this.f32.subarray(ptr, ptr + length),
+        );
       }
     }
     c.length = mark;

@@ -4,7 +4,12 @@
 import type { AdamHyper, MatmulSpec, Window2d } from '../backend.js';
 import { adamScalars } from '../cpu/optimizer-steps.js';
 import { KernelMemory, NO_ROOM } from './kernel-memory.js';
-import { KERNELS_PRIVATE_WASM_BASE64, KERNELS_RELAXED_PRIVATE_WASM_BASE64, KERNELS_RELAXED_WASM_BASE64, KERNELS_WASM_BASE64 } from './kernels-binary.generated.js';
+import {
+  KERNELS_PRIVATE_WASM_BASE64,
+  KERNELS_RELAXED_PRIVATE_WASM_BASE64,
+  KERNELS_RELAXED_WASM_BASE64,
+  KERNELS_WASM_BASE64,
+} from './kernels-binary.generated.js';
 
 interface KernelExports {
   scratchFloats(): number;
@@ -46,17 +51,64 @@ interface KernelExports {
   ): void;
   maxPool2x2(x: number, planes: number, h: number, w: number, values: number, argmax: number): void;
   winogradWeights(w: number, o: number, c: number, transposed: number, u: number): void;
-  winogradConv(x: number, n: number, inC: number, h: number, w: number, pad: number, u: number, outC: number, out: number, bias: number, hasBias: number, work: number, scratch: number): void;
+  winogradConv(
+    x: number,
+    n: number,
+    inC: number,
+    h: number,
+    w: number,
+    pad: number,
+    u: number,
+    outC: number,
+    out: number,
+    bias: number,
+    hasBias: number,
+    work: number,
+    scratch: number,
+  ): void;
   winogradPlaneFloats(outH: number, outW: number): number;
   winogradChunkFloats(inChannels: number, outChannels: number, outH: number, outW: number): number;
-  winogradWeightGradient(g: number, x: number, n: number, c: number, h: number, w: number, pad: number, o: number, dw: number, work: number, scratch: number): void;
+  winogradWeightGradient(
+    g: number,
+    x: number,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    pad: number,
+    o: number,
+    dw: number,
+    work: number,
+    scratch: number,
+  ): void;
   winogradGradFloats(c: number, o: number, h: number, w: number, pad: number): number;
   treeSum(slots: number, count: number, width: number, divisor: number, out: number): void;
   treeSumSlots(slots: number, count: number, stride: number, n: number, divisor: number, out: number): void;
   channelStats(x: number, n: number, c: number, spatial: number, mean: number, variance: number): void;
   channelSums(x: number, n: number, c: number, spatial: number, out: number): void;
-  channelAffine(x: number, n: number, c: number, spatial: number, mean: number, scale: number, bias: number, relu: number, out: number): void;
-  affineReluPool2x2(x: number, n: number, c: number, h: number, w: number, mean: number, scale: number, bias: number, values: number, argmax: number): void;
+  channelAffine(
+    x: number,
+    n: number,
+    c: number,
+    spatial: number,
+    mean: number,
+    scale: number,
+    bias: number,
+    relu: number,
+    out: number,
+  ): void;
+  affineReluPool2x2(
+    x: number,
+    n: number,
+    c: number,
+    h: number,
+    w: number,
+    mean: number,
+    scale: number,
+    bias: number,
+    values: number,
+    argmax: number,
+  ): void;
   batchNormReluPoolBackward(
     g: number,
     argmax: number,
@@ -91,7 +143,18 @@ interface KernelExports {
     dWeight: number,
     dBias: number,
   ): void;
-  gemmSegmentSum(a: number, b: number, c: number, m: number, k: number, n: number, transA: number, transB: number, segments: number, scratch: number): void;
+  gemmSegmentSum(
+    a: number,
+    b: number,
+    c: number,
+    m: number,
+    k: number,
+    n: number,
+    transA: number,
+    transB: number,
+    segments: number,
+    scratch: number,
+  ): void;
   gemmKBlock(): number;
   relu(x: number, out: number, n: number): void;
   columnSums(x: number, outer: number, n: number, inner: number, out: number): void;
@@ -142,7 +205,8 @@ const FLAVORS: readonly Float32KernelFlavor[] = ['wasm-fma', 'wasm-simd', 'js'];
 function requestedFlavor(): Float32KernelFlavor {
   const env = typeof process === 'object' ? process.env?.DTRAIN_CPU_KERNELS : undefined;
   if (env === undefined || env === '') return 'wasm-fma';
-  if (!(FLAVORS as readonly string[]).includes(env)) throw new Error(`DTRAIN_CPU_KERNELS must be one of ${FLAVORS.join(', ')}; got '${env}'`);
+  if (!(FLAVORS as readonly string[]).includes(env))
+    throw new Error(`DTRAIN_CPU_KERNELS must be one of ${FLAVORS.join(', ')}; got '${env}'`);
   return env as Float32KernelFlavor;
 }
 
@@ -211,7 +275,10 @@ function instantiateOn(module: WebAssembly.Module, memory: KernelMemory): Loaded
  * there: operands are copied in and out, which costs less than copies into a shared memory); null
  * where they cannot run here ("not here", no throw).
  */
-function instantiate(privateBytes: Uint8Array<ArrayBuffer>, sharedBytes: Uint8Array<ArrayBuffer>): { modules: Modules; loaded: Loaded } | null {
+function instantiate(
+  privateBytes: Uint8Array<ArrayBuffer>,
+  sharedBytes: Uint8Array<ArrayBuffer>,
+): { modules: Modules; loaded: Loaded } | null {
   try {
     if (typeof WebAssembly !== 'object') return null;
     const modules: Modules = { private: new WebAssembly.Module(privateBytes), sharedBytes, shared: null };
@@ -226,7 +293,9 @@ function loadKernels(): { modules: Modules | null; loaded: Loaded | null; flavor
   if (requested === 'js' || typeof WebAssembly !== 'object') return { modules: null, loaded: null, flavor: 'js' };
   if (requested === 'wasm-fma') {
     const relaxed = decodeBase64(KERNELS_RELAXED_WASM_BASE64);
-    const made = allowRelaxedSimd(relaxed) ? instantiate(decodeBase64(KERNELS_RELAXED_PRIVATE_WASM_BASE64), relaxed) : null;
+    const made = allowRelaxedSimd(relaxed)
+      ? instantiate(decodeBase64(KERNELS_RELAXED_PRIVATE_WASM_BASE64), relaxed)
+      : null;
     if (made !== null) return { ...made, flavor: 'wasm-fma' };
   }
   const made = instantiate(decodeBase64(KERNELS_PRIVATE_WASM_BASE64), decodeBase64(KERNELS_WASM_BASE64));
@@ -337,7 +406,13 @@ export function arenaFloat32(size: number, unzeroed: boolean): Float32Array | nu
  * C = op(A) @ op(B) (+ rowBias on every row) per batch entry, as matmulKernel, on the WebAssembly
  * SIMD GEMM.
  */
-export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulSpec, c: Float32Array, rowBias: Float32Array | null = null): boolean {
+export function wasmMatmulKernel(
+  a: Float32Array,
+  b: Float32Array,
+  spec: MatmulSpec,
+  c: Float32Array,
+  rowBias: Float32Array | null = null,
+): boolean {
   const { batch, m, k, n, transA, transB, aBatchStride, bBatchStride } = spec;
   const cLen = batch * m * n;
   if (cLen === 0) return true;
@@ -354,7 +429,22 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
     const cPtr = mem.output(c, cLen);
     // With a bias, each row of C starts as the bias and the product accumulates onto it.
     if (rowBias !== null) for (let row = 0; row < batch * m; row++) mem.f32.set(rowBias, (cPtr >> 2) + row * n);
-    kernels.gemm(aPtr, bPtr, cPtr, m, k, n, +transA, +transB, batch, aBatchStride, bBatchStride, scratch(), rowBias === null ? 0 : 1, 0);
+    kernels.gemm(
+      aPtr,
+      bPtr,
+      cPtr,
+      m,
+      k,
+      n,
+      +transA,
+      +transB,
+      batch,
+      aBatchStride,
+      bBatchStride,
+      scratch(),
+      rowBias === null ? 0 : 1,
+      0,
+    );
   });
 }
 
@@ -365,9 +455,16 @@ export function wasmMatmulKernel(a: Float32Array, b: Float32Array, spec: MatmulS
  * K block (k up to gemmKBlock(), which the per-segment GEMMs also compute in one block); false when
  * k is larger or the operands do not fit.
  */
-export function wasmMatmulSegmentSum(a: Float32Array, b: Float32Array, spec: MatmulSpec, segments: number, c: Float32Array): boolean {
+export function wasmMatmulSegmentSum(
+  a: Float32Array,
+  b: Float32Array,
+  spec: MatmulSpec,
+  segments: number,
+  c: Float32Array,
+): boolean {
   const { m, k, n, transA, transB } = spec;
-  if (spec.batch !== 1 || k % segments !== 0 || k > loadedOrThrow().kernels.gemmKBlock() || m * n === 0 || k === 0) return false;
+  if (spec.batch !== 1 || k % segments !== 0 || k > loadedOrThrow().kernels.gemmKBlock() || m * n === 0 || k === 0)
+    return false;
   return kernelCall((kernels, mem) => {
     const aPtr = mem.input(a, m * k);
     const bPtr = mem.input(b, k * n);
@@ -387,7 +484,15 @@ const TREE_SUM_SLOTS_IN_PLACE = 8;
  * alone: in one pass where the slots (up to 8) and out are in the kernels' memory; otherwise block
  * by block, each slot's block copied into the module's memory and summed there.
  */
-export function wasmTreeSumInto(slots: Float32Array, count: number, stride: number, from: number, to: number, divisor: number, out: Float32Array): boolean {
+export function wasmTreeSumInto(
+  slots: Float32Array,
+  count: number,
+  stride: number,
+  from: number,
+  to: number,
+  divisor: number,
+  out: Float32Array,
+): boolean {
   if (Math.fround(divisor) !== divisor || count < 1) return false;
   if (to <= from) return true;
   const { kernels, memory } = loadedOrThrow();
@@ -402,7 +507,8 @@ export function wasmTreeSumInto(slots: Float32Array, count: number, stride: numb
     const base = mem.work(count * block);
     for (let start = from; start < to; start += block) {
       const n = Math.min(block, to - start);
-      for (let s = 0; s < count; s++) mem.f32.set(slots.subarray(s * stride + start, s * stride + start + n), (base >> 2) + s * n);
+      for (let s = 0; s < count; s++)
+        mem.f32.set(slots.subarray(s * stride + start, s * stride + start + n), (base >> 2) + s * n);
       kernels.treeSum(base, count, n, divisor, base);
       out.set(mem.f32.subarray(base >> 2, (base >> 2) + n), start);
     }
@@ -435,16 +541,43 @@ const ADAM_BLOCK = 4096;
  * blocks are whole vectors, so the bytes do not depend on the blocking). With `from`, p, m, v are
  * computed from those (the previous values, left unchanged).
  */
-export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, hyper: AdamHyper, from?: { p: Float32Array; m: Float32Array; v: Float32Array }): boolean {
+export function wasmAdamStep(
+  p: Float32Array,
+  g: Float32Array,
+  m: Float32Array,
+  v: Float32Array,
+  hyper: AdamHyper,
+  from?: { p: Float32Array; m: Float32Array; v: Float32Array },
+): boolean {
   const n = p.length;
   if (n === 0) return true;
-  const { negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2 } = adamScalars(hyper);
+  const { negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2 } =
+    adamScalars(hyper);
   const [p0, m0, v0] = from === undefined ? [p, m, v] : [from.p, from.m, from.v];
   const { kernels, memory } = loadedOrThrow();
   const inPlace = [p, g, m, v, p0, m0, v0].map((a) => memory.pointerOf(a));
   if (inPlace.every((at) => at >= 0)) {
     const [pAt, gAt, mAt, vAt, p0At, m0At, v0At] = inPlace;
-    kernels.adamStep(pAt, gAt, mAt, vAt, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p0At, m0At, v0At, fusedMaddIsExact(kernels));
+    kernels.adamStep(
+      pAt,
+      gAt,
+      mAt,
+      vAt,
+      n,
+      negStepSize,
+      beta1,
+      beta2,
+      oneMinusBeta1,
+      oneMinusBeta2,
+      eps,
+      sqrtCorrection2,
+      decay,
+      l2,
+      p0At,
+      m0At,
+      v0At,
+      fusedMaddIsExact(kernels),
+    );
     return true;
   }
   const block = Math.min(ADAM_BLOCK, n);
@@ -458,7 +591,26 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
       f32.set(g.subarray(start, end), gPtr >> 2);
       f32.set(m0.subarray(start, end), mPtr >> 2);
       f32.set(v0.subarray(start, end), vPtr >> 2);
-      kernels.adamStep(pPtr, gPtr, mPtr, vPtr, end - start, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, pPtr, mPtr, vPtr, fusedMaddIsExact(kernels));
+      kernels.adamStep(
+        pPtr,
+        gPtr,
+        mPtr,
+        vPtr,
+        end - start,
+        negStepSize,
+        beta1,
+        beta2,
+        oneMinusBeta1,
+        oneMinusBeta2,
+        eps,
+        sqrtCorrection2,
+        decay,
+        l2,
+        pPtr,
+        mPtr,
+        vPtr,
+        fusedMaddIsExact(kernels),
+      );
       p.set(at(pPtr, end - start), start);
       m.set(at(mPtr, end - start), start);
       v.set(at(vPtr, end - start), start);
@@ -467,10 +619,34 @@ export function wasmAdamStep(p: Float32Array, g: Float32Array, m: Float32Array, 
 }
 
 /** im2col (toColumns) or col2im of image `image` of x at xPtr, columns at colsPtr. */
-function columns(k: KernelExports, xPtr: number, image: number, win: Window2d, colsPtr: number, toColumns: boolean): void {
+function columns(
+  k: KernelExports,
+  xPtr: number,
+  image: number,
+  win: Window2d,
+  colsPtr: number,
+  toColumns: boolean,
+): void {
   const { c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW } = win;
   const imageBytes = c * h * w * 4;
-  k.columns(xPtr + image * imageBytes, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH, outW, colsPtr, +toColumns);
+  k.columns(
+    xPtr + image * imageBytes,
+    c,
+    h,
+    w,
+    kh,
+    kw,
+    strideH,
+    strideW,
+    padH,
+    padW,
+    dilationH,
+    dilationW,
+    outH,
+    outW,
+    colsPtr,
+    +toColumns,
+  );
 }
 
 /** Channels on both sides from which a 3x3 convolution's 16 Winograd GEMMs beat one im2col GEMM. */
@@ -491,7 +667,20 @@ function winogradApplies(win: Window2d, inC: number, outC: number): boolean {
  * weight [o, c, 3, 3] transformed as is (forward: outC = o) or rotated and transposed (the input
  * gradient: outC = c).
  */
-function winogradConvolution(x: Float32Array, n: number, inC: number, h: number, w: number, pad: number, weight: Float32Array, o: number, c: number, transposed: boolean, bias: Float32Array | null, out: Float32Array): boolean {
+function winogradConvolution(
+  x: Float32Array,
+  n: number,
+  inC: number,
+  h: number,
+  w: number,
+  pad: number,
+  weight: Float32Array,
+  o: number,
+  c: number,
+  transposed: boolean,
+  bias: Float32Array | null,
+  out: Float32Array,
+): boolean {
   const outC = transposed ? c : o;
   const outH = h + 2 * pad - 2;
   const outW = w + 2 * pad - 2;
@@ -521,7 +710,8 @@ export function wasmConv2d(
   outChannels: number,
   out: Float32Array,
 ): boolean {
-  if (winogradApplies(win, win.c, outChannels)) return winogradConvolution(x, win.n, win.c, win.h, win.w, win.padH, weight, outChannels, win.c, false, bias, out);
+  if (winogradApplies(win, win.c, outChannels))
+    return winogradConvolution(x, win.n, win.c, win.h, win.w, win.padH, weight, outChannels, win.c, false, bias, out);
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
   return kernelCall((k, mem) => {
@@ -532,9 +722,26 @@ export function wasmConv2d(
     for (let b = 0; b < win.n; b++) {
       const image = outPtr + b * outChannels * spatial * 4;
       // With a bias, each output row starts as its bias and the product accumulates onto it.
-      if (bias !== null) for (let o = 0; o < outChannels; o++) mem.f32.fill(bias[o], (image >> 2) + o * spatial, (image >> 2) + (o + 1) * spatial);
+      if (bias !== null)
+        for (let o = 0; o < outChannels; o++)
+          mem.f32.fill(bias[o], (image >> 2) + o * spatial, (image >> 2) + (o + 1) * spatial);
       columns(k, xPtr, b, win, colsPtr, true);
-      k.gemm(wPtr, colsPtr, image, outChannels, ckk, spatial, 0, 0, 1, 0, 0, scratch(), bias === null ? 0 : 1, +(b > 0));
+      k.gemm(
+        wPtr,
+        colsPtr,
+        image,
+        outChannels,
+        ckk,
+        spatial,
+        0,
+        0,
+        1,
+        0,
+        0,
+        scratch(),
+        bias === null ? 0 : 1,
+        +(b > 0),
+      );
     }
   });
 }
@@ -544,7 +751,14 @@ export function wasmConv2d(
  * convolution, G^T (sum over tiles of transformed gradient times transformed input) G. With dBias,
  * also the bias gradient: g summed per output channel (in float64).
  */
-export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: Window2d, outChannels: number, dWeight: Float32Array, dBias: Float32Array | null = null): boolean {
+export function wasmConv2dBackwardWeight(
+  g: Float32Array,
+  x: Float32Array,
+  win: Window2d,
+  outChannels: number,
+  dWeight: Float32Array,
+  dBias: Float32Array | null = null,
+): boolean {
   const spatial = win.outH * win.outW;
   return kernelCall((k, mem) => {
     const gPtr = mem.input(g);
@@ -571,7 +785,8 @@ export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: 
     }
     if (!transposed) return;
     const result = mem.f32.subarray(dwPtr >> 2, (dwPtr >> 2) + dWeight.length);
-    for (let o = 0; o < outChannels; o++) for (let q = 0; q < ckk; q++) dWeight[o * ckk + q] = result[q * outChannels + o];
+    for (let o = 0; o < outChannels; o++)
+      for (let q = 0; q < ckk; q++) dWeight[o * ckk + q] = result[q * outChannels + o];
   });
 }
 
@@ -579,8 +794,28 @@ export function wasmConv2dBackwardWeight(g: Float32Array, x: Float32Array, win: 
  * dx = col2im(weight^T @ g[b]) image by image; for a Winograd-shaped 3x3 convolution, the 3x3
  * correlation of g (padded by 2 - pad) with the rotated, transposed weight.
  */
-export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, win: Window2d, outChannels: number, dx: Float32Array): boolean {
-  if (winogradApplies(win, win.c, outChannels)) return winogradConvolution(g, win.n, outChannels, win.outH, win.outW, 2 - win.padH, weight, outChannels, win.c, true, null, dx);
+export function wasmConv2dBackwardInput(
+  g: Float32Array,
+  weight: Float32Array,
+  win: Window2d,
+  outChannels: number,
+  dx: Float32Array,
+): boolean {
+  if (winogradApplies(win, win.c, outChannels))
+    return winogradConvolution(
+      g,
+      win.n,
+      outChannels,
+      win.outH,
+      win.outW,
+      2 - win.padH,
+      weight,
+      outChannels,
+      win.c,
+      true,
+      null,
+      dx,
+    );
   const ckk = win.c * win.kh * win.kw;
   const spatial = win.outH * win.outW;
   return kernelCall((k, mem) => {
@@ -590,7 +825,22 @@ export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, w
     const dxPtr = mem.output(dx);
     mem.f32.fill(0, dxPtr >> 2, (dxPtr >> 2) + dx.length);
     for (let b = 0; b < win.n; b++) {
-      k.gemm(wPtr, gPtr + b * outChannels * spatial * 4, colsPtr, ckk, outChannels, spatial, 1, 0, 1, 0, 0, scratch(), 0, +(b > 0));
+      k.gemm(
+        wPtr,
+        gPtr + b * outChannels * spatial * 4,
+        colsPtr,
+        ckk,
+        outChannels,
+        spatial,
+        1,
+        0,
+        1,
+        0,
+        0,
+        scratch(),
+        0,
+        +(b > 0),
+      );
       columns(k, dxPtr, b, win, colsPtr, false);
     }
   });
@@ -598,12 +848,16 @@ export function wasmConv2dBackwardInput(g: Float32Array, weight: Float32Array, w
 
 /** 2x2 max pooling, stride 2, no padding: values and flat argmax indices, as maxPool2dKernel. */
 export function wasmMaxPool2x2(x: Float32Array, win: Window2d, values: Float32Array, argmax: Int32Array): boolean {
-  return kernelCall((k, mem) => k.maxPool2x2(mem.input(x), win.n * win.c, win.h, win.w, mem.output(values), mem.output(argmax)));
+  return kernelCall((k, mem) =>
+    k.maxPool2x2(mem.input(x), win.n * win.c, win.h, win.w, mem.output(values), mem.output(argmax)),
+  );
 }
 
 /** The sums over n of x viewed as [outer, n, inner] (inner > 1), as reduceKernel's sum: float64 row after row. */
 export function wasmColumnSums(x: Float32Array, outer: number, n: number, inner: number, out: Float32Array): boolean {
-  return kernelCall((k, mem) => k.columnSums(mem.input(x, outer * n * inner), outer, n, inner, mem.output(out, outer * inner)));
+  return kernelCall((k, mem) =>
+    k.columnSums(mem.input(x, outer * n * inner), outer, n, inner, mem.output(out, outer * inner)),
+  );
 }
 
 /** out[i] = max(x[i], 0) for i < n, as unaryKernel's relu (NaN stays NaN). */
@@ -617,8 +871,17 @@ export function wasmGatePositive(g: Float32Array, y: Float32Array, out: Float32A
 }
 
 /** Per-channel mean and (biased) variance of x viewed as [n, c, spatial], as channelStatsKernel. */
-export function wasmChannelStats(x: Float32Array, n: number, c: number, spatial: number, mean: Float32Array, variance: Float32Array): boolean {
-  return kernelCall((k, mem) => k.channelStats(mem.input(x), n, c, spatial, mem.output(mean, c), mem.output(variance, c)));
+export function wasmChannelStats(
+  x: Float32Array,
+  n: number,
+  c: number,
+  spatial: number,
+  mean: Float32Array,
+  variance: Float32Array,
+): boolean {
+  return kernelCall((k, mem) =>
+    k.channelStats(mem.input(x), n, c, spatial, mem.output(mean, c), mem.output(variance, c)),
+  );
 }
 
 /** out = (x - mean) * invStd * weight + bias per channel, then ReLU when asked, as channelAffineKernel. */
@@ -661,12 +924,34 @@ export function wasmBatchNormBackward(
     const gPtr = mem.input(g);
     const xPtr = mem.input(x);
     const gatePtr = gate === null ? 0 : mem.input(gate);
-    k.batchNormBackward(gPtr, xPtr, gatePtr, +(gate !== null), n, c, spatial, mem.input(mean, c), mem.input(invStd, c), mem.input(weight, c), +batchStats, mem.output(dx), mem.output(dWeight, c), mem.output(dBias, c));
+    k.batchNormBackward(
+      gPtr,
+      xPtr,
+      gatePtr,
+      +(gate !== null),
+      n,
+      c,
+      spatial,
+      mem.input(mean, c),
+      mem.input(invStd, c),
+      mem.input(weight, c),
+      +batchStats,
+      mem.output(dx),
+      mem.output(dWeight, c),
+      mem.output(dBias, c),
+    );
   });
 }
 
 /** mean, scale = invStd * weight (rounded once to float32) and bias of each channel, for the affine kernels. */
-function channelConstants(mem: KernelMemory, c: number, mean: Float32Array, invStd: Float32Array, weight: Float32Array, bias: Float32Array): { meanPtr: number; scalePtr: number; biasPtr: number } {
+function channelConstants(
+  mem: KernelMemory,
+  c: number,
+  mean: Float32Array,
+  invStd: Float32Array,
+  weight: Float32Array,
+  bias: Float32Array,
+): { meanPtr: number; scalePtr: number; biasPtr: number } {
   const meanPtr = mem.input(mean, c);
   const biasPtr = mem.input(bias, c);
   const scalePtr = mem.work(c);
@@ -755,6 +1040,23 @@ export function wasmBatchNormReluPoolBackward(
     const { meanPtr, scalePtr, biasPtr } = channelConstants(mem, c, mean, invStd, weight, bias);
     const invStdPtr = mem.input(invStd, c);
     const weightPtr = mem.input(weight, c);
-    k.batchNormReluPoolBackward(gPtr, aPtr, xPtr, n, c, h, w, meanPtr, scalePtr, biasPtr, invStdPtr, weightPtr, +batchStats, mem.output(dx), mem.output(dWeight, c), mem.output(dBias, c));
+    k.batchNormReluPoolBackward(
+      gPtr,
+      aPtr,
+      xPtr,
+      n,
+      c,
+      h,
+      w,
+      meanPtr,
+      scalePtr,
+      biasPtr,
+      invStdPtr,
+      weightPtr,
+      +batchStats,
+      mem.output(dx),
+      mem.output(dWeight, c),
+      mem.output(dBias, c),
+    );
   });
 }
