@@ -252,7 +252,10 @@ describe('dtrain launch', () => {
     [
       'a model larger than the run can hold',
       ['--model', huge],
-      /model: 70,254,851 parameters need [\d.]+ GiB of kernel memory with adam and 8 shards; a run's kernel memory holds at most 2.00 GiB/,
+      new RegExp(
+        'model: 70,254,851 parameters need [\\d.]+ GiB of kernel memory with adam and 8 shards; ' +
+          "a run's kernel memory holds at most 2.00 GiB",
+      ),
     ],
     [
       'test images shaped unlike the training images',

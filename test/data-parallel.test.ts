@@ -117,129 +117,158 @@ describe('data-parallel training on worker threads', () => {
     expect(report(resumed)).toEqual(report(full));
   });
 
-  it('checkpoints written while the threads run on (epoch ends, --checkpoint-every) resume to the bytes of a run never stopped', async () => {
-    const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 20, keepCheckpoints: 0 });
-    const full = await train(cfg);
-    expect(full.steps).toBe(138);
-    for (const step of [20, 46, 92, 100]) {
-      const dir = join(
-        cfg.out!,
-        'checkpoints',
-        readdirSync(join(cfg.out!, 'checkpoints')).find((d) => new RegExp(`^step-0*${step}$`).test(d))!,
+  it(
+    'checkpoints written while the threads run on (epoch ends, --checkpoint-every) resume to the bytes of a ' +
+      'run never stopped',
+    async () => {
+      const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 20, keepCheckpoints: 0 });
+      const full = await train(cfg);
+      expect(full.steps).toBe(138);
+      for (const step of [20, 46, 92, 100]) {
+        const dir = join(
+          cfg.out!,
+          'checkpoints',
+          readdirSync(join(cfg.out!, 'checkpoints')).find((d) => new RegExp(`^step-0*${step}$`).test(d))!,
+        );
+        const resumed = await train(config({ workers: 2, epochs: 3, checkpointEvery: 20, resume: dir }));
+        expect(resumed.steps, `from step ${step}`).toBe(138);
+        expect(checkpointBytes(resumed.checkpoint!), `from step ${step}`).toBe(checkpointBytes(full.checkpoint!));
+      }
+    },
+  );
+
+  it(
+    'evaluates the parameters at each epoch end while the threads run on, with or without an out ' + 'directory',
+    async () => {
+      // Without one, nothing is checkpointed and only the parameters are copied for the evaluation.
+      // A wide model, so that evaluating the 1,000 test samples takes the threads several steps.
+      const wide = join(root, 'wide.json');
+      writeFileSync(
+        wide,
+        JSON.stringify({
+          input: [2],
+          layers: [
+            { type: 'linear', out: 512 },
+            { type: 'relu' },
+            { type: 'linear', out: 512 },
+            { type: 'relu' },
+            { type: 'linear', out: 3 },
+          ],
+        }),
       );
-      const resumed = await train(config({ workers: 2, epochs: 3, checkpointEvery: 20, resume: dir }));
-      expect(resumed.steps, `from step ${step}`).toBe(138);
-      expect(checkpointBytes(resumed.checkpoint!), `from step ${step}`).toBe(checkpointBytes(full.checkpoint!));
-    }
-  });
+      const withOut = await train(config({ model: wide, workers: 2, epochs: 3 }));
+      const without = await train(config({ model: wide, workers: 2, epochs: 3, out: null }));
+      const report = (r: typeof withOut) => r.epochs.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]);
+      expect(report(without)).toEqual(report(withOut));
+    },
+  );
 
-  it('evaluates the parameters at each epoch end while the threads run on, with or without an out directory', async () => {
-    // Without one, nothing is checkpointed and only the parameters are copied for the evaluation.
-    // A wide model, so that evaluating the 1,000 test samples takes the threads several steps.
-    const wide = join(root, 'wide.json');
-    writeFileSync(
-      wide,
-      JSON.stringify({
-        input: [2],
-        layers: [
-          { type: 'linear', out: 512 },
-          { type: 'relu' },
-          { type: 'linear', out: 512 },
-          { type: 'relu' },
-          { type: 'linear', out: 3 },
-        ],
-      }),
-    );
-    const withOut = await train(config({ model: wide, workers: 2, epochs: 3 }));
-    const without = await train(config({ model: wide, workers: 2, epochs: 3, out: null }));
-    const report = (r: typeof withOut) => r.epochs.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]);
-    expect(report(without)).toEqual(report(withOut));
-  });
-
-  it('reports and checkpoints the same epochs whether the threads evaluate (they fill the cores) or the coordinator does', async () => {
-    // 2 threads fill 2 cores and leave 2 of 4 free. The model's BatchNorm running statistics differ
-    // between the threads' own models and the coordinator's, so evaluating with the wrong ones shows.
-    const run = async (cores: number, fault?: TrainOptions['fault']) => {
-      const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 47 });
-      let evaluation = '';
-      const result = await train(cfg, { cores, fault, events: { onStart: (info) => (evaluation = info.evaluation) } });
-      const dirs = readdirSync(join(cfg.out!, 'checkpoints'))
-        .filter((d) => d.startsWith('step-'))
-        .sort();
-      const checkpoints = dirs.map((d) => {
-        const dir = join(cfg.out!, 'checkpoints', d);
-        return [d, checkpointBytes(dir), checkpointHistory(dir).map((e) => [e.trainLoss, e.testLoss, e.testAccuracy])];
-      });
-      return {
-        evaluation,
-        report: result.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy]),
-        checkpoints,
+  it(
+    'reports and checkpoints the same epochs whether the threads evaluate (they fill the cores) or the ' +
+      'coordinator does',
+    async () => {
+      // 2 threads fill 2 cores and leave 2 of 4 free. The model's BatchNorm running statistics differ
+      // between the threads' own models and the coordinator's, so evaluating with the wrong ones shows.
+      const run = async (cores: number, fault?: TrainOptions['fault']) => {
+        const cfg = config({ workers: 2, epochs: 3, checkpointEvery: 47 });
+        let evaluation = '';
+        const result = await train(cfg, {
+          cores,
+          fault,
+          events: { onStart: (info) => (evaluation = info.evaluation) },
+        });
+        const dirs = readdirSync(join(cfg.out!, 'checkpoints'))
+          .filter((d) => d.startsWith('step-'))
+          .sort();
+        const checkpoints = dirs.map((d) => {
+          const dir = join(cfg.out!, 'checkpoints', d);
+          return [
+            d,
+            checkpointBytes(dir),
+            checkpointHistory(dir).map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]),
+          ];
+        });
+        return {
+          evaluation,
+          report: result.epochs.map((e) => [e.trainLoss, e.trainAccuracy, e.testLoss, e.testAccuracy]),
+          checkpoints,
+        };
       };
-    };
-    const byThreads = await run(2);
-    const byCoordinator = await run(4);
-    expect([byThreads.evaluation, byCoordinator.evaluation]).toEqual(['threads', 'coordinator']);
-    expect(byThreads.report.length).toBe(3);
-    expect(byThreads.report).toEqual(byCoordinator.report);
-    // Epoch ends (46, 92, 138) and step 47, the one that evaluates the first epoch.
-    expect(byThreads.checkpoints.map(([d]) => d)).toEqual([
-      'step-0000046',
-      'step-0000047',
-      'step-0000092',
-      'step-0000094',
-      'step-0000138',
-    ]);
-    expect(byThreads.checkpoints).toEqual(byCoordinator.checkpoints);
-    // A thread failing in the step that evaluates: the step runs again, its evaluation included.
-    const faulted = await run(2, { step: 46, shard: 5, kind: 'throw' });
-    expect(faulted.report).toEqual(byThreads.report);
-    expect(faulted.checkpoints).toEqual(byThreads.checkpoints);
-  });
+      const byThreads = await run(2);
+      const byCoordinator = await run(4);
+      expect([byThreads.evaluation, byCoordinator.evaluation]).toEqual(['threads', 'coordinator']);
+      expect(byThreads.report.length).toBe(3);
+      expect(byThreads.report).toEqual(byCoordinator.report);
+      // Epoch ends (46, 92, 138) and step 47, the one that evaluates the first epoch.
+      expect(byThreads.checkpoints.map(([d]) => d)).toEqual([
+        'step-0000046',
+        'step-0000047',
+        'step-0000092',
+        'step-0000094',
+        'step-0000138',
+      ]);
+      expect(byThreads.checkpoints).toEqual(byCoordinator.checkpoints);
+      // A thread failing in the step that evaluates: the step runs again, its evaluation included.
+      const faulted = await run(2, { step: 46, shard: 5, kind: 'throw' });
+      expect(faulted.report).toEqual(byThreads.report);
+      expect(faulted.checkpoints).toEqual(byThreads.checkpoints);
+    },
+  );
 
-  it("with one step per epoch (every step an epoch's end), the threads and the coordinator report the same epochs", async () => {
-    const run = (cores: number) =>
-      train(config({ model: 'mlp', workers: 2, batchSize: 2048, epochs: 4, out: null }), { cores });
-    const [byThreads, byCoordinator] = [await run(2), await run(4)];
-    const report = (r: typeof byThreads) => r.epochs.map((e) => [e.epoch, e.trainLoss, e.testLoss, e.testAccuracy]);
-    expect(report(byThreads).map(([epoch]) => epoch)).toEqual([1, 2, 3, 4]);
-    expect(report(byThreads)).toEqual(report(byCoordinator));
-  });
+  it(
+    "with one step per epoch (every step an epoch's end), the threads and the coordinator report the same " + 'epochs',
+    async () => {
+      const run = (cores: number) =>
+        train(config({ model: 'mlp', workers: 2, batchSize: 2048, epochs: 4, out: null }), { cores });
+      const [byThreads, byCoordinator] = [await run(2), await run(4)];
+      const report = (r: typeof byThreads) => r.epochs.map((e) => [e.epoch, e.trainLoss, e.testLoss, e.testAccuracy]);
+      expect(report(byThreads).map(([epoch]) => epoch)).toEqual([1, 2, 3, 4]);
+      expect(report(byThreads)).toEqual(report(byCoordinator));
+    },
+  );
 
-  it("an interrupt at an epoch's end reports and checkpoints that epoch (the threads evaluating) before the run stops", async () => {
-    const stop = new AbortController();
-    const cfg = config({ workers: 2, epochs: 2 });
-    const error = await train(cfg, {
-      cores: 2,
-      signal: stop.signal,
-      events: { onStep: (r) => r.step === 46 && stop.abort() },
-    }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TrainingInterruptedError);
-    const dir = join(cfg.out!, 'checkpoints', 'step-0000046');
-    expect(checkpointHistory(dir).map((e) => e.epoch)).toEqual([1]);
-    const full = await train(config({ workers: 2, epochs: 2 }), { cores: 2 });
-    const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }), { cores: 2 });
-    expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
-    expect(resumed.epochs.map((e) => e.testLoss)).toEqual(full.epochs.map((e) => e.testLoss));
-  });
+  it(
+    "an interrupt at an epoch's end reports and checkpoints that epoch (the threads evaluating) before the run " +
+      'stops',
+    async () => {
+      const stop = new AbortController();
+      const cfg = config({ workers: 2, epochs: 2 });
+      const error = await train(cfg, {
+        cores: 2,
+        signal: stop.signal,
+        events: { onStep: (r) => r.step === 46 && stop.abort() },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TrainingInterruptedError);
+      const dir = join(cfg.out!, 'checkpoints', 'step-0000046');
+      expect(checkpointHistory(dir).map((e) => e.epoch)).toEqual([1]);
+      const full = await train(config({ workers: 2, epochs: 2 }), { cores: 2 });
+      const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }), { cores: 2 });
+      expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
+      expect(resumed.epochs.map((e) => e.testLoss)).toEqual(full.epochs.map((e) => e.testLoss));
+    },
+  );
 
-  it('an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never stopped', async () => {
-    const full = await train(config({ workers: 2, epochs: 2 }));
-    const stop = new AbortController();
-    const cfg = config({ workers: 2, epochs: 2 });
-    const error = await train(cfg, {
-      signal: stop.signal,
-      events: { onStep: (r) => r.step === 20 && stop.abort() },
-    }).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TrainingInterruptedError);
-    const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
-    expect(after).toBeGreaterThanOrEqual(20);
-    expect(readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim()).toMatch(
-      new RegExp(`step-0*${after}$`),
-    );
-    const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }));
-    expect(resumed.steps).toBe(92);
-    expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
-  });
+  it(
+    'an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never ' + 'stopped',
+    async () => {
+      const full = await train(config({ workers: 2, epochs: 2 }));
+      const stop = new AbortController();
+      const cfg = config({ workers: 2, epochs: 2 });
+      const error = await train(cfg, {
+        signal: stop.signal,
+        events: { onStep: (r) => r.step === 20 && stop.abort() },
+      }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TrainingInterruptedError);
+      const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
+      expect(after).toBeGreaterThanOrEqual(20);
+      expect(readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim()).toMatch(
+        new RegExp(`step-0*${after}$`),
+      );
+      const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }));
+      expect(resumed.steps).toBe(92);
+      expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
+    },
+  );
 
   it.each(['throw', 'exit'] as const)(
     'a worker that %ss mid-step is replaced, its shards re-run, and the bytes do not change',
@@ -278,23 +307,27 @@ describe('data-parallel training on worker threads', () => {
     expect(Array.from(whole.mean).some((m) => Math.abs(m) > 1e-4)).toBe(true);
   });
 
-  it('an aborted run ends (TrainingInterruptedError) after the steps already under way, and the next run in the process trains', async () => {
-    // The threads run up to 8 steps ahead, so an abort lands while one may have started a step and
-    // another not yet; the run ends after the steps the threads were allowed to start.
-    for (let attempt = 0; attempt < 6; attempt++) {
-      const stop = new AbortController();
-      const cfg = config({ model: 'mlp', workers: 2, shards: 4, epochs: 50, out: null });
-      const error = await train(cfg, {
-        signal: stop.signal,
-        events: { onStep: (r) => r.step === 10 + attempt && stop.abort() },
-      }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(TrainingInterruptedError);
-      const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
-      expect(after).toBeGreaterThanOrEqual(10 + attempt);
-      expect(after).toBeLessThanOrEqual(10 + attempt + 8);
-    }
-    expect((await train(config({ model: 'mlp', workers: 2 }), { stopAfterSteps: 3 })).steps).toBe(3);
-  });
+  it(
+    'an aborted run ends (TrainingInterruptedError) after the steps already under way, and the next run in the ' +
+      'process trains',
+    async () => {
+      // The threads run up to 8 steps ahead, so an abort lands while one may have started a step and
+      // another not yet; the run ends after the steps the threads were allowed to start.
+      for (let attempt = 0; attempt < 6; attempt++) {
+        const stop = new AbortController();
+        const cfg = config({ model: 'mlp', workers: 2, shards: 4, epochs: 50, out: null });
+        const error = await train(cfg, {
+          signal: stop.signal,
+          events: { onStep: (r) => r.step === 10 + attempt && stop.abort() },
+        }).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(TrainingInterruptedError);
+        const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
+        expect(after).toBeGreaterThanOrEqual(10 + attempt);
+        expect(after).toBeLessThanOrEqual(10 + attempt + 8);
+      }
+      expect((await train(config({ model: 'mlp', workers: 2 }), { stopAfterSteps: 3 })).steps).toBe(3);
+    },
+  );
 
   it.each(['throw', 'exit'] as const)(
     'an aborted run ends even when a thread %ss in the step the threads run ahead',
@@ -312,20 +345,27 @@ describe('data-parallel training on worker threads', () => {
     },
   );
 
-  it('stops a diverging run naming the last good checkpoint, which latest points at and which evaluates finite', async () => {
-    const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e3, momentum: 0, checkpointEvery: 1 });
-    const error = await train(cfg).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(TrainingDivergedError);
-    const message = (error as Error).message;
-    expect(message).toMatch(/(loss is (NaN|-?Infinity) at step \d+|is not finite after step \d+)/);
-    const named = /Last good checkpoint: (\S+)$/.exec(message)?.[1];
-    const latest = join(cfg.out!, 'checkpoints', readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim());
-    expect(named).toBe(latest);
-    for (const t of Object.values((await io.loadCheckpoint(latest)).model))
-      expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
-    const evaluated = await evaluateCheckpoint(latest);
-    expect(Number.isFinite(evaluated.loss)).toBe(true);
-  });
+  it(
+    'stops a diverging run naming the last good checkpoint, which latest points at and which evaluates ' + 'finite',
+    async () => {
+      const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e3, momentum: 0, checkpointEvery: 1 });
+      const error = await train(cfg).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(TrainingDivergedError);
+      const message = (error as Error).message;
+      expect(message).toMatch(/(loss is (NaN|-?Infinity) at step \d+|is not finite after step \d+)/);
+      const named = /Last good checkpoint: (\S+)$/.exec(message)?.[1];
+      const latest = join(
+        cfg.out!,
+        'checkpoints',
+        readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim(),
+      );
+      expect(named).toBe(latest);
+      for (const t of Object.values((await io.loadCheckpoint(latest)).model))
+        expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
+      const evaluated = await evaluateCheckpoint(latest);
+      expect(Number.isFinite(evaluated.loss)).toBe(true);
+    },
+  );
 });
 
 describe('shard groups: a thread runs several shards as one batch, with the same bytes', () => {
@@ -477,30 +517,33 @@ describe('shard groups: a thread runs several shards as one batch, with the same
     },
   );
 
-  it('a model whose layers before the head have no parameters (max pooling) groups too, with the same bytes', async () => {
-    const poolSpec = join(root, 'pool-linear.json');
-    writeFileSync(
-      poolSpec,
-      JSON.stringify({
-        input: [1, 8, 8],
-        layers: [{ type: 'maxpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'linear', out: 3 }],
-      }),
-    );
-    const run = (cores: number) =>
-      train(
-        config({
-          model: poolSpec,
-          dataset: `idx:${images}`,
-          workers: Math.max(cores, 2),
-          batchSize: 64,
-          shards: 8,
-          epochs: 1,
+  it(
+    'a model whose layers before the head have no parameters (max pooling) groups too, with the same ' + 'bytes',
+    async () => {
+      const poolSpec = join(root, 'pool-linear.json');
+      writeFileSync(
+        poolSpec,
+        JSON.stringify({
+          input: [1, 8, 8],
+          layers: [{ type: 'maxpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'linear', out: 3 }],
         }),
-        { cores },
       );
-    const [grouped, apart] = [await run(2), await run(8)];
-    expect(checkpointBytes(grouped.checkpoint!)).toBe(checkpointBytes(apart.checkpoint!));
-  });
+      const run = (cores: number) =>
+        train(
+          config({
+            model: poolSpec,
+            dataset: `idx:${images}`,
+            workers: Math.max(cores, 2),
+            batchSize: 64,
+            shards: 8,
+            epochs: 1,
+          }),
+          { cores },
+        );
+      const [grouped, apart] = [await run(2), await run(8)];
+      expect(checkpointBytes(grouped.checkpoint!)).toBe(checkpointBytes(apart.checkpoint!));
+    },
+  );
 
   it.each(['throw', 'exit'] as const)(
     'a thread that %ss halfway through its optimizer update is replaced and the step re-run, with the same bytes',

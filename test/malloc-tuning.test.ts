@@ -17,7 +17,8 @@ beforeAll(() => {
     script,
     `import { relaunchWithMallocTuning } from ${JSON.stringify(pathToFileURL(core).href)};
 await relaunchWithMallocTuning();
-console.log(JSON.stringify({ pid: process.pid, tunables: process.env.GLIBC_TUNABLES ?? null, args: process.argv.slice(2) }));
+const tunables = process.env.GLIBC_TUNABLES ?? null;
+console.log(JSON.stringify({ pid: process.pid, tunables, args: process.argv.slice(2) }));
 process.exitCode = Number(process.argv[2] ?? 0);
 `,
   );

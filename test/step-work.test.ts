@@ -52,14 +52,18 @@ describe('StepWork', () => {
     work.waitForStop();
   });
 
-  it('a step authorized before stop() is still run by every thread (one that skipped it would strand the others at its barriers)', () => {
-    const work = StepWork.allocate();
-    work.begin(0, 1, 2);
-    expect(work.waitAuthorized(0)).toBe(true);
-    work.stop();
-    expect(work.waitAuthorized(1)).toBe(true);
-    expect(work.waitAuthorized(2)).toBe(false);
-  });
+  it(
+    'a step authorized before stop() is still run by every thread (one that skipped it would strand the others ' +
+      'at its barriers)',
+    () => {
+      const work = StepWork.allocate();
+      work.begin(0, 1, 2);
+      expect(work.waitAuthorized(0)).toBe(true);
+      work.stop();
+      expect(work.waitAuthorized(1)).toBe(true);
+      expect(work.waitAuthorized(2)).toBe(false);
+    },
+  );
 
   it('a thread does not start a step before it is authorized (a second thread, really waiting)', async () => {
     const work = StepWork.allocate();

@@ -1,7 +1,5 @@
-// Synchronized batch norm (--sync-bn): shards normalize with the statistics of the whole global batch,
-// forward and backward. Checked in process against one BatchNorm over the whole batch (BatchNorm1d and
-// 2d), and on real worker threads for bitwise reproducibility across worker and group counts and
-// after a fault.
+// Synchronized batch norm (--sync-bn): shards normalize with the statistics of the whole global
+// batch, forward and backward.
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -23,6 +21,9 @@ import {
   SyncExchangeLayout,
 } from '@dtrain/worker';
 import { nn, optim } from '@dtrain/core';
+
+// Checked in process against one BatchNorm over the whole batch (BatchNorm1d and 2d), and on real
+// worker threads for bitwise reproducibility across worker and group counts and after a fault.
 
 const root = mkdtempSync(join(tmpdir(), 'dtrain-syncbn-'));
 afterAll(() => rmSync(root, { recursive: true, force: true }));

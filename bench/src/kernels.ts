@@ -84,7 +84,7 @@ export function benchElementwise(budget: number): Row[] {
 /**
  * One Adam step over the MLP's 235,146 parameters, with ordinary gradients and with gradients so
  * small that g^2 and the decaying moments fall below float32's normal range (a fitted model): the
- * CPU computes on subnormal numbers ~20x slower unless the kernel keeps them out of its arithmetic.
+ * CPU computes on subnormal numbers many times slower unless the kernel keeps them out of its arithmetic.
  */
 export function benchOptimizer(budget: number): Row[] {
   const sizes = [784 * 256, 256, 256 * 128, 128, 128 * 10, 10];

@@ -19,7 +19,7 @@ export function measure(fn: () => void, budgetSeconds: number, warmCalls = 3): T
   for (let i = 0; i < warmCalls || performance.now() < warmUntil; i++) fn();
   const start = performance.now();
   let calls = 0;
-  let elapsed = 0;
+  let elapsed: number;
   do {
     fn();
     calls++;

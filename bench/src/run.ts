@@ -1,7 +1,6 @@
 // `pnpm bench`: runs every benchmark, prints a table per group and writes bench-results/bench.json.
-// Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch side by side), --out FILE,
-// --only GROUP[,GROUP] (matmul, elementwise, optimizer, training, memory, workers, compare): e.g.
-// the one-thread groups under `taskset -c 1` and the worker threads on every core, as two runs.
+// Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch), --out FILE, and
+// --only GROUP[,GROUP] (matmul, elementwise, optimizer, training, memory, workers, compare).
 import { float32Kernels, relaunchWithMallocTuning } from '@dtrain/core';
 import { cpus } from 'node:os';
 import { benchElementwise, benchMatmul, benchOptimizer } from './kernels.js';
@@ -49,7 +48,8 @@ const workerRuns = runs('workers') ? await benchWorkers(quick) : null;
 const workers = workerRuns?.rows ?? null;
 if (workerRuns)
   printTable(
-    `data-parallel training on worker threads (${cpus().length} cores, ${workerRuns.source}; fixed shards, so every row computes the same bytes)`,
+    `data-parallel training on worker threads (${cpus().length} cores, ${workerRuns.source}; fixed shards, so ` +
+      `every row computes the same bytes)`,
     workerRuns.rows,
   );
 

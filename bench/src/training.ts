@@ -29,7 +29,7 @@ export function benchTraining(budget: number, batchSize = 128): Row[] {
         opt.step();
       };
       // Steady state, as in a long run: the process heap takes a few dozen CNN steps to stop growing
-      // (until then fresh pages are faulted in, at about 15 us each on this kind of VM).
+      // (until then fresh pages are faulted in, each at a cost).
       const t = measure(
         arena
           ? () =>

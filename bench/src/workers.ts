@@ -109,8 +109,8 @@ async function samplesPerSecond(
 
 export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; source: string }> {
   const { dir, source } = await benchImages(512 * 16);
-  // Warm-ups long enough for every worker count to reach its settled speed (measured per second of
-  // a run; see the commit that set them): two MLP threads speed up for several seconds after one
+  // Warm-ups long enough for every worker count to reach its settled speed (see the commit that set
+  // them): two MLP threads speed up for several seconds after one
   // thread has settled, since their engines compile the hot code on the cores they train on.
   const window = (warmupSeconds: number, warmupSteps: number, measureSeconds: number): TimingWindow =>
     quick
@@ -157,8 +157,9 @@ export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; sourc
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+  const SETTLED_WINDOW = 'past the first 8 s (MLP) or 4 s and 150 steps (CNN)';
   return {
     rows,
-    source: `${source}; timed ${quick ? 'from the first half second' : 'past the first 8 s (MLP) or 4 s and 150 steps (CNN)'}`,
+    source: `${source}; timed ${quick ? 'from the first half second' : SETTLED_WINDOW}`,
   };
 }

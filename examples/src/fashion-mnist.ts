@@ -1,7 +1,17 @@
 // Train the MLP or the CNN on Fashion-MNIST with @dtrain/core alone, then report test accuracy.
 //   node examples/dist/fashion-mnist.js --model mlp|cnn [--data-dir DIR] [--epochs 5] [--batch-size 128]
 //     [--lr 1e-3] [--seed 0] [--limit N] [--save DIR]
-import { data, DtrainError, io, loss, manualSeed, nn, noGrad, optim, relaunchWithMallocTuning } from '@dtrain/core';
+import {
+  data,
+  DtrainError,
+  io,
+  loss,
+  manualSeed,
+  type nn,
+  noGrad,
+  optim,
+  relaunchWithMallocTuning,
+} from '@dtrain/core';
 import { existsSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { cnn, mlp } from './models.js';
@@ -40,7 +50,8 @@ async function main(): Promise<void> {
   const dir = values['data-dir']!;
   if (!existsSync(dir)) {
     throw new DtrainError(
-      `no Fashion-MNIST at ${dir}. Install it with "apt-get install dataset-fashion-mnist" (Debian), or pass --data-dir DIR holding the four *-idx*-ubyte[.gz] files`,
+      `no Fashion-MNIST at ${dir}. Install it with "apt-get install dataset-fashion-mnist" (Debian), or pass ` +
+        `--data-dir DIR holding the four *-idx*-ubyte[.gz] files`,
     );
   }
   if (values.model !== 'mlp' && values.model !== 'cnn')
@@ -59,7 +70,8 @@ async function main(): Promise<void> {
   const loader = new data.DataLoader(train, { batchSize, shuffle: true, seed: Number(values.seed), transform });
 
   console.log(
-    `${values.model}: ${train.length} training samples, ${test.length} test samples, ${epochs} epochs, batch ${batchSize}`,
+    `${values.model}: ${train.length} training samples, ${test.length} test samples, ${epochs} epochs, batch ` +
+      `${batchSize}`,
   );
   const start = performance.now();
   for (let epoch = 0; epoch < epochs; epoch++) {
@@ -76,7 +88,8 @@ async function main(): Promise<void> {
     }
     const seconds = (performance.now() - epochStart) / 1000;
     console.log(
-      `epoch ${epoch + 1}: loss ${(total / batches).toFixed(4)}, test accuracy ${accuracy(model, test, transform).toFixed(4)}, ` +
+      `epoch ${epoch + 1}: loss ${(total / batches).toFixed(4)}, test accuracy ` +
+        `${accuracy(model, test, transform).toFixed(4)}, ` +
         `${(train.length / seconds).toFixed(0)} samples/s`,
     );
   }

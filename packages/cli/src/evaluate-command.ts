@@ -14,7 +14,8 @@ export async function evaluateCommand(flags: EvalFlags): Promise<void> {
     process.stdout.write(`${JSON.stringify(r)}\n`);
   } else {
     process.stdout.write(
-      `checkpoint     ${r.checkpoint}\ndataset        ${r.dataset} (${r.samples} test samples)\ntest accuracy  ${r.accuracy.toFixed(4)}\ntest loss      ${r.loss.toFixed(4)}\n`,
+      `checkpoint     ${r.checkpoint}\ndataset        ${r.dataset} (${r.samples} test samples)\ntest accuracy  ` +
+        `${r.accuracy.toFixed(4)}\ntest loss      ${r.loss.toFixed(4)}\n`,
     );
   }
 }

@@ -55,7 +55,9 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
     ['dataset', `${data.name} (${thousands(data.train)} train / ${thousands(data.test)} test samples)`],
     [
       'workers',
-      `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}${start.shardGroup > 1 ? `, in groups of ${start.shardGroup}` : ''}${config.syncBn ? ', synchronized BatchNorm' : ''}`,
+      `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}` +
+        (start.shardGroup > 1 ? `, in groups of ${start.shardGroup}` : '') +
+        (config.syncBn ? ', synchronized BatchNorm' : ''),
     ],
     ['optimizer', `${config.optimizer}, lr ${config.lr}, ${config.schedule} schedule`],
     ['epochs', `${config.epochs} (${thousands(result.steps)} steps, batch ${config.batchSize})`],

@@ -34,7 +34,8 @@ export function buildProgram(): Command {
     .option('--epochs <n>', `epochs (default ${d.epochs})`, integerOption(1))
     .option(
       '--batch-size <n>',
-      `global batch size, a multiple of --shards (default ${d.batchSize}; ${IMAGE_DEFAULTS.batchSize} for image data sets)`,
+      `global batch size, a multiple of --shards (default ${d.batchSize}; ${IMAGE_DEFAULTS.batchSize} for image ` +
+        `data sets)`,
       integerOption(1),
     )
     .option(
@@ -64,7 +65,8 @@ export function buildProgram(): Command {
     )
     .option(
       '--resume <dir>',
-      'continue a run (a run directory or a checkpoint) with its stored settings; only --epochs (constant schedule), --workers, --checkpoint-every, --keep-checkpoints, --data-dir and --out may change',
+      'continue a run (a run directory or a checkpoint) with its stored settings; only --epochs (constant ' +
+        'schedule), --workers, --checkpoint-every, --keep-checkpoints, --data-dir and --out may change',
     )
     .option(
       '--keep-checkpoints <n>',

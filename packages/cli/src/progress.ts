@@ -18,7 +18,9 @@ export class ProgressBar {
     const width = 24;
     const filled = Math.round((r.step / r.totalSteps) * width);
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
-    const line = `epoch ${r.epoch} [${bar}] step ${r.step}/${r.totalSteps}  loss ${r.loss.toFixed(4)}  ${Math.round(this.rate)} samples/s`;
+    const line =
+      `epoch ${r.epoch} [${bar}] step ${r.step}/${r.totalSteps}  loss ${r.loss.toFixed(4)}  ` +
+      `${Math.round(this.rate)} samples/s`;
     this.out.write(`\r${line.slice(0, Math.max(20, (this.out.columns || 100) - 1))}\x1b[K`);
     this.shown = true;
   }

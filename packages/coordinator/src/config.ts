@@ -77,7 +77,8 @@ const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof RunConfig)[];
 function integer(key: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
     throw new ConfigError(
-      `${key} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got ${JSON.stringify(value)}`,
+      `${key} must be an integer from ${min}${max === Number.MAX_SAFE_INTEGER ? '' : ` to ${max}`}, got ` +
+        `${JSON.stringify(value)}`,
     );
   }
   return value;
@@ -147,13 +148,15 @@ export function continuedConfig(stored: RunConfig, given: Record<string, unknown
   for (const key of KEYS) {
     if (defined[key] === undefined || RESUME_MAY_CHANGE.includes(key) || fresh[key] === stored[key]) continue;
     throw new ConfigError(
-      `resume: ${key} is ${JSON.stringify(stored[key])} in the run at ${where} and cannot change on resume (given ${JSON.stringify(fresh[key])}); start a new run for it`,
+      `resume: ${key} is ${JSON.stringify(stored[key])} in the run at ${where} and cannot change on resume ` +
+        `(given ${JSON.stringify(fresh[key])}); start a new run for it`,
     );
   }
   // Every schedule but constant is laid over the run's total steps.
   if (fresh.epochs !== stored.epochs && stored.schedule !== 'constant') {
     throw new ConfigError(
-      `resume: epochs cannot change from ${stored.epochs} on resume with the ${stored.schedule} schedule, which is laid over the run's length; start a new run for it`,
+      `resume: epochs cannot change from ${stored.epochs} on resume with the ${stored.schedule} schedule, which ` +
+        `is laid over the run's length; start a new run for it`,
     );
   }
   return fresh;
@@ -209,7 +212,8 @@ export async function readJsonFile(path: string): Promise<unknown> {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new ConfigError(
-      `${path}: cannot read it (${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : (code ?? 'unreadable')})`,
+      `${path}: cannot read it ` +
+        `(${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a directory' : (code ?? 'unreadable')})`,
     );
   }
   return parseJson(text, path);

@@ -35,7 +35,8 @@ export async function evaluateCheckpoint(
     const runData = await loadRunData(dataset, options.dataDir ?? config.dataDir, config.seed);
     if (runData.sampleShape.join(',') !== spec.input.join(',')) {
       throw new ConfigError(
-        `${dataset} has samples [${runData.sampleShape.join(', ')}]; the checkpoint's model takes [${spec.input.join(', ')}]`,
+        `${dataset} has samples [${runData.sampleShape.join(', ')}]; the checkpoint's model takes ` +
+          `[${spec.input.join(', ')}]`,
       );
     }
     const classes = outputSize(spec);

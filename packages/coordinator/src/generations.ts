@@ -1,7 +1,6 @@
-// The coordinator's model and optimizer as views of the shared state's generations (see
-// SharedOptimizer): the threads step generation s % 2 into the other, and the coordinator looks at
-// the current one, copying nothing per step; to evaluate or checkpoint while the threads go on, it
-// views a copy instead.
+// The coordinator's model and optimizer as views of the shared state's generations (SharedOptimizer):
+// the threads step generation s % 2 into the other, and the coordinator views the current one, copying
+// nothing per step; to evaluate or checkpoint while the threads go on, it views a copy instead.
 import type { optim } from '@dtrain/core';
 import type { FlatState, SharedOptimizer } from '@dtrain/worker';
 

@@ -20,7 +20,8 @@ export function resolveModelSpec(model: string, sampleShape: number[], classes: 
   const outputs = outputSize(spec);
   if (spec.input.join(',') !== sampleShape.join(',')) {
     throw new ModelSpecError(
-      `model spec ${model}: input [${spec.input.join(', ')}] does not match the data set's samples [${sampleShape.join(', ')}]`,
+      `model spec ${model}: input [${spec.input.join(', ')}] does not match the data set's samples ` +
+        `[${sampleShape.join(', ')}]`,
     );
   }
   if (outputs !== classes)

@@ -61,7 +61,8 @@ export function lockRunDirectory(out: string): { release(): void } {
       const holder = readHolder(path);
       if (holder !== null && (holder.host !== me.host || isAlive(holder.pid))) {
         throw new ConfigError(
-          `out ${out} is in use by dtrain pid ${holder.pid} on ${holder.host} (since ${holder.started}); wait for it to end or choose another --out`,
+          `out ${out} is in use by dtrain pid ${holder.pid} on ${holder.host} (since ${holder.started}); wait ` +
+            `for it to end or choose another --out`,
         );
       }
       rmSync(path, { force: true });

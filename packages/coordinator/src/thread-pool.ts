@@ -72,7 +72,7 @@ export class ThreadPool {
       workerData: setup,
       // The idle thread with the lowest id takes the next task. Piscina's default takes the thread
       // idle the longest, which rotates every task through all threads: with more threads than
-      // cores each one then runs cold (caches, JIT), measured 0.72-0.89x of two threads on the CNN.
+      // cores each one then runs cold (caches, JIT), slower than the threads that fill the cores.
       loadBalancer: (_task, workers) => {
         let best: (typeof workers)[number] | null = null;
         for (const w of workers)

@@ -1,14 +1,5 @@
-// The training loop of a data-parallel run. Per step: the global batch (order from (seed, epoch)
-// only) is cut into `shards` equal shards; worker threads compute each shard's gradient sum and
-// BatchNorm statistics into shared slots; the slots are combined in a fixed tree, range by range,
-// and each range is stepped by the optimizer where it was summed (see SharedOptimizer); this loop
-// then flips the canonical model and optimizer to the new generation of the shared state. The
-// threads run up to RING steps ahead of the step this loop looks at, and it wakes once every
-// WAKE_EVERY steps. Where it reads the parameters (evaluation, checkpoints, the end) the threads
-// stop one step past that step until it has copied them, and go on while it evaluates the copy;
-// when the threads fill every core, they evaluate instead, in the step after an epoch's end (see
-// ThreadEvaluation), and this loop reports the epoch and writes its checkpoint once that step is done.
-import { createKernelMemory, data, DtrainError, io, manualSeed, nn, reserveInKernelMemory } from '@dtrain/core';
+// The training loop of a data-parallel run.
+import { createKernelMemory, data, DtrainError, manualSeed, nn, reserveInKernelMemory } from '@dtrain/core';
 import {
   buildModel,
   FlatState,
@@ -28,7 +19,7 @@ import {
 } from '@dtrain/worker';
 import { totalmem } from 'node:os';
 import { syncBatchNorm } from './batchnorm-sync.js';
-import { checkpointDir, markLatest, restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
+import { restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
 import { RunOutput } from './run-output.js';
 import { ConfigError, type RunConfig } from './config.js';
 import { loadRunData, trainingDigest, type RunData } from './datasets.js';
@@ -37,6 +28,17 @@ import { GenerationViews } from './generations.js';
 import { resolveModelSpec } from './model-choice.js';
 import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
 import { describeTask, ThreadPool, threadsAtOnce, threadsFillCores } from './thread-pool.js';
+
+// Per step: the global batch (order from (seed, epoch) only) is cut into `shards` equal shards;
+// worker threads compute each shard's gradient sum and BatchNorm statistics into shared slots; the
+// slots are combined in a fixed tree, range by range, and each range is stepped by the optimizer
+// where it was summed (see SharedOptimizer); this loop then flips the canonical model and optimizer
+// to the new generation of the shared state. The threads run up to RING steps ahead of the step
+// this loop looks at, and it wakes once every WAKE_EVERY steps. Where it reads the parameters
+// (evaluation, checkpoints, the end) the threads stop one step past that step until it has copied
+// them, and go on while it evaluates the copy; when the threads fill every core, they evaluate
+// instead, in the step after an epoch's end (see ThreadEvaluation), and this loop reports the epoch
+// and writes its checkpoint once that step is done.
 
 export interface StepReport {
   epoch: number;
@@ -134,7 +136,8 @@ class ExplosionWatch {
     if (this.warned || !(loss > EXPLOSION_FACTOR * this.first && loss > 1)) return;
     this.warned = true;
     this.warn(
-      `loss ${loss.toPrecision(4)} at step ${step} is over ${EXPLOSION_FACTOR} times the first step's ${this.first.toPrecision(4)}: the run is diverging (try a lower --lr)`,
+      `loss ${loss.toPrecision(4)} at step ${step} is over ${EXPLOSION_FACTOR} times the first step's ` +
+        `${this.first.toPrecision(4)}: the run is diverging (try a lower --lr)`,
     );
   }
 }
@@ -151,7 +154,9 @@ function checkRunMemory(parameters: number, config: RunConfig): void {
   const slots = { sgd: config.momentum > 0 ? 1 : 0, adam: 2, adamw: 2 }[config.optimizer];
   const bytes = 4 * parameters * (3 + 2 * slots + config.shards);
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
-  const what = `model: ${parameters.toLocaleString('en-US')} parameters need ${gib(bytes)} of kernel memory with ${config.optimizer} and ${config.shards} shards`;
+  const what =
+    `model: ${parameters.toLocaleString('en-US')} parameters need ${gib(bytes)} of kernel memory ` +
+    `with ${config.optimizer} and ${config.shards} shards`;
   if (bytes > KERNEL_MEMORY_BYTES)
     throw new ConfigError(`${what}; a run's kernel memory holds at most ${gib(KERNEL_MEMORY_BYTES)}`);
   if (bytes > totalmem()) throw new ConfigError(`${what}; this machine has ${gib(totalmem())}`);
@@ -226,7 +231,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     const syncing = config.syncBn && batchNorms.length > 0;
     if (!syncing && shardSize === 1 && batchNorms.some((b) => b instanceof nn.BatchNorm1d)) {
       throw new ConfigError(
-        `shards of 1 sample give BatchNorm1d one value per channel; use fewer shards than batchSize ${batchSize}, or --sync-bn`,
+        `shards of 1 sample give BatchNorm1d one value per channel; use fewer shards than batchSize ` +
+          `${batchSize}, or --sync-bn`,
       );
     }
     const setup: RunSetup = {
@@ -294,7 +300,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           : await output.saveCheckpoint({ step: stepsDone, model, optimizer, meta });
       if (typeof written !== 'string') {
         throw new TrainingDivergedError(
-          `${written.notFinite} is not finite after step ${stepsDone}; not checkpointed. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
+          `${written.notFinite} is not finite after step ${stepsDone}; not checkpointed. Last good checkpoint: ` +
+            `${lastCheckpoint ?? 'none written yet'}`,
         );
       }
       lastCheckpoint = written;
@@ -324,7 +331,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       {
         onRetry: (task, attempt, error) =>
           events.onWarning?.(
-            `worker failed on ${describeTask(task)} (attempt ${attempt}: ${error instanceof Error ? error.message : String(error)}); running it again`,
+            `worker failed on ${describeTask(task)} (attempt ${attempt}: ` +
+              `${error instanceof Error ? error.message : String(error)}); running it again`,
           ),
       },
       undefined,
@@ -348,7 +356,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         ? totalSteps - 1
         : Math.min(totalSteps, startStep + options.stopAfterSteps) - 1;
     const endsEpoch = (s: number) => s % stepsPerEpoch === stepsPerEpoch - 1;
-    /** Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current ones. */
+    /**
+     * Make step s ready to run: its samples, and the learning rate and step count `ahead` steps past the current
+     * ones.
+     */
     const prepare = (s: number, ahead: number) => {
       const epoch = Math.floor(s / stepsPerEpoch);
       if (orderEpoch !== epoch) {
@@ -441,7 +452,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           // A checkpoint of the parameters this loss came from is not a good one.
           if (output !== null) lastCheckpoint = await output.retract(step);
           throw new TrainingDivergedError(
-            `loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1}); stopped without applying it. Last good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
+            `loss is ${lossSum} at step ${step + 1} (epoch ${epoch + 1}); stopped without applying it. Last ` +
+              `good checkpoint: ${lastCheckpoint ?? 'none written yet'}`,
           );
         }
         explosion.look(lossSum / batchSize, step + 1);

@@ -1,7 +1,9 @@
 // Batch-normalization kernels over float32 x viewed as [n, c, spatial], f32x4 at a time: channel
-// statistics, the fused normalize-scale(-ReLU) pass and the fused backward. Sums run in float64
-// (two f64x2 lanes per f32x4) in a fixed order, so results do not depend on timing; the order
-// differs from the CPU backend's reference kernels, so the two agree to rounding, not bitwise.
+// statistics, the fused normalize-scale(-ReLU) pass and the fused backward.
+
+// Sums run in float64 (two f64x2 lanes per f32x4) in a fixed order, so results do not depend on
+// timing; the order differs from the CPU backend's reference kernels, so the two agree to rounding,
+// not bitwise.
 
 @inline function at(base: usize, index: i32): usize {
   return base + (<usize>index << 2);

@@ -1,9 +1,11 @@
 // Batch norm, ReLU and 2x2 max pooling (stride 2) as one pass each way over float32 x [n, c, h, w]:
-// the normalized activation (4x the pooled output) is never stored. Each value is computed exactly
-// as channelAffine computes it and pooled exactly as maxPool2x2 pools, so the output is bitwise the
-// unfused one; the backward recomputes the ReLU gate from x instead of reading a stored activation.
+// the normalized activation (4x the pooled output) is never stored.
 import { backwardConstants } from './batchnorm';
 import { poolRow } from './pool';
+
+// Each value is computed exactly as channelAffine computes it and pooled exactly as maxPool2x2
+// pools, so the output is bitwise the unfused one; the backward recomputes the ReLU gate from x
+// instead of reading a stored activation.
 
 @inline function at(base: usize, index: i32): usize {
   return base + (<usize>index << 2);

@@ -79,7 +79,7 @@ export function columns(
 /**
  * im2col for stride 1 with outW == w ("same" width): every columns row is the input plane shifted by
  * one flat offset, so it is one block copy, then the entries that wrapped across a row edge and the
- * rows outside the plane are zeroed (4x faster than a copy per output row on 14-wide planes).
+ * rows outside the plane are zeroed (faster than a copy per output row on narrow planes).
  */
 function sameWidthColumns(x: usize, c: i32, h: i32, w: i32, kh: i32, kw: i32, padH: i32, padW: i32, dilationH: i32, dilationW: i32, outH: i32, cols: usize): void {
   const spatial = outH * w;

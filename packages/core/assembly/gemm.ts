@@ -1,4 +1,5 @@
 // WebAssembly SIMD GEMM (AssemblyScript, compiled by `pnpm build`): C += op(A) @ op(B), float32.
+
 // Blocks of B (KC x NC) and A (MC x KC) are packed into panels in scratch memory so the 5x8
 // micro-kernel streams both with unit stride: 10 f32x4 accumulators, two B vectors and one A splat
 // per k fit the 16 vector registers. Transposed operands are handled while packing (4x4 shuffle

@@ -47,7 +47,7 @@ function fusedMulAddScalar(a: f32, b: f32, c: f32): f32 {
  * g = fma(p, l2, g)). The scalars arrive rounded to float32 as PyTorch rounds them (oneMinusBeta1 is
  * float32(1 - beta1) of the float64 betas, not 1 - float32(beta1)); negStepSize is -lr / (1 - beta1^t).
  * A float32 operation whose input or result is subnormal (below 2^-126) takes a microcode assist on
- * x86, about 20x slower, and WebAssembly cannot switch the CPU to flush-to-zero: once gradients are
+ * x86, many times slower, and WebAssembly cannot switch the CPU to flush-to-zero: once gradients are
  * tiny (a fitted model), the moments' terms turn subnormal and the step crawls. So each term is kept
  * only where it is large enough for the result to be normal, and is 0 elsewhere: the terms dropped are
  * below 2^-125, which cannot change p (the update divides by sqrt(v) + eps), and the state never holds

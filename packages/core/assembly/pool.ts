@@ -1,7 +1,9 @@
 // 2x2 max pooling with stride 2 (no padding) over float32 NCHW planes, four outputs per step with
 // f32x4: values and the flat input index of each maximum. The first maximum in window order wins
-// ties, and a NaN wins over numbers, exactly as the CPU backend's reference kernel. poolRow also
-// serves the fused batch norm + ReLU + pooling kernel, which transforms each value before pooling.
+// ties, and a NaN wins over numbers, exactly as the CPU backend's reference kernel.
+
+// poolRow also serves the fused batch norm + ReLU + pooling kernel, which transforms each value
+// before pooling.
 
 /** Lanes where cand replaces best: cand > best, or cand is NaN while best is not. */
 @inline function pick(best: v128, cand: v128): v128 {

@@ -1,7 +1,8 @@
 // The fixed-order sum of per-shard gradient slots: a pairwise tree over slot index, level by level
-// (slot[l] += slot[l + stride] for stride 1, 2, 4, ...), then a division by the batch size. Float32
-// addition and division are correctly rounded in SIMD as in scalar code, so this gives the same
-// bytes as the typed-array tree, only four lanes at a time.
+// (slot[l] += slot[l + stride] for stride 1, 2, 4, ...), then a division by the batch size.
+
+// Float32 addition and division are correctly rounded in SIMD as in scalar code, so this gives the
+// same bytes as the typed-array tree, only four lanes at a time.
 
 /** out[0 .. width) = treeSum(count slots of width floats, one after another at slots) / divisor; the slots are consumed. */
 export function treeSum(slots: usize, count: i32, width: i32, divisor: f32, out: usize): void {

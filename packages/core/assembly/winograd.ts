@@ -1,9 +1,10 @@
 // 3x3 stride-1 convolution by Winograd's minimal filtering F(2x2, 3x3): each 2x2 block of output
 // comes from a 4x4 block of input with 16 multiplications per channel pair instead of 36, the 16
-// elementwise products of a transformed input and weight summed over channels as 16 GEMMs. Used for
-// convolutions with enough channels that those GEMMs run at speed (the caller decides), forward and,
-// with the weight rotated and transposed, for the input gradient.
+// elementwise products of a transformed input and weight summed over channels as 16 GEMMs.
 import { gemm } from './gemm';
+
+// Used for convolutions with enough channels that those GEMMs run at speed (the caller decides),
+// forward and, with the weight rotated and transposed, for the input gradient.
 
 /** Images whose transformed tiles are processed together: their V and M blocks stay in cache. */
 const CHUNK: i32 = 8;

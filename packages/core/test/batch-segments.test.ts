@@ -59,37 +59,41 @@ describe('matmulSegmentSum', () => {
       [false, true],
       [true, true],
     ] as const) {
-      it(`has the bytes of each segment's matmul summed in the tree (m=${m} k=${k} n=${n}, ${segments} segments, transA=${transA}, transB=${transB})`, () => {
-        const a = randn(transA ? [k, m] : [m, k]);
-        const b = randn(transB ? [n, k] : [k, n]);
-        const seg = k / segments;
-        const parts = Array.from({ length: segments }, (_, s) => {
-          // The segment's operands as contiguous matrices, multiplied by the backend's matmul.
-          const as = new Float32Array(m * seg);
-          const bs = new Float32Array(seg * n);
-          const av = a.dataSync();
-          const bv = b.dataSync();
-          for (let i = 0; i < m; i++)
+      it(
+        `has the bytes of each segment's matmul summed in the tree (m=${m} k=${k} n=${n}, ${segments} ` +
+          `segments, transA=${transA}, transB=${transB})`,
+        () => {
+          const a = randn(transA ? [k, m] : [m, k]);
+          const b = randn(transB ? [n, k] : [k, n]);
+          const seg = k / segments;
+          const parts = Array.from({ length: segments }, (_, s) => {
+            // The segment's operands as contiguous matrices, multiplied by the backend's matmul.
+            const as = new Float32Array(m * seg);
+            const bs = new Float32Array(seg * n);
+            const av = a.dataSync();
+            const bv = b.dataSync();
+            for (let i = 0; i < m; i++)
+              for (let p = 0; p < seg; p++)
+                as[i * seg + p] = transA ? av[(s * seg + p) * m + i] : av[i * k + s * seg + p];
             for (let p = 0; p < seg; p++)
-              as[i * seg + p] = transA ? av[(s * seg + p) * m + i] : av[i * k + s * seg + p];
-          for (let p = 0; p < seg; p++)
-            for (let j = 0; j < n; j++) bs[p * n + j] = transB ? bv[j * k + s * seg + p] : bv[(s * seg + p) * n + j];
-          const spec: MatmulSpec = {
-            batch: 1,
-            m,
-            k: seg,
-            n,
-            transA: false,
-            transB: false,
-            aBatchStride: 0,
-            bBatchStride: 0,
-          };
-          return backend.matmul(as, bs, 'float32', spec) as Float32Array;
-        });
-        const spec: MatmulSpec = { batch: 1, m, k, n, transA, transB, aBatchStride: 0, bBatchStride: 0 };
-        const got = backend.matmulSegmentSum(a.storage, b.storage, 'float32', spec, segments) as Float32Array;
-        expect(sameBits(got, treeSum(parts))).toBe(true);
-      });
+              for (let j = 0; j < n; j++) bs[p * n + j] = transB ? bv[j * k + s * seg + p] : bv[(s * seg + p) * n + j];
+            const spec: MatmulSpec = {
+              batch: 1,
+              m,
+              k: seg,
+              n,
+              transA: false,
+              transB: false,
+              aBatchStride: 0,
+              bBatchStride: 0,
+            };
+            return backend.matmul(as, bs, 'float32', spec) as Float32Array;
+          });
+          const spec: MatmulSpec = { batch: 1, m, k, n, transA, transB, aBatchStride: 0, bBatchStride: 0 };
+          const got = backend.matmulSegmentSum(a.storage, b.storage, 'float32', spec, segments) as Float32Array;
+          expect(sameBits(got, treeSum(parts))).toBe(true);
+        },
+      );
     }
   }
 
@@ -227,21 +231,25 @@ describe('withGradientDestinations', () => {
     model.parameters().forEach((p, i) => expect(sameBits(p.grad!.dataSync(), expected[i])).toBe(true));
   });
 
-  it('hands a destination out once: a weight reached twice in a backward gets the sum of both, not one written over the other', () => {
-    manualSeed(10);
-    const layer = new nn.Linear(8, 8);
-    const x = randn([3 * 4, 8]);
-    const run = () => withBatchSegments(3, () => layer.forward(layer.forward(x)).sum()).backward();
-    run();
-    const expected = (layer.weight.grad!.dataSync() as Float32Array).slice();
-    layer.zeroGrad();
-    const slot = new Float32Array(layer.weight.size);
-    withGradientDestinations(new Map([[layer.weight, slot]]), run);
-    expect(sameBits(layer.weight.grad!.dataSync(), expected)).toBe(true);
-    // Nor does a leaf with a gradient already take one: it accumulates as usual.
-    withGradientDestinations(new Map([[layer.weight, new Float32Array(layer.weight.size)]]), run);
-    expect(
-      Array.from(layer.weight.grad!.dataSync()).every((g, i) => Object.is(g, Math.fround(expected[i] + expected[i]))),
-    ).toBe(true);
-  });
+  it(
+    'hands a destination out once: a weight reached twice in a backward gets the sum of both, not one written ' +
+      'over the other',
+    () => {
+      manualSeed(10);
+      const layer = new nn.Linear(8, 8);
+      const x = randn([3 * 4, 8]);
+      const run = () => withBatchSegments(3, () => layer.forward(layer.forward(x)).sum()).backward();
+      run();
+      const expected = (layer.weight.grad!.dataSync() as Float32Array).slice();
+      layer.zeroGrad();
+      const slot = new Float32Array(layer.weight.size);
+      withGradientDestinations(new Map([[layer.weight, slot]]), run);
+      expect(sameBits(layer.weight.grad!.dataSync(), expected)).toBe(true);
+      // Nor does a leaf with a gradient already take one: it accumulates as usual.
+      withGradientDestinations(new Map([[layer.weight, new Float32Array(layer.weight.size)]]), run);
+      expect(
+        Array.from(layer.weight.grad!.dataSync()).every((g, i) => Object.is(g, Math.fround(expected[i] + expected[i]))),
+      ).toBe(true);
+    },
+  );
 });

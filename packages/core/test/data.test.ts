@@ -36,15 +36,19 @@ describe('IDX', () => {
   });
 
   for (const gzip of [false, true]) {
-    it(`loads an MNIST-style directory as [N,1,H,W] pixels in [0,1] and int32 labels (${gzip ? 'gzipped' : 'plain'})`, async () => {
-      const d = mkdtempSync(join(dir, 'idx-'));
-      writeIdxDir(d, 5, gzip);
-      const ds = await data.loadIdxDataset(d, 'train');
-      expect(ds.inputs.shape).toEqual([5, 1, 2, 3]);
-      expect(ds.targets.dtype).toBe('int32');
-      expect(ds.targets.toArray()).toEqual([0, 1, 2, 3, 4]);
-      expect(ds.inputs.dataSync()[1]).toBeCloseTo(37 / 255, 6);
-    });
+    it(
+      `loads an MNIST-style directory as [N,1,H,W] pixels in [0,1] and int32 labels ` +
+        `(${gzip ? 'gzipped' : 'plain'})`,
+      async () => {
+        const d = mkdtempSync(join(dir, 'idx-'));
+        writeIdxDir(d, 5, gzip);
+        const ds = await data.loadIdxDataset(d, 'train');
+        expect(ds.inputs.shape).toEqual([5, 1, 2, 3]);
+        expect(ds.targets.dtype).toBe('int32');
+        expect(ds.targets.toArray()).toEqual([0, 1, 2, 3, 4]);
+        expect(ds.inputs.dataSync()[1]).toBeCloseTo(37 / 255, 6);
+      },
+    );
   }
 
   it('a wrong magic number is one clear error naming the file', async () => {
@@ -105,22 +109,28 @@ describe('CSV', () => {
     expect(() => data.parseCsv('1,2,0.5', { source: 'f.csv' })).toThrow(/f.csv:1: class label "0.5"/);
   });
 
-  it('values that overflow float32 or are NaN, and labels that are negative, huge or overflow int32 are errors with their line', () => {
-    expect(() => data.parseCsv('1,1e39,0', { source: 'f.csv' })).toThrow('f.csv:1: column 2 overflows float32: "1e39"');
-    expect(() => data.parseCsv('1,2,0\n1,NaN,0', { source: 'f.csv' })).toThrow(
-      'f.csv:2: column 2 is not a number: "NaN"',
-    );
-    expect(() => data.parseCsv('1,2,0\n1,2,-1', { source: 'f.csv' })).toThrow(
-      /f.csv:2: class label "-1" is not a non-negative integer/,
-    );
-    expect(() => data.parseCsv('1,2,0\n1,2,4294967297', { source: 'f.csv' })).toThrow(
-      /f.csv:2: class label "4294967297" is 65536 or more/,
-    );
-    // One stray label would otherwise size the output layer by itself.
-    expect(() => data.parseCsv('1,2,0\n1,2,1000000', { source: 'f.csv' })).toThrow(
-      /f.csv:2: class label "1000000" is 65536 or more/,
-    );
-  });
+  it(
+    'values that overflow float32 or are NaN, and labels that are negative, huge or overflow int32 are errors ' +
+      'with their line',
+    () => {
+      expect(() => data.parseCsv('1,1e39,0', { source: 'f.csv' })).toThrow(
+        'f.csv:1: column 2 overflows float32: "1e39"',
+      );
+      expect(() => data.parseCsv('1,2,0\n1,NaN,0', { source: 'f.csv' })).toThrow(
+        'f.csv:2: column 2 is not a number: "NaN"',
+      );
+      expect(() => data.parseCsv('1,2,0\n1,2,-1', { source: 'f.csv' })).toThrow(
+        /f.csv:2: class label "-1" is not a non-negative integer/,
+      );
+      expect(() => data.parseCsv('1,2,0\n1,2,4294967297', { source: 'f.csv' })).toThrow(
+        /f.csv:2: class label "4294967297" is 65536 or more/,
+      );
+      // One stray label would otherwise size the output layer by itself.
+      expect(() => data.parseCsv('1,2,0\n1,2,1000000', { source: 'f.csv' })).toThrow(
+        /f.csv:2: class label "1000000" is 65536 or more/,
+      );
+    },
+  );
 });
 
 describe('IDX data sets are checked item by item', () => {

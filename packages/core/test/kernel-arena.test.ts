@@ -18,7 +18,10 @@ import {
   zeros,
 } from '../src/index.js';
 
-/** A model that reaches every wasm kernel a training step uses: im2col and Winograd convolutions, fused BatchNorm + ReLU + pooling, plain BatchNorm, linear layers. */
+/**
+ * A model that reaches every wasm kernel a training step uses: im2col and Winograd convolutions, fused BatchNorm +
+ * ReLU + pooling, plain BatchNorm, linear layers.
+ */
 function everyKernelModel(): nn.Sequential {
   manualSeed(5);
   return new nn.Sequential(

@@ -82,9 +82,13 @@ describe('matmul gradients (gradcheck)', () => {
 describe('WebAssembly SIMD', () => {
   // The suite runs twice (vitest.config.ts): by default, and with DTRAIN_CPU_KERNELS=wasm-simd.
   const requested = process.env.DTRAIN_CPU_KERNELS;
-  it(`runs the ${requested ?? 'fused (relaxed SIMD)'} kernels on this engine (Node >= 20.16), so they are the ones tested and benchmarked`, () => {
-    expect(float32KernelFlavor).toBe(requested ?? 'wasm-fma');
-  });
+  it(
+    `runs the ${requested ?? 'fused (relaxed SIMD)'} kernels on this engine (Node >= 20.16), so they are the ` +
+      `ones tested and benchmarked`,
+    () => {
+      expect(float32KernelFlavor).toBe(requested ?? 'wasm-fma');
+    },
+  );
   it('leaves outputs unzeroed as NaN under test (vitest.config.ts), so a kernel that misses an element fails', () => {
     expect(process.env.DTRAIN_POISON_OUTPUTS).toBe('1');
   });

@@ -480,18 +480,21 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
     expect(run(new nn.MaxPool2d(2, { padding: 1 }))).toBe('maxPool2d');
   });
 
-  it('gradcheck of the fused batch norm + ReLU + 2x2 max pooling, in training and with running statistics', async () => {
-    const { batchNormReluMaxPool2x2 } = await import('../src/ops/batchnorm.js');
-    const w = randn([2, 3, 2, 3]);
-    expect(
-      gradcheck(
-        (x, g, b) => batchNormReluMaxPool2x2(x, g, b, null, 1e-5).y.mul(w),
-        [randn([2, 3, 5, 6]), randn([3]), randn([3])],
-      ),
-    ).toBe(true);
-    const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
-    expect(gradcheck((x) => batchNormReluMaxPool2x2(x, null, null, stats, 1e-5).y, [randn([2, 3, 4, 4])])).toBe(true);
-  });
+  it(
+    'gradcheck of the fused batch norm + ReLU + 2x2 max pooling, in training and with running ' + 'statistics',
+    async () => {
+      const { batchNormReluMaxPool2x2 } = await import('../src/ops/batchnorm.js');
+      const w = randn([2, 3, 2, 3]);
+      expect(
+        gradcheck(
+          (x, g, b) => batchNormReluMaxPool2x2(x, g, b, null, 1e-5).y.mul(w),
+          [randn([2, 3, 5, 6]), randn([3]), randn([3])],
+        ),
+      ).toBe(true);
+      const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
+      expect(gradcheck((x) => batchNormReluMaxPool2x2(x, null, null, stats, 1e-5).y, [randn([2, 3, 4, 4])])).toBe(true);
+    },
+  );
 
   it('gradcheck of the fused op, in training and with running statistics', async () => {
     const { batchNorm } = await import('../src/ops/batchnorm.js');
@@ -505,24 +508,28 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
 });
 
 describe('layer options are implemented or refused', () => {
-  it('Conv2d groups: weight [out, in / groups, kh, kw], and a depthwise convolution equals per-channel convolutions', () => {
-    const conv = new nn.Conv2d(4, 8, 3, { groups: 4, padding: 1 });
-    expect(conv.weight.shape).toEqual([8, 1, 3, 3]);
-    const x = randn([2, 4, 5, 5]);
-    const y = conv.forward(x);
-    for (let g = 0; g < 4; g++) {
-      const alone = conv2d(
-        x.slice(g, g + 1, 1),
-        conv.weight.slice(2 * g, 2 * g + 2, 0),
-        conv.bias!.slice(2 * g, 2 * g + 2, 0),
-        { padding: 1 },
+  it(
+    'Conv2d groups: weight [out, in / groups, kh, kw], and a depthwise convolution equals per-channel ' +
+      'convolutions',
+    () => {
+      const conv = new nn.Conv2d(4, 8, 3, { groups: 4, padding: 1 });
+      expect(conv.weight.shape).toEqual([8, 1, 3, 3]);
+      const x = randn([2, 4, 5, 5]);
+      const y = conv.forward(x);
+      for (let g = 0; g < 4; g++) {
+        const alone = conv2d(
+          x.slice(g, g + 1, 1),
+          conv.weight.slice(2 * g, 2 * g + 2, 0),
+          conv.bias!.slice(2 * g, 2 * g + 2, 0),
+          { padding: 1 },
+        );
+        expect(y.slice(2 * g, 2 * g + 2, 1).dataSync()).toEqual(alone.dataSync());
+      }
+      expect(gradcheck((a, w) => conv2d(a, w, null, { groups: 2 }), [randn([1, 4, 4, 4]), randn([2, 2, 3, 3])])).toBe(
+        true,
       );
-      expect(y.slice(2 * g, 2 * g + 2, 1).dataSync()).toEqual(alone.dataSync());
-    }
-    expect(gradcheck((a, w) => conv2d(a, w, null, { groups: 2 }), [randn([1, 4, 4, 4]), randn([2, 2, 3, 3])])).toBe(
-      true,
-    );
-  });
+    },
+  );
 
   it('unknown option keys and impossible values are refused with the layer named', () => {
     expect(() => new nn.Conv2d(3, 6, 3, { groups: 2 })).toThrow(
@@ -541,29 +548,33 @@ describe('layer options are implemented or refused', () => {
     expect(() => new nn.Dropout(1.5)).toThrow(/Dropout: p must be in \[0, 1\]/);
   });
 
-  it('MaxPool2d ceilMode keeps the last partial window; AvgPool2d countIncludePad false divides by the real elements', () => {
-    const x = tensor([
-      [
+  it(
+    'MaxPool2d ceilMode keeps the last partial window; AvgPool2d countIncludePad false divides by the real ' +
+      'elements',
+    () => {
+      const x = tensor([
         [
-          [1, 2, 3],
-          [4, 5, 6],
-          [7, 8, 9],
+          [
+            [1, 2, 3],
+            [4, 5, 6],
+            [7, 8, 9],
+          ],
         ],
-      ],
-    ]);
-    expect(new nn.MaxPool2d(2, { ceilMode: true }).forward(x).toArray()).toEqual([
-      [
+      ]);
+      expect(new nn.MaxPool2d(2, { ceilMode: true }).forward(x).toArray()).toEqual([
         [
-          [5, 6],
-          [8, 9],
+          [
+            [5, 6],
+            [8, 9],
+          ],
         ],
-      ],
-    ]);
-    expect(new nn.MaxPool2d(2).forward(x).toArray()).toEqual([[[[5]]]]);
-    // 3x3 windows, stride 1, padding 1: the corner window holds 4 real values.
-    const corner = (countIncludePad: boolean) =>
-      new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad }).forward(x).dataSync()[0];
-    expect(corner(true)).toBeCloseTo((1 + 2 + 4 + 5) / 9, 6);
-    expect(corner(false)).toBeCloseTo((1 + 2 + 4 + 5) / 4, 6);
-  });
+      ]);
+      expect(new nn.MaxPool2d(2).forward(x).toArray()).toEqual([[[[5]]]]);
+      // 3x3 windows, stride 1, padding 1: the corner window holds 4 real values.
+      const corner = (countIncludePad: boolean) =>
+        new nn.AvgPool2d(3, { stride: 1, padding: 1, countIncludePad }).forward(x).dataSync()[0];
+      expect(corner(true)).toBeCloseTo((1 + 2 + 4 + 5) / 9, 6);
+      expect(corner(false)).toBeCloseTo((1 + 2 + 4 + 5) / 4, 6);
+    },
+  );
 });

@@ -252,23 +252,27 @@ describe('updating ranges of flat parameters (how data-parallel threads step sha
   }
 
   for (const [name, make] of makers) {
-    it(`${name}: a range stepped from other arrays writes what copying them first and stepping in place gives, and leaves them alone`, () => {
-      const n = 1031;
-      const opt = make([tensor([0], { requiresGrad: true })]);
-      const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7));
-      const before = {
-        p: Float32Array.from({ length: n }, (_, i) => Math.cos(i)),
-        slots: opt.slotNames().map((_, k) => Float32Array.from({ length: n }, (_, i) => Math.abs(Math.sin(i + k)))),
-      };
-      const inPlace = { p: before.p.slice(), slots: before.slots.map((s) => s.slice()) };
-      opt.updateRange(inPlace.p, g, inPlace.slots, n, 3);
-      const next = { p: new Float32Array(n), slots: before.slots.map(() => new Float32Array(n)) };
-      const snapshot = [before.p.slice(), ...before.slots.map((s) => s.slice())];
-      opt.updateRange(next.p, g, next.slots, n, 3, undefined, before);
-      expect(Array.from(next.p)).toEqual(Array.from(inPlace.p));
-      next.slots.forEach((s, k) => expect(Array.from(s)).toEqual(Array.from(inPlace.slots[k])));
-      [before.p, ...before.slots].forEach((a, k) => expect(Array.from(a)).toEqual(Array.from(snapshot[k])));
-    });
+    it(
+      `${name}: a range stepped from other arrays writes what copying them first and stepping in place gives, ` +
+        `and leaves them alone`,
+      () => {
+        const n = 1031;
+        const opt = make([tensor([0], { requiresGrad: true })]);
+        const g = Float32Array.from({ length: n }, (_, i) => Math.sin(i * 0.7));
+        const before = {
+          p: Float32Array.from({ length: n }, (_, i) => Math.cos(i)),
+          slots: opt.slotNames().map((_, k) => Float32Array.from({ length: n }, (_, i) => Math.abs(Math.sin(i + k)))),
+        };
+        const inPlace = { p: before.p.slice(), slots: before.slots.map((s) => s.slice()) };
+        opt.updateRange(inPlace.p, g, inPlace.slots, n, 3);
+        const next = { p: new Float32Array(n), slots: before.slots.map(() => new Float32Array(n)) };
+        const snapshot = [before.p.slice(), ...before.slots.map((s) => s.slice())];
+        opt.updateRange(next.p, g, next.slots, n, 3, undefined, before);
+        expect(Array.from(next.p)).toEqual(Array.from(inPlace.p));
+        next.slots.forEach((s, k) => expect(Array.from(s)).toEqual(Array.from(inPlace.slots[k])));
+        [before.p, ...before.slots].forEach((a, k) => expect(Array.from(a)).toEqual(Array.from(snapshot[k])));
+      },
+    );
   }
 
   it('slot names follow the optimizer (SGD without momentum keeps none)', () => {

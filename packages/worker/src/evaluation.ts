@@ -1,8 +1,10 @@
 // Evaluating a model on a data split, in chunks: the coordinator does it on a core of its own, or,
-// when the threads fill every core, the threads do it between the shard groups of the step after
-// an epoch's end (see ThreadEvaluation). Both fold the same per-chunk records in the same order, so
-// a run reports the same test loss to the bit whoever evaluated.
+// when the threads fill every core, the threads do it between the shard groups of the step after an
+// epoch's end (see ThreadEvaluation).
 import { fromArray, loss, noGrad, withKernelArena, type nn } from '@dtrain/core';
+
+// Both fold the same per-chunk records in the same order, so a run reports the same test loss to
+// the bit whoever evaluated.
 
 /** Samples one evaluation chunk covers: what a thread claims, and the coordinator's batch. */
 export const EVAL_CHUNK = 128;

@@ -1,8 +1,9 @@
 // A barrier in shared memory for the groups of shards that compute one step together (synchronized
-// batch norm): each group arrives at numbered points and waits until every group has. The
-// coordinator resets it before each attempt at a step and aborts it when a group fails, so the
-// others stop waiting and the step can be run again.
+// batch norm): each group arrives at numbered points and waits until every group has.
 import { DtrainError } from '@dtrain/core';
+
+// The coordinator resets it before each attempt at a step and aborts it when a group fails, so the
+// others stop waiting and the step can be run again.
 
 /** Thrown in a group when another group failed and the coordinator called the step off. */
 export class StepAbortedError extends DtrainError {}

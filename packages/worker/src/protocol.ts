@@ -12,7 +12,10 @@ export interface MemoryRegion {
   length: number;
 }
 
-/** A region of the run's kernel memory as a Float32Array (one this thread's kernels take in place once they compute there). */
+/**
+ * A region of the run's kernel memory as a Float32Array (one this thread's kernels take in place once they compute
+ * there).
+ */
 export function regionView(setup: Pick<RunSetup, 'memory'>, region: MemoryRegion): Float32Array {
   return kernelMemoryView(setup.memory, region.byteOffset, region.length);
 }
@@ -52,7 +55,10 @@ export interface RunSetup {
   optimizer: OptimizerSetup;
   /** One gradient sum per shard, or per shard group in its first shard's slot (float32 [shards * paramSize]). */
   grads: MemoryRegion;
-  /** The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]): what the optimizer steps with. */
+  /**
+   * The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]): what the optimizer
+   * steps with.
+   */
   reduced: MemoryRegion;
   /**
    * The kernel memory (core's createKernelMemory) the run's threads compute in, holding the

@@ -1,8 +1,10 @@
 // The fixed-order combination of per-shard results: a pairwise tree over shard index. Every element
 // is summed by the same tree whatever the number of workers — and whichever worker sums which
-// elements — so the result is the same to the bit. Contiguous, aligned shard ranges are its
-// subtrees, so a node may later pre-reduce its own range the same way.
+// elements — so the result is the same to the bit.
 import { float32TreeSumInto } from '@dtrain/core';
+
+// Contiguous, aligned shard ranges are its subtrees, so a node may later pre-reduce its own range
+// the same way.
 
 /** slots[0 .. width) becomes the tree sum of all `shards` slots of `width` floats (in place). */
 export function treeReduce(slots: Float32Array, shards: number, width: number, from = 0, to = width): void {
@@ -24,7 +26,7 @@ export function reduceScratchFloats(shards: number): number {
 }
 
 /**
- * The common shard counts summed per element in registers (2.4x faster than level by level). In
+ * The common shard counts summed per element in registers (faster than level by level). In
  * JavaScript a + b of two float32 values is exact in double, so Math.fround(a + b) is exactly the
  * float32 addition the in-place tree performs.
  */
@@ -75,7 +77,7 @@ export function treeReduceInto(
   out: Float32Array,
   scratch: Float32Array,
 ): void {
-  // The wasm kernel (4x faster: the slots stream through block by block) gives the same bytes.
+  // The wasm kernel (faster: the slots stream through block by block) gives the same bytes.
   if (float32TreeSumInto(slots, shards, width, from, to, divisor, out)) return;
   typedTreeReduceInto(slots, shards, width, from, to, divisor, out, scratch);
 }

@@ -1,14 +1,15 @@
-// Which shards a thread runs as one batch. A group of shards run together (core's withBatchSegments)
-// gives the bytes of its shards run apart and summed in the fixed tree, provided every layer either
-// treats samples independently or sums over the batch shard by shard: linear layers do; BatchNorm,
-// convolutions, LayerNorm and dropout (random masks drawn per shard) do not. A model whose layers
-// all do runs a group as one batch; one that ends in such layers (a CNN's linear head) runs its
-// other layers shard by shard and the head once for the group; any other runs shard by shard. A
-// group is an aligned power-of-two range of shard indices, so its sum is a subtree of the tree and
-// lands in the slot of its first shard.
+// Which shards a thread runs as one batch.
 import { nn, type Tensor } from '@dtrain/core';
 import type { FlatState } from './flat-state.js';
 import { reduceScratchFloats } from './reduce.js';
+
+// A group of shards run together (core's withBatchSegments) gives the bytes of its shards run apart
+// and summed in the fixed tree, provided every layer either treats samples independently or sums
+// over the batch shard by shard: linear layers do; BatchNorm, convolutions, LayerNorm and dropout
+// (random masks drawn per shard) do not. A model whose layers all do runs a group as one batch; one
+// that ends in such layers (a CNN's linear head) runs its other layers shard by shard and the head
+// once for the group; any other runs shard by shard. A group is an aligned power-of-two range of
+// shard indices, so its sum is a subtree of the tree and lands in the slot of its first shard.
 
 /** Rows at most in one group: the shard-batched weight gradient runs in one pass up to the GEMM's K block (320). */
 const MAX_GROUP_ROWS = 256;

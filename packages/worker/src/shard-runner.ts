@@ -170,7 +170,10 @@ export class ShardRunner {
     return this.grads.subarray(shard * this.flat.paramSize, (shard + 1) * this.flat.paramSize);
   }
 
-  /** The places in the slot of the group at `first` of the parameters a group's backward reaches in one piece (made once per slot). */
+  /**
+   * The places in the slot of the group at `first` of the parameters a group's backward reaches in one piece (made
+   * once per slot).
+   */
   private slotDestinations(first: number): Map<Tensor, Float32Array> {
     let destinations = this.destinations.get(first);
     if (destinations === undefined) {

@@ -1,10 +1,11 @@
 // The optimizer step taken by the threads themselves, each over the ranges of the gradient it has
-// just summed: no thread waits while one steps all parameters. Parameters and optimizer state are
-// kept in two generations: step s reads generation s % 2 and writes the other, so a step that fails
-// halfway through its update runs again from the same values, and the coordinator flips to the new
-// generation only once every range is written.
+// just summed: no thread waits while one steps all parameters.
 import { optim, type Storage } from '@dtrain/core';
 import { type MemoryRegion, regionView, type RunSetup } from './protocol.js';
+
+// Parameters and optimizer state are kept in two generations: step s reads generation s % 2 and
+// writes the other, so a step that fails halfway through its update runs again from the same
+// values, and the coordinator flips to the new generation only once every range is written.
 
 /** The shared buffers of the optimizer step (RunSetup.optimizer). */
 export interface OptimizerSetup {
@@ -14,7 +15,10 @@ export interface OptimizerSetup {
   oddParams: MemoryRegion;
   /** float32 [2 generations][slots (slotNames order)][paramSize]. */
   slots: MemoryRegion;
-  /** float64 [ring][learning rate, step count (1 on the first)], step s in slot s % ring (RunSetup.ring), set before it starts. */
+  /**
+   * float64 [ring][learning rate, step count (1 on the first)], step s in slot s % ring (RunSetup.ring), set before
+   * it starts.
+   */
   step: SharedArrayBuffer;
 }
 

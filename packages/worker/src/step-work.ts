@@ -1,18 +1,18 @@
-// The shared state through which threads compute step after step together. Each thread runs one
-// long task: it waits until the coordinator has authorized the step, claims shard groups and then
-// chunks of the gradient sum from counters (a faster thread simply claims more), meets the others at
-// a barrier after each phase, and goes on to the next step without waiting for the coordinator,
-// which authorizes steps ahead of the one it is looking at: no round trip through the coordinator
-// per step (two thread wake-ups, 0.3-0.6 ms a step on a 2-core VM). Nor is the coordinator woken
-// for every step: it says which step to be woken at (a few on), and looks at the steps done by then
-// at once; a wake-up per step preempted a computing thread on a machine with no idle core. The
-// coordinator begins a run of steps, authorizes further steps, waits for steps to complete, aborts
-// when a thread fails, and stops the threads. A thread arriving at a barrier spins briefly before it
-// sleeps (see spinUntil).
-//
-// Per step s, the claim counters of half s % 2 are used; a thread resets those of the next step's
-// half once every thread is past the first barrier of s (so no one still claims for s - 1).
+// The shared state through which threads compute step after step together.
 import { spinUntil, StepAbortedError } from './group-barrier.js';
+
+// Each thread runs one long task: it waits until the coordinator has authorized the step, claims
+// shard groups and then chunks of the gradient sum from counters (a faster thread simply claims
+// more), meets the others at a barrier after each phase, and goes on to the next step without
+// waiting for the coordinator, which authorizes steps ahead of the one it is looking at: no round
+// trip through the coordinator per step (two thread wake-ups a step).
+// Nor is the coordinator woken for every step: it says which step to be woken at (a few on), and
+// looks at the steps done by then at once; a wake-up per step preempted a computing thread on a
+// machine with no idle core. The coordinator begins a run of steps, authorizes further steps, waits
+// for steps to complete, aborts when a thread fails, and stops the threads. A thread arriving at a
+// barrier spins briefly before it sleeps (see spinUntil). Per step s, the claim counters of half s
+// % 2 are used; a thread resets those of the next step's half once every thread is past the first
+// barrier of s (so no one still claims for s - 1).
 
 /** Floats of the gradient one claimed chunk of the sum covers (a multiple of 16). */
 export const SUM_CHUNK = 16384;
@@ -89,7 +89,7 @@ export class StepWork {
    * Resolves once `step` is complete: at once if it is, else once `wakeAt` (authorized, not before
    * step) is, or a step that no other follows. It blocks the calling thread first, for up to
    * BLOCKING_WAIT_MS (waking from Atomics.wait takes tens of microseconds, the resolution of
-   * Atomics.waitAsync through the event loop 0.3-0.5 ms); after that it waits without blocking, so a
+   * Atomics.waitAsync through the event loop far coarser); after that it waits without blocking, so a
    * thread that failed (reported through the event loop) is noticed.
    */
   async completed(step: number, wakeAt = step): Promise<void> {
@@ -177,8 +177,9 @@ export class StepWork {
 
   /**
    * Arrive at barrier `phase` (counted from 0 since the run of steps began, BARRIERS_PER_STEP per
-   * step) and wait until all `groups` threads have. Returns whether this thread arrived last. Everything a thread wrote before
-   * arriving is visible to every thread once it returns (the counter is sequentially consistent).
+   * step) and wait until all `groups` threads have. Returns whether this thread arrived last.
+   * Everything a thread wrote before arriving is visible to every thread once it returns (the
+   * counter is sequentially consistent).
    */
   arrive(phase: number, groups: number): boolean {
     const target = groups * (phase + 1);

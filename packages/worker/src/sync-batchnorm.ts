@@ -1,8 +1,6 @@
 // Synchronized batch norm (--sync-bn): every shard of a step normalizes with the statistics of the
 // whole global batch instead of its own, and its backward uses the global sums, exactly as one
-// BatchNorm over the global batch would. Shards publish per-channel partials in a shared exchange;
-// the partials are combined in shard order (float64), so the result depends on neither the number
-// of workers nor how the shards were grouped.
+// BatchNorm over the global batch would.
 import {
   add,
   batchNorm,
@@ -17,6 +15,10 @@ import {
   type Tensor,
 } from '@dtrain/core';
 import { combineShardStats } from './batchnorm-stats.js';
+
+// Shards publish per-channel partials in a shared exchange; the partials are combined in shard
+// order (float64), so the result depends on neither the number of workers nor how the shards were
+// grouped.
 
 export class SyncBatchNormError extends DtrainError {}
 
@@ -37,7 +39,8 @@ export function segmentAtBatchNorms(model: nn.Module): BatchNormSegments {
   const top = model instanceof nn.Sequential ? model.layers.filter((m) => m instanceof nn.BatchNorm) : [];
   if (top.length !== all.length) {
     throw new SyncBatchNormError(
-      '--sync-bn needs every BatchNorm layer at the top level of a sequential model (this model has one inside a nested block)',
+      '--sync-bn needs every BatchNorm layer at the top level of a sequential model (this model has one inside ' +
+        'a nested block)',
     );
   }
   const layers = (model as nn.Sequential).layers;

@@ -1,7 +1,5 @@
 // The piscina worker-thread entry: one ShardRunner per thread, built on its first task from the
-// run's shared setup (piscina's workerData). A 'steps' task computes its share of step after step
-// with the other threads (StepWork), the optimizer step over the ranges of the gradient it sums
-// included; 'lockstep' and 'reduce' tasks serve synchronized batch norm.
+// run's shared setup (piscina's workerData).
 import { useKernelMemory } from '@dtrain/core';
 import { workerData } from 'piscina';
 import { regionView, type RunSetup, type StepTask } from './protocol.js';
@@ -10,6 +8,10 @@ import { ShardRunner } from './shard-runner.js';
 import { SharedOptimizer, stepLoss } from './shared-optimizer.js';
 import { StepWork, SUM_CHUNK } from './step-work.js';
 import { ThreadEvaluation } from './thread-evaluation.js';
+
+// A 'steps' task computes its share of step after step with the other threads (StepWork), the
+// optimizer step over the ranges of the gradient it sums included; 'lockstep' and 'reduce' tasks
+// serve synchronized batch norm.
 
 let runner: ShardRunner | null = null;
 let work: StepWork | null = null;

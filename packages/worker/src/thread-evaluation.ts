@@ -1,14 +1,16 @@
 // Evaluation by the threads, for runs whose threads fill every core: there the coordinator's own
 // evaluation took a core from a computing thread for milliseconds, and the other thread waited for
-// it at the next barrier. Instead, in the step after an epoch's end (which reads the parameters that
-// epoch ended with, and writes the other generation), the threads that have computed its shard
-// groups claim and evaluate the test split's chunks (EVAL_CHUNK samples each). The coordinator marks
-// such a step when it prepares it, and publishes the model's buffers (BatchNorm running statistics
-// as of the epoch's end) once it has looked at that epoch's last step; it reads the chunks' records
-// once the marked step is complete.
+// it at the next barrier.
 import { StepAbortedError } from './group-barrier.js';
 import type { FlatState } from './flat-state.js';
 import { EVAL_RECORD, evalChunks, foldEvaluation, type Evaluation, type SplitArrays } from './evaluation.js';
+
+// Instead, in the step after an epoch's end (which reads the parameters that epoch ended with, and
+// writes the other generation), the threads that have computed its shard groups claim and evaluate
+// the test split's chunks (EVAL_CHUNK samples each). The coordinator marks such a step when it
+// prepares it, and publishes the model's buffers (BatchNorm running statistics as of the epoch's
+// end) once it has looked at that epoch's last step; it reads the chunks' records once the marked
+// step is complete.
 
 /** The shared buffers of the threads' evaluation (RunSetup.evaluation). */
 export interface EvaluationSetup {

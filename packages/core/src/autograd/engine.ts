@@ -52,7 +52,8 @@ export function backward(root: Tensor, grad: Tensor | undefined, options: Backwa
   if (grad === undefined) {
     if (root.size !== 1) {
       throw new AutogradError(
-        `backward() without a gradient needs a scalar output, got shape ${formatShape(root.shape)}; pass the output gradient`,
+        `backward() without a gradient needs a scalar output, got shape ${formatShape(root.shape)}; pass the ` +
+          `output gradient`,
       );
     }
     grad = noGrad(() => fullLike(root, 1));
@@ -92,7 +93,8 @@ export function backward(root: Tensor, grad: Tensor | undefined, options: Backwa
         if (!needs[i] || ig === null || ig === undefined) return;
         if (!shapesEqual(ig.shape, input.shape)) {
           throw new AutogradError(
-            `internal: ${node.name} produced a gradient of shape ${formatShape(ig.shape)} for an input of shape ${formatShape(input.shape)}`,
+            `internal: ${node.name} produced a gradient of shape ${formatShape(ig.shape)} for an input of shape ` +
+              `${formatShape(input.shape)}`,
           );
         }
         const target = input.gradFn === null ? leaves : grads;

@@ -1,9 +1,10 @@
-// Where a leaf's gradient may be written directly: a data-parallel worker's gradient slot. An op
-// whose gradient for a leaf is a fresh product (the shard-batched weight gradient) computes it into
-// the leaf's destination, and the leaf's .grad then views it, so the gradient is not copied into
-// the slot afterwards (a copy between shared buffers, which V8 makes with a slower memmove).
+// Where a leaf's gradient may be written directly: a data-parallel worker's gradient slot.
 import type { Storage } from '../backend/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
+
+// An op whose gradient for a leaf is a fresh product (the shard-batched weight gradient) computes
+// it into the leaf's destination, and the leaf's .grad then views it, so the gradient is not copied
+// into the slot afterwards (a copy between shared buffers, which V8 makes with a slower memmove).
 
 let destinations: Map<Tensor, Storage> | null = null;
 

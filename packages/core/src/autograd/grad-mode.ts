@@ -24,7 +24,8 @@ export function noGrad<T>(fn: () => T extends PromiseLike<unknown> ? never : T):
     // Its rejection, if any, is reported by the error below instead.
     (value as PromiseLike<unknown>).then(undefined, () => undefined);
     throw new AutogradError(
-      'noGrad(fn): fn returned a promise, but noGrad covers only its synchronous part (after an await the graph records again); wrap the synchronous tensor code in noGrad instead',
+      'noGrad(fn): fn returned a promise, but noGrad covers only its synchronous part (after an await the graph ' +
+        'records again); wrap the synchronous tensor code in noGrad instead',
     );
   }
   return value;

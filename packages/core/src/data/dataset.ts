@@ -11,7 +11,8 @@ export class TensorDataset {
   ) {
     if (inputs.rank === 0 || targets.rank === 0 || inputs.shape[0] !== targets.shape[0]) {
       throw new ShapeError(
-        `TensorDataset: inputs ${formatShape(inputs.shape)} and targets ${formatShape(targets.shape)} must have the same first dimension`,
+        `TensorDataset: inputs ${formatShape(inputs.shape)} and targets ${formatShape(targets.shape)} must have ` +
+          `the same first dimension`,
       );
     }
   }

@@ -33,7 +33,9 @@ async function findFile(dir: string, stem: string): Promise<string> {
     }
   }
   throw new DataFormatError(
-    `${dir}: no ${stem}[.gz]; an IDX directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (Fashion-MNIST: apt-get install dataset-fashion-mnist, files in /usr/share/datasets/fashion-mnist)`,
+    `${dir}: no ${stem}[.gz]; an IDX directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte, ` +
+      `t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte (Fashion-MNIST: apt-get install dataset-fashion-mnist, ` +
+      `files in /usr/share/datasets/fashion-mnist)`,
   );
 }
 
@@ -72,7 +74,8 @@ export async function loadIdxDataset(dir: string, split: 'train' | 'test'): Prom
     if (!Number.isFinite(pixels[i])) {
       const item = Math.floor(i / (h * w));
       throw new DataFormatError(
-        `${imagesPath}: item ${item} holds ${images.values[i]}${Number.isFinite(images.values[i]) ? ', which overflows float32' : ''}`,
+        `${imagesPath}: item ${item} holds ` +
+          `${images.values[i]}${Number.isFinite(images.values[i]) ? ', which overflows float32' : ''}`,
       );
     }
   }

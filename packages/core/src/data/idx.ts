@@ -38,7 +38,8 @@ export function parseIdx(bytes: Uint8Array, source: string): IdxArray {
   const expected = headerSize + count * type.size;
   if (bytes.length !== expected) {
     fail(
-      `${bytes.length < expected ? 'truncated' : 'trailing bytes'}: dimensions [${shape.join(', ')}] of ${type.name} need ${expected} bytes, file has ${bytes.length}`,
+      `${bytes.length < expected ? 'truncated' : 'trailing bytes'}: dimensions [${shape.join(', ')}] of ` +
+        `${type.name} need ${expected} bytes, file has ${bytes.length}`,
     );
   }
   const body = headerSize;

@@ -3,6 +3,7 @@ export { TensorDataset } from './dataset.js';
 export { DataLoader, shuffledOrder, type Batch, type LoaderOptions } from './loader.js';
 export { moons, spirals, regression1d } from './generated.js';
 export { parseIdx, encodeIdx, type IdxArray } from './idx.js';
+import type { CsvOptions } from './csv.js';
 export { parseCsv, type CsvOptions } from './csv.js';
 export {
   normalize,
@@ -17,7 +18,7 @@ export async function loadIdxDataset(dir: string, split: 'train' | 'test') {
   return (await import('./files.js')).loadIdxDataset(dir, split);
 }
 
-export async function loadCsvDataset(path: string, options: Omit<import('./csv.js').CsvOptions, 'source'> = {}) {
+export async function loadCsvDataset(path: string, options: Omit<CsvOptions, 'source'> = {}) {
   return (await import('./files.js')).loadCsvDataset(path, options);
 }
 

@@ -74,10 +74,8 @@ export async function saveCheckpoint(dir: string, checkpoint: Checkpoint): Promi
       optimizer: JSON.stringify(checkpoint.optimizer.meta),
     });
   }
-  await writeFileAtomic(
-    join(dir, META_FILE),
-    `${JSON.stringify({ version: 1, optimizer: checkpoint.optimizer !== undefined, meta: checkpoint.meta ?? {} }, null, 2)}\n`,
-  );
+  const info = { version: 1, optimizer: checkpoint.optimizer !== undefined, meta: checkpoint.meta ?? {} };
+  await writeFileAtomic(join(dir, META_FILE), `${JSON.stringify(info, null, 2)}\n`);
 }
 
 export async function loadCheckpoint(dir: string): Promise<Checkpoint> {

@@ -123,7 +123,8 @@ export function decodeSafetensors(
       end - begin === count * kind.size
     )) {
       fail(
-        `tensor "${name}": data_offsets [${begin}, ${end}] do not hold ${count} ${entry.dtype} values within ${dataLength} data bytes`,
+        `tensor "${name}": data_offsets [${begin}, ${end}] do not hold ${count} ${entry.dtype} values within ` +
+          `${dataLength} data bytes`,
       );
     }
     spans.push([begin, end, name]);

@@ -108,7 +108,8 @@ export abstract class Module {
         if (strict) problems.push(`missing key "${key}"`);
       } else if (!shapesEqual(source.shape, target.shape)) {
         problems.push(
-          `key "${key}": shape ${formatShape(source.shape)} in the state dict, ${formatShape(target.shape)} in the module`,
+          `key "${key}": shape ${formatShape(source.shape)} in the state dict, ${formatShape(target.shape)} in ` +
+            `the module`,
         );
       }
     }

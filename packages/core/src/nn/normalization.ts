@@ -90,13 +90,15 @@ export abstract class BatchNorm extends Module {
   #normalize(x: Tensor, relu: boolean, pool2x2 = false): Tensor {
     if (!this.expectedRanks().includes(x.rank) || x.shape[1] !== this.numFeatures) {
       throw new ShapeError(
-        `${this.constructor.name}(${this.numFeatures}): expected input of rank ${this.expectedRanks().join(' or ')} with ${this.numFeatures} channels, got ${formatShape(x.shape)}`,
+        `${this.constructor.name}(${this.numFeatures}): expected input of rank ` +
+          `${this.expectedRanks().join(' or ')} with ${this.numFeatures} channels, got ${formatShape(x.shape)}`,
       );
     }
     const useBatch = this.training || this.runningMean === null;
     if (this.training && x.size === this.numFeatures) {
       throw new ShapeError(
-        `${this.constructor.name}: expected more than 1 value per channel when training, got input ${formatShape(x.shape)}`,
+        `${this.constructor.name}: expected more than 1 value per channel when training, got input ` +
+          `${formatShape(x.shape)}`,
       );
     }
     const running = useBatch ? null : { mean: this.runningMean!, variance: this.runningVar! };

@@ -1,8 +1,10 @@
 // Node only (imported lazily). Large typed arrays come from glibc malloc, whose defaults return big
 // freed blocks to the kernel and map fresh pages for the next one: every new activation tensor then
-// pays a page fault per 4 KiB, which on a training step costs more than the arithmetic. Raising the
-// mmap and trim thresholds keeps freed memory in the process for reuse. The thresholds are read at
-// process start, so the only way to apply them is to start the program again with them set.
+// pays a page fault per 4 KiB, which on a training step costs more than the arithmetic.
+
+// Raising the mmap and trim thresholds keeps freed memory in the process for reuse. The thresholds
+// are read at process start, so the only way to apply them is to start the program again with them
+// set.
 
 export const MALLOC_TUNABLES = 'glibc.malloc.mmap_threshold=536870912:glibc.malloc.trim_threshold=1073741824';
 

@@ -158,7 +158,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   if (weight.rank !== 2) throw new ShapeError(`linear: weight must be [out, in], got ${formatShape(weight.shape)}`);
   if (x.rank === 0 || x.shape[x.rank - 1] !== weight.shape[1]) {
     throw new ShapeError(
-      `linear: input ${formatShape(x.shape)} does not end in ${weight.shape[1]} features (weight ${formatShape(weight.shape)})`,
+      `linear: input ${formatShape(x.shape)} does not end in ${weight.shape[1]} features (weight ` +
+        `${formatShape(weight.shape)})`,
     );
   }
   if (bias !== null && (bias.rank !== 1 || bias.shape[0] !== weight.shape[0])) {
@@ -169,7 +170,8 @@ export function linear(x: Tensor, weight: Tensor, bias: Tensor | null = null): T
   const segments = batchSegments();
   if (segments > 1 && (x.rank !== 2 || x.shape[0] % segments !== 0)) {
     throw new ShapeError(
-      `linear: a batch of ${segments} shards (withBatchSegments) needs a [rows, features] input with rows a multiple of ${segments}, got ${formatShape(x.shape)}`,
+      `linear: a batch of ${segments} shards (withBatchSegments) needs a [rows, features] input with rows a ` +
+        `multiple of ${segments}, got ${formatShape(x.shape)}`,
     );
   }
   const y = matmulT(x2, weight, false, true, bias, segments);

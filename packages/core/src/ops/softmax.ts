@@ -2,7 +2,7 @@
 // first); their gradients are compositions of existing ops.
 import { ShapeError } from '../errors.js';
 import { normalizeAxes, normalizeAxis, splitAround } from '../tensor/shape.js';
-import { Tensor } from '../tensor/tensor.js';
+import type { Tensor } from '../tensor/tensor.js';
 import { mul, sub } from './arithmetic.js';
 import { requireFloat, result } from './op.js';
 import { reshape } from './shape.js';

@@ -160,7 +160,8 @@ export abstract class Optimizer {
       }
       if (!shapesEqual(t.shape, this.params[index].shape)) {
         throw new StateDictError(
-          `optimizer: key "${key}" has shape ${formatShape(t.shape)} but parameter ${index} is ${formatShape(this.params[index].shape)}`,
+          `optimizer: key "${key}" has shape ${formatShape(t.shape)} but parameter ${index} is ` +
+            `${formatShape(this.params[index].shape)}`,
         );
       }
     }

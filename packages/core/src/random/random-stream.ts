@@ -123,6 +123,8 @@ export class RandomScope {
 
   run<T>(fn: () => T): T {
     const outer = scope;
+    // The scope is the stream itself: draws made inside fn come from it.
+    // eslint-disable-next-line @typescript-eslint/no-this-alias
     scope = this;
     try {
       return fn();

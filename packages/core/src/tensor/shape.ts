@@ -46,7 +46,8 @@ export function broadcastShapes(a: Shape, b: Shape, what = 'broadcast'): number[
     const db = i < rank - b.length ? 1 : b[i - (rank - b.length)];
     if (da !== db && da !== 1 && db !== 1) {
       throw new ShapeError(
-        `${what}: shapes ${formatShape(a)} and ${formatShape(b)} cannot be broadcast together (dimension ${i}: ${da} vs ${db})`,
+        `${what}: shapes ${formatShape(a)} and ${formatShape(b)} cannot be broadcast together (dimension ${i}: ` +
+          `${da} vs ${db})`,
       );
     }
     out[i] = da === 1 ? db : da;

@@ -100,7 +100,8 @@ export class Tensor {
     const next = storage as { constructor: unknown; length?: number };
     if (next.constructor !== old.constructor || next.length !== old.length) {
       throw new ShapeError(
-        `rebindStorage: the new storage must match the old one's kind and length (${this.dtype}, ${this.size} elements)`,
+        `rebindStorage: the new storage must match the old one's kind and length (${this.dtype}, ${this.size} ` +
+          `elements)`,
       );
     }
     (this as { storage: Storage }).storage = storage;

@@ -68,7 +68,10 @@ import {
  */
 export const float32Kernels: Float32KernelFlavor = float32KernelFlavor;
 const useWasm = (dtype: DType) => dtype === 'float32' && float32Kernels !== 'js';
-/** Elements from which ReLU and its backward run in WebAssembly (below, the copies in and out cost more than they save). */
+/**
+ * Elements from which ReLU and its backward run in WebAssembly (below, the copies in and out cost more than they
+ * save).
+ */
 const WASM_ELEMENTWISE_MIN = 1024;
 
 /**
@@ -96,7 +99,8 @@ function readable(s: Storage): TypedArray {
   const a = arr(s);
   if (a instanceof Float32Array && isReleasedArenaStorage(a)) {
     throw new DtrainError(
-      'this tensor was made inside withKernelArena, whose memory has been reused since it returned: read or clone what you keep before the arena ends',
+      'this tensor was made inside withKernelArena, whose memory has been reused since it returned: read or ' +
+        'clone what you keep before the arena ends',
     );
   }
   return a;

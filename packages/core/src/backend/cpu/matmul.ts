@@ -1,9 +1,10 @@
 // CPU matrix multiply: a packed, blocked GEMM with a 4x4 register-blocked micro-kernel.
+import type { FloatArray } from '../../tensor/dtype.js';
+import type { MatmulSpec } from '../backend.js';
+
 // Blocks of B (KC x NC) and A (MC x KC) are packed into double-precision panels so the micro-kernel
 // streams both with unit stride and no float32 conversion; transposed operands are handled by the
 // packing strides, so backward passes never materialize a transpose.
-import type { FloatArray } from '../../tensor/dtype.js';
-import type { MatmulSpec } from '../backend.js';
 
 const MR = 4;
 const NR = 4;

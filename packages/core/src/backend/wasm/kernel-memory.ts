@@ -1,26 +1,32 @@
-// The memory the WebAssembly kernels compute in, and how operands get there. A typed array that
-// views this memory (a storage allocated in a kernel arena, see withKernelArena, or a region a
-// training run placed there) is passed to a kernel in place; any other is copied into a temporary
-// region for the call, and an output copied back after it. Arenas and a run's regions need a shared
-// memory (a SharedArrayBuffer underneath): growing it never detaches the typed arrays that view it,
-// and the threads of a training run can all compute in one, each through its own KernelMemory. A
-// thread starts on a private memory, though: large copies into a shared one cost more (V8 copies
-// into shared memory without its fastest memcpy), and outside an arena everything is copied.
-//
-// Layout: [the top cell and reserved bytes | regions reserved at the top, by any thread, atomically:
-// a thread's GEMM scratch, temporary regions and arena chunks, a run's shared buffers]. Nothing
-// reserved is ever returned; a temporary region outgrown is abandoned for one twice its size, so
-// the waste stays within the largest call's operands.
+// The memory the WebAssembly kernels compute in, and how operands get there.
+
+// A typed array that views this memory (a storage allocated in a kernel arena, see withKernelArena,
+// or a region a training run placed there) is passed to a kernel in place; any other is copied into
+// a temporary region for the call, and an output copied back after it. Arenas and a run's regions
+// need a shared memory (a SharedArrayBuffer underneath): growing it never detaches the typed arrays
+// that view it, and the threads of a training run can all compute in one, each through its own
+// KernelMemory. A thread starts on a private memory, though: large copies into a shared one cost
+// more (V8 copies into shared memory without its fastest memcpy), and outside an arena everything
+// is copied. Layout: [the top cell and reserved bytes | regions reserved at the top, by any thread,
+// atomically: a thread's GEMM scratch, temporary regions and arena chunks, a run's shared buffers].
+// Nothing reserved is ever returned; a temporary region outgrown is abandoned for one twice its
+// size, so the waste stays within the largest call's operands.
 
 const PAGE = 65536;
 /** Pages at most: byte offsets stay below 2^31, so they fit the 32-bit integer arithmetic on them. */
 export const MAX_PAGES = 32768;
 const MAX_BYTES = 2 ** 31 - 1;
-/** Where temporary regions and arena chunks start: a multiple of this (the kernels run fastest on operands laid out from such a boundary). */
+/**
+ * Where temporary regions and arena chunks start: a multiple of this (the kernels run fastest on operands laid out
+ * from such a boundary).
+ */
 const REGION_ALIGNMENT = 65536;
 /** Bytes of an arena chunk (more for a larger storage). */
 const CHUNK_BYTES = 16 << 20;
-/** Elements from which a float32 storage is placed in the arena (smaller ones cost more in bookkeeping than their copies). */
+/**
+ * Elements from which a float32 storage is placed in the arena (smaller ones cost more in bookkeeping than their
+ * copies).
+ */
 const ARENA_MIN_ELEMENTS = 64;
 
 /** Thrown by placement when the memory cannot grow to hold an operand; the kernel call then reports false. */
@@ -87,8 +93,9 @@ export class KernelMemory {
 
   /**
    * Byte offset (a multiple of `alignment`, a multiple of 16) of `bytes` newly reserved at the top,
-   * for good (zeroed: memory is never handed out twice); throws NO_ROOM when the memory cannot hold them. Threads sharing the memory may
-   * reserve at once: the top moves atomically, and a grow by either serves both.
+   * for good (zeroed: memory is never handed out twice); throws NO_ROOM when the memory cannot hold
+   * them. Threads sharing the memory may reserve at once: the top moves atomically, and a grow by
+   * either serves both.
    */
   reserve(bytes: number, alignment = 16): number {
     // Aligned beyond 16 bytes by reserving the slack too (threads may be reserving at once).
@@ -160,7 +167,9 @@ export class KernelMemory {
     return ptr;
   }
 
-  /** Pointer the kernel writes a[0 .. length) at: in place when resident, else temporaries copied to a by finishCall. */
+  /**
+   * Pointer the kernel writes a[0 .. length) at: in place when resident, else temporaries copied to a by finishCall.
+   */
   output(a: Operand, length = a.length): number {
     const at = this.pointerOf(a);
     if (at >= 0) return at;
@@ -223,7 +232,10 @@ export class KernelMemory {
     return arena === null || chunk > arena.chunk || (chunk === arena.chunk && at >= arena.at);
   }
 
-  /** A float32 storage of `size` elements in the arena, zeroed unless `unzeroed`; null outside a scope or for small sizes. */
+  /**
+   * A float32 storage of `size` elements in the arena, zeroed unless `unzeroed`; null outside a scope or for small
+   * sizes.
+   */
   arenaFloat32(size: number, unzeroed: boolean): Float32Array | null {
     const arena = this.arena;
     if (arena === null || size < ARENA_MIN_ELEMENTS || !this.shared) return null;

@@ -329,7 +329,10 @@ export function reserveInKernelMemory(memory: WebAssembly.Memory, length: number
   return attach(memory).reserve(length * 4);
 }
 
-/** A float32 view of [byteOffset, + length * 4) of a kernel memory; this thread's kernels take it in place when they compute there. */
+/**
+ * A float32 view of [byteOffset, + length * 4) of a kernel memory; this thread's kernels take it in place when they
+ * compute there.
+ */
 export function kernelMemoryView(memory: WebAssembly.Memory, byteOffset: number, length: number): Float32Array {
   return attach(memory).view(byteOffset, length);
 }
@@ -774,7 +777,7 @@ export function wasmConv2dBackwardWeight(
     const ckk = win.c * win.kh * win.kw;
     const colsPtr = mem.work(ckk * spatial);
     // The larger of o and c*kh*kw goes on the GEMM's N side: the 8-wide tiles then have few ragged
-    // edges (conv1 of the CNN, o=32 and c*kh*kw=9: 8.2 -> 4.3 ms per step). Transposed: dWeight^T.
+    // edges (as in a first convolution, o=32 and c*kh*kw=9). Transposed: dWeight^T.
     const transposed = ckk < outChannels;
     const dwPtr = transposed ? mem.work(dWeight.length) : mem.output(dWeight);
     for (let b = 0; b < win.n; b++) {
