@@ -137,31 +137,28 @@ describe('data-parallel training on worker threads', () => {
     },
   );
 
-  it(
-    'evaluates the parameters at each epoch end while the threads run on, with or without an out ' + 'directory',
-    async () => {
-      // Without one, nothing is checkpointed and only the parameters are copied for the evaluation.
-      // A wide model, so that evaluating the 1,000 test samples takes the threads several steps.
-      const wide = join(root, 'wide.json');
-      writeFileSync(
-        wide,
-        JSON.stringify({
-          input: [2],
-          layers: [
-            { type: 'linear', out: 512 },
-            { type: 'relu' },
-            { type: 'linear', out: 512 },
-            { type: 'relu' },
-            { type: 'linear', out: 3 },
-          ],
-        }),
-      );
-      const withOut = await train(config({ model: wide, workers: 2, epochs: 3 }));
-      const without = await train(config({ model: wide, workers: 2, epochs: 3, out: null }));
-      const report = (r: typeof withOut) => r.epochs.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]);
-      expect(report(without)).toEqual(report(withOut));
-    },
-  );
+  it('evaluates the parameters at each epoch end while the threads run on, with or without --out', async () => {
+    // Without one, nothing is checkpointed and only the parameters are copied for the evaluation.
+    // A wide model, so that evaluating the 1,000 test samples takes the threads several steps.
+    const wide = join(root, 'wide.json');
+    writeFileSync(
+      wide,
+      JSON.stringify({
+        input: [2],
+        layers: [
+          { type: 'linear', out: 512 },
+          { type: 'relu' },
+          { type: 'linear', out: 512 },
+          { type: 'relu' },
+          { type: 'linear', out: 3 },
+        ],
+      }),
+    );
+    const withOut = await train(config({ model: wide, workers: 2, epochs: 3 }));
+    const without = await train(config({ model: wide, workers: 2, epochs: 3, out: null }));
+    const report = (r: typeof withOut) => r.epochs.map((e) => [e.trainLoss, e.testLoss, e.testAccuracy]);
+    expect(report(without)).toEqual(report(withOut));
+  });
 
   it(
     'reports and checkpoints the same epochs whether the threads evaluate (they fill the cores) or the ' +
@@ -248,27 +245,24 @@ describe('data-parallel training on worker threads', () => {
     },
   );
 
-  it(
-    'an interrupted run checkpoints the step it stops after: resumed, it ends with the bytes of one never ' + 'stopped',
-    async () => {
-      const full = await train(config({ workers: 2, epochs: 2 }));
-      const stop = new AbortController();
-      const cfg = config({ workers: 2, epochs: 2 });
-      const error = await train(cfg, {
-        signal: stop.signal,
-        events: { onStep: (r) => r.step === 20 && stop.abort() },
-      }).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(TrainingInterruptedError);
-      const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
-      expect(after).toBeGreaterThanOrEqual(20);
-      expect(readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim()).toMatch(
-        new RegExp(`step-0*${after}$`),
-      );
-      const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }));
-      expect(resumed.steps).toBe(92);
-      expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
-    },
-  );
+  it('an interrupted run checkpoints the step it stops after, and resumed gives the unstopped bytes', async () => {
+    const full = await train(config({ workers: 2, epochs: 2 }));
+    const stop = new AbortController();
+    const cfg = config({ workers: 2, epochs: 2 });
+    const error = await train(cfg, {
+      signal: stop.signal,
+      events: { onStep: (r) => r.step === 20 && stop.abort() },
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingInterruptedError);
+    const after = Number(/after step (\d+) of/.exec((error as Error).message)?.[1]);
+    expect(after).toBeGreaterThanOrEqual(20);
+    expect(readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim()).toMatch(
+      new RegExp(`step-0*${after}$`),
+    );
+    const resumed = await train(config({ workers: 2, epochs: 2, resume: cfg.out! }));
+    expect(resumed.steps).toBe(92);
+    expect(checkpointBytes(resumed.checkpoint!)).toBe(checkpointBytes(full.checkpoint!));
+  });
 
   it.each(['throw', 'exit'] as const)(
     'a worker that %ss mid-step is replaced, its shards re-run, and the bytes do not change',
@@ -345,27 +339,32 @@ describe('data-parallel training on worker threads', () => {
     },
   );
 
-  it(
-    'stops a diverging run naming the last good checkpoint, which latest points at and which evaluates ' + 'finite',
-    async () => {
-      const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e3, momentum: 0, checkpointEvery: 1 });
-      const error = await train(cfg).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(TrainingDivergedError);
-      const message = (error as Error).message;
-      expect(message).toMatch(/(loss is (NaN|-?Infinity) at step \d+|is not finite after step \d+)/);
-      const named = /Last good checkpoint: (\S+)$/.exec(message)?.[1];
-      const latest = join(
-        cfg.out!,
-        'checkpoints',
-        readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim(),
-      );
-      expect(named).toBe(latest);
-      for (const t of Object.values((await io.loadCheckpoint(latest)).model))
-        expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
-      const evaluated = await evaluateCheckpoint(latest);
-      expect(Number.isFinite(evaluated.loss)).toBe(true);
-    },
-  );
+  it('warns once when the loss explodes without becoming NaN (Adam at a huge learning rate)', async () => {
+    const warnings: string[] = [];
+    const cfg = config({ model: 'mlp', workers: 2, optimizer: 'adam', lr: 100, out: null });
+    const r = await train(cfg, { events: { onWarning: (m) => warnings.push(m) } });
+    expect(Number.isFinite(r.epochs[0].trainLoss)).toBe(true);
+    const exploded = warnings.filter((w) => /is over 100 times the first step's .*: the run is diverging/.test(w));
+    expect(exploded).toHaveLength(1);
+    const calm: string[] = [];
+    await train(config({ model: 'mlp', workers: 2, out: null }), { events: { onWarning: (m) => calm.push(m) } });
+    expect(calm).toEqual([]);
+  });
+
+  it('stops a diverging run naming the last good checkpoint: latest names it and it evaluates finite', async () => {
+    const cfg = config({ model: 'mlp', workers: 2, optimizer: 'sgd', lr: 1e3, momentum: 0, checkpointEvery: 1 });
+    const error = await train(cfg).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(TrainingDivergedError);
+    const message = (error as Error).message;
+    expect(message).toMatch(/(loss is (NaN|-?Infinity) at step \d+|is not finite after step \d+)/);
+    const named = /Last good checkpoint: (\S+)$/.exec(message)?.[1];
+    const latest = join(cfg.out!, 'checkpoints', readFileSync(join(cfg.out!, 'checkpoints', 'latest'), 'utf8').trim());
+    expect(named).toBe(latest);
+    for (const t of Object.values((await io.loadCheckpoint(latest)).model))
+      expect(Array.from(t.dataSync()).every(Number.isFinite)).toBe(true);
+    const evaluated = await evaluateCheckpoint(latest);
+    expect(Number.isFinite(evaluated.loss)).toBe(true);
+  });
 });
 
 describe('shard groups: a thread runs several shards as one batch, with the same bytes', () => {
@@ -517,33 +516,30 @@ describe('shard groups: a thread runs several shards as one batch, with the same
     },
   );
 
-  it(
-    'a model whose layers before the head have no parameters (max pooling) groups too, with the same ' + 'bytes',
-    async () => {
-      const poolSpec = join(root, 'pool-linear.json');
-      writeFileSync(
-        poolSpec,
-        JSON.stringify({
-          input: [1, 8, 8],
-          layers: [{ type: 'maxpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'linear', out: 3 }],
+  it('a model whose layers before the head have no parameters (max pooling) groups too, same bytes', async () => {
+    const poolSpec = join(root, 'pool-linear.json');
+    writeFileSync(
+      poolSpec,
+      JSON.stringify({
+        input: [1, 8, 8],
+        layers: [{ type: 'maxpool2d', kernel: 2 }, { type: 'flatten' }, { type: 'linear', out: 3 }],
+      }),
+    );
+    const run = (cores: number) =>
+      train(
+        config({
+          model: poolSpec,
+          dataset: `idx:${images}`,
+          workers: Math.max(cores, 2),
+          batchSize: 64,
+          shards: 8,
+          epochs: 1,
         }),
+        { cores },
       );
-      const run = (cores: number) =>
-        train(
-          config({
-            model: poolSpec,
-            dataset: `idx:${images}`,
-            workers: Math.max(cores, 2),
-            batchSize: 64,
-            shards: 8,
-            epochs: 1,
-          }),
-          { cores },
-        );
-      const [grouped, apart] = [await run(2), await run(8)];
-      expect(checkpointBytes(grouped.checkpoint!)).toBe(checkpointBytes(apart.checkpoint!));
-    },
-  );
+    const [grouped, apart] = [await run(2), await run(8)];
+    expect(checkpointBytes(grouped.checkpoint!)).toBe(checkpointBytes(apart.checkpoint!));
+  });
 
   it.each(['throw', 'exit'] as const)(
     'a thread that %ss halfway through its optimizer update is replaced and the step re-run, with the same bytes',

@@ -110,39 +110,36 @@ describe('files and checkpoints', () => {
     expect(readFileSync(path)).toEqual(before);
   });
 
-  it(
-    'a checkpoint restores model, BatchNorm running stats and optimizer so training continues ' + 'identically',
-    async () => {
-      manualSeed(1);
-      const make = () =>
-        new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4), new nn.ReLU(), new nn.Linear(4, 2));
-      const x = randn([8, 3]);
-      const y = randn([8, 2]);
-      const train = (model: nn.Module, opt: optim.Optimizer, steps: number) => {
-        for (let i = 0; i < steps; i++) {
-          opt.zeroGrad();
-          model.forward(x).sub(y).pow(2).mean().backward();
-          opt.step();
-        }
-      };
-      const a = make();
-      const oa = new optim.AdamW(a.parameters(), { lr: 0.01 });
-      train(a, oa, 3);
-      const ckpt = join(dir, 'ckpt');
-      await io.saveCheckpoint(ckpt, { model: a.stateDict(), optimizer: oa.stateDict(), meta: { step: 3 } });
-      expect(readdirSync(ckpt).sort()).toEqual(['checkpoint.json', 'model.safetensors', 'optimizer.safetensors']);
+  it('a checkpoint restores model, BatchNorm running stats and optimizer: training continues identically', async () => {
+    manualSeed(1);
+    const make = () =>
+      new nn.Sequential(new nn.Linear(3, 4), new nn.BatchNorm1d(4), new nn.ReLU(), new nn.Linear(4, 2));
+    const x = randn([8, 3]);
+    const y = randn([8, 2]);
+    const train = (model: nn.Module, opt: optim.Optimizer, steps: number) => {
+      for (let i = 0; i < steps; i++) {
+        opt.zeroGrad();
+        model.forward(x).sub(y).pow(2).mean().backward();
+        opt.step();
+      }
+    };
+    const a = make();
+    const oa = new optim.AdamW(a.parameters(), { lr: 0.01 });
+    train(a, oa, 3);
+    const ckpt = join(dir, 'ckpt');
+    await io.saveCheckpoint(ckpt, { model: a.stateDict(), optimizer: oa.stateDict(), meta: { step: 3 } });
+    expect(readdirSync(ckpt).sort()).toEqual(['checkpoint.json', 'model.safetensors', 'optimizer.safetensors']);
 
-      const b = make();
-      const ob = new optim.AdamW(b.parameters(), { lr: 0.5 });
-      const loaded = await io.loadCheckpoint(ckpt);
-      b.loadStateDict(loaded.model);
-      ob.loadStateDict(loaded.optimizer!);
-      expect(loaded.meta).toEqual({ step: 3 });
-      train(a, oa, 2);
-      train(b, ob, 2);
-      for (const [k, t] of Object.entries(a.stateDict())) expect(b.stateDict()[k].toArray()).toEqual(t.toArray());
-    },
-  );
+    const b = make();
+    const ob = new optim.AdamW(b.parameters(), { lr: 0.5 });
+    const loaded = await io.loadCheckpoint(ckpt);
+    b.loadStateDict(loaded.model);
+    ob.loadStateDict(loaded.optimizer!);
+    expect(loaded.meta).toEqual({ step: 3 });
+    train(a, oa, 2);
+    train(b, ob, 2);
+    for (const [k, t] of Object.entries(a.stateDict())) expect(b.stateDict()[k].toArray()).toEqual(t.toArray());
+  });
 
   it('a directory without checkpoint.json is not a checkpoint', async () => {
     const d = join(dir, 'partial');

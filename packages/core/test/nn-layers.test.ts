@@ -480,21 +480,18 @@ describe('BatchNorm followed by ReLU in a Sequential', () => {
     expect(run(new nn.MaxPool2d(2, { padding: 1 }))).toBe('maxPool2d');
   });
 
-  it(
-    'gradcheck of the fused batch norm + ReLU + 2x2 max pooling, in training and with running ' + 'statistics',
-    async () => {
-      const { batchNormReluMaxPool2x2 } = await import('../src/ops/batchnorm.js');
-      const w = randn([2, 3, 2, 3]);
-      expect(
-        gradcheck(
-          (x, g, b) => batchNormReluMaxPool2x2(x, g, b, null, 1e-5).y.mul(w),
-          [randn([2, 3, 5, 6]), randn([3]), randn([3])],
-        ),
-      ).toBe(true);
-      const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
-      expect(gradcheck((x) => batchNormReluMaxPool2x2(x, null, null, stats, 1e-5).y, [randn([2, 3, 4, 4])])).toBe(true);
-    },
-  );
+  it('gradcheck of fused batch norm + ReLU + 2x2 max pooling, in training and with running statistics', async () => {
+    const { batchNormReluMaxPool2x2 } = await import('../src/ops/batchnorm.js');
+    const w = randn([2, 3, 2, 3]);
+    expect(
+      gradcheck(
+        (x, g, b) => batchNormReluMaxPool2x2(x, g, b, null, 1e-5).y.mul(w),
+        [randn([2, 3, 5, 6]), randn([3]), randn([3])],
+      ),
+    ).toBe(true);
+    const stats = { mean: randn([3]), variance: randn([3]).abs().add(0.5) };
+    expect(gradcheck((x) => batchNormReluMaxPool2x2(x, null, null, stats, 1e-5).y, [randn([2, 3, 4, 4])])).toBe(true);
+  });
 
   it('gradcheck of the fused op, in training and with running statistics', async () => {
     const { batchNorm } = await import('../src/ops/batchnorm.js');

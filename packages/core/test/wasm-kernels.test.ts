@@ -251,23 +251,20 @@ describe('WebAssembly Adam', () => {
     });
   }
 
-  it(
-    'steps from other arrays (the previous generation) as it steps in place, on both kernels, leaving them ' + 'alone',
-    () => {
-      const n = 8199;
-      const [p, g, m, v] = [random(n), random(n), random(n), random(n).map(Math.abs)];
-      const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled: false, step: 2 };
-      for (const step of [wasmAdamStep, adamStepKernel]) {
-        const inPlace = [p, m, v].map((a) => a.slice());
-        step(inPlace[0], g, inPlace[1], inPlace[2], hyper);
-        const out = [0, 1, 2].map(() => new Float32Array(n));
-        const from = { p: p.slice(), m: m.slice(), v: v.slice() };
-        step(out[0], g, out[1], out[2], hyper, from);
-        for (let i = 0; i < 3; i++) expect(out[i]).toEqual(inPlace[i]);
-        expect([from.p, from.m, from.v]).toEqual([p, m, v]);
-      }
-    },
-  );
+  it('steps from the previous generation as it steps in place, on both kernels, leaving it alone', () => {
+    const n = 8199;
+    const [p, g, m, v] = [random(n), random(n), random(n), random(n).map(Math.abs)];
+    const hyper = { lr: 0.01, beta1: 0.9, beta2: 0.999, eps: 1e-8, weightDecay: 0.1, decoupled: false, step: 2 };
+    for (const step of [wasmAdamStep, adamStepKernel]) {
+      const inPlace = [p, m, v].map((a) => a.slice());
+      step(inPlace[0], g, inPlace[1], inPlace[2], hyper);
+      const out = [0, 1, 2].map(() => new Float32Array(n));
+      const from = { p: p.slice(), m: m.slice(), v: v.slice() };
+      step(out[0], g, out[1], out[2], hyper, from);
+      for (let i = 0; i < 3; i++) expect(out[i]).toEqual(inPlace[i]);
+      expect([from.p, from.m, from.v]).toEqual([p, m, v]);
+    }
+  });
 
   it('updates each element independently of its neighbours: a range stepped alone gives the same bytes', () => {
     const n = 8199;
