@@ -84,6 +84,9 @@ describe('int32 tensors and printing', () => {
     expect(() => fromArray([-2147483649], [1], { dtype: 'int32' })).toThrow(/outside the int32 range/);
     expect(() => full([2], NaN, { dtype: 'int32' })).toThrow(/value NaN/);
     expect(tensor([-2147483648, 2147483647], { dtype: 'int32' }).toArray()).toEqual([-2147483648, 2147483647]);
+    expect(() => tensor([1, 3e9]).toInt()).toThrow('int32: value 3000000000 at position 1 is outside the int32 range');
+    expect(() => tensor([NaN]).toInt()).toThrow(/value NaN/);
+    expect(tensor([-2.7, 2.7]).toInt().toArray()).toEqual([-2, 2]);
   });
 
   it('util.inspect (console.log) shows what toString() shows', () => {

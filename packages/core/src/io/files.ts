@@ -90,7 +90,14 @@ export async function loadCheckpoint(dir: string): Promise<Checkpoint> {
   const model = (await loadSafetensorsWithMetadata(join(dir, MODEL_FILE))).tensors;
   if (!info.optimizer) return { model, meta: info.meta };
   const saved = await loadSafetensorsWithMetadata(join(dir, OPTIMIZER_FILE));
-  const meta = JSON.parse(saved.metadata.optimizer ?? 'null') as OptimizerState['meta'] | null;
-  if (meta === null) throw new DataFormatError(`${join(dir, OPTIMIZER_FILE)}: missing optimizer metadata`);
+  let meta: OptimizerState['meta'] | null;
+  try {
+    meta = JSON.parse(saved.metadata.optimizer ?? 'null') as OptimizerState['meta'] | null;
+  } catch {
+    throw new DataFormatError(`${join(dir, OPTIMIZER_FILE)}: its optimizer metadata is not valid JSON`);
+  }
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) {
+    throw new DataFormatError(`${join(dir, OPTIMIZER_FILE)}: missing optimizer metadata`);
+  }
   return { model, optimizer: { tensors: saved.tensors, meta }, meta: info.meta };
 }

@@ -1,5 +1,5 @@
 // The CPU backend: storages are typed arrays, kernels are the typed-array loops beside this file.
-import { DtrainError } from '../../errors.js';
+import { DTypeError, DtrainError } from '../../errors.js';
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
 import type {
@@ -152,7 +152,14 @@ export const cpuBackend: Backend = {
     const out = alloc(to, size);
     if (to === 'int32') {
       const src = arr(x);
-      for (let i = 0; i < size; i++) out[i] = Math.trunc(src[i]);
+      for (let i = 0; i < size; i++) {
+        const v = Math.trunc(src[i]);
+        // Int32Array would wrap 2^31 to -2^31 (and NaN to 0): refused instead.
+        if (!(v >= -2147483648 && v <= 2147483647)) {
+          throw new DTypeError(`int32: value ${src[i]} at position ${i} is outside the int32 range`);
+        }
+        out[i] = v;
+      }
     } else out.set(arr(x));
     return out;
   },
