@@ -15,7 +15,7 @@ import {
   type RunSetup,
   segmentAtBatchNorms,
   ShardRunner,
-  statsSize,
+  ShardRecordLayout,
   StepWork,
   SyncBatchNormError,
   SyncExchangeLayout,
@@ -79,7 +79,11 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
   const state = kernelMemoryView(memory, stateRegion.byteOffset, stateRegion.length);
   flat.store(state);
   const norms = model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
-  const recordSize = statsSize(norms.map((n) => n.numFeatures));
+  const recordSize = new ShardRecordLayout(
+    norms.map((n) => n.numFeatures),
+    shards,
+    1,
+  ).floats;
   const layout = new SyncExchangeLayout(
     norms.map((n) => n.numFeatures),
     shards,

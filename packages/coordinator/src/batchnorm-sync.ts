@@ -2,24 +2,13 @@
 // biased variance per channel; they are combined in shard order, in float64 (law of total
 // variance over equal-sized shards), and the running statistics are updated once per step.
 import { fromArray, type nn } from '@dtrain/core';
-import { combineShardStats } from '@dtrain/worker';
+import type { StepRecords } from '@dtrain/worker';
 
-/** Update every BatchNorm layer's running statistics once from the shards' records (see statsSize). */
-export function syncBatchNorm(
-  batchNorms: nn.BatchNorm[],
-  stats: Float64Array,
-  shards: number,
-  recordSize: number,
-): void {
-  let at = 2;
-  for (const bn of batchNorms) {
+/** Update every BatchNorm layer's running statistics once from a step's shard records. */
+export function syncBatchNorm(batchNorms: nn.BatchNorm[], records: StepRecords): void {
+  batchNorms.forEach((bn, layer) => {
     const c = bn.numFeatures;
-    const { mean, variance } = combineShardStats(stats, shards, recordSize, at + 1, c);
-    bn.updateRunningStats(
-      fromArray(Float32Array.from(mean), [c]),
-      fromArray(Float32Array.from(variance), [c]),
-      stats[at] * shards,
-    );
-    at += 1 + 2 * c;
-  }
+    const { mean, variance, count } = records.batchNorm(layer);
+    bn.updateRunningStats(fromArray(Float32Array.from(mean), [c]), fromArray(Float32Array.from(variance), [c]), count);
+  });
 }

@@ -2,7 +2,7 @@
 // the threads step generation s % 2 into the other, and the coordinator views the current one, copying
 // nothing per step; to evaluate or checkpoint while the threads go on, it views a copy instead.
 import type { optim } from '@dtrain/core';
-import type { FlatState, SharedOptimizer } from '@dtrain/worker';
+import { generationOf, type FlatState, type SharedOptimizer } from '@dtrain/worker';
 
 export class GenerationViews {
   private readonly slotNames: string[];
@@ -45,7 +45,7 @@ export class GenerationViews {
 
   /** View `generation` (the one the threads have just written). */
   use(generation: number): void {
-    this.current = generation % 2;
+    this.current = generationOf(generation);
     this.flat.shareParams(this.generations.params(generation));
     this.bindSlots(this.slotViews[this.current]);
   }

@@ -11,10 +11,9 @@ import {
   statSync,
   writeFileSync,
 } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
-import { validateCheckpointMeta, type CheckpointMeta } from './checkpoint-meta.js';
-import { checkpointDir, markLatest, runDirectoryOf } from './checkpoints.js';
+import type { CheckpointMeta } from './checkpoint-meta.js';
+import { checkpointDir, markLatest, readCheckpointMeta, runDirectoryOf } from './checkpoints.js';
 import { ConfigError } from './config.js';
 import { curvesSvg } from './curves-svg.js';
 import {
@@ -145,17 +144,11 @@ export class RunOutput {
     const root = join(this.out, 'checkpoints');
     const records: CheckpointRecord[] = [];
     for (const name of readdirSync(root)) {
-      const dir = join(root, name);
       if (!/^step-\d{7}$/.test(name)) continue;
-      try {
-        const meta = validateCheckpointMeta(
-          dir,
-          (JSON.parse(await readFile(join(dir, 'checkpoint.json'), 'utf8')) as { meta: unknown }).meta,
-        );
-        records.push({ dir, step: meta.step, testLoss: meta.testLoss });
-      } catch {
-        // Not one of this run's checkpoints as it writes them: left alone.
-      }
+      const dir = join(root, name);
+      // One that is not this run's as it writes them is left alone.
+      const meta = await readCheckpointMeta(dir).catch(() => null);
+      if (meta !== null) records.push({ dir, step: meta.step, testLoss: meta.testLoss });
     }
     for (const dir of checkpointsToPrune(records, this.keepCheckpoints, latest))
       rmSync(dir, { recursive: true, force: true });

@@ -7,8 +7,12 @@ import {
   GroupBarrier,
   segmentAtBatchNorms,
   shardGroupSize,
+  generationOf,
+  ringSlot,
+  ShardRecordLayout,
   SharedOptimizer,
-  statsSize,
+  STEP_RING,
+  WAKE_EVERY,
   StepWork,
   SyncExchangeLayout,
   ThreadEvaluation,
@@ -17,9 +21,9 @@ import {
   type OptimizerSetup,
   type RunSetup,
 } from '@dtrain/worker';
-import { totalmem } from 'node:os';
 import { syncBatchNorm } from './batchnorm-sync.js';
 import { restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
+import { checkRunMemory, ExplosionWatch } from './run-checks.js';
 import { RunOutput } from './run-output.js';
 import { ConfigError, type RunConfig } from './config.js';
 import { loadRunData, trainingDigest, type RunData } from './datasets.js';
@@ -119,57 +123,7 @@ export interface TrainResult {
 export class TrainingDivergedError extends DtrainError {}
 export class TrainingInterruptedError extends DtrainError {}
 
-/**
- * Warns once when the loss grows past EXPLOSION_FACTOR times the run's first step: a run that
- * diverges without reaching NaN (Adam at a huge learning rate) would otherwise go on silently.
- */
-const EXPLOSION_FACTOR = 100;
-
-class ExplosionWatch {
-  private first = NaN;
-  private warned = false;
-
-  constructor(private readonly warn: (message: string) => void) {}
-
-  look(loss: number, step: number): void {
-    if (Number.isNaN(this.first)) this.first = loss;
-    if (this.warned || !(loss > EXPLOSION_FACTOR * this.first && loss > 1)) return;
-    this.warned = true;
-    this.warn(
-      `loss ${loss.toPrecision(4)} at step ${step} is over ${EXPLOSION_FACTOR} times the first step's ` +
-        `${this.first.toPrecision(4)}: the run is diverging (try a lower --lr)`,
-    );
-  }
-}
-
-/** The most a run's kernel memory (one WebAssembly memory) holds. */
-const KERNEL_MEMORY_BYTES = 2 ** 31;
-
-/**
- * Refuse, before allocating, a model whose parameter copies do not fit: the run's kernel memory
- * holds both generations of the parameters and of the optimizer state, a gradient slot per shard and
- * the reduced gradient, and the process keeps the model besides.
- */
-function checkRunMemory(parameters: number, config: RunConfig): void {
-  const slots = { sgd: config.momentum > 0 ? 1 : 0, adam: 2, adamw: 2 }[config.optimizer];
-  const bytes = 4 * parameters * (3 + 2 * slots + config.shards);
-  const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
-  const what =
-    `model: ${parameters.toLocaleString('en-US')} parameters need ${gib(bytes)} of kernel memory ` +
-    `with ${config.optimizer} and ${config.shards} shards`;
-  if (bytes > KERNEL_MEMORY_BYTES)
-    throw new ConfigError(`${what}; a run's kernel memory holds at most ${gib(KERNEL_MEMORY_BYTES)}`);
-  if (bytes > totalmem()) throw new ConfigError(`${what}; this machine has ${gib(totalmem())}`);
-}
-
-/** Steps whose per-step buffers are held at once (RunSetup.ring): the threads run this far ahead. */
-const RING = 8;
-
-/**
- * Steps this loop looks at per wake-up: it sleeps until the last of them is done. Woken every step,
- * it preempted a computing thread about once a step on a 2-core machine.
- */
-const WAKE_EVERY = 4;
+const RING = STEP_RING;
 
 function shared(floats: number, kind: 'f32' | 'f64' | 'i32'): SharedArrayBuffer {
   return new SharedArrayBuffer(floats * (kind === 'f64' ? 8 : 4));
@@ -184,7 +138,6 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const model = buildModel(spec);
   const flat = new FlatState(model);
   const batchNorms = model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
-  const recordSize = statsSize(batchNorms.map((b) => b.numFeatures));
   const optimizer = makeOptimizer(config, model.parameters());
   const { batchSize, shards, seed } = config;
   const shardSize = batchSize / shards;
@@ -226,7 +179,12 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       step: shared(SharedOptimizer.stepValueFloats(RING), 'f64'),
     };
     // Per-step buffers for RING steps (step s in slot s % RING): the threads compute ahead.
-    const stats = new Float64Array(shared(RING * shards * recordSize, 'f64'));
+    const records = new ShardRecordLayout(
+      batchNorms.map((b) => b.numFeatures),
+      shards,
+      RING,
+    );
+    const stats = new Float64Array(shared(records.ringFloats, 'f64'));
     const batch = new Int32Array(shared(RING * batchSize, 'i32'));
     const syncing = config.syncBn && batchNorms.length > 0;
     if (!syncing && shardSize === 1 && batchNorms.some((b) => b instanceof nn.BatchNorm1d)) {
@@ -350,7 +308,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     // optimizer here are views of the current one.
     const generations = new SharedOptimizer(setup, flat.paramSize);
     const views = new GenerationViews(generations, flat, optimizer);
-    views.placeAt(startStep % 2);
+    views.placeAt(generationOf(startStep));
     let lastStep =
       options.stopAfterSteps === undefined
         ? totalSteps - 1
@@ -367,7 +325,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         orderEpoch = epoch;
       }
       const inEpoch = s % stepsPerEpoch;
-      batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), (s % RING) * batchSize);
+      batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), ringSlot(s, RING) * batchSize);
       const lr = scheduler === null ? optimizer.lr : scheduler.lrAt(scheduler.lastEpoch + ahead);
       generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
       // The step after an epoch's end (of this run) evaluates the parameters it ended with.
@@ -412,7 +370,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         }
       }
       if (frontier <= authorized) return;
-      for (let s = authorized + 1; s <= frontier; s++) lrs[s % RING] = prepare(s, s - looked - 1);
+      for (let s = authorized + 1; s <= frontier; s++) lrs[ringSlot(s, RING)] = prepare(s, s - looked - 1);
       if (authorized < startStep) pool.startSteps(jobId, startStep, frontier, shards);
       else pool.authorize(frontier);
       authorized = frontier;
@@ -428,7 +386,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           for (let s = step; s < wakeAt; s++) if (readsAfter(s)) wakeAt = s;
           await pool.stepDone(step, wakeAt);
         } else {
-          lrs[step % RING] = prepare(step, 0);
+          lrs[ringSlot(step, RING)] = prepare(step, 0);
           await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
         }
         if (pendingEpoch?.evaluatedIn === step) {
@@ -438,16 +396,9 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           reportEpoch(train, threadEvaluation!.result());
           if (checkpointAt !== null) await saveCheckpoint(checkpointAt);
         }
-        const stepStats = stats.subarray(
-          (step % RING) * shards * recordSize,
-          ((step % RING) + 1) * shards * recordSize,
-        );
-        let lossSum = 0;
-        let correct = 0;
-        for (let s = 0; s < shards; s++) {
-          lossSum += stepStats[s * recordSize];
-          correct += stepStats[s * recordSize + 1];
-        }
+        const stepRecords = records.step(stats, step);
+        const lossSum = stepRecords.lossSum();
+        const correct = stepRecords.correct();
         if (!Number.isFinite(lossSum)) {
           // A checkpoint of the parameters this loss came from is not a good one.
           if (output !== null) lastCheckpoint = await output.retract(step);
@@ -460,10 +411,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         // The threads have stepped every range into the next generation.
         optimizer.countStep();
         views.use(step + 1);
-        syncBatchNorm(batchNorms, stepStats, shards, recordSize);
+        syncBatchNorm(batchNorms, stepRecords);
         const evaluatedNext = threadEvaluation?.scheduled(step + 1) === true;
         if (evaluatedNext) threadEvaluation!.publish(step + 1, flat);
-        const lr = lrs[step % RING];
+        const lr = lrs[ringSlot(step, RING)];
         scheduler?.step();
         stepsRun++;
 

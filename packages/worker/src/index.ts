@@ -17,14 +17,16 @@ export {
 export { FlatState } from './flat-state.js';
 export { EVAL_CHUNK, evaluateSplit, type Evaluation, type SplitArrays } from './evaluation.js';
 export { ThreadEvaluation, type EvaluationSetup } from './thread-evaluation.js';
-export { regionView, statsSize, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
+export { regionView, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
+export { ShardRecordLayout, StepRecords, type ShardBatchStats } from './shard-records.js';
+export { generationOf, ringSlot, STEP_RING, WAKE_EVERY } from './pipeline.js';
 export { ShardRunner } from './shard-runner.js';
 export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 export { combineShardStats } from './batchnorm-stats.js';
 export { GroupBarrier, spinUntil, StepAbortedError } from './group-barrier.js';
 export { StepWork } from './step-work.js';
 export { batchableHeadStart, shardGroupSize, shardsBatchable } from './shard-groups.js';
-export { SharedOptimizer, stepLoss, type OptimizerSetup } from './shared-optimizer.js';
+export { SharedOptimizer, type OptimizerSetup } from './shared-optimizer.js';
 export { segmentAtBatchNorms, SyncBatchNormError, SyncExchangeLayout } from './sync-batchnorm.js';
 
 export interface WorkerInfo {

@@ -65,7 +65,7 @@ export interface RunSetup {
    * parameters, optimizer state, gradient slots and mean gradient: the kernels take them in place.
    */
   memory: WebAssembly.Memory;
-  /** One statistics record per shard of each step in the ring (float64 [ring][shards * statsSize], see statsSize). */
+  /** One statistics record per shard of each step in the ring (float64; see ShardRecordLayout). */
   stats: SharedArrayBuffer;
   /**
    * Synchronized batch norm: the float64 exchange of the shards' per-channel partials (see
@@ -105,12 +105,4 @@ export interface StepTask {
   end: number;
   /** 'steps' and 'lockstep': how many groups compute a step together. */
   groups?: number;
-}
-
-/**
- * A shard's statistics record: [loss sum, correct predictions, then per BatchNorm layer in module
- * order: elements per channel, batch mean [C], biased variance [C]].
- */
-export function statsSize(batchNormChannels: readonly number[]): number {
-  return 2 + batchNormChannels.reduce((n, c) => n + 1 + 2 * c, 0);
 }

@@ -29,7 +29,8 @@ import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
-import { regionView, statsSize, type RunSetup } from './protocol.js';
+import { regionView, type RunSetup } from './protocol.js';
+import { ShardRecordLayout } from './shard-records.js';
 import {
   type BatchNormSegments,
   globalStats,
@@ -70,7 +71,8 @@ export class ShardRunner {
   readonly model: nn.Module;
   readonly flat: FlatState;
   readonly batchNorms: nn.BatchNorm[];
-  readonly statsSize: number;
+  /** Where this run's per-shard records sit (see shard-records.ts). */
+  readonly records: ShardRecordLayout;
   private readonly sampleShape: number[];
   private readonly sampleSize: number;
   private readonly inputs: Float32Array;
@@ -94,7 +96,11 @@ export class ShardRunner {
     this.model = buildModel(setup.spec);
     this.flat = new FlatState(this.model);
     this.batchNorms = this.model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
-    this.statsSize = statsSize(this.batchNorms.map((b) => b.numFeatures));
+    this.records = new ShardRecordLayout(
+      this.batchNorms.map((b) => b.numFeatures),
+      setup.shards,
+      setup.ring,
+    );
     this.sampleShape = setup.spec.input;
     this.sampleSize = this.sampleShape.reduce((a, b) => a * b, 1);
     this.inputs = new Float32Array(setup.inputs);
@@ -198,21 +204,11 @@ export class ShardRunner {
     batchStats: readonly BatchStats[],
     row = 0,
   ): void {
-    const start = ((step % this.setup.ring) * this.setup.shards + shard) * this.statsSize;
-    const record = this.stats.subarray(start, start + this.statsSize);
-    record[0] = lossSum;
     const { predicted, labels } = predictions;
     let correct = 0;
     for (let i = row; i < row + this.setup.shardSize; i++) correct += +(predicted[i] === labels[i]);
-    record[1] = correct;
-    let at = 2;
-    for (const s of batchStats) {
-      const c = s.mean.size;
-      record[at] = s.count;
-      record.set(s.mean.dataSync(), at + 1);
-      record.set(s.variance.dataSync(), at + 1 + c);
-      at += 1 + 2 * c;
-    }
+    const stats = batchStats.map((s) => ({ count: s.count, mean: s.mean.dataSync(), variance: s.variance.dataSync() }));
+    this.records.write(this.records.record(this.stats, step, shard), lossSum, correct, stats);
   }
 
   /**

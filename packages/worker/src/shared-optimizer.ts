@@ -1,5 +1,6 @@
 // The optimizer step taken by the threads themselves, each over the ranges of the gradient it has
 // just summed: no thread waits while one steps all parameters.
+import { generationOf, ringSlot } from './pipeline.js';
 import { optim, type Storage } from '@dtrain/core';
 import { type MemoryRegion, regionView, type RunSetup } from './protocol.js';
 
@@ -65,12 +66,12 @@ export class SharedOptimizer {
 
   /** The parameters of generation `generation` (that of step s is s % 2). */
   params(generation: number): Float32Array {
-    return this.generations[generation % 2];
+    return this.generations[generationOf(generation)];
   }
 
   /** Slot k (slotNames order) of generation `generation`. */
   slot(generation: number, k: number): Float32Array {
-    const at = ((generation % 2) * this.slotNames.length + k) * this.paramSize;
+    const at = (generationOf(generation) * this.slotNames.length + k) * this.paramSize;
     return this.slots.subarray(at, at + this.paramSize);
   }
 
@@ -81,8 +82,8 @@ export class SharedOptimizer {
 
   /** The coordinator's side: the learning rate and step count of `step`, before it may start. */
   setStep(step: number, lr: number, stepCount: number): void {
-    this.stepValues[2 * (step % this.ring)] = lr;
-    this.stepValues[2 * (step % this.ring) + 1] = stepCount;
+    this.stepValues[2 * ringSlot(step, this.ring)] = lr;
+    this.stepValues[2 * ringSlot(step, this.ring) + 1] = stepCount;
   }
 
   /**
@@ -90,9 +91,9 @@ export class SharedOptimizer {
    * parameters and state updated with grad (the batch's mean gradient).
    */
   stepRange(step: number, start: number, end: number, grad: Float32Array): void {
-    const views = this.rangeViews(step % 2, start, end, grad);
-    this.optimizer.lr = this.stepValues[2 * (step % this.ring)];
-    const stepCount = this.stepValues[2 * (step % this.ring) + 1];
+    const views = this.rangeViews(generationOf(step), start, end, grad);
+    this.optimizer.lr = this.stepValues[2 * ringSlot(step, this.ring)];
+    const stepCount = this.stepValues[2 * ringSlot(step, this.ring) + 1];
     this.optimizer.updateRange(views.p, views.grad, views.slots, end - start, stepCount, undefined, views.from);
   }
 
@@ -119,12 +120,4 @@ export class SharedOptimizer {
     this.views.set(key, views);
     return views;
   }
-}
-
-/** The loss of `step`: its shards' loss sums (RunSetup.stats, a ring of `ring` steps), added in shard order. */
-export function stepLoss(stats: Float64Array, shards: number, recordSize: number, ring: number, step: number): number {
-  const at = (step % ring) * shards * recordSize;
-  let loss = 0;
-  for (let s = 0; s < shards; s++) loss += stats[at + s * recordSize];
-  return loss;
 }

@@ -5,7 +5,7 @@ import { workerData } from 'piscina';
 import { regionView, type RunSetup, type StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
-import { SharedOptimizer, stepLoss } from './shared-optimizer.js';
+import { SharedOptimizer } from './shared-optimizer.js';
 import { StepWork, SUM_CHUNK } from './step-work.js';
 import { ThreadEvaluation } from './thread-evaluation.js';
 
@@ -112,7 +112,7 @@ export default function runStepTask(task: StepTask): number {
     runner = new ShardRunner(setup);
   }
   if (task.phase === 'reduce') {
-    const loss = stepLoss(new Float64Array(setup.stats), setup.shards, runner.statsSize, setup.ring, task.step);
+    const loss = runner.records.step(new Float64Array(setup.stats), task.step).lossSum();
     sumAndStep(setup, runner, task.step, task.start, task.end, Number.isFinite(loss));
     return task.end - task.start;
   }
@@ -169,7 +169,7 @@ function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: 
     // Every thread is past step - 1, whose counters the next step reuses.
     work.resetClaims(step + 1);
     // A step whose loss is not finite is not applied, and none follows (the coordinator stops the run).
-    const finite = Number.isFinite(stepLoss(stats, setup.shards, runner.statsSize, setup.ring, step));
+    const finite = Number.isFinite(runner.records.step(stats, step).lossSum());
     for (let chunk = work.claimChunk(step); chunk * SUM_CHUNK < paramSize; chunk = work.claimChunk(step)) {
       sumAndStep(setup, runner, step, chunk * SUM_CHUNK, Math.min(paramSize, (chunk + 1) * SUM_CHUNK), finite);
     }
