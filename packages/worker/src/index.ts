@@ -48,3 +48,20 @@ export function threadEntryPath(): string {
   const fromSources = import.meta.url.endsWith('.ts');
   return fileURLToPath(new URL(fromSources ? '../dist/thread-entry.js' : './thread-entry.js', import.meta.url));
 }
+export {
+  decodeFrame,
+  encodeFrame,
+  FRAME_KINDS,
+  isJobId,
+  isRejection,
+  newJobId,
+  PREFIX_BYTES,
+  WIRE_VERSION,
+  type Frame,
+  type FrameHeader,
+  type FrameKind,
+  type FrameRejection,
+  type JobId,
+} from './wire/frame.js';
+export { chunkMessage, Reassembler, type AssembledMessage } from './wire/chunks.js';
+export { decodeControl, encodeControl } from './wire/control.js';
