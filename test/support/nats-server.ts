@@ -10,6 +10,8 @@ import { join } from 'node:path';
 const BINARY = process.env.DTRAIN_NATS_SERVER ?? '/usr/sbin/nats-server';
 
 export interface NatsServerOptions {
+  /** The loopback port to listen on (default: a free one), e.g. to restart a server where it was. */
+  port?: number;
   /** Largest message the server accepts (the server's default is 1 MiB). */
   maxPayload?: string;
   /** Clients must present this token. */
@@ -79,7 +81,7 @@ async function waitForPort(port: number, ms: number, exited: () => string | null
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<RunningNatsServer> {
   requireBinary();
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-nats-'));
-  const port = await freeLoopbackPort();
+  const port = options.port ?? (await freeLoopbackPort());
   const config = join(dir, 'server.conf');
   writeFileSync(config, configText(port, options));
   const child: ChildProcess = spawn(BINARY, ['-c', config], { stdio: ['ignore', 'ignore', 'pipe'] });

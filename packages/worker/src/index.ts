@@ -65,3 +65,12 @@ export {
 } from './wire/frame.js';
 export { chunkMessage, Reassembler, type AssembledMessage } from './wire/chunks.js';
 export { decodeControl, encodeControl } from './wire/control.js';
+export {
+  authFromEnvironment,
+  checkNatsUrl,
+  connectNats,
+  NATS_ENV,
+  NatsConnectError,
+  type ConnectOptions,
+  type NatsAuth,
+} from './nats/connection.js';
