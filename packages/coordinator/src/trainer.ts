@@ -1,26 +1,7 @@
-// The training loop of a data-parallel run.
-import { createKernelMemory, data, DtrainError, manualSeed, nn, reserveInKernelMemory } from '@dtrain/core';
-import {
-  buildModel,
-  FlatState,
-  parameterCount,
-  GroupBarrier,
-  segmentAtBatchNorms,
-  shardGroupSize,
-  generationOf,
-  ringSlot,
-  ShardRecordLayout,
-  SharedOptimizer,
-  STEP_RING,
-  WAKE_EVERY,
-  StepWork,
-  SyncExchangeLayout,
-  ThreadEvaluation,
-  type MemoryRegion,
-  type ModelSpec,
-  type OptimizerSetup,
-  type RunSetup,
-} from '@dtrain/worker';
+// The training loop of a data-parallel run: schedule, reports, evaluation and checkpoints, over a
+// step engine (the worker threads of this machine: ThreadEngine).
+import { data, DtrainError, manualSeed, nn } from '@dtrain/core';
+import { buildModel, FlatState, parameterCount, ringSlot, STEP_RING, WAKE_EVERY, type ModelSpec } from '@dtrain/worker';
 import { syncBatchNorm } from './batchnorm-sync.js';
 import { restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
 import { checkRunMemory, ExplosionWatch } from './run-checks.js';
@@ -28,16 +9,16 @@ import { RunOutput } from './run-output.js';
 import { ConfigError, type RunConfig } from './config.js';
 import { loadRunData, trainingDigest, type RunData } from './datasets.js';
 import { evaluate } from './evaluate.js';
-import { GenerationViews } from './generations.js';
 import { resolveModelSpec } from './model-choice.js';
 import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
-import { describeTask, ThreadPool, threadsAtOnce, threadsFillCores } from './thread-pool.js';
+import type { StepEngine } from './step-engine.js';
+import { ThreadEngine } from './thread-engine.js';
 
 // Per step: the global batch (order from (seed, epoch) only) is cut into `shards` equal shards;
 // worker threads compute each shard's gradient sum and BatchNorm statistics into shared slots; the
 // slots are combined in a fixed tree, range by range, and each range is stepped by the optimizer
 // where it was summed (see SharedOptimizer); this loop then flips the canonical model and optimizer
-// to the new generation of the shared state. The threads run up to RING steps ahead of the step
+// to the new generation of the shared state. The threads run up to STEP_RING steps ahead of the step
 // this loop looks at, and it wakes once every WAKE_EVERY steps. Where it reads the parameters
 // (evaluation, checkpoints, the end) the threads stop one step past that step until it has copied
 // them, and go on while it evaluates the copy; when the threads fill every core, they evaluate
@@ -101,7 +82,7 @@ export interface TrainOptions {
   /** Stop (with a checkpoint when out is set) after this many steps of the run. */
   stopAfterSteps?: number;
   /**
-   * Aborting stops the run after the steps already under way (the threads may be up to RING steps
+   * Aborting stops the run after the steps already under way (the threads may be up to STEP_RING steps
    * ahead), with a checkpoint (TrainingInterruptedError).
    */
   signal?: AbortSignal;
@@ -122,12 +103,6 @@ export interface TrainResult {
 
 export class TrainingDivergedError extends DtrainError {}
 export class TrainingInterruptedError extends DtrainError {}
-
-const RING = STEP_RING;
-
-function shared(floats: number, kind: 'f32' | 'f64' | 'i32'): SharedArrayBuffer {
-  return new SharedArrayBuffer(floats * (kind === 'f64' ? 8 : 4));
-}
 
 export async function train(config: RunConfig, options: TrainOptions = {}): Promise<TrainResult> {
   const events = options.events ?? {};
@@ -168,24 +143,6 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     const out = config.out;
     const metrics = (record: object) => output?.metrics(record);
 
-    const jobId = `run-${seed}-${process.pid}-${Date.now()}`;
-    // What the threads' kernels work on lives in one kernel memory, where they take it in place.
-    const memory = createKernelMemory();
-    const region = (length: number): MemoryRegion => ({ byteOffset: reserveInKernelMemory(memory, length), length });
-    const optimizerSetup: OptimizerSetup = {
-      meta: optimizer.stateDict().meta,
-      oddParams: region(flat.paramSize),
-      slots: region(SharedOptimizer.slotFloats(optimizer.slotNames().length, flat.paramSize)),
-      step: shared(SharedOptimizer.stepValueFloats(RING), 'f64'),
-    };
-    // Per-step buffers for RING steps (step s in slot s % RING): the threads compute ahead.
-    const records = new ShardRecordLayout(
-      batchNorms.map((b) => b.numFeatures),
-      shards,
-      RING,
-    );
-    const stats = new Float64Array(shared(records.ringFloats, 'f64'));
-    const batch = new Int32Array(shared(RING * batchSize, 'i32'));
     const syncing = config.syncBn && batchNorms.length > 0;
     if (!syncing && shardSize === 1 && batchNorms.some((b) => b instanceof nn.BatchNorm1d)) {
       throw new ConfigError(
@@ -193,47 +150,23 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           `${batchSize}, or --sync-bn`,
       );
     }
-    const setup: RunSetup = {
-      jobId,
+    const engine: StepEngine = new ThreadEngine({
       spec,
+      model,
+      flat,
+      optimizer,
+      batchNorms,
+      runData,
+      workers: config.workers,
       seed,
       shards,
-      shardSize,
-      // Shards a thread runs as one batch: the same bytes as one by one, at fewer and larger products.
-      shardGroup: syncing ? 1 : shardGroupSize(model, shards, shardSize, threadsAtOnce(config.workers, options.cores)),
-      ring: RING,
-      inputs: runData.train.inputs.buffer as SharedArrayBuffer,
-      labels: runData.train.labels.buffer as SharedArrayBuffer,
-      batch: batch.buffer as SharedArrayBuffer,
-      state: region(flat.paramSize),
-      optimizer: optimizerSetup,
-      grads: region(shards * flat.paramSize),
-      reduced: region(flat.paramSize),
-      memory,
-      stats: stats.buffer as SharedArrayBuffer,
-      work: StepWork.allocate().buffer,
-    };
-    let lockstep: GroupBarrier | null = null;
-    if (syncing) {
-      const norms = segmentAtBatchNorms(model).norms;
-      const layout = new SyncExchangeLayout(
-        norms.map((n) => n.numFeatures),
-        shards,
-      );
-      lockstep = GroupBarrier.allocate(layout.points);
-      setup.syncBn = { exchange: shared(layout.size, 'f64'), barrier: lockstep.buffer };
-    } else if (config.syncBn) {
-      events.onWarning?.('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
-    }
-    // Where the threads fill every core, an evaluation here would take one from them.
-    if (!syncing && threadsFillCores(config.workers, shards, options.cores))
-      setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, RING);
-    const threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, RING);
-    if (options.fault !== undefined) {
-      const armed = new Int32Array(shared(1, 'i32'));
-      armed[0] = 1;
-      setup.fault = { ...options.fault, armed: armed.buffer as SharedArrayBuffer };
-    }
+      batchSize,
+      syncBn: config.syncBn,
+      startStep,
+      cores: options.cores,
+      fault: options.fault,
+      onWarning: (message) => events.onWarning?.(message),
+    });
 
     let lastCheckpoint: string | null = output?.lastCheckpoint ?? null;
     const saveCheckpoint = async (stepsDone: number) => {
@@ -279,23 +212,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       parameters: flat.paramSize,
       totalSteps,
       startStep,
-      shardGroup: setup.shardGroup,
-      evaluation: threadEvaluation === null ? 'coordinator' : 'threads',
+      shardGroup: engine.shardGroup,
+      evaluation: engine.evaluation,
     });
 
-    const pool = new ThreadPool(
-      config.workers,
-      setup,
-      {
-        onRetry: (task, attempt, error) =>
-          events.onWarning?.(
-            `worker failed on ${describeTask(task)} (attempt ${attempt}: ` +
-              `${error instanceof Error ? error.message : String(error)}); running it again`,
-          ),
-      },
-      undefined,
-      options.cores,
-    );
     const started = performance.now();
     let stepsRun = 0;
     // Throughput over the last quarter to half second (the steps come in bursts of WAKE_EVERY).
@@ -304,11 +224,6 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     let order: Int32Array | null = null;
     let orderEpoch = -1;
     let epochStart = performance.now();
-    // The parameters and optimizer state live in the shared generations from here on; the model and
-    // optimizer here are views of the current one.
-    const generations = new SharedOptimizer(setup, flat.paramSize);
-    const views = new GenerationViews(generations, flat, optimizer);
-    views.placeAt(generationOf(startStep));
     let lastStep =
       options.stopAfterSteps === undefined
         ? totalSteps - 1
@@ -325,11 +240,14 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         orderEpoch = epoch;
       }
       const inEpoch = s % stepsPerEpoch;
-      batch.set(order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize), ringSlot(s, RING) * batchSize);
       const lr = scheduler === null ? optimizer.lr : scheduler.lrAt(scheduler.lastEpoch + ahead);
-      generations.setStep(s, lr, optimizer.stepsOf(0) + 1 + ahead);
-      // The step after an epoch's end (of this run) evaluates the parameters it ended with.
-      threadEvaluation?.schedule(s, s > startStep && endsEpoch(s - 1));
+      engine.plan(s, {
+        samples: order!.subarray(inEpoch * batchSize, (inEpoch + 1) * batchSize),
+        lr,
+        stepCount: optimizer.stepsOf(0) + 1 + ahead,
+        // The step after an epoch's end (of this run) evaluates the parameters it ended with.
+        evaluate: s > startStep && endsEpoch(s - 1),
+      });
       return lr;
     };
     /** Whether a checkpoint is written after step s (only with an out directory). */
@@ -339,10 +257,10 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     /** Whether this loop reads the parameters after step s (to evaluate, checkpoint or finish). */
     const readsAfter = (s: number) => endsEpoch(s) || s === lastStep || checkpointsAfter(s);
     // Without synchronized batch norm the threads run ahead of this loop, through step `authorized`:
-    // up to RING steps past the one it last looked at, and at most one past a step whose parameters
+    // up to STEP_RING steps past the one it last looked at, and at most one past a step whose parameters
     // it reads (that one writes the other generation; the next would overwrite them) until it has
     // copied them (GenerationViews.detach).
-    const lrs = new Array<number>(RING).fill(0);
+    const lrs = new Array<number>(STEP_RING).fill(0);
     /** An epoch's report and checkpoint, held until the step that evaluates its parameters is done. */
     let pendingEpoch = null as { evaluatedIn: number; train: EpochTrain; checkpointAt: number | null } | null;
     const reportEpoch = (train: EpochTrain, test: { loss: number; accuracy: number }) => {
@@ -362,7 +280,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
     };
     let authorized = startStep - 1;
     const authorizeAfter = (looked: number) => {
-      let frontier = Math.min(lastStep, looked + RING);
+      let frontier = Math.min(lastStep, looked + STEP_RING);
       for (let s = looked + 1; s < frontier; s++) {
         if (readsAfter(s)) {
           frontier = s + 1;
@@ -370,33 +288,32 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         }
       }
       if (frontier <= authorized) return;
-      for (let s = authorized + 1; s <= frontier; s++) lrs[ringSlot(s, RING)] = prepare(s, s - looked - 1);
-      if (authorized < startStep) pool.startSteps(jobId, startStep, frontier, shards);
-      else pool.authorize(frontier);
+      for (let s = authorized + 1; s <= frontier; s++) lrs[ringSlot(s, STEP_RING)] = prepare(s, s - looked - 1);
+      engine.authorize(startStep, frontier);
       authorized = frontier;
     };
-    if (lockstep === null && startStep <= lastStep) authorizeAfter(startStep - 1);
+    if (engine.pipelined && startStep <= lastStep) authorizeAfter(startStep - 1);
     try {
       for (let step = startStep; step <= lastStep; step++) {
         const epoch = Math.floor(step / stepsPerEpoch);
         const inEpoch = step % stepsPerEpoch;
-        if (lockstep === null) {
+        if (engine.pipelined) {
           // Woken by the step it reads after, if sooner: the threads wait for its copy one step later.
           let wakeAt = Math.min(step + WAKE_EVERY - 1, authorized);
           for (let s = step; s < wakeAt; s++) if (readsAfter(s)) wakeAt = s;
-          await pool.stepDone(step, wakeAt);
+          await engine.stepDone(step, wakeAt);
         } else {
-          lrs[ringSlot(step, RING)] = prepare(step, 0);
-          await pool.runLockstepStep(jobId, step, shards, flat.paramSize, lockstep);
+          lrs[ringSlot(step, STEP_RING)] = prepare(step, 0);
+          await engine.stepDone(step, step);
         }
         if (pendingEpoch?.evaluatedIn === step) {
           // The model and optimizer still hold what the epoch ended with (this step is not taken in yet).
           const { train, checkpointAt } = pendingEpoch;
           pendingEpoch = null;
-          reportEpoch(train, threadEvaluation!.result());
+          reportEpoch(train, engine.evaluationResult());
           if (checkpointAt !== null) await saveCheckpoint(checkpointAt);
         }
-        const stepRecords = records.step(stats, step);
+        const stepRecords = engine.records(step);
         const lossSum = stepRecords.lossSum();
         const correct = stepRecords.correct();
         if (!Number.isFinite(lossSum)) {
@@ -410,11 +327,11 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         explosion.look(lossSum / batchSize, step + 1);
         // The threads have stepped every range into the next generation.
         optimizer.countStep();
-        views.use(step + 1);
+        engine.adopt(step + 1);
         syncBatchNorm(batchNorms, stepRecords);
-        const evaluatedNext = threadEvaluation?.scheduled(step + 1) === true;
-        if (evaluatedNext) threadEvaluation!.publish(step + 1, flat);
-        const lr = lrs[ringSlot(step, RING)];
+        const evaluatedNext = engine.evaluates(step + 1);
+        if (evaluatedNext) engine.publishEvaluation(step + 1, flat);
+        const lr = lrs[ringSlot(step, STEP_RING)];
         scheduler?.step();
         stepsRun++;
 
@@ -439,12 +356,12 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
 
         const interrupted = options.signal?.aborted === true;
         // The steps already authorized run (the threads may be in any of them); the run stops after them.
-        if (interrupted) lastStep = Math.min(lastStep, lockstep === null ? authorized : step);
+        if (interrupted) lastStep = Math.min(lastStep, engine.pipelined ? authorized : step);
         const stopping = step === lastStep;
         const epochEnd = endsEpoch(step);
         const checkpointing = checkpointsAfter(step);
-        if (!stopping && lockstep === null) {
-          if (checkpointing || (epochEnd && !evaluatedNext)) views.detach(checkpointing);
+        if (!stopping && engine.pipelined) {
+          if (checkpointing || (epochEnd && !evaluatedNext)) engine.hold(checkpointing);
           authorizeAfter(step);
         }
         if (epochEnd) {
@@ -474,7 +391,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
         if (stopping) break;
       }
     } finally {
-      await pool.close();
+      await engine.close();
     }
     const seconds = (performance.now() - started) / 1000;
     const test = evaluate(model, runData.test, runData.sampleShape);
