@@ -30,7 +30,10 @@ function fusedMulAdd(a: v128, b: v128, c: v128, hardware: bool): v128 {
   const ah = v128.shuffle<f32>(a, a, 2, 3, 2, 3);
   const bh = v128.shuffle<f32>(b, b, 2, 3, 2, 3);
   const ch = v128.shuffle<f32>(c, c, 2, 3, 2, 3);
-  const high = f64x2.add(f64x2.mul(f64x2.promote_low_f32x4(ah), f64x2.promote_low_f32x4(bh)), f64x2.promote_low_f32x4(ch));
+  const high = f64x2.add(
+    f64x2.mul(f64x2.promote_low_f32x4(ah), f64x2.promote_low_f32x4(bh)),
+    f64x2.promote_low_f32x4(ch),
+  );
   return v128.shuffle<f32>(f32x4.demote_f64x2_zero(low), f32x4.demote_f64x2_zero(high), 0, 1, 4, 5);
 }
 
@@ -73,8 +76,14 @@ export function adamStep(
   v0: usize,
   fusedMaddIsExact: bool,
 ): void {
-  if (fusedMaddIsExact) adamStepWith(p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, true);
-  else adamStepWith(p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, false);
+  if (fusedMaddIsExact) adamStepWith(
+    p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2,
+    p0, m0, v0, true
+  );
+  else adamStepWith(
+    p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2,
+    p0, m0, v0, false
+  );
 }
 
 /** 1 where this build's vector multiply-add rounds once (relaxed SIMD on a core that fuses it). */
@@ -110,10 +119,22 @@ function adamStepWith(
   // In place (the same pointers) is its own specialization: one address per operand in the loop.
   const inPlace = p0 == p && m0 == m && v0 == v;
   if (decay == 1 && l2 == 0) {
-    if (inPlace) adamVectors(p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p, m, v, false, hardware);
-    else adamVectors(p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, false, hardware);
-  } else if (inPlace) adamVectors(p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p, m, v, true, hardware);
-  else adamVectors(p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2, p0, m0, v0, true, hardware);
+    if (inPlace) adamVectors(
+      p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay,
+      l2, p, m, v, false, hardware
+    );
+    else adamVectors(
+      p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay,
+      l2, p0, m0, v0, false, hardware
+    );
+  } else if (inPlace) adamVectors(
+    p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2,
+    p, m, v, true, hardware
+  );
+  else adamVectors(
+    p, g, m, v, n, negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2,
+    p0, m0, v0, true, hardware
+  );
 }
 
 // @ts-ignore: decorator
@@ -143,11 +164,17 @@ function adamVectors(
   // Below these, a term would be subnormal (2 * FLT_MIN leaves room for rounding): g * (1 - beta1),
   // (1 - beta2) * g, and (1 - beta2) * g * g.
   const gForMBits = magnitudeBits((2 * FLT_MIN) / oneMinusBeta1);
-  const gForVBits = max(magnitudeBits((2 * FLT_MIN) / oneMinusBeta2), magnitudeBits(sqrt<f32>((4 * FLT_MIN) / oneMinusBeta2)));
+  const gForVBits = max(
+    magnitudeBits((2 * FLT_MIN) / oneMinusBeta2),
+    magnitudeBits(sqrt<f32>((4 * FLT_MIN) / oneMinusBeta2)),
+  );
   // m and v are stored flushed where the next step's m * beta1, v * beta2 (and this step's
   // stepSize * m) would be subnormal, so the state loaded next time needs no check.
   // (A zero beta makes that product zero whatever m or v is.)
-  const mKeptBits = max(beta1 > 0 ? magnitudeBits((2 * FLT_MIN) / beta1) : 0, magnitudeBits((2 * FLT_MIN) / -negStepSize));
+  const mKeptBits = max(
+    beta1 > 0 ? magnitudeBits((2 * FLT_MIN) / beta1) : 0,
+    magnitudeBits((2 * FLT_MIN) / -negStepSize),
+  );
   const vKeptBits = beta2 > 0 ? magnitudeBits((2 * FLT_MIN) / beta2) : 0;
   const absMask = i32x4.splat(0x7fffffff);
   const vNormal = i32x4.splat(normalBits);
@@ -197,7 +224,8 @@ function adamVectors(
       gi = fusedMulAddScalar(pi, l2, flushBelow(gi, normalBits));
     }
     const gv = flushBelow(gi, gForVBits);
-    const mi = flushBelow(fusedMulAddScalar(flushBelow(gi, gForMBits), oneMinusBeta1, load<f32>(m0 + off) * beta1), mKeptBits);
+    const mTerm = fusedMulAddScalar(flushBelow(gi, gForMBits), oneMinusBeta1, load<f32>(m0 + off) * beta1);
+    const mi = flushBelow(mTerm, mKeptBits);
     const vi = flushBelow(fusedMulAddScalar(oneMinusBeta2 * gv, gv, load<f32>(v0 + off) * beta2), vKeptBits);
     store<f32>(m + off, mi);
     store<f32>(v + off, vi);
