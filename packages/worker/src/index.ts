@@ -74,3 +74,4 @@ export {
   type ConnectOptions,
   type NatsAuth,
 } from './nats/connection.js';
+export { alignedBlocks, finishBlockTree, isAlignedBlock, type ShardBlock } from './block-tree.js';
