@@ -554,37 +554,38 @@ export function wasmAdamStep(
 ): boolean {
   const n = p.length;
   if (n === 0) return true;
-  const { negStepSize, beta1, beta2, oneMinusBeta1, oneMinusBeta2, eps, sqrtCorrection2, decay, l2 } =
-    adamScalars(hyper);
+  const s = adamScalars(hyper);
   const [p0, m0, v0] = from === undefined ? [p, m, v] : [from.p, from.m, from.v];
   const { kernels, memory } = loadedOrThrow();
-  const inPlace = [p, g, m, v, p0, m0, v0].map((a) => memory.pointerOf(a));
-  if (inPlace.every((at) => at >= 0)) {
-    const [pAt, gAt, mAt, vAt, p0At, m0At, v0At] = inPlace;
-    kernels.adamStep(
+  /** One kernel call over `count` floats: p, g, m, v (pointers) written from p0, m0, v0. */
+  const step = (k: KernelExports, [pAt, gAt, mAt, vAt, p0At, m0At, v0At]: readonly number[], count: number) =>
+    k.adamStep(
       pAt,
       gAt,
       mAt,
       vAt,
-      n,
-      negStepSize,
-      beta1,
-      beta2,
-      oneMinusBeta1,
-      oneMinusBeta2,
-      eps,
-      sqrtCorrection2,
-      decay,
-      l2,
+      count,
+      s.negStepSize,
+      s.beta1,
+      s.beta2,
+      s.oneMinusBeta1,
+      s.oneMinusBeta2,
+      s.eps,
+      s.sqrtCorrection2,
+      s.decay,
+      s.l2,
       p0At,
       m0At,
       v0At,
-      fusedMaddIsExact(kernels),
+      fusedMaddIsExact(k),
     );
+  const inPlace = [p, g, m, v, p0, m0, v0].map((a) => memory.pointerOf(a));
+  if (inPlace.every((at) => at >= 0)) {
+    step(kernels, inPlace, n);
     return true;
   }
   const block = Math.min(ADAM_BLOCK, n);
-  return kernelCall((kernels, mem) => {
+  return kernelCall((k, mem) => {
     const [pPtr, gPtr, mPtr, vPtr] = [mem.work(block), mem.work(block), mem.work(block), mem.work(block)];
     const f32 = mem.f32;
     const at = (ptr: number, length: number) => f32.subarray(ptr >> 2, (ptr >> 2) + length);
@@ -594,26 +595,7 @@ export function wasmAdamStep(
       f32.set(g.subarray(start, end), gPtr >> 2);
       f32.set(m0.subarray(start, end), mPtr >> 2);
       f32.set(v0.subarray(start, end), vPtr >> 2);
-      kernels.adamStep(
-        pPtr,
-        gPtr,
-        mPtr,
-        vPtr,
-        end - start,
-        negStepSize,
-        beta1,
-        beta2,
-        oneMinusBeta1,
-        oneMinusBeta2,
-        eps,
-        sqrtCorrection2,
-        decay,
-        l2,
-        pPtr,
-        mPtr,
-        vPtr,
-        fusedMaddIsExact(kernels),
-      );
+      step(k, [pPtr, gPtr, mPtr, vPtr, pPtr, mPtr, vPtr], end - start);
       p.set(at(pPtr, end - start), start);
       m.set(at(mPtr, end - start), start);
       v.set(at(vPtr, end - start), start);
