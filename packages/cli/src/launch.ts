@@ -1,13 +1,44 @@
 // `dtrain launch`: options -> a validated RunConfig -> a training run, with a progress bar on a
 // terminal, pino logs, and a summary table at the end.
-import { configForRun, train, type RunConfig, type RunStart, type TrainResult } from '@dtrain/coordinator';
+import {
+  ConfigError,
+  configForRun,
+  train,
+  type NodesOptions,
+  type RunConfig,
+  type RunStart,
+  type TrainResult,
+} from '@dtrain/coordinator';
 import { join } from 'node:path';
 import { makeLogger } from './logger.js';
 import { readConfigFile } from './options.js';
 import { ProgressBar } from './progress.js';
+import { natsAuth, type NatsFlags } from './nats-options.js';
 
-export interface LaunchFlags extends Partial<RunConfig> {
+/** Keys of --config and the flags that say how to reach nodes: not part of the run's identity. */
+const NODE_KEYS = ['nats', 'remote', 'joinTimeout', 'token', 'user', 'password', 'creds', 'tlsCa', 'tlsCert', 'tlsKey'];
+
+/** The nodes a run shares its steps with, from flags and --config (flags win), or undefined. */
+function nodesOf(given: Record<string, unknown>): NodesOptions | undefined {
+  const url = given.nats;
+  const remote = given.remote ?? 0;
+  const joinTimeout = given.joinTimeout ?? 60;
+  if (url === undefined) {
+    if (given.remote !== undefined) throw new ConfigError('--remote needs --nats URL');
+    return undefined;
+  }
+  if (typeof url !== 'string') throw new ConfigError('nats: expected a URL such as nats://127.0.0.1:4222');
+  if (!Number.isInteger(remote) || (remote as number) < 0) throw new ConfigError('remote: expected an integer >= 0');
+  if (typeof joinTimeout !== 'number' || !(joinTimeout > 0))
+    throw new ConfigError('join-timeout: expected a number of seconds > 0');
+  return { url, auth: natsAuth(given as NatsFlags), remote: remote as number, joinTimeout };
+}
+
+export interface LaunchFlags extends Partial<RunConfig>, NatsFlags {
   config?: string;
+  nats?: string;
+  remote?: number;
+  joinTimeout?: number;
   syncBn?: boolean;
   logFormat?: 'pretty' | 'json';
   quiet?: boolean;
@@ -80,7 +111,9 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
 export async function launch(flags: LaunchFlags): Promise<void> {
   const { config: configPath, logFormat, quiet, ...given } = flags;
   const fromFile = configPath === undefined ? {} : await readConfigFile(configPath);
-  const partial: Record<string, unknown> = { ...fromFile, ...given };
+  const all: Record<string, unknown> = { ...fromFile, ...given };
+  const nodes = nodesOf(all);
+  const partial = Object.fromEntries(Object.entries(all).filter(([key]) => !NODE_KEYS.includes(key)));
   // A resumed run continues with its stored settings in its own directory, unless told otherwise.
   if (partial.out === undefined && partial.resume === undefined) partial.out = join('dtrain-runs', timestamp());
   const config = await configForRun(partial);
@@ -94,6 +127,7 @@ export async function launch(flags: LaunchFlags): Promise<void> {
   });
   const result = await train(config, {
     signal: stop.signal,
+    nodes,
     events: {
       onStart: (info) => {
         start = info;
@@ -131,6 +165,10 @@ export async function launch(flags: LaunchFlags): Promise<void> {
       onWarning: (message) => {
         bar?.clear();
         log.warn(message);
+      },
+      onNodes: (message) => {
+        bar?.clear();
+        log.info(message);
       },
     },
   }).finally(() => {

@@ -10,7 +10,7 @@ try {
   const { relaunchWithMallocTuning, TrainingInterruptedError } = await import('@dtrain/coordinator');
   interrupted = (error) => error instanceof TrainingInterruptedError;
   // Training allocates large tensors every step: run with glibc malloc tuned to keep freed memory.
-  if (process.argv[2] === 'launch' || process.argv[2] === 'eval') await relaunchWithMallocTuning();
+  if (['launch', 'eval', 'worker'].includes(process.argv[2])) await relaunchWithMallocTuning();
   const { buildProgram } = await import('./program.js');
   await buildProgram().parseAsync(process.argv);
 } catch (error) {

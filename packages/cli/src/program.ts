@@ -1,11 +1,13 @@
 // The dtrain command line: parses and validates arguments, prints results; no training logic here.
-import { DEFAULT_CONFIG, IMAGE_DEFAULTS, localWorkerInfo } from '@dtrain/coordinator';
+import { DEFAULT_CONFIG, DTRAIN_VERSION, IMAGE_DEFAULTS, localWorkerInfo } from '@dtrain/coordinator';
 import { Command, Option } from 'commander';
 import { evaluateCommand } from './evaluate-command.js';
 import { launch } from './launch.js';
+import { addNatsAuthOptions } from './nats-options.js';
+import { workerCommand } from './worker-command.js';
 import { choiceOption, integerOption, numberOption } from './options.js';
 
-export const VERSION = '0.1.0';
+export const VERSION = DTRAIN_VERSION;
 
 const d = DEFAULT_CONFIG;
 
@@ -20,7 +22,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run dtrain --help for usage)')
     .exitOverride();
 
-  program
+  const launchCommand = program
     .command('launch')
     .description('train a model on worker threads (defaults: an MLP on generated spirals)')
     .option(
@@ -81,7 +83,19 @@ export function buildProgram(): Command {
       ]),
     )
     .option('--quiet', 'only warnings and errors; no progress bar or summary')
-    .action(async (flags) => launch(flags));
+    .option('--nats <url>', 'share the steps with remote nodes through this NATS server (nats://HOST:PORT)')
+    .option('--remote <n>', 'with --nats: nodes to wait for before the first step (default 0)', integerOption(0))
+    .option('--join-timeout <s>', 'with --nats: seconds to wait for them (default 60)', numberOption(0, true));
+  addNatsAuthOptions(launchCommand).action(async (flags) => launch(flags));
+
+  const worker = program
+    .command('worker')
+    .description('a remote node: computes the shards of the runs it joins over NATS, one after another')
+    .requiredOption('--connect <url>', 'the NATS server of the runs (nats://HOST:PORT or tls://HOST:PORT)')
+    .option('--threads <n>', 'compute threads (default 1)', integerOption(1))
+    .option('--name <name>', 'how the coordinator names this node (default HOST-PID)')
+    .addOption(new Option('--log-format <format>', 'pretty | json').choices(['pretty', 'json']));
+  addNatsAuthOptions(worker).action(async (flags) => workerCommand(flags));
 
   program
     .command('eval')

@@ -31,7 +31,17 @@ export { evaluate, type Evaluation } from './evaluate.js';
 export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
 export { curvesSvg } from './curves-svg.js';
 export { findCheckpoint, configForRun } from './checkpoints.js';
-export { combineShardStats } from '@dtrain/worker';
+export {
+  authFromEnvironment,
+  combineShardStats,
+  DTRAIN_VERSION,
+  NATS_ENV,
+  NodeRefusedError,
+  runNode,
+  type NatsAuth,
+  type NodeOptions,
+} from '@dtrain/worker';
+export { NodesMissingError, type NodesOptions } from './node-hub.js';
 export { evaluateCheckpoint, type CheckpointEvaluation } from './evaluate-checkpoint.js';
 
 /** What a worker thread of this process would compute on. */

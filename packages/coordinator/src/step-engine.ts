@@ -42,5 +42,7 @@ export interface StepEngine {
   evaluates(step: number): boolean;
   publishEvaluation(step: number, flat: FlatState): void;
   evaluationResult(): { loss: number; accuracy: number };
+  /** Who computed what in a step just done, bytes moved and its milliseconds (engines with remote peers). */
+  stepPeers?(step: number): object | undefined;
   close(): Promise<void>;
 }

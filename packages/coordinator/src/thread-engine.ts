@@ -1,7 +1,8 @@
 // The step engine of one machine: worker threads that compute in one shared kernel memory (the
 // parameters in two generations, the optimizer state, gradient slots, per-step buffers in a ring).
-import { createKernelMemory, type nn, type optim, reserveInKernelMemory } from '@dtrain/core';
+import { createKernelMemory, kernelMemoryView, type nn, type optim, reserveInKernelMemory } from '@dtrain/core';
 import {
+  type BlockPlace,
   type FlatState,
   generationOf,
   GroupBarrier,
@@ -45,6 +46,11 @@ export interface ThreadEngineSpec {
   /** The step the run starts at (which generation holds its parameters). */
   startStep: number;
   cores?: number;
+  /**
+   * The steps are shared with remote nodes (see NodeEngine): run one at a time, the threads computing
+   * the blocks they are given and then the sum, and the run evaluates.
+   */
+  withNodes?: boolean;
   fault?: TrainOptions['fault'];
   onWarning(message: string): void;
 }
@@ -62,6 +68,7 @@ export class ThreadEngine implements StepEngine {
   private readonly pool: ThreadPool;
   private readonly generations: SharedOptimizer;
   private readonly views: GenerationViews;
+  private readonly grads: Float32Array;
   private started = false;
 
   constructor(private readonly s: ThreadEngineSpec) {
@@ -119,7 +126,7 @@ export class ThreadEngine implements StepEngine {
       s.onWarning('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
     }
     // Where the threads fill every core, an evaluation on the run's thread would take one from them.
-    if (!syncing && threadsFillCores(s.workers, shards, s.cores)) {
+    if (!syncing && s.withNodes !== true && threadsFillCores(s.workers, shards, s.cores)) {
       setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, STEP_RING);
     }
     this.threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, STEP_RING);
@@ -130,7 +137,7 @@ export class ThreadEngine implements StepEngine {
     }
     this.shardGroup = setup.shardGroup;
     this.evaluation = this.threadEvaluation === null ? 'coordinator' : 'threads';
-    this.pipelined = this.lockstep === null;
+    this.pipelined = this.lockstep === null && s.withNodes !== true;
     const onRetry = (task: Parameters<typeof describeTask>[0], attempt: number, error: unknown) =>
       s.onWarning(
         `worker failed on ${describeTask(task)} (attempt ${attempt}: ` +
@@ -142,6 +149,48 @@ export class ThreadEngine implements StepEngine {
     this.generations = new SharedOptimizer(setup, flat.paramSize);
     this.views = new GenerationViews(this.generations, flat, optimizer);
     this.views.placeAt(generationOf(s.startStep));
+    this.grads = kernelMemoryView(memory, setup.grads.byteOffset, setup.grads.length);
+  }
+
+  // A step shared with remote nodes (withNodes): its parameters go out, blocks are computed here and
+  // there, the nodes' sums are placed in their slots, and the threads finish the tree and step.
+
+  /** Floats of one shard's record (see ShardRecordLayout). */
+  get recordFloats(): number {
+    return this.layout.floats;
+  }
+
+  /** The parameters step `step` computes with. */
+  parameters(step: number): Float32Array {
+    return this.generations.params(step);
+  }
+
+  /** The sample indices of step `step`'s batch, in order. */
+  batchOf(step: number): Int32Array {
+    const at = ringSlot(step, STEP_RING) * this.s.batchSize;
+    return this.batch.subarray(at, at + this.s.batchSize);
+  }
+
+  computeBlocks(step: number, blocks: readonly BlockPlace[]): Promise<void> {
+    return this.pool.runBlocks(this.jobId, step, blocks);
+  }
+
+  /** Where the sum of the block starting at shard `first` goes. */
+  blockSlot(first: number): Float32Array {
+    const size = this.s.flat.paramSize;
+    return this.grads.subarray(first * size, (first + 1) * size);
+  }
+
+  /** The records of step `step`'s shards [first, end). */
+  shardRecords(step: number, first: number, end: number): Float64Array {
+    const f = this.layout.floats;
+    const at = this.layout.record(this.stats, step, 0).byteOffset / 8;
+    return this.stats.subarray(at + first * f, at + end * f);
+  }
+
+  /** Sum the step's blocks (each sum in its first shard's slot) and step the optimizer. */
+  finishBlocks(step: number, blocks: readonly BlockPlace[]): Promise<void> {
+    return this.pool.reduceBlocks(this.jobId, step, this.s.flat.paramSize, blocks);
   }
 
   plan(step: number, plan: StepPlan): void {
@@ -158,6 +207,8 @@ export class ThreadEngine implements StepEngine {
   }
 
   async stepDone(step: number, wakeAt: number): Promise<void> {
+    if (this.s.withNodes === true)
+      throw new Error('ThreadEngine.stepDone: steps shared with nodes run through NodeEngine');
     if (this.lockstep === null) await this.pool.stepDone(step, wakeAt);
     else await this.pool.runLockstepStep(this.jobId, step, this.s.shards, this.s.flat.paramSize, this.lockstep);
   }

@@ -215,6 +215,27 @@ export class ThreadPool {
     }
   }
 
+  /**
+   * A step shared with remote nodes: compute these aligned blocks of it, each one task (so a failed
+   * block runs again on its own), as many at once as there are cores.
+   */
+  async runBlocks(jobId: string, step: number, blocks: readonly { first: number; count: number }[]): Promise<void> {
+    await this.runQueue(
+      blocks.map((b) => ({ jobId, step, phase: 'blocks', start: b.first, end: b.first + b.count, blocks: [b] })),
+    );
+  }
+
+  /** The sum of a step's blocks (each block's sum in its first shard's slot) and its optimizer step. */
+  async reduceBlocks(
+    jobId: string,
+    step: number,
+    paramSize: number,
+    blocks: readonly { first: number; count: number }[],
+  ): Promise<void> {
+    const chunks = this.concurrency === 1 ? 1 : 2 * this.concurrency;
+    await this.runPhase(jobId, step, 'reduce', paramSize, 16, chunks, { blocks: [...blocks] });
+  }
+
   private async runPhase(
     jobId: string,
     step: number,
@@ -222,14 +243,16 @@ export class ThreadPool {
     size: number,
     align: number,
     chunks: number,
+    extra: Partial<StepTask> = {},
   ): Promise<void> {
-    const queue: StepTask[] = splitRange(size, align, chunks).map(([start, end]) => ({
-      jobId,
-      step,
-      phase,
-      start,
-      end,
-    }));
+    await this.runQueue(
+      splitRange(size, align, chunks).map(([start, end]) => ({ jobId, step, phase, start, end, ...extra })),
+    );
+  }
+
+  /** Run the tasks, retrying each, at most `concurrency` at once; every one settles before it returns. */
+  private async runQueue(tasks: StepTask[]): Promise<void> {
+    const queue = [...tasks];
     let failure: unknown = null;
     const lane = async () => {
       for (let task = queue.shift(); task !== undefined && failure === null; task = queue.shift()) {

@@ -13,6 +13,8 @@ import { resolveModelSpec } from './model-choice.js';
 import { makeOptimizer, makeScheduler } from './optimizer-choice.js';
 import type { StepEngine } from './step-engine.js';
 import { ThreadEngine } from './thread-engine.js';
+import { withNodes } from './with-nodes.js';
+import type { NodesOptions } from './node-hub.js';
 
 // Per step: the global batch (order from (seed, epoch) only) is cut into `shards` equal shards;
 // worker threads compute each shard's gradient sum and BatchNorm statistics into shared slots; the
@@ -70,6 +72,8 @@ export interface TrainEvents {
   onEpoch?(report: EpochReport): void;
   onCheckpoint?(dir: string): void;
   onWarning?(message: string): void;
+  /** Remote nodes: joining, leaving, waiting for them. */
+  onNodes?(message: string): void;
 }
 
 export interface TrainOptions {
@@ -88,6 +92,8 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Cores to run on at once (default: all the machine has); more threads than this take turns. */
   cores?: number;
+  /** Share the steps with remote nodes over NATS (`dtrain launch --nats URL --remote N`). */
+  nodes?: NodesOptions;
 }
 
 export interface TrainResult {
@@ -150,7 +156,13 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           `${batchSize}, or --sync-bn`,
       );
     }
-    const engine: StepEngine = new ThreadEngine({
+    if (options.nodes !== undefined && syncing) {
+      throw new ConfigError(
+        "--sync-bn works on one machine's threads only: it exchanges statistics between layers at every " +
+          'BatchNorm, which remote nodes do not; drop --sync-bn or --nats',
+      );
+    }
+    const threads = new ThreadEngine({
       spec,
       model,
       flat,
@@ -164,9 +176,26 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       syncBn: config.syncBn,
       startStep,
       cores: options.cores,
+      withNodes: options.nodes !== undefined,
       fault: options.fault,
       onWarning: (message) => events.onWarning?.(message),
     });
+    const engine: StepEngine =
+      options.nodes === undefined
+        ? threads
+        : await withNodes(threads, options.nodes, {
+            spec,
+            seed,
+            shards,
+            shardSize,
+            runData,
+            workers: config.workers,
+            cores: options.cores,
+            paramSize: flat.paramSize,
+            recordFloats: threads.recordFloats,
+            log: (line) => events.onNodes?.(line),
+            onWarning: (message) => events.onWarning?.(message),
+          });
 
     let lastCheckpoint: string | null = output?.lastCheckpoint ?? null;
     const saveCheckpoint = async (stepsDone: number) => {
@@ -351,7 +380,8 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
           lr,
           samplesPerSec: ((step + 1 - rateFrom.step) * batchSize) / ((now - rateFrom.at) / 1000),
         };
-        metrics({ kind: 'step', ...report });
+        const peers = engine.stepPeers?.(step);
+        metrics(peers === undefined ? { kind: 'step', ...report } : { kind: 'step', ...report, peers });
         events.onStep?.(report);
 
         const interrupted = options.signal?.aborted === true;

@@ -63,3 +63,70 @@ export function finishBlockTree(blocks: readonly ShardBlock[], shards: number, w
   };
   out.set(subtree(0, top).subarray(0, width));
 }
+
+/** Where a block's partial sum lies: in the gradient slot of its first shard (see blockTreeReduceInto). */
+export interface BlockPlace {
+  first: number;
+  /** The block's subtree size: a power of two, the last block's possibly past the shard count. */
+  count: number;
+}
+
+/** Floats of scratch blockTreeReduceInto needs for `shards` shards. */
+export function blockScratchFloats(shards: number): number {
+  let levels = 1;
+  for (let top = 1; top < shards; top *= 2) levels++;
+  return 2 * levels * SCRATCH_BLOCK;
+}
+
+const SCRATCH_BLOCK = 2048;
+
+/**
+ * out[i] = (the tree sum over `shards` shards) / divisor for i in [from, to), from blocks that cut
+ * [0, shards) into subtrees, each block's sum in the slot (`width` floats) of its first shard. The
+ * slots are left as they were, so a re-run gives the same bytes.
+ */
+export function blockTreeReduceInto(
+  slots: Float32Array,
+  width: number,
+  blocks: readonly BlockPlace[],
+  shards: number,
+  from: number,
+  to: number,
+  divisor: number,
+  out: Float32Array,
+  scratch: Float32Array,
+): void {
+  const sizeAt = new Map<number, number>();
+  let top = 1;
+  while (top < shards) top *= 2;
+  const covered = new Uint8Array(shards);
+  for (const b of blocks) {
+    if (!isAlignedBlock(b.first, b.count, shards)) throw new Error(`block [${b.first}, +${b.count}) is not aligned`);
+    for (let s = b.first; s < Math.min(shards, b.first + b.count); s++) {
+      if (covered[s]++ > 0) throw new Error(`shard ${s} is in two blocks`);
+    }
+    sizeAt.set(b.first, b.count);
+    top = Math.max(top, b.count);
+  }
+  if (scratch.length < blockScratchFloats(shards)) throw new Error('blockTreeReduceInto: scratch too small');
+  // The subtree at (first, size) for elements [start, start + n): a slot's view where a block is
+  // that subtree, else the sum of its halves in scratch, one buffer per depth and side (a left
+  // half's sum stays put while its right sibling's is computed).
+  const subtree = (first: number, size: number, start: number, n: number, buffer: number): Float32Array => {
+    if (sizeAt.get(first) === size) return slots.subarray(first * width + start, first * width + start + n);
+    if (size === 1) throw new Error(`shard ${first} is in no block`);
+    const half = size / 2;
+    const child = 2 * (Math.floor(buffer / 2) + 1);
+    const left = subtree(first, half, start, n, child);
+    if (first + half >= shards) return left;
+    const right = subtree(first + half, half, start, n, child + 1);
+    const sum = scratch.subarray(buffer * SCRATCH_BLOCK, buffer * SCRATCH_BLOCK + n);
+    for (let i = 0; i < n; i++) sum[i] = left[i] + right[i];
+    return sum;
+  };
+  for (let start = from; start < to; start += SCRATCH_BLOCK) {
+    const n = Math.min(SCRATCH_BLOCK, to - start);
+    const sum = subtree(0, top, start, n, 0);
+    for (let i = 0; i < n; i++) out[start + i] = sum[i] / divisor;
+  }
+}

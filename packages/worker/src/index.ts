@@ -1,7 +1,6 @@
 // @dtrain/worker: computes gradients for the shards of a batch it is given, on a worker thread
 // (thread-entry.ts, run by piscina) or, later, as a remote node.
 import { float32Kernels, getBackend } from '@dtrain/core';
-import { fileURLToPath } from 'node:url';
 
 export {
   buildModel,
@@ -15,6 +14,8 @@ export {
   type LayerSpec,
 } from './model-spec.js';
 export { FlatState } from './flat-state.js';
+export { DTRAIN_VERSION } from './version.js';
+export { threadEntryPath } from './entry-path.js';
 export { EVAL_CHUNK, evaluateSplit, type Evaluation, type SplitArrays } from './evaluation.js';
 export { ThreadEvaluation, type EvaluationSetup } from './thread-evaluation.js';
 export { regionView, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
@@ -40,20 +41,13 @@ export function describeWorker(): WorkerInfo {
   return { backend: getBackend().name, cpuKernels: float32Kernels };
 }
 
-/**
- * The compiled thread entry for piscina. Under a test runner that loads these sources directly, the
- * entry is taken from the package's build output (worker threads run JavaScript only).
- */
-export function threadEntryPath(): string {
-  const fromSources = import.meta.url.endsWith('.ts');
-  return fileURLToPath(new URL(fromSources ? '../dist/thread-entry.js' : './thread-entry.js', import.meta.url));
-}
 export {
   decodeFrame,
   encodeFrame,
   FRAME_KINDS,
   isJobId,
   isRejection,
+  jobOfFrame,
   newJobId,
   PREFIX_BYTES,
   WIRE_VERSION,
@@ -74,4 +68,25 @@ export {
   type ConnectOptions,
   type NatsAuth,
 } from './nats/connection.js';
-export { alignedBlocks, finishBlockTree, isAlignedBlock, type ShardBlock } from './block-tree.js';
+export {
+  alignedBlocks,
+  blockScratchFloats,
+  blockTreeReduceInto,
+  finishBlockTree,
+  isAlignedBlock,
+  type BlockPlace,
+  type ShardBlock,
+} from './block-tree.js';
+export { packSections, sectionAs, unpackSections } from './wire/sections.js';
+export {
+  asControlRecord,
+  jobSubjects,
+  OFFERS_SUBJECT,
+  UNNUMBERED,
+  type ControlRecord,
+  type JoinRequest,
+  type Welcome,
+} from './nats/job-protocol.js';
+export { JobLink, type Received } from './nats/job-link.js';
+export { BlockThreads, type BlockJob, type BlockResult } from './node/block-threads.js';
+export { NodeRefusedError, runNode, type NodeOptions } from './node/node.js';

@@ -53,8 +53,13 @@ export interface RunSetup {
   state: MemoryRegion;
   /** The optimizer step the threads take over the ranges they sum (see SharedOptimizer). */
   optimizer: OptimizerSetup;
-  /** One gradient sum per shard, or per shard group in its first shard's slot (float32 [shards * paramSize]). */
+  /** One gradient sum per shard, or per shard group in its first shard's slot (float32 [gradSlots * paramSize]). */
   grads: MemoryRegion;
+  /**
+   * Slots in grads (default: shards): shard s's sum goes in slot s % gradSlots. A node, which computes one aligned
+   * block of shards at a time, holds only that block's slots.
+   */
+  gradSlots?: number;
   /**
    * The batch's mean gradient, the tree sum of the shard slots / batch size (float32 [paramSize]): what the optimizer
    * steps with.
@@ -89,8 +94,28 @@ export interface RunSetup {
   };
 }
 
+/** What a ShardRunner computes from: a thread's RunSetup, or the like a node makes for itself. */
+export type ShardRunnerSetup = Pick<
+  RunSetup,
+  | 'spec'
+  | 'seed'
+  | 'shards'
+  | 'shardSize'
+  | 'shardGroup'
+  | 'ring'
+  | 'inputs'
+  | 'labels'
+  | 'batch'
+  | 'grads'
+  | 'gradSlots'
+  | 'stats'
+  | 'memory'
+  | 'syncBn'
+>;
+
 /**
- * Work for one worker. 'steps': one of `groups` long tasks running at once, each computing its share
+ * Work for one worker. 'blocks' (a step shared with remote nodes): compute these blocks of the
+ * step. 'steps': one of `groups` long tasks running at once, each computing its share
  * of step after step, from StepWork's first step on as far as the coordinator authorizes, until told
  * to stop (step, start and end unused). 'lockstep' (synchronized batch norm):
  * compute shards [start, end) layer by layer, meeting the step's other `groups` - 1 groups at the
@@ -100,9 +125,14 @@ export interface RunSetup {
 export interface StepTask {
   jobId: string;
   step: number;
-  phase: 'steps' | 'lockstep' | 'reduce';
+  phase: 'steps' | 'lockstep' | 'reduce' | 'blocks';
   start: number;
   end: number;
   /** 'steps' and 'lockstep': how many groups compute a step together. */
   groups?: number;
+  /**
+   * 'blocks': the aligned blocks of shards to compute, each into the slot of its first shard. 'reduce': where
+   * given, the blocks (some summed by remote nodes) that cut the step's shards, each sum in its first shard's slot.
+   */
+  blocks?: { first: number; count: number }[];
 }

@@ -29,7 +29,7 @@ import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
-import { regionView, type RunSetup } from './protocol.js';
+import { regionView, type ShardRunnerSetup } from './protocol.js';
 import { ShardRecordLayout } from './shard-records.js';
 import {
   type BatchNormSegments,
@@ -92,7 +92,7 @@ export class ShardRunner {
   /** The shared parameters the model's parameters are views of, once useParams has run. */
   private params: Float32Array | null = null;
 
-  constructor(private readonly setup: RunSetup) {
+  constructor(private readonly setup: ShardRunnerSetup) {
     this.model = buildModel(setup.spec);
     this.flat = new FlatState(this.model);
     this.batchNorms = this.model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
@@ -173,7 +173,8 @@ export class ShardRunner {
   }
 
   private gradSlot(shard: number): Float32Array {
-    return this.grads.subarray(shard * this.flat.paramSize, (shard + 1) * this.flat.paramSize);
+    const slot = shard % (this.setup.gradSlots ?? this.setup.shards);
+    return this.grads.subarray(slot * this.flat.paramSize, (slot + 1) * this.flat.paramSize);
   }
 
   /**

@@ -2,6 +2,7 @@
 // run's shared setup (piscina's workerData).
 import { useKernelMemory } from '@dtrain/core';
 import { workerData } from 'piscina';
+import { blockScratchFloats, blockTreeReduceInto, type BlockPlace } from './block-tree.js';
 import { regionView, type RunSetup, type StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
@@ -43,6 +44,7 @@ interface Reduction {
   grads: Float32Array;
   reduced: Float32Array;
   scratch: Float32Array;
+  blockScratch: Float32Array;
 }
 
 /** The optimizer step over the shared generations (see SharedOptimizer), made on first use. */
@@ -53,7 +55,8 @@ function sharedOptimizer(setup: RunSetup, runner: ShardRunner): SharedOptimizer 
 
 /**
  * reduced[start, end) = the tree sum of the shards' gradient slots there / the batch size; then,
- * if `apply` (the step's loss is finite), the optimizer step over the same range.
+ * if `apply` (the step's loss is finite), the optimizer step over the same range. `blocks`, where
+ * given, are the subtrees whose sums the slots hold (else the shard groups').
  */
 function sumAndStep(
   setup: RunSetup,
@@ -62,27 +65,25 @@ function sumAndStep(
   start: number,
   end: number,
   apply: boolean,
+  blocks?: readonly BlockPlace[],
 ): void {
   const { paramSize } = runner.flat;
   reduction ??= {
     grads: regionView(setup, setup.grads),
     reduced: regionView(setup, setup.reduced),
     scratch: new Float32Array(reduceScratchFloats(setup.shards)),
+    blockScratch: new Float32Array(blockScratchFloats(setup.shards)),
   };
   const { grads, reduced, scratch } = reduction;
   const optimizer = sharedOptimizer(setup, runner);
-  // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
-  const groups = Math.ceil(setup.shards / setup.shardGroup);
-  treeReduceInto(
-    grads,
-    groups,
-    setup.shardGroup * paramSize,
-    start,
-    end,
-    setup.shards * setup.shardSize,
-    reduced,
-    scratch,
-  );
+  const batchSize = setup.shards * setup.shardSize;
+  if (blocks !== undefined) {
+    blockTreeReduceInto(grads, paramSize, blocks, setup.shards, start, end, batchSize, reduced, reduction.blockScratch);
+  } else {
+    // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
+    const groups = Math.ceil(setup.shards / setup.shardGroup);
+    treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, batchSize, reduced, scratch);
+  }
   if (!apply) return;
   if (start === 0 && setup.fault?.during === 'update') {
     // Test-only: half the range stepped, then the thread fails (the step must re-run from the same generation).
@@ -113,8 +114,17 @@ export default function runStepTask(task: StepTask): number {
   }
   if (task.phase === 'reduce') {
     const loss = runner.records.step(new Float64Array(setup.stats), task.step).lossSum();
-    sumAndStep(setup, runner, task.step, task.start, task.end, Number.isFinite(loss));
+    sumAndStep(setup, runner, task.step, task.start, task.end, Number.isFinite(loss), task.blocks);
     return task.end - task.start;
+  }
+  if (task.phase === 'blocks') {
+    loadStep(setup, runner, task.step);
+    for (const { first, count } of task.blocks ?? []) {
+      runner.runGroup(task.step, first, Math.min(count, setup.shards - first), (shard) =>
+        injectFault(setup, task.step, shard),
+      );
+    }
+    return task.blocks?.length ?? 0;
   }
   if (task.phase === 'lockstep') {
     loadStep(setup, runner, task.step);

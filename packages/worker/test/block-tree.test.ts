@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { alignedBlocks, finishBlockTree, isAlignedBlock } from '../src/block-tree.js';
+import {
+  alignedBlocks,
+  blockScratchFloats,
+  blockTreeReduceInto,
+  finishBlockTree,
+  isAlignedBlock,
+} from '../src/block-tree.js';
 import { treeReduce } from '../src/reduce.js';
 
 /** The per-shard values, the tree summed shard by shard (the threads' bytes), and any block's subtree. */
@@ -68,5 +74,47 @@ describe('the fixed tree finished from aligned blocks', () => {
       { first: 4, count: 4 },
     ]);
     expect(() => alignedBlocks(8, 3)).toThrow(/power of two/);
+  });
+});
+
+describe("blockTreeReduceInto: the tree from block sums held in their first shard's slot", () => {
+  for (const shards of [1, 3, 6, 8, 13, 16]) {
+    it(`gives the shard-by-shard bytes over ranges, divided (${shards} shards)`, () => {
+      // Wider than one scratch block, so the range is cut in pieces.
+      const width = 4100;
+      const { expected, block } = shardValues(shards, width, awkward);
+      for (const sizes of [[1], [4, 2, 1, 1], [8], [2, 1, 1, 4]]) {
+        const slots = new Float32Array(shards * width).fill(Number.NaN);
+        const places = [];
+        let k = 0;
+        for (let first = 0; first < shards;) {
+          let count = sizes[k++ % sizes.length];
+          while (!isAlignedBlock(first, count, shards)) count /= 2;
+          slots.set(block(first, count).sum, first * width);
+          places.push({ first, count });
+          first += count;
+        }
+        const out = new Float32Array(width);
+        const scratch = new Float32Array(blockScratchFloats(shards));
+        blockTreeReduceInto(slots, width, places, shards, 0, 3000, 3, out, scratch);
+        blockTreeReduceInto(slots, width, places, shards, 3000, width, 3, out, scratch);
+        expect(out).toEqual(expected.map((v) => v / 3));
+      }
+    });
+  }
+
+  it('refuses overlapping blocks and uncovered shards', () => {
+    const slots = new Float32Array(8);
+    const scratch = new Float32Array(blockScratchFloats(8));
+    const out = new Float32Array(1);
+    const run = (places: { first: number; count: number }[]) =>
+      blockTreeReduceInto(slots, 1, places, 8, 0, 1, 1, out, scratch);
+    expect(() => run([{ first: 0, count: 4 }])).toThrow(/shard 4 is in no block/);
+    expect(() =>
+      run([
+        { first: 0, count: 8 },
+        { first: 4, count: 4 },
+      ]),
+    ).toThrow(/shard 4 is in two blocks/);
   });
 });

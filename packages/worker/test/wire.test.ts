@@ -93,10 +93,29 @@ describe('chunked messages', () => {
   });
 });
 
+describe('a received message', () => {
+  it('gets a buffer of its own, 16-byte aligned, even from a Buffer (whose slice is a view)', () => {
+    const job = newJobId();
+    const body = new Uint8Array(new Float32Array([1, 2, 3, 4]).buffer);
+    const [frame] = chunkMessage({ kind: 'gradient', job, sender: 1, step: 0, seq: 0 }, body, 1 << 20);
+    // As NATS hands it over: a Buffer at an odd place in a larger pool.
+    const pool = Buffer.alloc(frame.length + 3);
+    pool.set(frame, 3);
+    const decoded = decodeFrame(pool.subarray(3), job, 1 << 20) as Frame;
+    const whole = new Reassembler().accept(decoded);
+    if (whole === null || 'reason' in whole) throw new Error('not assembled');
+    expect(whole.payload.byteOffset).toBe(0);
+    expect(new Float32Array(whole.payload.buffer, 0, 4)).toEqual(new Float32Array([1, 2, 3, 4]));
+  });
+});
+
 describe('control records', () => {
   it('round-trip as msgpack, and anything else is refused, not thrown', () => {
     const record = { type: 'join', node: 'gpu-1', threads: 4, version: '0.1.0' };
-    expect(decodeControl(encodeControl(record))).toEqual(record);
+    expect(decodeControl(encodeControl(record))).toEqual({ record });
+    // A record with a field named like a rejection's is still a record.
+    const leave = { t: 'leave', reason: 'stopped by its operator' };
+    expect(decodeControl(encodeControl(leave))).toEqual({ record: leave });
     expect(decodeControl(new Uint8Array([0xc1]))).toMatchObject({ reason: 'malformed' });
     expect(decodeControl(encodeControl({ list: [1, 2] }).subarray(0, 3))).toMatchObject({ reason: 'malformed' });
     expect(decodeControl(new Uint8Array([0x93, 1, 2, 3]))).toMatchObject({

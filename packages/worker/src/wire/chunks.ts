@@ -61,7 +61,8 @@ export class Reassembler {
           sender: frame.sender,
           step: frame.step,
           seq: frame.seq,
-          payload: frame.body.slice(),
+          // A copy in a buffer of its own (NATS hands over Buffers, whose slice is only a view).
+          payload: new Uint8Array(frame.body),
         };
       }
       assembly = {

@@ -11,7 +11,7 @@ export function encodeControl(record: Record<string, unknown>): Uint8Array {
 }
 
 /** The record a control body holds, or why it is not one (an object at the top level). */
-export function decodeControl(body: Uint8Array): Record<string, unknown> | FrameRejection {
+export function decodeControl(body: Uint8Array): { record: Record<string, unknown> } | FrameRejection {
   let value: unknown;
   try {
     value = packr.unpack(body);
@@ -21,5 +21,5 @@ export function decodeControl(body: Uint8Array): Record<string, unknown> | Frame
   if (typeof value !== 'object' || value === null || Object.getPrototypeOf(value) !== Object.prototype) {
     return { reason: 'malformed', detail: 'control body is not a record' };
   }
-  return value as Record<string, unknown>;
+  return { record: value as Record<string, unknown> };
 }

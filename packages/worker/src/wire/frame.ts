@@ -109,3 +109,11 @@ export function decodeFrame(bytes: Uint8Array, job: JobId, maxMessageBytes: numb
 export function isRejection(decoded: Frame | FrameRejection): decoded is FrameRejection {
   return 'reason' in decoded;
 }
+
+/** The job a received buffer says it is for (to pick up a job offer), or null if it is no frame. */
+export function jobOfFrame(bytes: Uint8Array): JobId | null {
+  if (bytes.length < PREFIX_BYTES) return null;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (view.getUint32(0) !== MAGIC || bytes[4] !== WIRE_VERSION) return null;
+  return Buffer.from(bytes.subarray(8, 8 + JOB_BYTES)).toString('hex') as JobId;
+}

@@ -1,0 +1,91 @@
+// One side's end of a job on NATS: sends messages (chunked under the server's max_payload, each
+// numbered by sender and sequence) and receives them, reassembled, with everything that is not a
+// well-formed message of this job dropped with one log line.
+import type { NatsConnection, Subscription } from 'nats';
+import { chunkMessage, Reassembler, type AssembledMessage } from '../wire/chunks.js';
+import { decodeControl, encodeControl } from '../wire/control.js';
+import { decodeFrame, isRejection, type FrameKind, type JobId } from '../wire/frame.js';
+import { asControlRecord, type ControlRecord } from './job-protocol.js';
+
+/** Frames are kept at most this big, whatever larger max_payload the server allows. */
+const FRAME_BYTES = 4 << 20;
+
+export interface Received extends AssembledMessage {
+  /** The control record, for a 'control' message. */
+  control?: ControlRecord;
+}
+
+export class JobLink {
+  private seq = 0;
+  private readonly frameBytes: number;
+  private readonly subscriptions: Subscription[] = [];
+
+  constructor(
+    private readonly nc: NatsConnection,
+    readonly job: JobId,
+    /** This side's sender number (0: the coordinator). */
+    public sender: number,
+    /** The largest message this side accepts (larger ones are dropped as oversized). */
+    private readonly maxMessageBytes: number,
+    private readonly log: (line: string) => void,
+  ) {
+    this.frameBytes = Math.min(FRAME_BYTES, nc.info?.max_payload ?? FRAME_BYTES);
+  }
+
+  /** Bytes published so far (every chunk's, prefix included). */
+  bytesSent = 0;
+  bytesReceived = 0;
+
+  send(subject: string, kind: FrameKind, step: number, payload: Uint8Array): void {
+    const header = { kind, job: this.job, sender: this.sender, step, seq: this.seq++ };
+    for (const frame of chunkMessage(header, payload, this.frameBytes)) {
+      this.bytesSent += frame.length;
+      this.nc.publish(subject, frame);
+    }
+  }
+
+  sendControl(subject: string, step: number, record: ControlRecord): void {
+    this.send(subject, 'control', step, encodeControl(record as unknown as Record<string, unknown>));
+  }
+
+  /**
+   * Every whole message of this job on `subject`, to `onMessage`. Foreign, malformed, truncated or
+   * oversized frames, and control bodies that are not a known record, are dropped with a log line;
+   * `onMessage` throwing is logged too, and never reaches NATS.
+   */
+  listen(subject: string, onMessage: (message: Received) => void): void {
+    const reassembler = new Reassembler();
+    const drop = (why: string) => this.log(`dropped a message on ${subject}: ${why}`);
+    const sub = this.nc.subscribe(subject, {
+      callback: (error, msg) => {
+        if (error !== null) return drop(error.message);
+        this.bytesReceived += msg.data.length;
+        const frame = decodeFrame(msg.data, this.job, this.maxMessageBytes);
+        if (isRejection(frame)) return drop(`${frame.reason}: ${frame.detail}`);
+        const whole = reassembler.accept(frame);
+        if (whole === null) return;
+        if ('reason' in whole) return drop(`${whole.reason}: ${whole.detail}`);
+        let control: ControlRecord | undefined;
+        if (whole.kind === 'control') {
+          const decoded = decodeControl(whole.payload);
+          if (!('record' in decoded)) return drop(`${decoded.reason}: ${decoded.detail}`);
+          const record = asControlRecord(decoded.record);
+          if (typeof record === 'string') return drop(`malformed: ${record}`);
+          control = record;
+        }
+        try {
+          onMessage({ ...whole, control });
+        } catch (e) {
+          drop(`handling it failed: ${e instanceof Error ? e.message : String(e)}`);
+        }
+      },
+    });
+    this.subscriptions.push(sub);
+  }
+
+  /** Stop listening. */
+  close(): void {
+    for (const sub of this.subscriptions) sub.unsubscribe();
+    this.subscriptions.length = 0;
+  }
+}
