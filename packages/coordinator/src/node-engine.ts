@@ -53,6 +53,7 @@ export interface NodeEngineSpec {
   shardSize: number;
   localThreads: number;
   onWarning(message: string): void;
+  log(line: string): void;
 }
 
 export class NodeEngine implements StepEngine {
@@ -167,9 +168,12 @@ export class NodeEngine implements StepEngine {
   private accept(r: BlockResultMessage): void {
     const u = this.underWay;
     const p = u?.pending.get(r.block.first);
-    if (u === null || u === undefined || r.step !== u.step || p === undefined) return;
-    if (p.peer.sender !== r.sender || p.block.count !== r.block.count || p.result !== null) return;
-    if (u.rescued.includes(p.block)) return;
+    const from = `node ${r.sender}'s result for shards from ${r.block.first} of step ${r.step + 1}`;
+    if (u === null || r.step !== u.step) return this.s.log(`dropped ${from}: stale`);
+    if (p === undefined || p.peer.sender !== r.sender || p.block.count !== r.block.count)
+      return this.s.log(`dropped ${from}: not its block`);
+    // A second copy, or one whose block the threads took over (the first to start wins).
+    if (p.result !== null || u.rescued.includes(p.block)) return;
     if (!p.probe) {
       this.threads.blockSlot(r.block.first).set(r.sum);
       const end = Math.min(this.s.shards, r.block.first + r.block.count);

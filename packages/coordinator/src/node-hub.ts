@@ -109,7 +109,11 @@ export class NodeHub {
   /** Offer the job, beat, and drop the nodes gone silent. */
   private beat(): void {
     this.link.sendControl(OFFERS_SUBJECT, 0, { t: 'offer', version: DTRAIN_VERSION, wire: WIRE_VERSION });
-    this.link.sendControl(this.subjects.beat, 0, { t: 'beat', step: this.lastParams?.step ?? -1 });
+    this.link.sendControl(this.subjects.beat, 0, {
+      t: 'beat',
+      step: this.lastParams?.step ?? -1,
+      nodes: [...this.peers.keys()],
+    });
     const now = Date.now();
     for (const peer of this.peers.values()) {
       if (now - peer.lastBeat > LOST_AFTER_BEATS * BEAT_MS)

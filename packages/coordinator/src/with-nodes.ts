@@ -59,5 +59,6 @@ export async function withNodes(threads: ThreadEngine, options: NodesOptions, jo
     shardSize: job.shardSize,
     localThreads: threadsAtOnce(job.workers, job.cores),
     onWarning: job.onWarning,
+    log: job.log,
   });
 }

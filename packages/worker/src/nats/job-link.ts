@@ -1,6 +1,7 @@
 // One side's end of a job on NATS: sends messages (chunked under the server's max_payload, each
 // numbered by sender and sequence) and receives them, reassembled, with everything that is not a
 // well-formed message of this job dropped with one log line.
+import { randomInt } from 'node:crypto';
 import type { NatsConnection, Subscription } from 'nats';
 import { chunkMessage, Reassembler, type AssembledMessage } from '../wire/chunks.js';
 import { decodeControl, encodeControl } from '../wire/control.js';
@@ -16,7 +17,9 @@ export interface Received extends AssembledMessage {
 }
 
 export class JobLink {
-  private seq = 0;
+  // Messages are told apart by (sender, sequence): nodes not yet numbered share one sender number,
+  // so each link starts its sequence at random.
+  private seq = randomInt(2 ** 31);
   private readonly frameBytes: number;
   private readonly subscriptions: Subscription[] = [];
 

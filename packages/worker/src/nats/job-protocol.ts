@@ -57,8 +57,11 @@ export type ControlRecord =
   | JoinRequest
   | Welcome
   | { t: 'refuse'; key: string; reason: string }
-  /** Heartbeat; a node's says which step it is at (-1 when idle). */
-  | { t: 'beat'; step: number }
+  /**
+   * Heartbeat; a node's says which step it is at (-1 when idle); the coordinator's lists the nodes
+   * in the job (one not listed was dropped, and joins again).
+   */
+  | { t: 'beat'; step: number; nodes?: number[] }
   /** A node asks for the parameters of its header's step again (they were lost). */
   | { t: 'resend' }
   | { t: 'leave'; reason: string }

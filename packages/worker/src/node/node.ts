@@ -32,8 +32,8 @@ export class NodeRefusedError extends DtrainError {}
 
 /** How long a node waits for an answer to its join request. */
 const JOIN_TIMEOUT_MS = 10_000;
-/** A coordinator silent this long is gone: the node leaves its job. */
-const COORDINATOR_SILENCE_MS = 10_000;
+/** A coordinator silent this long is gone: the node leaves its job (and may join its next one). */
+const COORDINATOR_SILENCE_MS = 3_000;
 /** How long a node with work waits for the step's parameters before it asks for them again. */
 const RESEND_AFTER_MS = 500;
 /** Messages larger than this are dropped (a node's inbound: parameters and samples). */
@@ -263,8 +263,14 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
     link.listen(subjects.beat, (m) => {
       if (m.sender !== 0) return;
       lastBeat = Date.now();
-      if (m.control?.t === 'end') {
-        o.log(`node ${o.name}: job ${short} ended (${m.control.reason})`);
+      const c = m.control;
+      if (c?.t === 'beat' && welcome !== null && c.nodes !== undefined && !c.nodes.includes(welcome.sender)) {
+        // Dropped while the message saying so was lost (a server restart, say): join again.
+        o.log(`node ${o.name}: no longer in job ${short}; joining again`);
+        return finish('done');
+      }
+      if (c?.t === 'end') {
+        o.log(`node ${o.name}: job ${short} ended (${c.reason})`);
         finish('done');
       }
     });

@@ -1,0 +1,334 @@
+// Remote nodes end to end: a real nats-server (token auth), real `dtrain worker` processes and
+// `dtrain launch --nats`: threads + nodes give the bytes of threads alone, through faults.
+import { data } from '@dtrain/core';
+import {
+  connectNats,
+  encodeControl,
+  encodeFrame,
+  jobOfFrame,
+  jobSubjects,
+  newJobId,
+  OFFERS_SUBJECT,
+  packSections,
+  type FrameKind,
+  type JobId,
+} from '@dtrain/worker';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import {
+  checkpointBytes,
+  killAllDtrain,
+  startDtrain,
+  startNode,
+  type DtrainProcess,
+} from './support/dtrain-processes.js';
+import { startNatsServer, type RunningNatsServer } from './support/nats-server.js';
+
+const TOKEN = 's3cret-token';
+const work = mkdtempSync(join(tmpdir(), 'dtrain-nodes-'));
+let server: RunningNatsServer;
+
+beforeAll(async () => {
+  server = await startNatsServer({ token: TOKEN });
+});
+afterEach(killAllDtrain);
+afterAll(async () => {
+  await killAllDtrain();
+  await server.stop();
+  rmSync(work, { recursive: true, force: true });
+});
+
+/** A coordinator; the token comes from the environment, as for the nodes. */
+function launch(args: string[], env: Record<string, string> = { DTRAIN_NATS_TOKEN: TOKEN }): DtrainProcess {
+  return startDtrain(['launch', '--log-format', 'json', ...args], { cwd: work, env });
+}
+
+async function finished(run: DtrainProcess): Promise<void> {
+  const code = await run.exited;
+  if (code !== 0) throw new Error(`dtrain launch exited ${code}:\n${run.output().slice(-4000)}`);
+}
+
+/** The checkpoint a run directory's `latest` names. */
+const latest = (out: string) =>
+  join(out, 'checkpoints', readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim());
+
+function stepPeers(out: string): { nodes: Record<string, number[][]>; local: number[][] }[] {
+  return readFileSync(join(out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { kind: string; peers?: { nodes: Record<string, number[][]>; local: number[][] } })
+    .filter((m) => m.kind === 'step' && m.peers !== undefined)
+    .map((m) => m.peers!);
+}
+
+/** The bytes `--workers 4` on threads alone gives for these arguments. */
+const references = new Map<string, string>();
+async function threadsOnly(args: string[]): Promise<string> {
+  const key = args.join(' ');
+  if (!references.has(key)) {
+    const out = join(work, `ref-${references.size}`);
+    const run = launch(['--workers', '4', '--out', out, ...args], {});
+    await finished(run);
+    references.set(key, checkpointBytes(latest(out)));
+  }
+  return references.get(key)!;
+}
+
+let runs = 0;
+const nextOut = () => join(work, `run-${runs++}`);
+
+describe('threads and remote nodes', () => {
+  it('2 threads + 2 nodes give the bytes of --workers 4: an MLP with Adam', async () => {
+    const args = ['--epochs', '3'];
+    const reference = await threadsOnly(args);
+    startNode(server.url, 'n1', work, TOKEN);
+    startNode(server.url, 'n2', work, TOKEN);
+    const out = nextOut();
+    const run = launch(['--nats', server.url, '--remote', '2', '--workers', '2', '--out', out, ...args]);
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    const peers = stepPeers(out);
+    expect(peers.length).toBe(138);
+    // Past each node's first (probe) step, both nodes computed a block of every step.
+    const last = peers.at(-1)!;
+    expect(Object.keys(last.nodes).sort()).toEqual(['n1', 'n2']);
+    expect(run.output()).toMatch(/node n1 joined as node \d/);
+  });
+
+  it('2 threads + 2 nodes give the bytes of --workers 4: a CNN with BatchNorm, running statistics too', async () => {
+    const images = join(work, 'images');
+    mkdirSync(images, { recursive: true });
+    for (const [prefix, n] of [
+      ['train', 256],
+      ['t10k', 64],
+    ] as const) {
+      const labels = Uint8Array.from({ length: n }, (_, i) => i % 3);
+      const pixels = Uint8Array.from(
+        { length: n * 64 },
+        (_, i) => (Math.floor((i % 64) / 8) % 3 === labels[Math.floor(i / 64)] ? 160 : 0) + ((i * 2654435761) >>> 26),
+      );
+      writeFileSync(join(images, `${prefix}-images-idx3-ubyte`), data.encodeIdx([n, 8, 8], pixels));
+      writeFileSync(join(images, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([n], labels));
+    }
+    const spec = join(work, 'cnn.json');
+    writeFileSync(
+      spec,
+      JSON.stringify({
+        input: [1, 8, 8],
+        layers: [
+          { type: 'conv2d', out: 4, kernel: 3, padding: 1 },
+          { type: 'batchnorm' },
+          { type: 'relu' },
+          { type: 'maxpool2d', kernel: 2 },
+          { type: 'flatten' },
+          { type: 'linear', out: 16 },
+          { type: 'relu' },
+          { type: 'linear', out: 3 },
+        ],
+      }),
+    );
+    const args = ['--model', spec, '--dataset', `idx:${images}`, '--batch-size', '32', '--epochs', '3'];
+    const reference = await threadsOnly(args);
+    startNode(server.url, 'c1', work, TOKEN);
+    startNode(server.url, 'c2', work, TOKEN, 2);
+    const out = nextOut();
+    await finished(launch(['--nats', server.url, '--remote', '2', '--workers', '2', '--out', out, ...args]));
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    expect(Object.keys(stepPeers(out).at(-1)!.nodes).sort()).toEqual(['c1', 'c2']);
+  });
+
+  it('refuses --sync-bn with nodes in one clear line', async () => {
+    const run = launch([
+      '--nats',
+      server.url,
+      '--sync-bn',
+      '--model',
+      'cnn',
+      '--dataset',
+      'spirals',
+      '--out',
+      nextOut(),
+    ]);
+    expect(await run.exited).toBe(1);
+  });
+});
+
+describe('faults, each against the bytes of an undisturbed run', () => {
+  const args = ['--epochs', '20'];
+  /** Starts a run with two nodes and resolves once it is in epoch `epoch`. */
+  async function runWithNodes(epoch: number, extra: string[] = []) {
+    const nodes = [startNode(server.url, 'f1', work, TOKEN), startNode(server.url, 'f2', work, TOKEN)];
+    const out = nextOut();
+    const run = launch(['--nats', server.url, '--remote', '2', '--workers', '1', '--out', out, ...args, ...extra]);
+    await run.waitFor(new RegExp(`"epoch":${epoch},`));
+    return { nodes, out, run };
+  }
+
+  it('kill -9 of a node mid-step: its shards run elsewhere', async () => {
+    const reference = await threadsOnly(args);
+    const { nodes, out, run } = await runWithNodes(2);
+    nodes[1].child.kill('SIGKILL');
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    expect(run.output()).toMatch(/node f2 (dropped|is late)/);
+  });
+
+  it('a node stopped (SIGSTOP) and continued late: its late results are dropped', async () => {
+    const reference = await threadsOnly(args);
+    const { nodes, out, run } = await runWithNodes(2);
+    nodes[0].child.kill('SIGSTOP');
+    await new Promise((r) => setTimeout(r, 3000));
+    nodes[0].child.kill('SIGCONT');
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    expect(run.output()).toMatch(/node f1 dropped: no heartbeat/);
+    // Its result of the step it was stopped in came late and was dropped; it joined again.
+    expect(run.output()).toMatch(
+      /dropped (node \d's result for shards from \d+ of step \d+: stale|a message from unknown sender)/,
+    );
+    expect(nodes[0].output()).toMatch(/no longer in job|dropped from job|went quiet/);
+    expect(Object.keys(stepPeers(out).at(-1)!.nodes)).toContain('f1');
+  });
+
+  it('a node joining mid-run', async () => {
+    const reference = await threadsOnly(args);
+    const { out, run } = await runWithNodes(2);
+    startNode(server.url, 'late', work, TOKEN);
+    await run.waitFor(/node late joined/);
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    expect(stepPeers(out).some((p) => 'late' in p.nodes)).toBe(true);
+  });
+
+  it('the NATS server restarted mid-run: clients reconnect, lost messages are made good', async () => {
+    const reference = await threadsOnly(args);
+    const { nodes, out, run } = await runWithNodes(2);
+    await server.stop();
+    await new Promise((r) => setTimeout(r, 500));
+    server = await startNatsServer({ token: TOKEN, port: server.port });
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    // The nodes' results of the step under way were lost; they reconnected and computed again.
+    expect(run.output()).toMatch(/is late with step/);
+    expect(Object.keys(stepPeers(out).at(-1)!.nodes).sort()).toEqual(['f1', 'f2']);
+    expect(nodes.every((n) => n.child.exitCode === null)).toBe(true);
+  });
+
+  it('the coordinator killed and resumed with the same nodes connected', async () => {
+    const reference = await threadsOnly(args);
+    const { nodes, out, run } = await runWithNodes(4, ['--checkpoint-every', '40']);
+    run.child.kill('SIGKILL');
+    await run.exited;
+    const resumed = launch(['--resume', out, '--nats', server.url, '--remote', '2', '--join-timeout', '30']);
+    await finished(resumed);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    expect(nodes.every((n) => n.child.exitCode === null)).toBe(true);
+  });
+});
+
+describe('strangers are kept out', () => {
+  const args = ['--epochs', '6'];
+
+  it('a node with a wrong or missing token cannot join (exit 1, saying so); the run is unaffected', async () => {
+    const reference = await threadsOnly(args);
+    const wrong = startNode(server.url, 'wrong', work, 'not-the-token');
+    const missing = startNode(server.url, 'missing', work);
+    expect(await wrong.exited).toBe(1);
+    expect(await missing.exited).toBe(1);
+    for (const n of [wrong, missing]) expect(n.output()).toMatch(/refused this client's credentials/);
+    startNode(server.url, 'good', work, TOKEN);
+    const out = nextOut();
+    await finished(launch(['--nats', server.url, '--remote', '1', '--workers', '1', '--out', out, ...args]));
+    expect(checkpointBytes(latest(out))).toBe(reference);
+  });
+
+  it('a node whose kernels give other bytes is refused after its probe (exit 1); the run goes on', async () => {
+    const reference = await threadsOnly(args);
+    // The typed-array kernels add in another order than the fused multiply-add of the SIMD ones.
+    const other = startNode(server.url, 'other', work, TOKEN, 1, { DTRAIN_CPU_KERNELS: 'js' });
+    const out = nextOut();
+    const run = launch(['--nats', server.url, '--remote', '1', '--workers', '1', '--out', out, ...args]);
+    expect(await other.exited).toBe(1);
+    expect(other.output()).toMatch(
+      /refused by job \w+: its result for shards 0\.\.\d of step 1 differs from this machine's/,
+    );
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    expect(run.output()).toMatch(/node other refused/);
+  });
+
+  it('foreign, malformed, truncated, oversized, unknown-sender, stale messages: dropped, one log line', async () => {
+    const reference = await threadsOnly(args);
+    startNode(server.url, 'honest', work, TOKEN);
+    const out = nextOut();
+    const run = launch(['--nats', server.url, '--remote', '1', '--workers', '1', '--out', out, ...args]);
+    // A client with the server's credentials but not of the job: it reads the job id from an offer.
+    const nc = await connectNats(server.url, { token: TOKEN });
+    try {
+      const job = await new Promise<JobId>((resolve) => {
+        const sub = nc.subscribe(OFFERS_SUBJECT, {
+          callback: (_e, m) => {
+            const id = jobOfFrame(m.data);
+            if (id !== null) {
+              sub.unsubscribe();
+              resolve(id);
+            }
+          },
+        });
+      });
+      await run.waitFor(/"epoch":1,/);
+      const subjects = jobSubjects(job);
+      let seq = 7;
+      const frame = (kind: FrameKind, sender: number, step: number, body: Uint8Array, forJob = job) =>
+        encodeFrame(
+          { kind, job: forJob, sender, step, seq: seq++, chunk: 0, chunks: 1, totalBytes: body.length, offset: 0 },
+          body,
+        );
+      const records = new Float64Array(8 * 2);
+      const result = packSections([Int32Array.of(0, 4), records.subarray(0, 8), new Float32Array(4547)]);
+      const junk: [string, Uint8Array][] = [
+        [subjects.results, frame('gradient', 1, 3, result, newJobId())],
+        [subjects.results, new TextEncoder().encode('hello, coordinator: '.repeat(8))],
+        [subjects.results, frame('gradient', 1, 3, result).subarray(0, 100)],
+        [
+          subjects.join,
+          encodeFrame(
+            {
+              kind: 'control',
+              job,
+              sender: 0xffffffff,
+              step: 0,
+              seq: 1,
+              chunk: 0,
+              chunks: 2,
+              totalBytes: 2 ** 31,
+              offset: 0,
+            },
+            new Uint8Array(16),
+          ),
+        ],
+        [subjects.results, frame('gradient', 99, 3, result)],
+        [subjects.results, frame('gradient', 1, 0, result)],
+        [subjects.join, frame('control', 0xffffffff, 0, Uint8Array.of(0xc1, 0xc1))],
+        [subjects.join, frame('control', 0xffffffff, 0, encodeControl({ t: 'join', key: 'x', name: 1 }))],
+      ];
+      for (const [subject, bytes] of junk) nc.publish(subject, bytes);
+      await nc.flush();
+    } finally {
+      await nc.close();
+    }
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    const log = run.output();
+    expect(log).toMatch(/dropped a message on \S+results: foreign job/);
+    expect(log).toMatch(/dropped a message on \S+results: malformed: not a dtrain frame/);
+    expect(log).toMatch(/dropped a message on \S+results: truncated/);
+    expect(log).toMatch(/dropped a message on \S+join: oversized/);
+    expect(log).toMatch(/dropped a message from unknown sender 99/);
+    expect(log).toMatch(/dropped node 1's result for shards from 0 of step 1: stale/);
+    expect(log).toMatch(/dropped a message on \S+join: malformed: control body is not msgpack/);
+    expect(log).toMatch(/dropped a message on \S+join: malformed: bad join/);
+  });
+});
