@@ -2,7 +2,7 @@
 // for a refused credential or an unreachable server, and reconnection after a server restart.
 import { connectNats, NatsConnectError } from '@dtrain/worker';
 import { describe, expect, it } from 'vitest';
-import { freeLoopbackPort, startNatsServer } from './support/nats-server.js';
+import { freeLoopbackPort, startNatsServer } from '../bench/src/nats-server.js';
 
 const until = async (ok: () => boolean, ms: number) => {
   for (const end = Date.now() + ms; !ok();) {

@@ -24,7 +24,7 @@ import {
   startNode,
   type DtrainProcess,
 } from './support/dtrain-processes.js';
-import { startNatsServer, type RunningNatsServer } from './support/nats-server.js';
+import { startNatsServer, type RunningNatsServer } from '../bench/src/nats-server.js';
 
 const TOKEN = 's3cret-token';
 const work = mkdtempSync(join(tmpdir(), 'dtrain-nodes-'));

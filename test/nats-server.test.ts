@@ -2,7 +2,7 @@
 // for, spoken to here in the NATS text protocol over a plain socket.
 import { createConnection } from 'node:net';
 import { describe, expect, it } from 'vitest';
-import { startNatsServer } from './support/nats-server.js';
+import { startNatsServer } from '../bench/src/nats-server.js';
 
 /** Connects, reads the server's INFO line, sends CONNECT (+ PING) and returns what the server answers. */
 async function handshake(

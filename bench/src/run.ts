@@ -1,6 +1,6 @@
 // `pnpm bench`: runs every benchmark, prints a table per group and writes bench-results/bench.json.
 // Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch), --out FILE, and
-// --only GROUP[,GROUP] (matmul, elementwise, optimizer, training, memory, workers, compare).
+// --only GROUP[,GROUP] (matmul, elementwise, optimizer, training, memory, workers, nats, compare).
 import { float32Kernels, relaunchWithMallocTuning } from '@dtrain/core';
 import { cpus } from 'node:os';
 import { benchElementwise, benchMatmul, benchOptimizer } from './kernels.js';
@@ -8,6 +8,7 @@ import { printTable, writeJson } from './measure.js';
 import { benchMemory, benchTraining } from './training.js';
 import { compareTrainers } from './compare.js';
 import { benchWorkers } from './workers.js';
+import { benchNats } from './nats.js';
 
 // Measure what a tuned dtrain process gets: glibc keeps freed tensor memory instead of faulting in
 // fresh pages (about 15% on the CNN step). Set DTRAIN_MALLOC_TUNING=off to measure without.
@@ -19,7 +20,7 @@ const compare = args.includes('--compare');
 const outIndex = args.indexOf('--out');
 const outPath = outIndex >= 0 ? args[outIndex + 1] : 'bench-results/bench.json';
 const budget = quick ? 0.2 : 1.5;
-const GROUPS = ['matmul', 'elementwise', 'optimizer', 'training', 'memory', 'workers', 'compare'];
+const GROUPS = ['matmul', 'elementwise', 'optimizer', 'training', 'memory', 'workers', 'nats', 'compare'];
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : null;
 const unknown = only?.filter((g) => !GROUPS.includes(g)) ?? [];
@@ -53,6 +54,13 @@ if (workerRuns)
     workerRuns.rows,
   );
 
+const nats = runs('nats') ? await benchNats(quick) : null;
+if (nats) {
+  printTable("NATS on loopback: raw publish/subscribe and dtrain's block-result exchange, one sender", nats.exchange);
+  printTable('1 thread + 1 node (each pinned to its own core) against 2 threads, batch 128 in 8 shards', nats.pairs);
+  printTable('node processes feeding one coordinator (1 thread), MLP batch 128 in 8 shards', nats.scaling);
+}
+
 const comparison = runs('compare') ? await compareTrainers(quick ? 2 : 10) : null;
 if (comparison)
   printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);
@@ -69,6 +77,7 @@ writeJson(outPath, {
   training,
   memory,
   workers,
+  nats,
   comparison: comparison?.results ?? null,
 });
 process.stdout.write(`\nwrote ${outPath}\n`);

@@ -1,7 +1,7 @@
 // Data-parallel throughput (samples/s) of the reference models on 1, 2 and 8 worker threads: the
 // real `train` loop of the coordinator (shards, fixed-tree gradient sum, Adam, BatchNorm sync) on
 // 28x28 images written as IDX files (Fashion-MNIST where installed), timed after a warm-up.
-import { DEFAULT_CONFIG, resolveConfig, train, TrainingInterruptedError } from '@dtrain/coordinator';
+import { DEFAULT_CONFIG, resolveConfig, train, TrainingInterruptedError, type TrainOptions } from '@dtrain/coordinator';
 import { data } from '@dtrain/core';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ const FASHION_MNIST = DEFAULT_CONFIG.dataDir;
  * learnable set: on labels unrelated to the pixels the model collapses, and its speed then measures
  * the collapse, not training).
  */
-async function benchImages(samples: number): Promise<{ dir: string; source: string }> {
+export async function benchImages(samples: number): Promise<{ dir: string; source: string }> {
   const dir = mkdtempSync(join(tmpdir(), 'dtrain-bench-'));
   const installed =
     existsSync(join(FASHION_MNIST, 'train-images-idx3-ubyte.gz')) ||
@@ -53,13 +53,18 @@ async function benchImages(samples: number): Promise<{ dir: string; source: stri
  * thread's engine compiles the hot code as it runs, in the threads' own time, and the heaps grow
  * through full collections), and a run of minutes spends nearly all its time past them.
  */
-interface TimingWindow {
+export interface TimingWindow {
   warmupSeconds: number;
   warmupSteps: number;
   measureSeconds: number;
 }
 
-async function samplesPerSecond(
+export async function samplesPerSecond(...args: Parameters<typeof timedRun>): Promise<number> {
+  return (await timedRun(...args)).samplesPerSec;
+}
+
+/** samplesPerSecond, with the steps the window measured (from, to]. */
+export async function timedRun(
   model: string,
   dir: string,
   workers: number,
@@ -67,7 +72,9 @@ async function samplesPerSecond(
   shards: number,
   syncBn: boolean,
   window: TimingWindow,
-): Promise<number> {
+  extra: Pick<TrainOptions, 'nodes'> = {},
+  out: string | null = null,
+): Promise<{ samplesPerSec: number; from: number; to: number }> {
   const { warmupSeconds, warmupSteps, measureSeconds } = window;
   const config = resolveConfig({
     model,
@@ -79,13 +86,14 @@ async function samplesPerSecond(
     epochs: 1000,
     optimizer: 'adam',
     lr: 1e-3,
-    out: null,
+    out,
   });
   const stop = new AbortController();
   const started = performance.now();
   const marks: { from?: { step: number; at: number }; to?: { step: number; at: number } } = {};
   try {
     await train(config, {
+      ...extra,
       signal: stop.signal,
       events: {
         onStep: (r) => {
@@ -104,7 +112,11 @@ async function samplesPerSecond(
   }
   const { from, to } = marks;
   if (from === undefined || to === undefined) throw new Error(`bench: the ${model} run ended before it was measured`);
-  return ((to.step - from.step) * batchSize) / ((to.at - from.at) / 1000);
+  return {
+    samplesPerSec: ((to.step - from.step) * batchSize) / ((to.at - from.at) / 1000),
+    from: from.step,
+    to: to.step,
+  };
 }
 
 export async function benchWorkers(quick: boolean): Promise<{ rows: Row[]; source: string }> {

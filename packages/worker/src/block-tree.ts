@@ -130,3 +130,13 @@ export function blockTreeReduceInto(
     for (let i = 0; i < n; i++) out[start + i] = sum[i] / divisor;
   }
 }
+
+/**
+ * The size every block has where the blocks are [0, c), [c, 2c), ... in order (the sums then sit
+ * every c-th slot, and the plain tree over those slots finishes the tree), else null.
+ */
+export function uniformBlockSize(blocks: readonly BlockPlace[]): number | null {
+  const c = blocks[0]?.count;
+  if (c === undefined) return null;
+  return blocks.every((b, i) => b.count === c && b.first === i * c) ? c : null;
+}

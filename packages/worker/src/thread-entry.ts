@@ -2,7 +2,7 @@
 // run's shared setup (piscina's workerData).
 import { useKernelMemory } from '@dtrain/core';
 import { workerData } from 'piscina';
-import { blockScratchFloats, blockTreeReduceInto, type BlockPlace } from './block-tree.js';
+import { blockScratchFloats, blockTreeReduceInto, type BlockPlace, uniformBlockSize } from './block-tree.js';
 import { regionView, type RunSetup, type StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
@@ -77,12 +77,23 @@ function sumAndStep(
   const { grads, reduced, scratch } = reduction;
   const optimizer = sharedOptimizer(setup, runner);
   const batchSize = setup.shards * setup.shardSize;
-  if (blocks !== undefined) {
-    blockTreeReduceInto(grads, paramSize, blocks, setup.shards, start, end, batchSize, reduced, reduction.blockScratch);
+  // Blocks (or the groups' slots, every shardGroup-th) of one size hold the subtrees: the plain tree
+  // over their slots completes it; blocks of mixed sizes take the general tree.
+  const size = blocks === undefined ? setup.shardGroup : uniformBlockSize(blocks);
+  if (size !== null) {
+    treeReduceInto(grads, Math.ceil(setup.shards / size), size * paramSize, start, end, batchSize, reduced, scratch);
   } else {
-    // The groups' slots (every shardGroup-th) hold the subtrees; the tree over them completes it.
-    const groups = Math.ceil(setup.shards / setup.shardGroup);
-    treeReduceInto(grads, groups, setup.shardGroup * paramSize, start, end, batchSize, reduced, scratch);
+    blockTreeReduceInto(
+      grads,
+      paramSize,
+      blocks!,
+      setup.shards,
+      start,
+      end,
+      batchSize,
+      reduced,
+      reduction.blockScratch,
+    );
   }
   if (!apply) return;
   if (start === 0 && setup.fault?.during === 'update') {

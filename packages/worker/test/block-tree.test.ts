@@ -5,6 +5,7 @@ import {
   blockTreeReduceInto,
   finishBlockTree,
   isAlignedBlock,
+  uniformBlockSize,
 } from '../src/block-tree.js';
 import { treeReduce } from '../src/reduce.js';
 
@@ -116,5 +117,16 @@ describe("blockTreeReduceInto: the tree from block sums held in their first shar
         { first: 4, count: 4 },
       ]),
     ).toThrow(/shard 4 is in two blocks/);
+  });
+});
+
+describe('uniformBlockSize', () => {
+  it('is the common size of blocks laid end to end from shard 0, else null', () => {
+    const b = (first: number, count: number) => ({ first, count });
+    expect(uniformBlockSize([b(0, 4), b(4, 4)])).toBe(4);
+    expect(uniformBlockSize([b(0, 4), b(4, 4), b(8, 4)])).toBe(4);
+    expect(uniformBlockSize([b(0, 2), b(2, 2), b(4, 4)])).toBe(null);
+    expect(uniformBlockSize([b(4, 4), b(0, 4)])).toBe(null);
+    expect(uniformBlockSize([])).toBe(null);
   });
 });

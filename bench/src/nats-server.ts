@@ -1,6 +1,6 @@
-// A real nats-server for tests: Debian's binary on a free loopback port, with a config written for
-// the test (max_payload, auth), started and stopped by the test. Its absence is a failure that says
-// how to get it, never a skip.
+// A real nats-server for tests and benchmarks: Debian's binary on a free loopback port, with a
+// config written for the occasion (max_payload, auth), started and stopped by its user. Its absence
+// is a failure that says how to get it, never a skip.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
