@@ -257,8 +257,8 @@ describe('dtrain launch', () => {
       'a model larger than the run can hold',
       ['--model', huge],
       new RegExp(
-        'model: 70,254,851 parameters need [\\d.]+ GiB of kernel memory with adam and 8 shards; ' +
-          "a run's kernel memory holds at most 2.00 GiB",
+        'model: 70,254,851 parameters need 1.83 GiB of kernel memory for their two generations and the ' +
+          'optimizer state with adam; a run keeps at most 1.50 GiB there \\(of its 2.00 GiB\\), about 57 million',
       ),
     ],
     [

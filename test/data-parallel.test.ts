@@ -105,6 +105,12 @@ describe('data-parallel training on worker threads', () => {
     expect(checkpointBytes(other.checkpoint!)).not.toBe(checkpointBytes(few[0].checkpoint!));
   });
 
+  it('gradient slots kept beside the kernel memory (large models) give the same bytes', async () => {
+    const inside = await train(config({ workers: 2 }), { stopAfterSteps: 5 });
+    const outside = await train(config({ workers: 2 }), { stopAfterSteps: 5, gradientsInKernelMemory: false });
+    expect(checkpointBytes(outside.checkpoint!)).toBe(checkpointBytes(inside.checkpoint!));
+  });
+
   it('a resumed run ends with the same bytes as one never stopped', async () => {
     const full = await train(config({ workers: 2, epochs: 2 }));
     const first = await train(config({ workers: 2, epochs: 2 }), { stopAfterSteps: 57 });

@@ -28,20 +28,40 @@ export class ExplosionWatch {
 
 /** The most a run's kernel memory (one WebAssembly memory) holds. */
 const KERNEL_MEMORY_BYTES = 2 ** 31;
+/** What a run's own buffers may take of it: the rest is the threads' room to compute (arenas, temporaries). */
+const RUN_BUFFER_BYTES = 1.5 * 2 ** 30;
 
 /**
- * Refuse, before allocating, a model whose parameter copies do not fit: the run's kernel memory
- * holds both generations of the parameters and of the optimizer state, a gradient slot per shard and
- * the reduced gradient, and the process keeps the model besides.
+ * Where a run keeps its buffers: the parameters and optimizer state (both generations) and the mean
+ * gradient always in the kernel memory; the gradient slots (one per shard) there too when they fit,
+ * where the kernels write them in place, else in shared memory beside it, where each gradient is
+ * copied (a large model's arithmetic dwarfs the copy).
  */
-export function checkRunMemory(parameters: number, config: RunConfig): void {
+export interface MemoryPlan {
+  gradientsInKernelMemory: boolean;
+}
+
+/**
+ * The memory plan of a run, or a ConfigError before anything is allocated when the parameters and
+ * optimizer state alone do not fit the kernel memory, or everything does not fit the machine.
+ */
+export function planRunMemory(parameters: number, config: RunConfig): MemoryPlan {
   const slots = { sgd: config.momentum > 0 ? 1 : 0, adam: 2, adamw: 2 }[config.optimizer];
-  const bytes = 4 * parameters * (3 + 2 * slots + config.shards);
+  const state = 4 * parameters * (3 + 2 * slots);
+  const gradients = 4 * parameters * config.shards;
   const gib = (n: number) => `${(n / 2 ** 30).toFixed(2)} GiB`;
-  const what =
-    `model: ${parameters.toLocaleString('en-US')} parameters need ${gib(bytes)} of kernel memory ` +
-    `with ${config.optimizer} and ${config.shards} shards`;
-  if (bytes > KERNEL_MEMORY_BYTES)
-    throw new ConfigError(`${what}; a run's kernel memory holds at most ${gib(KERNEL_MEMORY_BYTES)}`);
-  if (bytes > totalmem()) throw new ConfigError(`${what}; this machine has ${gib(totalmem())}`);
+  const what = (bytes: number, of: string) =>
+    `model: ${parameters.toLocaleString('en-US')} parameters need ${gib(bytes)} ${of} with ${config.optimizer}`;
+  if (state > RUN_BUFFER_BYTES) {
+    throw new ConfigError(
+      `${what(state, 'of kernel memory for their two generations and the optimizer state')}; a run keeps at ` +
+        `most ${gib(RUN_BUFFER_BYTES)} there (of its ${gib(KERNEL_MEMORY_BYTES)}), about ` +
+        `${Math.floor(RUN_BUFFER_BYTES / (4 * (3 + 2 * slots)) / 1e6)} million parameters with ${config.optimizer}`,
+    );
+  }
+  if (state + gradients > totalmem())
+    throw new ConfigError(
+      `${what(state + gradients, `with ${config.shards} shards`)}; this machine has ${gib(totalmem())}`,
+    );
+  return { gradientsInKernelMemory: state + gradients <= RUN_BUFFER_BYTES };
 }

@@ -1,10 +1,11 @@
 // The step engine of one machine: worker threads that compute in one shared kernel memory (the
 // parameters in two generations, the optimizer state, gradient slots, per-step buffers in a ring).
-import { createKernelMemory, kernelMemoryView, type nn, type optim, reserveInKernelMemory } from '@dtrain/core';
+import { createKernelMemory, type nn, type optim, reserveInKernelMemory } from '@dtrain/core';
 import {
   type BlockPlace,
   type FlatState,
   generationOf,
+  gradientSlots,
   GroupBarrier,
   type MemoryRegion,
   type ModelSpec,
@@ -51,6 +52,8 @@ export interface ThreadEngineSpec {
    * the blocks they are given and then the sum, and the run evaluates.
    */
   withNodes?: boolean;
+  /** Whether the gradient slots fit the kernel memory (else they go beside it; see planRunMemory). */
+  gradientsInKernelMemory?: boolean;
   fault?: TrainOptions['fault'];
   onWarning(message: string): void;
 }
@@ -107,7 +110,7 @@ export class ThreadEngine implements StepEngine {
       batch: this.batch.buffer as SharedArrayBuffer,
       state: region(flat.paramSize),
       optimizer: optimizerSetup,
-      grads: region(shards * flat.paramSize),
+      grads: s.gradientsInKernelMemory === false ? region(0) : region(shards * flat.paramSize),
       reduced: region(flat.paramSize),
       memory,
       stats: this.stats.buffer as SharedArrayBuffer,
@@ -130,6 +133,7 @@ export class ThreadEngine implements StepEngine {
       setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, STEP_RING);
     }
     this.threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, STEP_RING);
+    if (s.gradientsInKernelMemory === false) setup.gradsBuffer = shared(shards * flat.paramSize, 'i32');
     if (s.fault !== undefined) {
       const armed = new Int32Array(shared(1, 'i32'));
       armed[0] = 1;
@@ -149,7 +153,7 @@ export class ThreadEngine implements StepEngine {
     this.generations = new SharedOptimizer(setup, flat.paramSize);
     this.views = new GenerationViews(this.generations, flat, optimizer);
     this.views.placeAt(generationOf(s.startStep));
-    this.grads = kernelMemoryView(memory, setup.grads.byteOffset, setup.grads.length);
+    this.grads = gradientSlots(setup);
   }
 
   // A step shared with remote nodes (withNodes): its parameters go out, blocks are computed here and

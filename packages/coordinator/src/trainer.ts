@@ -4,7 +4,7 @@ import { data, DtrainError, manualSeed, nn } from '@dtrain/core';
 import { buildModel, FlatState, parameterCount, ringSlot, STEP_RING, WAKE_EVERY, type ModelSpec } from '@dtrain/worker';
 import { syncBatchNorm } from './batchnorm-sync.js';
 import { restoreRun, type CheckpointMeta, type EpochTotals } from './checkpoints.js';
-import { checkRunMemory, ExplosionWatch } from './run-checks.js';
+import { ExplosionWatch, planRunMemory } from './run-checks.js';
 import { RunOutput } from './run-output.js';
 import { ConfigError, type RunConfig } from './config.js';
 import { loadRunData, trainingDigest, type RunData } from './datasets.js';
@@ -92,6 +92,8 @@ export interface TrainOptions {
   signal?: AbortSignal;
   /** Cores to run on at once (default: all the machine has); more threads than this take turns. */
   cores?: number;
+  /** Test-only: where the gradient slots go (default: where planRunMemory puts them). */
+  gradientsInKernelMemory?: boolean;
   /** Share the steps with remote nodes over NATS (`dtrain launch --nats URL --remote N`). */
   nodes?: NodesOptions;
 }
@@ -114,7 +116,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
   const events = options.events ?? {};
   const runData: RunData = await loadRunData(config.dataset, config.dataDir, config.seed);
   const spec = resolveModelSpec(config.model, runData.sampleShape, runData.classes);
-  checkRunMemory(parameterCount(spec), config);
+  const memoryPlan = planRunMemory(parameterCount(spec), config);
   manualSeed(config.seed);
   const model = buildModel(spec);
   const flat = new FlatState(model);
@@ -177,6 +179,7 @@ export async function train(config: RunConfig, options: TrainOptions = {}): Prom
       startStep,
       cores: options.cores,
       withNodes: options.nodes !== undefined,
+      gradientsInKernelMemory: options.gradientsInKernelMemory ?? memoryPlan.gradientsInKernelMemory,
       fault: options.fault,
       onWarning: (message) => events.onWarning?.(message),
     });

@@ -18,7 +18,7 @@ export { DTRAIN_VERSION } from './version.js';
 export { threadEntryPath } from './entry-path.js';
 export { EVAL_CHUNK, evaluateSplit, type Evaluation, type SplitArrays } from './evaluation.js';
 export { ThreadEvaluation, type EvaluationSetup } from './thread-evaluation.js';
-export { regionView, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
+export { gradientSlots, regionView, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
 export { ShardRecordLayout, StepRecords, type ShardBatchStats } from './shard-records.js';
 export { generationOf, ringSlot, STEP_RING, WAKE_EVERY } from './pipeline.js';
 export { ShardRunner } from './shard-runner.js';

@@ -56,6 +56,11 @@ export interface RunSetup {
   /** One gradient sum per shard, or per shard group in its first shard's slot (float32 [gradSlots * paramSize]). */
   grads: MemoryRegion;
   /**
+   * The slots in a SharedArrayBuffer outside the kernel memory instead (grads then unused): for models
+   * whose slots would leave the kernels too little room (the kernels then copy each gradient out).
+   */
+  gradsBuffer?: SharedArrayBuffer;
+  /**
    * Slots in grads (default: shards): shard s's sum goes in slot s % gradSlots. A node, which computes one aligned
    * block of shards at a time, holds only that block's slots.
    */
@@ -94,6 +99,11 @@ export interface RunSetup {
   };
 }
 
+/** The gradient slots, wherever they are (see RunSetup.gradsBuffer). */
+export function gradientSlots(setup: Pick<RunSetup, 'memory' | 'grads' | 'gradsBuffer'>): Float32Array {
+  return setup.gradsBuffer === undefined ? regionView(setup, setup.grads) : new Float32Array(setup.gradsBuffer);
+}
+
 /** What a ShardRunner computes from: a thread's RunSetup, or the like a node makes for itself. */
 export type ShardRunnerSetup = Pick<
   RunSetup,
@@ -107,6 +117,7 @@ export type ShardRunnerSetup = Pick<
   | 'labels'
   | 'batch'
   | 'grads'
+  | 'gradsBuffer'
   | 'gradSlots'
   | 'stats'
   | 'memory'

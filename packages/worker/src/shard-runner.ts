@@ -29,7 +29,7 @@ import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
 import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
-import { regionView, type ShardRunnerSetup } from './protocol.js';
+import { gradientSlots, type ShardRunnerSetup } from './protocol.js';
 import { ShardRecordLayout } from './shard-records.js';
 import {
   type BatchNormSegments,
@@ -106,7 +106,7 @@ export class ShardRunner {
     this.inputs = new Float32Array(setup.inputs);
     this.labels = new Int32Array(setup.labels);
     this.batch = new Int32Array(setup.batch);
-    this.grads = regionView(setup, setup.grads);
+    this.grads = gradientSlots(setup);
     this.stats = new Float64Array(setup.stats);
     // The samples go straight into the kernel memory, where the first layer's kernels read them in place.
     const xLength = setup.shardGroup * setup.shardSize * this.sampleSize;

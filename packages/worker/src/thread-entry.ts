@@ -3,7 +3,7 @@
 import { useKernelMemory } from '@dtrain/core';
 import { workerData } from 'piscina';
 import { blockScratchFloats, blockTreeReduceInto, type BlockPlace, uniformBlockSize } from './block-tree.js';
-import { regionView, type RunSetup, type StepTask } from './protocol.js';
+import { gradientSlots, regionView, type RunSetup, type StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardRunner } from './shard-runner.js';
 import { SharedOptimizer } from './shared-optimizer.js';
@@ -69,7 +69,7 @@ function sumAndStep(
 ): void {
   const { paramSize } = runner.flat;
   reduction ??= {
-    grads: regionView(setup, setup.grads),
+    grads: gradientSlots(setup),
     reduced: regionView(setup, setup.reduced),
     scratch: new Float32Array(reduceScratchFloats(setup.shards)),
     blockScratch: new Float32Array(blockScratchFloats(setup.shards)),
