@@ -7,7 +7,7 @@ import { Worker } from 'node:worker_threads';
 import { describe, expect, it } from 'vitest';
 
 /** The built StepWork, for a real second thread (threads run JavaScript only). */
-const builtStepWork = fileURLToPath(new URL('../packages/worker/dist/step-work.js', import.meta.url));
+const builtStepWork = fileURLToPath(new URL('../packages/worker/dist/threads/step-work.js', import.meta.url));
 
 describe('StepWork', () => {
   it('runs authorized steps with claim counters per step, and counts a step complete at its last barrier', async () => {

@@ -116,7 +116,7 @@ function computeStep(spec: ModelSpec, batchSize: number, shards: number, sync: b
     work: StepWork.allocate().buffer,
     ...(sync ? { syncBn: { exchange: new SharedArrayBuffer(8 * layout.size), barrier: barrier.buffer } } : {}),
   };
-  const runner = new ShardRunner(setup);
+  const runner = new ShardRunner(setup, sync ? barrier : undefined);
   runner.useParams(state.subarray(0, flat.paramSize));
   if (sync) runner.runLockstep(0, 0, shards, 1, () => {});
   else for (let s = 0; s < shards; s++) runner.runShard(0, s);

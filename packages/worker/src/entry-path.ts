@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
  * loads these sources directly, it is taken from the package's build output (worker threads run
  * JavaScript only).
  */
-export function threadEntryPath(entry = 'thread-entry'): string {
+export function threadEntryPath(entry = 'threads/thread-entry'): string {
   const fromSources = import.meta.url.endsWith('.ts');
   return fileURLToPath(new URL(fromSources ? `../dist/${entry}.js` : `./${entry}.js`, import.meta.url));
 }

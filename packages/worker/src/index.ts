@@ -1,5 +1,6 @@
-// @dtrain/worker: computes gradients for the shards of a batch it is given, on a worker thread
-// (thread-entry.ts, run by piscina) or, later, as a remote node.
+// @dtrain/worker: computes gradients for the shards of a batch it is given. The computation works on
+// plain arrays (this folder); threads/ holds the threads' shared-memory machinery, node/, nats/ and
+// wire/ the remote node and its transport.
 import { float32Kernels, getBackend } from '@dtrain/core';
 
 export {
@@ -17,17 +18,18 @@ export { FlatState } from './flat-state.js';
 export { DTRAIN_VERSION } from './version.js';
 export { threadEntryPath } from './entry-path.js';
 export { EVAL_CHUNK, evaluateSplit, type Evaluation, type SplitArrays } from './evaluation.js';
-export { ThreadEvaluation, type EvaluationSetup } from './thread-evaluation.js';
-export { gradientSlots, regionView, type MemoryRegion, type RunSetup, type StepTask } from './protocol.js';
+export { ThreadEvaluation, type EvaluationSetup } from './threads/thread-evaluation.js';
+export { gradientSlots, regionView, type MemoryRegion, type ShardRunnerSetup } from './shard-setup.js';
+export { type RunSetup, type StepTask } from './threads/protocol.js';
 export { ShardRecordLayout, StepRecords, type ShardBatchStats } from './shard-records.js';
 export { generationOf, ringSlot, STEP_RING, WAKE_EVERY } from './pipeline.js';
 export { ShardRunner } from './shard-runner.js';
 export { reduceScratchFloats, treeReduce, treeReduceInto } from './reduce.js';
 export { combineShardStats } from './batchnorm-stats.js';
-export { GroupBarrier, spinUntil, StepAbortedError } from './group-barrier.js';
-export { StepWork } from './step-work.js';
+export { GroupBarrier, spinUntil, StepAbortedError } from './threads/group-barrier.js';
+export { StepWork } from './threads/step-work.js';
 export { batchableHeadStart, shardGroupSize, shardsBatchable } from './shard-groups.js';
-export { SharedOptimizer, type OptimizerSetup } from './shared-optimizer.js';
+export { SharedOptimizer, type OptimizerSetup } from './threads/shared-optimizer.js';
 export { segmentAtBatchNorms, SyncBatchNormError, SyncExchangeLayout } from './sync-batchnorm.js';
 
 export interface WorkerInfo {

@@ -27,9 +27,8 @@ import { evaluateChunk, type SplitArrays } from './evaluation.js';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
-import { GroupBarrier } from './group-barrier.js';
 import { buildModel } from './model-spec.js';
-import { gradientSlots, type ShardRunnerSetup } from './protocol.js';
+import { gradientSlots, type ShardRunnerSetup } from './shard-setup.js';
 import { ShardRecordLayout } from './shard-records.js';
 import {
   type BatchNormSegments,
@@ -64,7 +63,13 @@ interface SyncState {
   affine: { weight: Tensor; bias: Tensor }[];
   layout: SyncExchangeLayout;
   exchange: Float64Array;
-  barrier: GroupBarrier;
+  barrier: LockstepBarrier;
+}
+
+/** Where the groups of a synchronized-BatchNorm step meet after each BatchNorm layer (the threads' GroupBarrier). */
+export interface LockstepBarrier {
+  /** Arrive at meeting point `point` and wait until all `groups` groups have. */
+  arriveAndWait(point: number, groups: number): void;
 }
 
 export class ShardRunner {
@@ -92,7 +97,11 @@ export class ShardRunner {
   /** The shared parameters the model's parameters are views of, once useParams has run. */
   private params: Float32Array | null = null;
 
-  constructor(private readonly setup: ShardRunnerSetup) {
+  /** `barrier`: where synchronized BatchNorm's groups meet (required with setup.syncBn). */
+  constructor(
+    private readonly setup: ShardRunnerSetup,
+    barrier?: LockstepBarrier,
+  ) {
     this.model = buildModel(setup.spec);
     this.flat = new FlatState(this.model);
     this.batchNorms = this.model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
@@ -114,6 +123,7 @@ export class ShardRunner {
     this.split = setup.shardGroup > 1 ? splitAtHead(this.model, this.flat, setup.shardGroup) : null;
     this.y = new Int32Array(setup.shardGroup * setup.shardSize);
     if (setup.syncBn !== undefined) {
+      if (barrier === undefined) throw new Error('ShardRunner: synchronized BatchNorm needs a barrier');
       const segments = segmentAtBatchNorms(this.model);
       this.sync = {
         segments,
@@ -127,7 +137,7 @@ export class ShardRunner {
           setup.shards,
         ),
         exchange: new Float64Array(setup.syncBn.exchange),
-        barrier: new GroupBarrier(setup.syncBn.barrier),
+        barrier,
       };
     }
   }

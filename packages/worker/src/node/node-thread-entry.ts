@@ -2,7 +2,7 @@
 // is given, with the parameters and samples the node's main thread placed in shared memory.
 import { useKernelMemory } from '@dtrain/core';
 import { workerData } from 'piscina';
-import { regionView, type MemoryRegion, type ShardRunnerSetup } from '../protocol.js';
+import { regionView, type MemoryRegion, type ShardRunnerSetup } from '../shard-setup.js';
 import { ShardRunner } from '../shard-runner.js';
 
 export interface NodeThreadSetup {

@@ -1,8 +1,9 @@
 // The optimizer step taken by the threads themselves, each over the ranges of the gradient it has
 // just summed: no thread waits while one steps all parameters.
-import { generationOf, ringSlot } from './pipeline.js';
+import { generationOf, ringSlot } from '../pipeline.js';
 import { optim, type Storage } from '@dtrain/core';
-import { type MemoryRegion, regionView, type RunSetup } from './protocol.js';
+import { type MemoryRegion, regionView } from '../shard-setup.js';
+import type { RunSetup } from './protocol.js';
 
 // Parameters and optimizer state are kept in two generations: step s reads generation s % 2 and
 // writes the other, so a step that fails halfway through its update runs again from the same

@@ -2,10 +2,12 @@
 // run's shared setup (piscina's workerData).
 import { useKernelMemory } from '@dtrain/core';
 import { workerData } from 'piscina';
-import { blockScratchFloats, blockTreeReduceInto, type BlockPlace, uniformBlockSize } from './block-tree.js';
-import { gradientSlots, regionView, type RunSetup, type StepTask } from './protocol.js';
-import { reduceScratchFloats, treeReduceInto } from './reduce.js';
-import { ShardRunner } from './shard-runner.js';
+import { blockScratchFloats, blockTreeReduceInto, type BlockPlace, uniformBlockSize } from '../block-tree.js';
+import { gradientSlots, regionView } from '../shard-setup.js';
+import type { RunSetup, StepTask } from './protocol.js';
+import { reduceScratchFloats, treeReduceInto } from '../reduce.js';
+import { ShardRunner } from '../shard-runner.js';
+import { GroupBarrier } from './group-barrier.js';
 import { SharedOptimizer } from './shared-optimizer.js';
 import { StepWork, SUM_CHUNK } from './step-work.js';
 import { ThreadEvaluation } from './thread-evaluation.js';
@@ -121,7 +123,7 @@ export default function runStepTask(task: StepTask): number {
     // This thread's kernels compute in the run's memory, where the parameters, optimizer state and
     // gradient slots are: they take those in place.
     useKernelMemory(setup.memory);
-    runner = new ShardRunner(setup);
+    runner = new ShardRunner(setup, setup.syncBn === undefined ? undefined : new GroupBarrier(setup.syncBn.barrier));
   }
   if (task.phase === 'reduce') {
     const loss = runner.records.step(new Float64Array(setup.stats), task.step).lossSum();

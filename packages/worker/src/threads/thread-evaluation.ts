@@ -2,8 +2,8 @@
 // evaluation took a core from a computing thread for milliseconds, and the other thread waited for
 // it at the next barrier.
 import { StepAbortedError } from './group-barrier.js';
-import type { FlatState } from './flat-state.js';
-import { EVAL_RECORD, evalChunks, foldEvaluation, type Evaluation, type SplitArrays } from './evaluation.js';
+import type { FlatState } from '../flat-state.js';
+import { EVAL_RECORD, evalChunks, foldEvaluation, type Evaluation, type SplitArrays } from '../evaluation.js';
 
 // Instead, in the step after an epoch's end (which reads the parameters that epoch ended with, and
 // writes the other generation), the threads that have computed its shard groups claim and evaluate
