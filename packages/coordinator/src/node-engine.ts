@@ -6,6 +6,7 @@ import type { BlockPlace, FlatState, StepRecords } from '@dtrain/worker';
 import { planBlocks } from './block-plan.js';
 import type { BlockResultMessage, NodeHub, Peer } from './node-hub.js';
 import type { RunData } from './datasets.js';
+import { SampleCodes } from './sample-codes.js';
 import type { StepEngine, StepPlan } from './step-engine.js';
 import type { ThreadEngine } from './thread-engine.js';
 
@@ -65,6 +66,8 @@ export class NodeEngine implements StepEngine {
   private underWay: StepUnderWay | null = null;
   private roundTripMs: number | null = null;
   private readonly peersOf = new Map<number, StepPeers>();
+  /** The training inputs as bytes, where they take at most 256 values (images travel as uint8). */
+  private readonly codes: SampleCodes | null;
 
   constructor(private readonly s: NodeEngineSpec) {
     this.threads = s.threads;
@@ -72,6 +75,7 @@ export class NodeEngine implements StepEngine {
     this.shardGroup = s.threads.shardGroup;
     this.hub.onResult = (r) => this.accept(r);
     this.hub.onLost = (peer) => this.rescueBlocksOf(peer);
+    this.codes = SampleCodes.of(s.runData.train.inputs);
   }
 
   plan(step: number, plan: StepPlan): void {
@@ -156,12 +160,14 @@ export class NodeEngine implements StepEngine {
     for (const b of blocks)
       for (let r = b.first * shardSize; r < Math.min(shards, b.first + b.count) * shardSize; r++) rows.push(batch[r]);
     const labels = new Int32Array(rows.length);
-    const inputs = new Float32Array(rows.length * sampleSize);
+    const source = this.codes?.codes ?? runData.train.inputs;
+    const inputs =
+      this.codes === null ? new Float32Array(rows.length * sampleSize) : new Uint8Array(rows.length * sampleSize);
     rows.forEach((sample, i) => {
       labels[i] = runData.train.labels[sample];
-      inputs.set(runData.train.inputs.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
+      inputs.set(source.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
     });
-    this.hub.sendWork(peer, step, blocks, labels, inputs);
+    this.hub.sendWork(peer, step, blocks, labels, inputs, this.codes?.table ?? new Float32Array(0));
   }
 
   /** A node's block result: placed in its slot (or kept, for a probe), if it is still wanted. */

@@ -224,10 +224,20 @@ export class NodeHub {
     this.link.send(this.subjects.params, 'parameters', step, payload);
   }
 
-  /** Send a node its blocks of `step` and the rows of the batch they cover. */
-  sendWork(peer: Peer, step: number, blocks: readonly BlockPlace[], labels: Int32Array, inputs: Float32Array): void {
+  /**
+   * Send a node its blocks of `step` and the rows of the batch they cover: their inputs as float32,
+   * or as one-byte codes of `table`'s values.
+   */
+  sendWork(
+    peer: Peer,
+    step: number,
+    blocks: readonly BlockPlace[],
+    labels: Int32Array,
+    inputs: Float32Array | Uint8Array,
+    table: Float32Array,
+  ): void {
     const pairs = Int32Array.from(blocks.flatMap((b) => [b.first, b.count]));
-    this.link.send(this.subjects.node(peer.key), 'samples', step, packSections([pairs, labels, inputs]));
+    this.link.send(this.subjects.node(peer.key), 'samples', step, packSections([pairs, labels, inputs, table]));
   }
 
   /** Tell a node it is out of the job for now (it may join again). */

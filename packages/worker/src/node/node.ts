@@ -82,6 +82,17 @@ function nextOffer(nc: NatsConnection, signal?: AbortSignal): Promise<JobId | nu
   });
 }
 
+/** Inputs sent as one-byte codes of `table`'s values, as float32 (null if a code is past the table). */
+function decode(codes: Uint8Array, table: Float32Array): Float32Array | null {
+  const out = new Float32Array(codes.length);
+  for (let i = 0; i < codes.length; i++) {
+    const code = codes[i];
+    if (code >= table.length) return null;
+    out[i] = table[code];
+  }
+  return out;
+}
+
 /** One step's work for this node: its blocks, and the rows of the batch they cover. */
 interface Work {
   step: number;
@@ -161,11 +172,13 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
     };
 
     const onWork = (m: Received) => {
-      const sections = unpackSections(m.payload, 3);
+      const sections = unpackSections(m.payload, 4);
       if (!Array.isArray(sections)) return o.log(`node ${o.name}: bad work message (${sections.detail})`);
       const pairs = sectionAs(sections[0], Int32Array);
       const labels = sectionAs(sections[1], Int32Array);
-      const inputs = sectionAs(sections[2], Float32Array);
+      const table = sectionAs(sections[3], Float32Array);
+      const inputs =
+        table === null || table.length === 0 ? sectionAs(sections[2], Float32Array) : decode(sections[2], table);
       if (pairs === null || labels === null || inputs === null || pairs.length % 2 !== 0)
         return o.log(
           `node ${o.name}: bad work message (sections of ${sections.map((x) => x.byteLength).join(', ')} bytes)`,
