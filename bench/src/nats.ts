@@ -76,7 +76,7 @@ async function exchangeThroughput(server: RunningNatsServer, floats: number, sec
     const until = performance.now() + seconds * 1000;
     let sent = 0;
     for (let step = 0; performance.now() < until; step++) {
-      node.send(subject, 'gradient', step, packSections([Int32Array.of(0, 4), records, sum]));
+      await node.send(subject, 'gradient', step, packSections([Int32Array.of(0, 4), records, sum]));
       if ((sent += floats * 4) >= 8 * MB) {
         sent = 0;
         await a.flush();

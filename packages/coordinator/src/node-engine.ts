@@ -4,7 +4,7 @@
 // first block is also computed here and must match to the bit (the probe), or the node is refused.
 import type { BlockPlace, FlatState, StepRecords } from '@dtrain/worker';
 import { planBlocks } from './block-plan.js';
-import type { BlockResultMessage, NodeHub, Peer } from './node-hub.js';
+import type { BlockResultMessage, NodeHub, NodeWork, Peer } from './node-hub.js';
 import type { RunData } from './datasets.js';
 import { SampleCodes } from './sample-codes.js';
 import type { StepEngine, StepPlan } from './step-engine.js';
@@ -91,15 +91,16 @@ export class NodeEngine implements StepEngine {
     const plan = planBlocks(this.s.shards, this.shardGroup, this.s.localThreads, peers);
     const local = [...plan.local];
     const pending = new Map<number, Pending>();
-    if (plan.remote.size > 0) this.hub.publishParams(step, this.threads.parameters(step));
+    const works: NodeWork[] = [];
     for (const [sender, blocks] of plan.remote) {
       const peer = this.hub.peers.get(sender)!;
-      this.sendWork(peer, step, blocks);
+      works.push(this.workOf(peer, step, blocks));
       for (const block of blocks) {
         pending.set(block.first, { block, peer, probe: !peer.verified, result: null });
         if (!peer.verified) local.push(block);
       }
     }
+    if (works.length > 0) this.hub.publishStep(step, this.threads.parameters(step), works);
     let wake = () => {};
     const arrived = new Promise<void>((resolve) => (wake = resolve));
     const underWay: StepUnderWay = { step, pending, rescued: [], rescue: [], wake };
@@ -132,15 +133,16 @@ export class NodeEngine implements StepEngine {
       if (p.result === null || p.probe) continue;
       (nodes[p.peer.name] ??= []).push([p.block.first, p.block.count]);
     }
-    const here = [
-      ...plan.local,
-      ...underWay.rescued,
-      ...[...pending.values()].filter((p) => p.probe).map((p) => p.block),
-    ];
+    // Blocks computed here: the threads' own, rescued ones and probes (a probe rescued is one block).
+    const here = new Map<number, BlockPlace>();
+    const probes = [...pending.values()].filter((p) => p.probe).map((p) => p.block);
+    for (const b of [...plan.local, ...underWay.rescued, ...probes]) here.set(b.first, b);
+    // Only an undisturbed step says how long a node may be busy (a late one would raise the limit itself).
+    if (underWay.rescued.length === 0) this.hub.noteStep(performance.now() - started);
     this.peersOf.clear();
     this.peersOf.set(step, {
       nodes,
-      local: here.map((b) => [b.first, b.count]),
+      local: [...here.values()].sort((a, b) => a.first - b.first).map((b) => [b.first, b.count]),
       bytesOut: this.hub.bytesSent - sentBefore,
       bytesIn: this.hub.bytesReceived - receivedBefore,
       ms: Math.round((performance.now() - started) * 100) / 100,
@@ -152,7 +154,8 @@ export class NodeEngine implements StepEngine {
     return this.peersOf.get(step);
   }
 
-  private sendWork(peer: Peer, step: number, blocks: readonly BlockPlace[]): void {
+  /** A node's blocks of `step` and the samples they cover (images as one byte per pixel). */
+  private workOf(peer: Peer, step: number, blocks: readonly BlockPlace[]): NodeWork {
     const { shards, shardSize, runData } = this.s;
     const batch = this.threads.batchOf(step);
     const sampleSize = runData.train.inputs.length / runData.train.samples;
@@ -167,7 +170,7 @@ export class NodeEngine implements StepEngine {
       labels[i] = runData.train.labels[sample];
       inputs.set(source.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
     });
-    this.hub.sendWork(peer, step, blocks, labels, inputs, this.codes?.table ?? new Float32Array(0));
+    return { peer, blocks, labels, inputs, table: this.codes?.table ?? new Float32Array(0) };
   }
 
   /** A node's block result: placed in its slot (or kept, for a probe), if it is still wanted. */

@@ -8,6 +8,7 @@ import {
   newJobId,
   OFFERS_SUBJECT,
   packSections,
+  SilenceLimit,
   sectionAs,
   unpackSections,
   WIRE_VERSION,
@@ -43,6 +44,15 @@ export interface Peer {
   late: number;
 }
 
+/** A node's work of one step (see NodeHub.publishStep). */
+export interface NodeWork {
+  peer: Peer;
+  blocks: readonly BlockPlace[];
+  labels: Int32Array;
+  inputs: Float32Array | Uint8Array;
+  table: Float32Array;
+}
+
 export interface BlockResultMessage {
   sender: number;
   step: number;
@@ -71,6 +81,9 @@ export class NodeHub {
   private readonly link: JobLink;
   private readonly subjects: ReturnType<typeof jobSubjects>;
   private nextSender = 1;
+  private readonly silence = new SilenceLimit(LOST_AFTER_BEATS * BEAT_MS, BEAT_MS);
+  /** Senders dropped or unknown, logged once each. */
+  private readonly strangers = new Set<number>();
   private readonly timer: NodeJS.Timeout;
   /** The last parameters published, to publish again when a node asks. */
   private lastParams: { step: number; payload: Uint8Array } | null = null;
@@ -88,7 +101,15 @@ export class NodeHub {
     const maxMessage = 64 + 16 * 4 + (description.shards * description.recordFloats * 8 + description.paramSize * 4);
     this.link = new JobLink(nc, this.job, 0, maxMessage + 4096, (line) => log(line));
     this.link.listen(this.subjects.join, (m) => this.onJoin(m));
-    this.link.listen(this.subjects.results, (m) => this.onResults(m));
+    // Every chunk of a node's counts as a sign of life: its heartbeats queue behind a large result.
+    this.link.listen(
+      this.subjects.results,
+      (m) => this.onResults(m),
+      (sender) => {
+        const peer = this.peers.get(sender);
+        if (peer !== undefined) peer.lastBeat = Date.now();
+      },
+    );
     this.timer = setInterval(() => this.beat(), BEAT_MS);
     this.beat();
   }
@@ -115,9 +136,11 @@ export class NodeHub {
       nodes: [...this.peers.keys()],
     });
     const now = Date.now();
+    const stalled = this.silence.tick(now);
     for (const peer of this.peers.values()) {
-      if (now - peer.lastBeat > LOST_AFTER_BEATS * BEAT_MS)
-        this.drop(peer, `no heartbeat for ${(LOST_AFTER_BEATS * BEAT_MS) / 1000} s`);
+      peer.lastBeat += stalled;
+      if (now - peer.lastBeat > this.silence.ms)
+        this.drop(peer, `no heartbeat for ${(this.silence.ms / 1000).toFixed(1)} s`);
     }
   }
 
@@ -167,7 +190,11 @@ export class NodeHub {
 
   private onResults(m: Received): void {
     const peer = this.peers.get(m.sender);
-    if (peer === undefined) return this.log(`dropped a message from unknown sender ${m.sender}`);
+    if (peer === undefined) {
+      if (!this.strangers.has(m.sender)) this.log(`dropped a message from unknown sender ${m.sender} (and any more)`);
+      this.strangers.add(m.sender);
+      return;
+    }
     peer.lastBeat = Date.now();
     const c = m.control;
     if (c?.t === 'leave') {
@@ -177,7 +204,7 @@ export class NodeHub {
     }
     if (c?.t === 'resend') {
       if (this.lastParams?.step === m.step)
-        this.link.send(this.subjects.params, 'parameters', m.step, this.lastParams.payload);
+        this.sending(this.link.send(this.subjects.params, 'parameters', m.step, this.lastParams.payload));
       return;
     }
     if (m.kind !== 'gradient') return;
@@ -218,26 +245,38 @@ export class NodeHub {
     this.onJoined = () => {};
   }
 
-  publishParams(step: number, params: Float32Array): void {
-    const payload = new Uint8Array(params.buffer, params.byteOffset, params.byteLength).slice();
-    this.lastParams = { step, payload };
-    this.link.send(this.subjects.params, 'parameters', step, payload);
+  /** A step took `ms`: nodes may stay silent for a few such (large transfers keep them busy). */
+  noteStep(ms: number): void {
+    this.silence.noteStep(ms);
   }
 
   /**
-   * Send a node its blocks of `step` and the rows of the batch they cover: their inputs as float32,
-   * or as one-byte codes of `table`'s values.
+   * Publish step `step`'s parameters (once, to every node), then each node's work: its blocks and
+   * the rows of the batch they cover, their inputs as float32 or as one-byte codes of `table`'s
+   * values. The work goes after the parameters, so a node given work has them or they were lost.
    */
-  sendWork(
-    peer: Peer,
-    step: number,
-    blocks: readonly BlockPlace[],
-    labels: Int32Array,
-    inputs: Float32Array | Uint8Array,
-    table: Float32Array,
-  ): void {
-    const pairs = Int32Array.from(blocks.flatMap((b) => [b.first, b.count]));
-    this.link.send(this.subjects.node(peer.key), 'samples', step, packSections([pairs, labels, inputs, table]));
+  publishStep(step: number, params: Float32Array, works: readonly NodeWork[]): void {
+    const payload = new Uint8Array(params.buffer, params.byteOffset, params.byteLength).slice();
+    this.lastParams = { step, payload };
+    const sent = (async () => {
+      await this.link.send(this.subjects.params, 'parameters', step, payload);
+      for (const { peer, blocks, labels, inputs, table } of works) {
+        const pairs = Int32Array.from(blocks.flatMap((b) => [b.first, b.count]));
+        const body = packSections([pairs, labels, inputs, table]);
+        await this.link.send(this.subjects.node(peer.key), 'samples', step, body);
+      }
+    })();
+    this.sending(sent);
+  }
+
+  /**
+   * A send under way: nobody waits for it (a message lost with the connection is made good by the
+   * deadlines and resend requests), but a failure is logged.
+   */
+  private sending(sent: Promise<void>): void {
+    sent.catch((error: unknown) =>
+      this.log(`a send failed: ${error instanceof Error ? error.message : String(error)}`),
+    );
   }
 
   /** Tell a node it is out of the job for now (it may join again). */

@@ -1,6 +1,7 @@
 // Checks that keep a run from failing late or silently: a model too large for the run's kernel memory
 // is refused before anything is allocated, and a loss that explodes without NaN gets a warning.
 import { totalmem } from 'node:os';
+import { RUN_BUFFER_BYTES } from '@dtrain/worker';
 import { ConfigError, type RunConfig } from './config.js';
 
 /**
@@ -28,8 +29,6 @@ export class ExplosionWatch {
 
 /** The most a run's kernel memory (one WebAssembly memory) holds. */
 const KERNEL_MEMORY_BYTES = 2 ** 31;
-/** What a run's own buffers may take of it: the rest is the threads' room to compute (arenas, temporaries). */
-const RUN_BUFFER_BYTES = 1.5 * 2 ** 30;
 
 /**
  * Where a run keeps its buffers: the parameters and optimizer state (both generations) and the mean

@@ -19,7 +19,13 @@ export { DTRAIN_VERSION } from './version.js';
 export { threadEntryPath } from './entry-path.js';
 export { EVAL_CHUNK, evaluateSplit, type Evaluation, type SplitArrays } from './evaluation.js';
 export { ThreadEvaluation, type EvaluationSetup } from './threads/thread-evaluation.js';
-export { gradientSlots, regionView, type MemoryRegion, type ShardRunnerSetup } from './shard-setup.js';
+export {
+  gradientSlots,
+  regionView,
+  RUN_BUFFER_BYTES,
+  type MemoryRegion,
+  type ShardRunnerSetup,
+} from './shard-setup.js';
 export { type RunSetup, type StepTask } from './threads/protocol.js';
 export { ShardRecordLayout, StepRecords, type ShardBatchStats } from './shard-records.js';
 export { generationOf, ringSlot, STEP_RING, WAKE_EVERY } from './pipeline.js';
@@ -90,5 +96,6 @@ export {
   type Welcome,
 } from './nats/job-protocol.js';
 export { JobLink, type Received } from './nats/job-link.js';
+export { SilenceLimit } from './nats/silence.js';
 export { BlockThreads, type BlockJob, type BlockResult } from './node/block-threads.js';
 export { NodeRefusedError, runNode, type NodeOptions } from './node/node.js';

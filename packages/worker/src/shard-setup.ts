@@ -3,6 +3,12 @@
 import { kernelMemoryView } from '@dtrain/core';
 import type { ModelSpec } from './model-spec.js';
 
+/**
+ * What a run's own buffers may take of its kernel memory (2 GiB at most): the rest is the threads'
+ * room to compute (arenas, temporaries).
+ */
+export const RUN_BUFFER_BYTES = 1.5 * 2 ** 30;
+
 /** A float32 array in the run's kernel memory (RunSetup.memory): where it starts, in bytes, and its length. */
 export interface MemoryRegion {
   byteOffset: number;

@@ -10,6 +10,8 @@ import { asControlRecord, type ControlRecord } from './job-protocol.js';
 
 /** Frames are kept at most this big, whatever larger max_payload the server allows. */
 const FRAME_BYTES = 4 << 20;
+/** Bytes a link publishes before it waits for the server to have taken them. */
+const WINDOW_BYTES = 16 << 20;
 
 export interface Received extends AssembledMessage {
   /** The control record, for a 'control' message. */
@@ -38,17 +40,34 @@ export class JobLink {
   /** Bytes published so far (every chunk's, prefix included). */
   bytesSent = 0;
   bytesReceived = 0;
+  private unflushed = 0;
 
-  send(subject: string, kind: FrameKind, step: number, payload: Uint8Array): void {
+  /**
+   * Publishes a message, in chunks; past every WINDOW_BYTES it waits for the server to have taken
+   * what went before (a flush round trip), so a large message never piles up unbounded in the
+   * client or the server. Resolves once every chunk is handed to the client.
+   */
+  async send(subject: string, kind: FrameKind, step: number, payload: Uint8Array): Promise<void> {
     const header = { kind, job: this.job, sender: this.sender, step, seq: this.seq++ };
     for (const frame of chunkMessage(header, payload, this.frameBytes)) {
       this.bytesSent += frame.length;
+      this.unflushed += frame.length;
       this.nc.publish(subject, frame);
+      if (this.unflushed >= WINDOW_BYTES) {
+        this.unflushed = 0;
+        await this.nc.flush();
+      }
     }
   }
 
+  /** A control record (small: one frame, sent at once). */
   sendControl(subject: string, step: number, record: ControlRecord): void {
-    this.send(subject, 'control', step, encodeControl(record as unknown as Record<string, unknown>));
+    const body = encodeControl(record as unknown as Record<string, unknown>);
+    const header = { kind: 'control' as const, job: this.job, sender: this.sender, step, seq: this.seq++ };
+    for (const frame of chunkMessage(header, body, this.frameBytes)) {
+      this.bytesSent += frame.length;
+      this.nc.publish(subject, frame);
+    }
   }
 
   /**
@@ -56,7 +75,7 @@ export class JobLink {
    * oversized frames, and control bodies that are not a known record, are dropped with a log line;
    * `onMessage` throwing is logged too, and never reaches NATS.
    */
-  listen(subject: string, onMessage: (message: Received) => void): void {
+  listen(subject: string, onMessage: (message: Received) => void, onFrame?: (sender: number) => void): void {
     const reassembler = new Reassembler();
     const drop = (why: string) => this.log(`dropped a message on ${subject}: ${why}`);
     const sub = this.nc.subscribe(subject, {
@@ -65,6 +84,7 @@ export class JobLink {
         this.bytesReceived += msg.data.length;
         const frame = decodeFrame(msg.data, this.job, this.maxMessageBytes);
         if (isRejection(frame)) return drop(`${frame.reason}: ${frame.detail}`);
+        onFrame?.(frame.sender);
         const whole = reassembler.accept(frame);
         if (whole === null) return;
         if ('reason' in whole) return drop(`${whole.reason}: ${whole.detail}`);

@@ -6,6 +6,7 @@ import { blockScratchFloats, blockTreeReduceInto } from '../block-tree.js';
 import { buildModel, type ModelSpec } from '../model-spec.js';
 import { FlatState } from '../flat-state.js';
 import { ShardRecordLayout } from '../shard-records.js';
+import { gradientSlots, RUN_BUFFER_BYTES } from '../shard-setup.js';
 import { shardGroupSize } from '../shard-groups.js';
 import { threadEntryPath } from '../entry-path.js';
 import type { NodeThreadSetup, SubBlockTask } from './node-thread-entry.js';
@@ -58,7 +59,10 @@ export class BlockThreads {
       region(this.paramSize),
       region(this.paramSize),
     ];
-    const grads = region(shards * this.paramSize);
+    // The gradient slots beside the kernel memory where they would crowd it (as a run's threads do).
+    const outside = 4 * this.paramSize * (2 + shards) > RUN_BUFFER_BYTES;
+    const grads = region(outside ? 0 : shards * this.paramSize);
+    const gradsBuffer = outside ? new SharedArrayBuffer(4 * shards * this.paramSize) : undefined;
     const rows = shards * shardSize;
     const inputs = new SharedArrayBuffer(rows * this.sampleSize * 4);
     const labels = new SharedArrayBuffer(rows * 4);
@@ -79,6 +83,7 @@ export class BlockThreads {
         labels,
         batch: batch.buffer as SharedArrayBuffer,
         grads,
+        gradsBuffer,
         stats,
         memory,
       },
@@ -88,7 +93,7 @@ export class BlockThreads {
       kernelMemoryView(memory, params[0].byteOffset, this.paramSize),
       kernelMemoryView(memory, params[1].byteOffset, this.paramSize),
     ];
-    this.grads = kernelMemoryView(memory, grads.byteOffset, grads.length);
+    this.grads = gradientSlots(setup.runner);
     this.stats = new Float64Array(stats);
     this.inputs = new Float32Array(inputs);
     this.labels = new Int32Array(labels);

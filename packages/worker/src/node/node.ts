@@ -12,6 +12,7 @@ import { decodeControl } from '../wire/control.js';
 import { decodeFrame, isRejection, jobOfFrame, WIRE_VERSION, type JobId } from '../wire/frame.js';
 import { packSections, sectionAs, unpackSections } from '../wire/sections.js';
 import { asControlRecord } from '../nats/job-protocol.js';
+import { SilenceLimit } from '../nats/silence.js';
 import { DTRAIN_VERSION } from '../version.js';
 import { BlockThreads } from './block-threads.js';
 
@@ -34,6 +35,8 @@ export class NodeRefusedError extends DtrainError {}
 const JOIN_TIMEOUT_MS = 10_000;
 /** A coordinator silent this long is gone: the node leaves its job (and may join its next one). */
 const COORDINATOR_SILENCE_MS = 3_000;
+/** The heartbeat interval a node assumes before its welcome says. */
+const BEAT_MS_DEFAULT = 500;
 /** How long a node with work waits for the step's parameters before it asks for them again. */
 const RESEND_AFTER_MS = 500;
 /** Messages larger than this are dropped (a node's inbound: parameters and samples). */
@@ -99,6 +102,8 @@ interface Work {
   blocks: { first: number; count: number }[];
   labels: Int32Array;
   inputs: Float32Array;
+  /** When it came (performance.now()). */
+  received: number;
 }
 
 /** Serves one job until it ends ('done'), the node is told to stop ('aborted') or refused (throws). */
@@ -116,6 +121,7 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
   let busy = false;
   let current = -1;
   let lastBeat = Date.now();
+  const silence = new SilenceLimit(COORDINATOR_SILENCE_MS, BEAT_MS_DEFAULT);
   const timers: NodeJS.Timeout[] = [];
 
   return new Promise((resolve, reject) => {
@@ -163,7 +169,8 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
       timers.push(
         setInterval(() => {
           link.sendControl(subjects.results, Math.max(current, 0), { t: 'beat', step: current });
-          if (Date.now() - lastBeat > COORDINATOR_SILENCE_MS) {
+          lastBeat += silence.tick();
+          if (Date.now() - lastBeat > silence.ms) {
             o.log(`node ${o.name}: the coordinator of job ${short} went quiet; leaving it`);
             finish('done');
           }
@@ -187,11 +194,12 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
       for (let i = 0; i < pairs.length; i += 2) blocks.push({ first: pairs[i], count: pairs[i + 1] });
       if (m.step === sent.step && blocks.every((b) => sent.payloads.has(b.first))) {
         // Asked again (our results were lost): the same bytes again.
-        for (const b of blocks) link.send(subjects.results, 'gradient', m.step, sent.payloads.get(b.first)!);
+        for (const b of blocks)
+          link.send(subjects.results, 'gradient', m.step, sent.payloads.get(b.first)!).catch(() => {});
         return;
       }
       if (m.step <= current || queue.some((w) => w.step === m.step)) return;
-      queue.push({ step: m.step, blocks, labels, inputs });
+      queue.push({ step: m.step, blocks, labels, inputs, received: performance.now() });
       void drain();
     };
 
@@ -236,9 +244,10 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
           const result = await threads.compute(work.step, b.first, b.count);
           const payload = packSections([Int32Array.of(b.first, b.count), result.records, result.sum]);
           payloads.set(b.first, payload);
-          if (!finished) link.send(subjects.results, 'gradient', work.step, payload);
+          if (!finished) await link.send(subjects.results, 'gradient', work.step, payload);
         }
         sent = { step: work.step, payloads };
+        silence.noteStep(performance.now() - work.received);
         for (const s of params.keys()) if (s <= work.step) params.delete(s);
       } catch (error) {
         const why = error instanceof Error ? error.message : String(error);
@@ -252,27 +261,39 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
       void drain();
     };
 
-    link.listen(subjects.node(key), (m) => {
-      if (m.sender !== 0) return;
-      if (m.kind === 'samples') return onWork(m);
-      const c = m.control;
-      if (c?.t === 'welcome' && c.key === key && welcome === null) return start(c);
-      if (c?.t === 'refuse' && c.key === key)
-        return finish(new NodeRefusedError(`node ${o.name}: refused by job ${short}: ${c.reason}`));
-      if (c?.t === 'leave') {
-        // Dropped (too late, or silent): back to waiting, and a new join.
-        o.log(`node ${o.name}: dropped from job ${short}: ${c.reason}`);
-        return finish('done');
-      }
-    });
-    link.listen(subjects.params, (m) => {
-      if (m.sender !== 0 || m.kind !== 'parameters' || welcome === null || m.step <= current) return;
-      const values = sectionAs(m.payload, Float32Array);
-      if (values === null || values.length !== welcome.paramSize)
-        return o.log(`node ${o.name}: bad parameters message`);
-      params.set(m.step, values);
-      void drain();
-    });
+    // Every chunk from the coordinator is a sign of life: its heartbeats queue behind large parameters.
+    const coordinatorAlive = (sender: number) => {
+      if (sender === 0) lastBeat = Date.now();
+    };
+    link.listen(
+      subjects.node(key),
+      (m) => {
+        if (m.sender !== 0) return;
+        if (m.kind === 'samples') return onWork(m);
+        const c = m.control;
+        if (c?.t === 'welcome' && c.key === key && welcome === null) return start(c);
+        if (c?.t === 'refuse' && c.key === key)
+          return finish(new NodeRefusedError(`node ${o.name}: refused by job ${short}: ${c.reason}`));
+        if (c?.t === 'leave') {
+          // Dropped (too late, or silent): back to waiting, and a new join.
+          o.log(`node ${o.name}: dropped from job ${short}: ${c.reason}`);
+          return finish('done');
+        }
+      },
+      coordinatorAlive,
+    );
+    link.listen(
+      subjects.params,
+      (m) => {
+        if (m.sender !== 0 || m.kind !== 'parameters' || welcome === null || m.step <= current) return;
+        const values = sectionAs(m.payload, Float32Array);
+        if (values === null || values.length !== welcome.paramSize)
+          return o.log(`node ${o.name}: bad parameters message`);
+        params.set(m.step, values);
+        void drain();
+      },
+      coordinatorAlive,
+    );
     link.listen(subjects.beat, (m) => {
       if (m.sender !== 0) return;
       lastBeat = Date.now();
