@@ -3,6 +3,9 @@
 import { data } from '@dtrain/core';
 import {
   connectNats,
+  decodeControl,
+  decodeFrame,
+  DTRAIN_VERSION,
   encodeControl,
   encodeFrame,
   jobOfFrame,
@@ -10,6 +13,9 @@ import {
   newJobId,
   OFFERS_SUBJECT,
   packSections,
+  isRejection,
+  UNNUMBERED,
+  WIRE_VERSION,
   type FrameKind,
   type JobId,
 } from '@dtrain/worker';
@@ -76,6 +82,21 @@ async function threadsOnly(args: string[]): Promise<string> {
   return references.get(key)!;
 }
 
+/** The id of the next job offered on the server (what any client with its credentials can read). */
+function offeredJob(nc: Awaited<ReturnType<typeof connectNats>>): Promise<JobId> {
+  return new Promise((resolve) => {
+    const sub = nc.subscribe(OFFERS_SUBJECT, {
+      callback: (_e, m) => {
+        const id = jobOfFrame(m.data);
+        if (id !== null) {
+          sub.unsubscribe();
+          resolve(id);
+        }
+      },
+    });
+  });
+}
+
 let runs = 0;
 const nextOut = () => join(work, `run-${runs++}`);
 
@@ -86,7 +107,10 @@ describe('threads and remote nodes', () => {
     startNode(server.url, 'n1', work, TOKEN);
     startNode(server.url, 'n2', work, TOKEN);
     const out = nextOut();
-    const run = launch(['--nats', server.url, '--remote', '2', '--workers', '2', '--out', out, ...args]);
+    // The NATS settings through --config, as any other.
+    const config = join(work, 'nodes.json');
+    writeFileSync(config, JSON.stringify({ nats: server.url, remote: 2, 'join-timeout': 30 }));
+    const run = launch(['--config', config, '--workers', '2', '--out', out, ...args]);
     await finished(run);
     expect(checkpointBytes(latest(out))).toBe(reference);
     const peers = stepPeers(out);
@@ -139,19 +163,21 @@ describe('threads and remote nodes', () => {
     expect(Object.keys(stepPeers(out).at(-1)!.nodes).sort()).toEqual(['c1', 'c2']);
   });
 
-  it('refuses --sync-bn with nodes in one clear line', async () => {
-    const run = launch([
-      '--nats',
-      server.url,
-      '--sync-bn',
-      '--model',
-      'cnn',
-      '--dataset',
-      'spirals',
-      '--out',
-      nextOut(),
-    ]);
+  it('refuses --remote without --nats in one clear line', async () => {
+    const run = launch(['--remote', '2', '--out', nextOut()]);
     expect(await run.exited).toBe(1);
+    expect(run.output().trim()).toBe('dtrain: --remote needs --nats URL');
+  });
+
+  it('refuses --sync-bn with nodes in one clear line', async () => {
+    const spec = join(work, 'bn-mlp.json');
+    const layers = [{ type: 'linear', out: 8 }, { type: 'batchnorm' }, { type: 'relu' }, { type: 'linear', out: 3 }];
+    writeFileSync(spec, JSON.stringify({ input: [2], layers }));
+    const run = launch(['--nats', server.url, '--sync-bn', '--model', spec, '--out', nextOut()]);
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(
+      /^dtrain: --sync-bn works on one machine's threads only: .*; drop --sync-bn or --nats\n$/,
+    );
   });
 });
 
@@ -190,6 +216,16 @@ describe('faults, each against the bytes of an undisturbed run', () => {
     );
     expect(nodes[0].output()).toMatch(/no longer in job|dropped from job|went quiet/);
     expect(Object.keys(stepPeers(out).at(-1)!.nodes)).toContain('f1');
+  });
+
+  it('Ctrl-C of a node: it leaves between steps (exit 0), its shards run elsewhere', async () => {
+    const reference = await threadsOnly(args);
+    const { nodes, out, run } = await runWithNodes(2);
+    nodes[0].child.kill('SIGINT');
+    expect(await nodes[0].exited).toBe(0);
+    await finished(run);
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    expect(run.output()).toMatch(/node f1 left: stopped by its operator/);
   });
 
   it('a node joining mid-run', async () => {
@@ -267,17 +303,7 @@ describe('strangers are kept out', () => {
     // A client with the server's credentials but not of the job: it reads the job id from an offer.
     const nc = await connectNats(server.url, { token: TOKEN });
     try {
-      const job = await new Promise<JobId>((resolve) => {
-        const sub = nc.subscribe(OFFERS_SUBJECT, {
-          callback: (_e, m) => {
-            const id = jobOfFrame(m.data);
-            if (id !== null) {
-              sub.unsubscribe();
-              resolve(id);
-            }
-          },
-        });
-      });
+      const job = await offeredJob(nc);
       await run.waitFor(/"epoch":1,/);
       const subjects = jobSubjects(job);
       let seq = 7;
@@ -330,5 +356,51 @@ describe('strangers are kept out', () => {
     expect(log).toMatch(/dropped node 1's result for shards from 0 of step 1: stale/);
     expect(log).toMatch(/dropped a message on \S+join: malformed: control body is not msgpack/);
     expect(log).toMatch(/dropped a message on \S+join: malformed: bad join/);
+  });
+
+  it('a node of another dtrain version is refused at its join request, saying so', async () => {
+    const run = launch(['--nats', server.url, '--remote', '1', '--join-timeout', '3', '--out', nextOut()]);
+    const nc = await connectNats(server.url, { token: TOKEN });
+    try {
+      const job = await offeredJob(nc);
+      const key = 'ab'.repeat(16);
+      const answer = new Promise<Record<string, unknown>>((resolve) =>
+        nc.subscribe(jobSubjects(job).node(key), {
+          callback: (_e, m) => {
+            const frame = decodeFrame(m.data, job, 1 << 20);
+            if (!isRejection(frame)) {
+              const decoded = decodeControl(frame.body);
+              if ('record' in decoded) resolve(decoded.record);
+            }
+          },
+        }),
+      );
+      await nc.flush();
+      const join = { t: 'join', key, name: 'old', version: '0.0.9', wire: WIRE_VERSION, kernels: 'js', threads: 1 };
+      const body = encodeControl(join);
+      nc.publish(
+        jobSubjects(job).join,
+        encodeFrame(
+          {
+            kind: 'control',
+            job,
+            sender: UNNUMBERED,
+            step: 0,
+            seq: 1,
+            chunk: 0,
+            chunks: 1,
+            totalBytes: body.length,
+            offset: 0,
+          },
+          body,
+        ),
+      );
+      expect(await answer).toEqual({ t: 'refuse', key, reason: `dtrain 0.0.9 there, ${DTRAIN_VERSION} here` });
+    } finally {
+      await nc.close();
+    }
+    // Nobody else joined: the run gives up after its join timeout, saying how to go on.
+    expect(await run.exited).toBe(1);
+    expect(run.output()).toMatch(/0 of 1 nodes joined in 3 s; start more with dtrain worker --connect URL/);
   });
 });

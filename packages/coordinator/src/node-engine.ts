@@ -74,7 +74,7 @@ export class NodeEngine implements StepEngine {
     this.hub = s.hub;
     this.shardGroup = s.threads.shardGroup;
     this.hub.onResult = (r) => this.accept(r);
-    this.hub.onLost = (peer) => this.rescueBlocksOf(peer);
+    this.hub.onLost = (peer, reason) => this.rescueBlocksOf(peer, reason);
     this.codes = SampleCodes.of(s.runData.train.inputs);
   }
 
@@ -193,8 +193,12 @@ export class NodeEngine implements StepEngine {
     if ([...u.pending.values()].every((q) => q.result !== null || u.rescued.includes(q.block))) u.wake();
   }
 
-  /** The threads compute a lost or late node's blocks of the step under way (probes are computed already). */
-  private rescueBlocksOf(peer: Peer): void {
+  /**
+   * The threads compute a lost or late node's blocks of the step under way (probes are computed
+   * already). A block a node failed on is said so: if the threads fail on it too, the pool's
+   * retries give up and the run fails naming it.
+   */
+  private rescueBlocksOf(peer: Peer, reason?: string): void {
     const u = this.underWay;
     if (u === null) return;
     const blocks: BlockPlace[] = [];
@@ -202,6 +206,10 @@ export class NodeEngine implements StepEngine {
       if (p.peer !== peer || p.result !== null || u.rescued.includes(p.block)) continue;
       u.rescued.push(p.block);
       if (!p.probe) blocks.push(p.block);
+    }
+    if (blocks.length > 0 && reason?.startsWith('failed') === true) {
+      const shards = blocks.map((b) => `${b.first}..${Math.min(this.s.shards, b.first + b.count) - 1}`).join(', ');
+      this.s.onWarning(`node ${peer.name} failed on shards ${shards} of step ${u.step + 1} (${reason}); they run here`);
     }
     if (blocks.length > 0) u.rescue.push(this.threads.computeBlocks(u.step, blocks));
     if ([...u.pending.values()].every((q) => q.result !== null || u.rescued.includes(q.block))) u.wake();

@@ -3,6 +3,7 @@
 import {
   connectNats,
   DTRAIN_VERSION,
+  flushWithin,
   jobSubjects,
   JobLink,
   newJobId,
@@ -89,7 +90,7 @@ export class NodeHub {
   private lastParams: { step: number; payload: Uint8Array } | null = null;
   onResult: (result: BlockResultMessage) => void = () => {};
   /** A node left or was dropped (its blocks of the step under way must be computed elsewhere). */
-  onLost: (peer: Peer) => void = () => {};
+  onLost: (peer: Peer, reason: string) => void = () => {};
   onJoined: () => void = () => {};
 
   private constructor(
@@ -200,7 +201,7 @@ export class NodeHub {
     if (c?.t === 'leave') {
       this.log(`node ${peer.name} left: ${c.reason}`);
       this.peers.delete(peer.sender);
-      return this.onLost(peer);
+      return this.onLost(peer, c.reason);
     }
     if (c?.t === 'resend') {
       if (this.lastParams?.step === m.step)
@@ -284,7 +285,7 @@ export class NodeHub {
     if (!this.peers.delete(peer.sender)) return;
     this.log(`node ${peer.name} dropped: ${reason}`);
     this.link.sendControl(this.subjects.node(peer.key), 0, { t: 'leave', reason });
-    this.onLost(peer);
+    this.onLost(peer, reason);
   }
 
   /** Refuse a node for good (it exits). */
@@ -292,14 +293,14 @@ export class NodeHub {
     this.peers.delete(peer.sender);
     this.log(`node ${peer.name} refused: ${reason}`);
     this.link.sendControl(this.subjects.node(peer.key), 0, { t: 'refuse', key: peer.key, reason });
-    this.onLost(peer);
+    this.onLost(peer, reason);
   }
 
   async close(reason: string): Promise<void> {
     clearInterval(this.timer);
     this.link.sendControl(this.subjects.beat, 0, { t: 'end', reason });
     this.link.close();
-    await this.nc.flush().catch(() => {});
+    await flushWithin(this.nc, 2000);
     await this.nc.close();
   }
 }

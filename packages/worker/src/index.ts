@@ -71,6 +71,7 @@ export {
   authFromEnvironment,
   checkNatsUrl,
   connectNats,
+  flushWithin,
   NATS_ENV,
   NatsConnectError,
   type ConnectOptions,

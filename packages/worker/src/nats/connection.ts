@@ -93,6 +93,17 @@ export async function connectNats(url: string, auth: NatsAuth, options: ConnectO
   }
 }
 
+/**
+ * Resolves once the server has taken everything published before, or after `ms` (a server that is
+ * gone makes a flush wait for the reconnection: a last message is best effort, never a hang).
+ */
+export async function flushWithin(nc: NatsConnection, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)));
+  await Promise.race([nc.flush().catch(() => {}), late]);
+  clearTimeout(timer);
+}
+
 function describeConnectFailure(url: string, error: unknown): string {
   const code = (error as { code?: string }).code ?? '';
   const message = error instanceof Error ? error.message : String(error);

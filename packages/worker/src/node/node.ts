@@ -4,7 +4,7 @@
 import { DtrainError, float32Kernels } from '@dtrain/core';
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from 'nats';
-import { connectNats, type NatsAuth } from '../nats/connection.js';
+import { connectNats, flushWithin, type NatsAuth } from '../nats/connection.js';
 import { JobLink, type Received } from '../nats/job-link.js';
 import { jobSubjects, OFFERS_SUBJECT, UNNUMBERED, type Welcome } from '../nats/job-protocol.js';
 import { ModelSpecError, type ModelSpec } from '../model-spec.js';
@@ -137,7 +137,7 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
     };
     const leave = (reason: string, outcome: 'done' | 'aborted') => {
       if (welcome !== null) link.sendControl(subjects.results, 0, { t: 'leave', reason });
-      void nc.flush().finally(() => finish(outcome));
+      void flushWithin(nc, 2000).then(() => finish(outcome));
     };
     const onAbort = () => {
       if (!busy) leave('stopped by its operator', 'aborted');
