@@ -1,7 +1,7 @@
 // Remote nodes over NATS on loopback: raw publish/subscribe MB/s next to dtrain's gradient exchange
 // (framing, chunking, reassembly), 1 thread + 1 node against 2 threads (each on its own core), and
 // 1 to 8 node processes feeding one coordinator (where it stops scaling).
-import { connectNats, jobSubjects, JobLink, newJobId, packSections, unpackSections } from '@dtrain/worker';
+import { connectNats, jobSubjects, JobLink, newJobId, sectionParts, unpackSections } from '@dtrain/worker';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { cpus } from 'node:os';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -76,7 +76,7 @@ async function exchangeThroughput(server: RunningNatsServer, floats: number, sec
     const until = performance.now() + seconds * 1000;
     let sent = 0;
     for (let step = 0; performance.now() < until; step++) {
-      await node.send(subject, 'gradient', step, packSections([Int32Array.of(0, 4), records, sum]));
+      await node.send(subject, 'gradient', step, sectionParts([Int32Array.of(0, 4), records, sum]));
       if ((sent += floats * 4) >= 8 * MB) {
         sent = 0;
         await a.flush();

@@ -8,7 +8,7 @@ import {
   JobLink,
   newJobId,
   OFFERS_SUBJECT,
-  packSections,
+  sectionParts,
   SilenceLimit,
   sectionAs,
   unpackSections,
@@ -87,7 +87,7 @@ export class NodeHub {
   private readonly strangers = new Set<number>();
   private readonly timer: NodeJS.Timeout;
   /** The last parameters published, to publish again when a node asks. */
-  private lastParams: { step: number; payload: Uint8Array } | null = null;
+  private lastParams: { step: number; frames: Uint8Array[] } | null = null;
   onResult: (result: BlockResultMessage) => void = () => {};
   /** A node left or was dropped (its blocks of the step under way must be computed elsewhere). */
   onLost: (peer: Peer, reason: string) => void = () => {};
@@ -205,7 +205,7 @@ export class NodeHub {
     }
     if (c?.t === 'resend') {
       if (this.lastParams?.step === m.step)
-        this.sending(this.link.send(this.subjects.params, 'parameters', m.step, this.lastParams.payload));
+        this.sending(this.link.publish(this.subjects.params, this.lastParams.frames));
       return;
     }
     if (m.kind !== 'gradient') return;
@@ -257,13 +257,19 @@ export class NodeHub {
    * values. The work goes after the parameters, so a node given work has them or they were lost.
    */
   publishStep(step: number, params: Float32Array, works: readonly NodeWork[]): void {
-    const payload = new Uint8Array(params.buffer, params.byteOffset, params.byteLength).slice();
-    this.lastParams = { step, payload };
+    // Copied into frames at once (the threads overwrite that generation two steps on); a resend
+    // publishes the same frames, which a node that has them ignores.
+    const frames = this.link.frames(
+      'parameters',
+      step,
+      new Uint8Array(params.buffer, params.byteOffset, params.byteLength),
+    );
+    this.lastParams = { step, frames };
     const sent = (async () => {
-      await this.link.send(this.subjects.params, 'parameters', step, payload);
+      await this.link.publish(this.subjects.params, frames);
       for (const { peer, blocks, labels, inputs, table } of works) {
         const pairs = Int32Array.from(blocks.flatMap((b) => [b.first, b.count]));
-        const body = packSections([pairs, labels, inputs, table]);
+        const body = sectionParts([pairs, labels, inputs, table]);
         await this.link.send(this.subjects.node(peer.key), 'samples', step, body);
       }
     })();

@@ -86,7 +86,7 @@ export {
   type BlockPlace,
   type ShardBlock,
 } from './block-tree.js';
-export { packSections, sectionAs, unpackSections } from './wire/sections.js';
+export { packSections, sectionAs, sectionParts, unpackSections } from './wire/sections.js';
 export {
   asControlRecord,
   jobSubjects,

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chunkMessage, Reassembler } from '../src/wire/chunks.js';
+import { packSections, sectionParts } from '../src/wire/sections.js';
 import { decodeControl, encodeControl } from '../src/wire/control.js';
 import { decodeFrame, encodeFrame, isRejection, newJobId, PREFIX_BYTES, type Frame } from '../src/wire/frame.js';
 
@@ -77,6 +78,19 @@ describe('chunked messages', () => {
     expect(whole!.payload).toEqual(payload);
     expect(whole).toMatchObject({ kind: 'gradient', sender: 3, step: 41, seq: 7 });
     expect(r.openMessages).toBe(0);
+  });
+
+  it('a payload in parts (sections, straddling chunks) gives the frames of the whole', () => {
+    const parts = [
+      payload.subarray(0, 5),
+      payload.subarray(5, 2000),
+      payload.subarray(2000, 2000),
+      payload.subarray(2000),
+    ];
+    expect(chunkMessage(header, parts, 1024)).toEqual(chunkMessage(header, payload, 1024));
+    const sections = [Int32Array.of(3, 4), new Float64Array([1.5, -0]), Float32Array.of(1, 2, 3)];
+    const joined = sectionParts(sections).reduce((a, p) => Uint8Array.from([...a, ...p]), new Uint8Array(0));
+    expect(joined).toEqual(packSections(sections));
   });
 
   it('a chunk that disagrees with the others is refused; stale and abandoned messages free their memory', () => {

@@ -43,13 +43,20 @@ export class JobLink {
   private unflushed = 0;
 
   /**
-   * Publishes a message, in chunks; past every WINDOW_BYTES it waits for the server to have taken
-   * what went before (a flush round trip), so a large message never piles up unbounded in the
-   * client or the server. Resolves once every chunk is handed to the client.
+   * A message as the frames that carry it (its payload copied into them at once, in parts or
+   * whole), numbered by this sender's next sequence: publishing the same frames again is idempotent.
    */
-  async send(subject: string, kind: FrameKind, step: number, payload: Uint8Array): Promise<void> {
-    const header = { kind, job: this.job, sender: this.sender, step, seq: this.seq++ };
-    for (const frame of chunkMessage(header, payload, this.frameBytes)) {
+  frames(kind: FrameKind, step: number, payload: Uint8Array | readonly Uint8Array[]): Uint8Array[] {
+    return chunkMessage({ kind, job: this.job, sender: this.sender, step, seq: this.seq++ }, payload, this.frameBytes);
+  }
+
+  /**
+   * Publishes a message's frames; past every WINDOW_BYTES it waits for the server to have taken
+   * what went before (a flush round trip), so a large message never piles up unbounded in the
+   * client or the server. Resolves once every frame is handed to the client.
+   */
+  async publish(subject: string, frames: readonly Uint8Array[]): Promise<void> {
+    for (const frame of frames) {
       this.bytesSent += frame.length;
       this.unflushed += frame.length;
       this.nc.publish(subject, frame);
@@ -60,11 +67,14 @@ export class JobLink {
     }
   }
 
+  /** frames, then publish. */
+  send(subject: string, kind: FrameKind, step: number, payload: Uint8Array | readonly Uint8Array[]): Promise<void> {
+    return this.publish(subject, this.frames(kind, step, payload));
+  }
+
   /** A control record (small: one frame, sent at once). */
   sendControl(subject: string, step: number, record: ControlRecord): void {
-    const body = encodeControl(record as unknown as Record<string, unknown>);
-    const header = { kind: 'control' as const, job: this.job, sender: this.sender, step, seq: this.seq++ };
-    for (const frame of chunkMessage(header, body, this.frameBytes)) {
+    for (const frame of this.frames('control', step, encodeControl(record as unknown as Record<string, unknown>))) {
       this.bytesSent += frame.length;
       this.nc.publish(subject, frame);
     }

@@ -10,7 +10,7 @@ import { jobSubjects, OFFERS_SUBJECT, UNNUMBERED, type Welcome } from '../nats/j
 import { ModelSpecError, type ModelSpec } from '../model-spec.js';
 import { decodeControl } from '../wire/control.js';
 import { decodeFrame, isRejection, jobOfFrame, WIRE_VERSION, type JobId } from '../wire/frame.js';
-import { packSections, sectionAs, unpackSections } from '../wire/sections.js';
+import { sectionAs, sectionParts, unpackSections } from '../wire/sections.js';
 import { asControlRecord } from '../nats/job-protocol.js';
 import { SilenceLimit } from '../nats/silence.js';
 import { DTRAIN_VERSION } from '../version.js';
@@ -117,7 +117,7 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
   const params = new Map<number, Float32Array>();
   const queue: Work[] = [];
   /** The result messages of the last step computed, by block, to send again when asked. */
-  let sent: { step: number; payloads: Map<number, Uint8Array> } = { step: -1, payloads: new Map() };
+  let sent: { step: number; frames: Map<number, Uint8Array[]> } = { step: -1, frames: new Map() };
   let busy = false;
   let current = -1;
   let lastBeat = Date.now();
@@ -192,10 +192,9 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
         );
       const blocks = [];
       for (let i = 0; i < pairs.length; i += 2) blocks.push({ first: pairs[i], count: pairs[i + 1] });
-      if (m.step === sent.step && blocks.every((b) => sent.payloads.has(b.first))) {
-        // Asked again (our results were lost): the same bytes again.
-        for (const b of blocks)
-          link.send(subjects.results, 'gradient', m.step, sent.payloads.get(b.first)!).catch(() => {});
+      if (m.step === sent.step && blocks.every((b) => sent.frames.has(b.first))) {
+        // Asked again (our results were lost): the same frames again (a receiver ignores those it has).
+        for (const b of blocks) link.publish(subjects.results, sent.frames.get(b.first)!).catch(() => {});
         return;
       }
       if (m.step <= current || queue.some((w) => w.step === m.step)) return;
@@ -239,14 +238,15 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
           );
           row += n;
         }
-        const payloads = new Map<number, Uint8Array>();
+        const frames = new Map<number, Uint8Array[]>();
         for (const b of work.blocks) {
           const result = await threads.compute(work.step, b.first, b.count);
-          const payload = packSections([Int32Array.of(b.first, b.count), result.records, result.sum]);
-          payloads.set(b.first, payload);
-          if (!finished) await link.send(subjects.results, 'gradient', work.step, payload);
+          const parts = sectionParts([Int32Array.of(b.first, b.count), result.records, result.sum]);
+          const blockFrames = link.frames('gradient', work.step, parts);
+          frames.set(b.first, blockFrames);
+          if (!finished) await link.publish(subjects.results, blockFrames);
         }
-        sent = { step: work.step, payloads };
+        sent = { step: work.step, frames };
         silence.noteStep(performance.now() - work.received);
         for (const s of params.keys()) if (s <= work.step) params.delete(s);
       } catch (error) {

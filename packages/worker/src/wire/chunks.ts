@@ -1,22 +1,38 @@
 // A message larger than the server's max_payload travels as chunks, each a frame of its own; the
 // receiver puts them back together whatever their order, and a chunk received twice changes nothing.
-import { encodeFrame, PREFIX_BYTES, type Frame, type FrameHeader, type FrameRejection } from './frame.js';
+import { frameWithRoom, PREFIX_BYTES, type Frame, type FrameHeader, type FrameRejection } from './frame.js';
 
-/** The frames of one message, each at most `maxFrameBytes` with its prefix. */
+/**
+ * The frames of one message, each at most `maxFrameBytes` with its prefix. The payload may come in
+ * parts (a message's sections), copied straight into the frames: the message is never put together
+ * in one buffer first.
+ */
 export function chunkMessage(
   header: Omit<FrameHeader, 'chunk' | 'chunks' | 'totalBytes' | 'offset'>,
-  payload: Uint8Array,
+  payload: Uint8Array | readonly Uint8Array[],
   maxFrameBytes: number,
 ): Uint8Array[] {
+  const parts = payload instanceof Uint8Array ? [payload] : payload;
+  const totalBytes = parts.reduce((n, p) => n + p.length, 0);
   // Chunk bodies are whole multiples of 16 bytes, so float32 values never straddle two chunks.
   const chunkBytes = Math.floor((maxFrameBytes - PREFIX_BYTES) / 16) * 16;
   if (chunkBytes < 16) throw new Error(`wire: frames of ${maxFrameBytes} bytes leave no room for a body`);
-  const chunks = Math.max(1, Math.ceil(payload.length / chunkBytes));
-  return Array.from({ length: chunks }, (_, chunk) => {
+  const chunks = Math.max(1, Math.ceil(totalBytes / chunkBytes));
+  const frames = Array.from({ length: chunks }, (_, chunk) => {
     const offset = chunk * chunkBytes;
-    const body = payload.subarray(offset, Math.min(payload.length, offset + chunkBytes));
-    return encodeFrame({ ...header, chunk, chunks, totalBytes: payload.length, offset }, body);
+    return frameWithRoom({ ...header, chunk, chunks, totalBytes, offset }, Math.min(chunkBytes, totalBytes - offset));
   });
+  let at = 0;
+  for (const part of parts) {
+    for (let done = 0; done < part.length;) {
+      const chunk = Math.floor(at / chunkBytes);
+      const into = at - chunk * chunkBytes;
+      const n = Math.min(part.length - done, chunkBytes - into);
+      frames[chunk].set(part.subarray(done, done + n), PREFIX_BYTES + into);
+      [done, at] = [done + n, at + n];
+    }
+  }
+  return frames;
 }
 
 interface Assembly {

@@ -52,12 +52,19 @@ const u32 = (n: number) => Number.isInteger(n) && n >= 0 && n <= 0xffffffff;
 
 /** Encodes one frame: the prefix, then the body. */
 export function encodeFrame(header: FrameHeader, body: Uint8Array): Uint8Array {
+  const out = frameWithRoom(header, body.length);
+  out.set(body, PREFIX_BYTES);
+  return out;
+}
+
+/** A frame's bytes with its prefix written and `bodyBytes` zeroed bytes after it, for the caller to fill. */
+export function frameWithRoom(header: FrameHeader, bodyBytes: number): Uint8Array {
   const { kind, job, sender, step, seq, chunk, chunks, totalBytes, offset } = header;
   if (!isJobId(job)) throw new Error(`wire: job id must be 32 hex digits, got ${JSON.stringify(job)}`);
   for (const [name, n] of Object.entries({ sender, step, seq, chunk, chunks, totalBytes, offset })) {
     if (!u32(n)) throw new Error(`wire: ${name} must be a 32-bit unsigned integer, got ${n}`);
   }
-  const out = new Uint8Array(PREFIX_BYTES + body.length);
+  const out = new Uint8Array(PREFIX_BYTES + bodyBytes);
   const view = new DataView(out.buffer);
   view.setUint32(0, MAGIC);
   out[4] = WIRE_VERSION;
@@ -68,10 +75,9 @@ export function encodeFrame(header: FrameHeader, body: Uint8Array): Uint8Array {
   view.setUint32(32, seq);
   view.setUint32(36, chunk);
   view.setUint32(40, chunks);
-  view.setUint32(44, body.length);
+  view.setUint32(44, bodyBytes);
   view.setUint32(48, totalBytes);
   view.setUint32(52, offset);
-  out.set(body, PREFIX_BYTES);
   return out;
 }
 

@@ -11,18 +11,28 @@ const MAX_SECTIONS = 16;
 type Section = Uint8Array | Float32Array | Float64Array | Int32Array;
 
 export function packSections(sections: readonly Section[]): Uint8Array {
-  const headBytes = pad(4 * (1 + sections.length));
-  const total = sections.reduce((n, s) => n + pad(s.byteLength), headBytes);
-  const out = new Uint8Array(total);
-  const head = new DataView(out.buffer);
-  head.setUint32(0, sections.length, true);
-  let at = headBytes;
-  sections.forEach((s, i) => {
-    head.setUint32(4 * (1 + i), s.byteLength, true);
-    out.set(new Uint8Array(s.buffer, s.byteOffset, s.byteLength), at);
-    at += pad(s.byteLength);
-  });
+  const parts = sectionParts(sections);
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
   return out;
+}
+
+/** packSections' bytes in parts: the header, then each section (a view of it, not a copy) and its padding. */
+export function sectionParts(sections: readonly Section[]): Uint8Array[] {
+  const head = new Uint8Array(pad(4 * (1 + sections.length)));
+  const words = new DataView(head.buffer);
+  words.setUint32(0, sections.length, true);
+  const parts: Uint8Array[] = [head];
+  sections.forEach((s, i) => {
+    words.setUint32(4 * (1 + i), s.byteLength, true);
+    parts.push(new Uint8Array(s.buffer, s.byteOffset, s.byteLength));
+    if (pad(s.byteLength) > s.byteLength) parts.push(new Uint8Array(pad(s.byteLength) - s.byteLength));
+  });
+  return parts;
 }
 
 /**
