@@ -155,12 +155,24 @@ describe('threads and remote nodes', () => {
     );
     const args = ['--model', spec, '--dataset', `idx:${images}`, '--batch-size', '32', '--epochs', '3'];
     const reference = await threadsOnly(args);
-    startNode(server.url, 'c1', work, TOKEN);
-    startNode(server.url, 'c2', work, TOKEN, 2);
+    // c1 holds a copy of the data (sent sample indices), c2 one that differs (sent the samples).
+    const other = join(work, 'other-images');
+    mkdirSync(other, { recursive: true });
+    for (const f of ['train-images-idx3-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'])
+      writeFileSync(join(other, f), readFileSync(join(images, f)));
+    const labels = readFileSync(join(images, 'train-labels-idx1-ubyte'));
+    labels[labels.length - 1] = (labels[labels.length - 1] + 1) % 3;
+    writeFileSync(join(other, 'train-labels-idx1-ubyte'), labels);
+    const c1 = startNode(server.url, 'c1', work, TOKEN, 1, {}, ['--dataset', `idx:${images}`]);
+    const c2 = startNode(server.url, 'c2', work, TOKEN, 2, {}, ['--dataset', `idx:${other}`]);
     const out = nextOut();
-    await finished(launch(['--nats', server.url, '--remote', '2', '--workers', '2', '--out', out, ...args]));
+    const run = launch(['--nats', server.url, '--remote', '2', '--workers', '2', '--out', out, ...args]);
+    await finished(run);
     expect(checkpointBytes(latest(out))).toBe(reference);
     expect(Object.keys(stepPeers(out).at(-1)!.nodes).sort()).toEqual(['c1', 'c2']);
+    expect(c1.output()).toMatch(/joined job \w+ as node \d \(8 shards of 4, samples from its own copy\)/);
+    expect(c2.output()).toMatch(/samples sent \(its copy differs\)/);
+    expect(run.output()).toMatch(/node c2's copy of the training data differs from the run's/);
   });
 
   it('refuses --remote without --nats in one clear line', async () => {

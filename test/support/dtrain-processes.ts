@@ -84,16 +84,20 @@ export function startNode(
   token?: string,
   threads = 1,
   extraEnv: Record<string, string> = {},
+  extraArgs: string[] = [],
 ): DtrainProcess {
   const env: Record<string, string> = {
     GLIBC_TUNABLES: 'glibc.malloc.mmap_threshold=536870912:glibc.malloc.trim_threshold=1073741824',
     ...extraEnv,
   };
   if (token !== undefined) env.DTRAIN_NATS_TOKEN = token;
-  return startDtrain(['worker', '--connect', url, '--name', name, '--threads', `${threads}`, '--log-format', 'json'], {
-    cwd,
-    env,
-  });
+  return startDtrain(
+    ['worker', '--connect', url, '--name', name, '--threads', `${threads}`, '--log-format', 'json', ...extraArgs],
+    {
+      cwd,
+      env,
+    },
+  );
 }
 
 /** Kill every dtrain process still running (SIGKILL) and wait for them. */

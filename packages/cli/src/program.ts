@@ -94,6 +94,11 @@ export function buildProgram(): Command {
     .requiredOption('--connect <url>', 'the NATS server of the runs (nats://HOST:PORT or tls://HOST:PORT)')
     .option('--threads <n>', 'compute threads (default 1)', integerOption(1))
     .option('--name <name>', 'how the coordinator names this node (default HOST-PID)')
+    .option(
+      '--dataset <name>',
+      "a local copy of the run's data set (fashion-mnist | idx:DIR | csv:FILE): used when its sha256 is the run's",
+    )
+    .option('--data-dir <dir>', `where fashion-mnist is (default ${d.dataDir})`)
     .addOption(new Option('--log-format <format>', 'pretty | json').choices(['pretty', 'json']));
   addNatsAuthOptions(worker).action(async (flags) => workerCommand(flags));
 

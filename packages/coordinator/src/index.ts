@@ -28,7 +28,7 @@ export {
   type RunStart,
 } from './trainer.js';
 export { evaluate, type Evaluation } from './evaluate.js';
-export { loadRunData, type RunData, type SharedSplit } from './datasets.js';
+export { loadRunData, trainingDigest, type RunData, type SharedSplit } from './datasets.js';
 export { curvesSvg } from './curves-svg.js';
 export { findCheckpoint, configForRun } from './checkpoints.js';
 export {
@@ -38,6 +38,7 @@ export {
   NATS_ENV,
   NodeRefusedError,
   runNode,
+  type LocalData,
   type NatsAuth,
   type NodeOptions,
 } from '@dtrain/worker';

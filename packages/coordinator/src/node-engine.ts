@@ -162,6 +162,8 @@ export class NodeEngine implements StepEngine {
     const rows: number[] = [];
     for (const b of blocks)
       for (let r = b.first * shardSize; r < Math.min(shards, b.first + b.count) * shardSize; r++) rows.push(batch[r]);
+    const none = { labels: new Int32Array(0), inputs: new Float32Array(0), table: new Float32Array(0) };
+    if (peer.localData) return { peer, blocks, ...none, indices: Int32Array.from(rows) };
     const labels = new Int32Array(rows.length);
     const source = this.codes?.codes ?? runData.train.inputs;
     const inputs =
@@ -170,7 +172,7 @@ export class NodeEngine implements StepEngine {
       labels[i] = runData.train.labels[sample];
       inputs.set(source.subarray(sample * sampleSize, (sample + 1) * sampleSize), i * sampleSize);
     });
-    return { peer, blocks, labels, inputs, table: this.codes?.table ?? new Float32Array(0) };
+    return { peer, blocks, labels, inputs, table: this.codes?.table ?? none.table, indices: new Int32Array(0) };
   }
 
   /** A node's block result: placed in its slot (or kept, for a probe), if it is still wanted. */

@@ -38,6 +38,8 @@ export interface Peer {
   name: string;
   threads: number;
   kernels: string;
+  /** Whether its copy of the training data is the run's (its work then names samples by index). */
+  localData: boolean;
   /** Whether its result for a probe block has matched this machine's yet. */
   verified: boolean;
   lastBeat: number;
@@ -52,6 +54,8 @@ export interface NodeWork {
   labels: Int32Array;
   inputs: Float32Array | Uint8Array;
   table: Float32Array;
+  /** The samples by index, for a node with its own copy (labels and inputs then empty). */
+  indices: Int32Array;
 }
 
 export interface BlockResultMessage {
@@ -70,6 +74,8 @@ export interface JobDescription {
   shardSize: number;
   paramSize: number;
   recordFloats: number;
+  /** sha256 of the training data (see trainingDigest): a node with the same copy is sent indices. */
+  dataDigest: string;
 }
 
 /** Milliseconds between heartbeats, each way; a node silent for LOST_AFTER_BEATS of them is dropped. */
@@ -161,6 +167,7 @@ export class NodeHub {
       name: join.name,
       threads: join.threads,
       kernels: join.kernels,
+      localData: join.data !== undefined && join.data === this.description.dataDigest,
       verified: false,
       lastBeat: Date.now(),
       late: 0,
@@ -177,7 +184,10 @@ export class NodeHub {
       shardSize: d.shardSize,
       paramSize: d.paramSize,
       beatMs: BEAT_MS,
+      localData: peer.localData,
     });
+    if (join.data !== undefined && !peer.localData)
+      this.log(`node ${join.name}'s copy of the training data differs from the run's (sha256); it is sent samples`);
     this.log(`node ${join.name} joined as node ${sender} (${join.threads} threads, kernels ${join.kernels})`);
     this.onJoined();
   }
@@ -267,9 +277,9 @@ export class NodeHub {
     this.lastParams = { step, frames };
     const sent = (async () => {
       await this.link.publish(this.subjects.params, frames);
-      for (const { peer, blocks, labels, inputs, table } of works) {
+      for (const { peer, blocks, labels, inputs, table, indices } of works) {
         const pairs = Int32Array.from(blocks.flatMap((b) => [b.first, b.count]));
-        const body = sectionParts([pairs, labels, inputs, table]);
+        const body = sectionParts([pairs, labels, inputs, table, indices]);
         await this.link.send(this.subjects.node(peer.key), 'samples', step, body);
       }
     })();

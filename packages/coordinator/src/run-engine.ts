@@ -55,6 +55,7 @@ export async function makeEngine(parts: RunParts, options: TrainOptions): Promis
     cores: options.cores,
     paramSize: flat.paramSize,
     recordFloats: threads.recordFloats,
+    dataDigest: parts.dataDigest,
     log: (line) => events.onNodes?.(line),
     onWarning: (message) => events.onWarning?.(message),
   });

@@ -16,6 +16,7 @@ export interface JobFacts {
   cores?: number;
   paramSize: number;
   recordFloats: number;
+  dataDigest: string;
   log(line: string): void;
   onWarning(message: string): void;
 }
@@ -32,6 +33,7 @@ export async function withNodes(threads: ThreadEngine, options: NodesOptions, jo
         shardSize: job.shardSize,
         paramSize: job.paramSize,
         recordFloats: job.recordFloats,
+        dataDigest: job.dataDigest,
       },
       job.log,
     );

@@ -99,4 +99,4 @@ export {
 export { JobLink, type Received } from './nats/job-link.js';
 export { SilenceLimit } from './nats/silence.js';
 export { BlockThreads, type BlockJob, type BlockResult } from './node/block-threads.js';
-export { NodeRefusedError, runNode, type NodeOptions } from './node/node.js';
+export { NodeRefusedError, runNode, type LocalData, type NodeOptions } from './node/node.js';

@@ -35,6 +35,8 @@ export interface JoinRequest {
   /** Which CPU kernels it computes with (its result for a probe block is what decides). */
   kernels: string;
   threads: number;
+  /** sha256 (hex) of the training data the node holds a copy of, if it does (see trainingDigest). */
+  data?: string;
 }
 
 /** What a numbered node is told about the job: all it needs to compute any block of any step. */
@@ -50,6 +52,8 @@ export interface Welcome {
   paramSize: number;
   /** Milliseconds between heartbeats, each way. */
   beatMs: number;
+  /** Whether the node's copy of the training data is the run's: its work then names samples by index. */
+  localData: boolean;
 }
 
 export type ControlRecord =
@@ -81,6 +85,7 @@ export function asControlRecord(value: Record<string, unknown>): ControlRecord |
     case 'join':
       if (!isKey(v.key) || !isText(v.name, 100) || !isText(v.version, 40) || !isNat(v.wire)) return 'bad join';
       if (!isText(v.kernels, 40) || !isNat(v.threads, 1024) || v.threads === 0) return 'bad join';
+      if (v.data !== undefined && !(typeof v.data === 'string' && /^[0-9a-f]{64}$/.test(v.data))) return 'bad join';
       return {
         t: 'join',
         key: v.key,
@@ -89,10 +94,12 @@ export function asControlRecord(value: Record<string, unknown>): ControlRecord |
         wire: v.wire,
         kernels: v.kernels,
         threads: v.threads,
+        ...(v.data === undefined ? {} : { data: v.data }),
       };
     case 'welcome': {
       const numbers = [v.sender, v.seed, v.shards, v.shardSize, v.paramSize, v.beatMs];
       if (!isKey(v.key) || !numbers.every((n) => isNat(n)) || v.spec === undefined) return 'bad welcome';
+      if (typeof v.localData !== 'boolean') return 'bad welcome';
       return v as unknown as Welcome;
     }
     case 'refuse':

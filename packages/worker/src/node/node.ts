@@ -21,11 +21,23 @@ export interface NodeOptions {
   auth: NatsAuth;
   threads: number;
   name: string;
+  /**
+   * A copy of the training data (standardized, as a run holds it) and its sha256 (trainingDigest):
+   * where it is the run's, the node is sent sample indices instead of samples.
+   */
+  localData?: LocalData;
   log(line: string): void;
   /** Aborting leaves the job between steps and returns. */
   signal?: AbortSignal;
   /** Return after this many jobs (default: serve jobs until aborted). */
   jobs?: number;
+}
+
+export interface LocalData {
+  digest: string;
+  inputs: Float32Array;
+  labels: Int32Array;
+  samples: number;
 }
 
 /** The coordinator refused this node (a different version, kernels that give other bytes, ...). */
@@ -96,6 +108,20 @@ function decode(codes: Uint8Array, table: Float32Array): Float32Array | null {
   return out;
 }
 
+/** The inputs and labels of samples `indices` of the node's own copy, or null if one is out of range. */
+function gather(data: LocalData, indices: Int32Array): { inputs: Float32Array; labels: Int32Array } | null {
+  const size = data.inputs.length / data.samples;
+  const inputs = new Float32Array(indices.length * size);
+  const labels = new Int32Array(indices.length);
+  for (let i = 0; i < indices.length; i++) {
+    const sample = indices[i];
+    if (!(sample >= 0 && sample < data.samples)) return null;
+    inputs.set(data.inputs.subarray(sample * size, (sample + 1) * size), i * size);
+    labels[i] = data.labels[sample];
+  }
+  return { inputs, labels };
+}
+
 /** One step's work for this node: its blocks, and the rows of the batch they cover. */
 interface Work {
   step: number;
@@ -164,7 +190,13 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
       }
       welcome = w;
       link.sender = w.sender;
-      o.log(`node ${o.name}: joined job ${short} as node ${w.sender} (${w.shards} shards of ${w.shardSize})`);
+      const copy =
+        o.localData === undefined
+          ? ''
+          : w.localData
+            ? ', samples from its own copy'
+            : ', samples sent (its copy differs)';
+      o.log(`node ${o.name}: joined job ${short} as node ${w.sender} (${w.shards} shards of ${w.shardSize}${copy})`);
       lastBeat = Date.now();
       timers.push(
         setInterval(() => {
@@ -179,13 +211,19 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
     };
 
     const onWork = (m: Received) => {
-      const sections = unpackSections(m.payload, 4);
+      const sections = unpackSections(m.payload, 5);
       if (!Array.isArray(sections)) return o.log(`node ${o.name}: bad work message (${sections.detail})`);
       const pairs = sectionAs(sections[0], Int32Array);
-      const labels = sectionAs(sections[1], Int32Array);
+      const indices = sectionAs(sections[4], Int32Array);
+      const local =
+        indices !== null && indices.length > 0 && welcome?.localData === true && o.localData !== undefined
+          ? gather(o.localData, indices)
+          : null;
       const table = sectionAs(sections[3], Float32Array);
+      const labels = local?.labels ?? sectionAs(sections[1], Int32Array);
       const inputs =
-        table === null || table.length === 0 ? sectionAs(sections[2], Float32Array) : decode(sections[2], table);
+        local?.inputs ??
+        (table === null || table.length === 0 ? sectionAs(sections[2], Float32Array) : decode(sections[2], table));
       if (pairs === null || labels === null || inputs === null || pairs.length % 2 !== 0)
         return o.log(
           `node ${o.name}: bad work message (sections of ${sections.map((x) => x.byteLength).join(', ')} bytes)`,
@@ -316,6 +354,7 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
       wire: WIRE_VERSION,
       kernels: float32Kernels,
       threads: o.threads,
+      ...(o.localData === undefined ? {} : { data: o.localData.digest }),
     });
     timers.push(
       setTimeout(() => {
