@@ -22,6 +22,7 @@ import {
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   checkpointBytes,
@@ -414,5 +415,34 @@ describe('strangers are kept out', () => {
     // Nobody else joined: the run gives up after its join timeout, saying how to go on.
     expect(await run.exited).toBe(1);
     expect(run.output()).toMatch(/0 of 1 nodes joined in 3 s; start more with dtrain worker --connect URL/);
+  });
+
+  it('over TLS with client certificates: a node with one joins, one without cannot connect (exit 1)', async () => {
+    const reference = await threadsOnly(args);
+    const tls = (file: string) => fileURLToPath(new URL(`./fixtures/tls/${file}`, import.meta.url));
+    const secure = await startNatsServer({
+      tls: { cert: tls('server.pem'), key: tls('server-key.pem'), ca: tls('ca.pem'), verify: true },
+    });
+    try {
+      expect(secure.url).toMatch(/^tls:\/\//);
+      const bare = startNode(secure.url, 'no-cert', work, undefined, 1, {}, ['--tls-ca', tls('ca.pem')]);
+      expect(await bare.exited).toBe(1);
+      expect(bare.output()).toMatch(
+        /^dtrain: cannot reach NATS at tls:\/\/127\.0\.0\.1:\d+: no answer in time \(TLS: check --tls-ca/m,
+      );
+      const withCert = ['--tls-ca', tls('ca.pem'), '--tls-cert', tls('client.pem'), '--tls-key', tls('client-key.pem')];
+      startNode(secure.url, 'with-cert', work, undefined, 1, {}, withCert);
+      const out = nextOut();
+      const run = launch(
+        ['--nats', secure.url, '--remote', '1', '--workers', '1', '--out', out, ...args, ...withCert],
+        {},
+      );
+      await finished(run);
+      expect(checkpointBytes(latest(out))).toBe(reference);
+      expect(run.output()).toMatch(/node with-cert joined/);
+    } finally {
+      await killAllDtrain();
+      await secure.stop();
+    }
   });
 });

@@ -18,6 +18,8 @@ export interface NatsServerOptions {
   token?: string;
   /** Clients must log in as this user. */
   user?: { name: string; password: string };
+  /** TLS with this certificate and key; with `verify`, clients must show a certificate `ca` signed. */
+  tls?: { cert: string; key: string; ca: string; verify: boolean };
 }
 
 export interface RunningNatsServer {
@@ -55,6 +57,13 @@ function configText(port: number, options: NatsServerOptions): string {
   if (options.user !== undefined) {
     const { name, password } = options.user;
     lines.push(`authorization { users: [ { user: ${JSON.stringify(name)}, password: ${JSON.stringify(password)} } ] }`);
+  }
+  if (options.tls !== undefined) {
+    const { cert, key, ca, verify } = options.tls;
+    lines.push(
+      `tls { cert_file: ${JSON.stringify(cert)}, key_file: ${JSON.stringify(key)}, ca_file: ${JSON.stringify(ca)}, ` +
+        `verify: ${verify} }`,
+    );
   }
   return `${lines.join('\n')}\n`;
 }
@@ -102,7 +111,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     throw error;
   }
   return {
-    url: `nats://127.0.0.1:${port}`,
+    url: `${options.tls === undefined ? 'nats' : 'tls'}://127.0.0.1:${port}`,
     port,
     async stop() {
       if (exit === null) {

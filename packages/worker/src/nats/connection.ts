@@ -113,6 +113,12 @@ function describeConnectFailure(url: string, error: unknown): string {
   if (code === 'CONNECTION_REFUSED' || /ECONNREFUSED/.test(message)) {
     return `cannot reach NATS at ${url}: nothing listens there (is nats-server running?)`;
   }
-  if (code === 'TIMEOUT' || /timeout/i.test(message)) return `cannot reach NATS at ${url}: no answer in time`;
+  if (code === 'TIMEOUT' || /timeout/i.test(message)) {
+    // A TLS server that wants a client certificate holds a client without one until it times out.
+    const tls = url.startsWith('tls:')
+      ? ' (TLS: check --tls-ca, and --tls-cert/--tls-key if the server asks for one)'
+      : '';
+    return `cannot reach NATS at ${url}: no answer in time${tls}`;
+  }
   return `cannot connect to NATS at ${url}: ${message}`;
 }
