@@ -1,9 +1,10 @@
 // The properties of data-parallel training that DESIGN.md requires, each checked on real worker
 // threads: bitwise-identical results for any worker count, after a fault, and after a resume;
 // BatchNorm running statistics from the whole global batch; clear errors for bad input.
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writeSmallCnn } from './support/small-cnn.js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { typedTreeReduceInto } from '../packages/worker/src/reduce.js';
 import {
@@ -468,37 +469,7 @@ describe('shard groups: a thread runs several shards as one batch, with the same
 
   // A small CNN (convolution, BatchNorm, ReLU, max pooling, then a linear head) on 8x8 images: the
   // layers before the head run shard by shard, the head once per group.
-  const images = join(root, 'images');
-  mkdirSync(images);
-  for (const [prefix, n] of [
-    ['train', 256],
-    ['t10k', 64],
-  ] as const) {
-    const labels = Uint8Array.from({ length: n }, (_, i) => i % 3);
-    const pixels = Uint8Array.from(
-      { length: n * 64 },
-      (_, i) => (Math.floor((i % 64) / 8) % 3 === labels[Math.floor(i / 64)] ? 160 : 0) + ((i * 2654435761) >>> 26),
-    );
-    writeFileSync(join(images, `${prefix}-images-idx3-ubyte`), data.encodeIdx([n, 8, 8], pixels));
-    writeFileSync(join(images, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([n], labels));
-  }
-  const cnnSpec = join(root, 'cnn.json');
-  writeFileSync(
-    cnnSpec,
-    JSON.stringify({
-      input: [1, 8, 8],
-      layers: [
-        { type: 'conv2d', out: 4, kernel: 3, padding: 1 },
-        { type: 'batchnorm' },
-        { type: 'relu' },
-        { type: 'maxpool2d', kernel: 2 },
-        { type: 'flatten' },
-        { type: 'linear', out: 16 },
-        { type: 'relu' },
-        { type: 'linear', out: 3 },
-      ],
-    }),
-  );
+  const { images, spec: cnnSpec } = writeSmallCnn(root);
   const cnnBytes = new Map<number, string>();
 
   it.each([8, 1, 2, 3])(

@@ -1,6 +1,5 @@
 // Remote nodes end to end: a real nats-server (token auth), real `dtrain worker` processes and
 // `dtrain launch --nats`: threads + nodes give the bytes of threads alone, through faults.
-import { data } from '@dtrain/core';
 import {
   connectNats,
   decodeControl,
@@ -32,6 +31,7 @@ import {
   type DtrainProcess,
 } from './support/dtrain-processes.js';
 import { startNatsServer, type RunningNatsServer } from '../bench/src/nats-server.js';
+import { writeSmallCnn } from './support/small-cnn.js';
 
 const TOKEN = 's3cret-token';
 const work = mkdtempSync(join(tmpdir(), 'dtrain-nodes-'));
@@ -123,37 +123,7 @@ describe('threads and remote nodes', () => {
   });
 
   it('2 threads + 2 nodes give the bytes of --workers 4: a CNN with BatchNorm, running statistics too', async () => {
-    const images = join(work, 'images');
-    mkdirSync(images, { recursive: true });
-    for (const [prefix, n] of [
-      ['train', 256],
-      ['t10k', 64],
-    ] as const) {
-      const labels = Uint8Array.from({ length: n }, (_, i) => i % 3);
-      const pixels = Uint8Array.from(
-        { length: n * 64 },
-        (_, i) => (Math.floor((i % 64) / 8) % 3 === labels[Math.floor(i / 64)] ? 160 : 0) + ((i * 2654435761) >>> 26),
-      );
-      writeFileSync(join(images, `${prefix}-images-idx3-ubyte`), data.encodeIdx([n, 8, 8], pixels));
-      writeFileSync(join(images, `${prefix}-labels-idx1-ubyte`), data.encodeIdx([n], labels));
-    }
-    const spec = join(work, 'cnn.json');
-    writeFileSync(
-      spec,
-      JSON.stringify({
-        input: [1, 8, 8],
-        layers: [
-          { type: 'conv2d', out: 4, kernel: 3, padding: 1 },
-          { type: 'batchnorm' },
-          { type: 'relu' },
-          { type: 'maxpool2d', kernel: 2 },
-          { type: 'flatten' },
-          { type: 'linear', out: 16 },
-          { type: 'relu' },
-          { type: 'linear', out: 3 },
-        ],
-      }),
-    );
+    const { images, spec } = writeSmallCnn(work);
     const args = ['--model', spec, '--dataset', `idx:${images}`, '--batch-size', '32', '--epochs', '3'];
     const reference = await threadsOnly(args);
     // c1 holds a copy of the data (sent sample indices), c2 one that differs (sent the samples).
