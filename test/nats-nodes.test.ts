@@ -61,11 +61,17 @@ async function finished(run: DtrainProcess): Promise<void> {
 const latest = (out: string) =>
   join(out, 'checkpoints', readFileSync(join(out, 'checkpoints', 'latest'), 'utf8').trim());
 
-function stepPeers(out: string): { nodes: Record<string, number[][]>; local: number[][] }[] {
+function stepPeers(out: string): { nodes: Record<string, number[][]>; local: number[][]; bytesIn: number }[] {
   return readFileSync(join(out, 'metrics.jsonl'), 'utf8')
     .trim()
     .split('\n')
-    .map((l) => JSON.parse(l) as { kind: string; peers?: { nodes: Record<string, number[][]>; local: number[][] } })
+    .map(
+      (l) =>
+        JSON.parse(l) as {
+          kind: string;
+          peers?: { nodes: Record<string, number[][]>; local: number[][]; bytesIn: number };
+        },
+    )
     .filter((m) => m.kind === 'step' && m.peers !== undefined)
     .map((m) => m.peers!);
 }
@@ -144,6 +150,27 @@ describe('threads and remote nodes', () => {
     expect(c1.output()).toMatch(/joined job \w+ as node \d \(8 shards of 4, samples from its own copy\)/);
     expect(c2.output()).toMatch(/samples sent \(its copy differs\)/);
     expect(run.output()).toMatch(/node c2's copy of the training data differs from the run's/);
+  });
+
+  it('a model whose messages span several 4 MB chunks: the bytes of --workers 2', async () => {
+    // 1.45M parameters: 5.8 MB of parameters out and of gradient back each step, in two chunks each.
+    const spec = join(work, 'wide-mlp.json');
+    const layers = [
+      { type: 'linear', out: 1200 },
+      { type: 'relu' },
+      { type: 'linear', out: 1200 },
+      { type: 'linear', out: 3 },
+    ];
+    writeFileSync(spec, JSON.stringify({ input: [2], layers }));
+    const args = ['--model', spec, '--epochs', '1'];
+    const reference = await threadsOnly(args);
+    startNode(server.url, 'wide', work, TOKEN);
+    const out = nextOut();
+    await finished(launch(['--nats', server.url, '--remote', '1', '--workers', '1', '--out', out, ...args]));
+    expect(checkpointBytes(latest(out))).toBe(reference);
+    const last = stepPeers(out).at(-1)!;
+    expect(Object.keys(last.nodes)).toEqual(['wide']);
+    expect(last.bytesIn).toBeGreaterThan(4 << 20);
   });
 
   it('refuses --remote without --nats in one clear line', async () => {
