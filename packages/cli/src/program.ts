@@ -24,7 +24,9 @@ export function buildProgram(): Command {
 
   const launchCommand = program
     .command('launch')
-    .description('train a model on worker threads (defaults: an MLP on generated spirals)')
+    .description(
+      'train a model on worker threads and, with --nats, remote nodes (defaults: an MLP on generated spirals)',
+    )
     .option(
       '--config <file>',
       'JSON file with any of these options (keys as the flags, kebab- or camelCase); flags win',
