@@ -442,4 +442,28 @@ describe('strangers are kept out', () => {
       await secure.stop();
     }
   });
+
+  it('user and password: from the environment for a node, from flags for the coordinator', async () => {
+    const reference = await threadsOnly(args);
+    const users = await startNatsServer({ user: { name: 'trainer', password: 'pa55-word' } });
+    try {
+      const env = { DTRAIN_NATS_USER: 'trainer', DTRAIN_NATS_PASSWORD: 'pa55-word' };
+      startNode(users.url, 'by-user', work, undefined, 1, env);
+      const wrong = startNode(users.url, 'wrong-password', work, undefined, 1, {
+        ...env,
+        DTRAIN_NATS_PASSWORD: 'nope',
+      });
+      expect(await wrong.exited).toBe(1);
+      expect(wrong.output()).toMatch(/refused this client's credentials/);
+      const out = nextOut();
+      const login = ['--user', 'trainer', '--password', 'pa55-word'];
+      const run = launch(['--nats', users.url, '--remote', '1', '--workers', '1', '--out', out, ...args, ...login], {});
+      await finished(run);
+      expect(checkpointBytes(latest(out))).toBe(reference);
+      expect(run.output()).toMatch(/node by-user joined/);
+    } finally {
+      await killAllDtrain();
+      await users.stop();
+    }
+  });
 });
