@@ -15,6 +15,22 @@ import { benchImages, timedRun, type TimingWindow } from './workers.js';
 const dtrain = fileURLToPath(new URL('../../packages/cli/dist/main.js', import.meta.url));
 const MB = 1e6;
 
+/**
+ * Sends messages of `bytes` for `seconds`, with a bounded window in flight: a flush round trip every
+ * 8 MB (an unbounded burst is cut off as a slow consumer), and one at the end.
+ */
+async function sendFor(seconds: number, bytes: number, send: () => unknown, flush: () => Promise<void>): Promise<void> {
+  const until = performance.now() + seconds * 1000;
+  for (let sent = 0; performance.now() < until;) {
+    await send();
+    if ((sent += bytes) >= 8 * MB) {
+      sent = 0;
+      await flush();
+    }
+  }
+  await flush();
+}
+
 /** Messages of `bytes` from one client to another for `seconds`, at most `window` unacknowledged: MB/s received. */
 async function rawThroughput(server: RunningNatsServer, bytes: number, seconds: number): Promise<number> {
   const [pub, sub] = [await connectNats(server.url, {}), await connectNats(server.url, {})];
@@ -29,17 +45,12 @@ async function rawThroughput(server: RunningNatsServer, bytes: number, seconds: 
     });
     await sub.flush();
     const payload = new Uint8Array(bytes).fill(7);
-    const until = performance.now() + seconds * 1000;
-    let sent = 0;
-    while (performance.now() < until) {
-      pub.publish('bench.raw', payload);
-      // A bounded window in flight: a flush round trip every 8 MB (an unbounded burst is cut off as a slow consumer).
-      if ((sent += bytes) >= 8 * MB) {
-        sent = 0;
-        await pub.flush();
-      }
-    }
-    await pub.flush();
+    await sendFor(
+      seconds,
+      bytes,
+      () => pub.publish('bench.raw', payload),
+      () => pub.flush(),
+    );
     await sub.flush();
     return received / MB / ((performance.now() - start) / 1000);
   } finally {
@@ -73,16 +84,13 @@ async function exchangeThroughput(server: RunningNatsServer, floats: number, sec
     await b.flush();
     const sum = new Float32Array(floats).fill(0.5);
     const records = new Float64Array(8 * 2);
-    const until = performance.now() + seconds * 1000;
-    let sent = 0;
-    for (let step = 0; performance.now() < until; step++) {
-      await node.send(subject, 'gradient', step, sectionParts([Int32Array.of(0, 4), records, sum]));
-      if ((sent += floats * 4) >= 8 * MB) {
-        sent = 0;
-        await a.flush();
-      }
-    }
-    await a.flush();
+    let step = 0;
+    await sendFor(
+      seconds,
+      floats * 4,
+      () => node.send(subject, 'gradient', step++, sectionParts([Int32Array.of(0, 4), records, sum])),
+      () => a.flush(),
+    );
     await b.flush();
     return received / MB / ((performance.now() - start) / 1000);
   } finally {
