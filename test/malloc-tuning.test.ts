@@ -71,7 +71,10 @@ setInterval(() => writeFileSync(${JSON.stringify(heartbeat)}, String(process.pid
     });
     const childPid = async () => {
       for (let i = 0; i < 200; i++) {
-        if (existsSync(heartbeat)) return Number(readFileSync(heartbeat, 'utf8'));
+        // Read while the child rewrites it, the file can be empty: Number('') is 0, and kill(0) would
+        // signal this whole process group (the test runner and CI with it). Only a positive pid counts.
+        const pid = existsSync(heartbeat) ? Number(readFileSync(heartbeat, 'utf8')) : NaN;
+        if (Number.isInteger(pid) && pid > 0) return pid;
         await new Promise((r) => setTimeout(r, 25));
       }
       throw new Error('the relaunched program never started');

@@ -105,6 +105,18 @@ describe('one run per directory', () => {
     expect(existsSync(lock)).toBe(false);
   });
 
+  it('a lock naming pid 0 or a negative pid (signal 0 would reach a process group) is stale', () => {
+    const cwd = place('group-pid');
+    for (const pid of [0, -1]) {
+      mkdirSync(join(cwd, `run${pid}`));
+      const lock = join(cwd, `run${pid}`, 'run.lock');
+      writeFileSync(lock, JSON.stringify({ pid, host: hostname(), started: new Date().toISOString() }));
+      const r = dtrain(cwd, 'launch', '--epochs', '1', '--out', `run${pid}`, '--quiet');
+      expect(r.stderr).not.toContain('is in use');
+      expect(r.code).toBe(0);
+    }
+  });
+
   it('a directory that holds a run is refused without --resume', () => {
     const cwd = place('finished');
     expect(dtrain(cwd, 'launch', '--epochs', '1', '--out', 'run', '--quiet').code).toBe(0);

@@ -39,7 +39,7 @@ function isAlive(pid: number): boolean {
 function readHolder(path: string): LockHolder | null {
   try {
     const holder = JSON.parse(readFileSync(path, 'utf8')) as LockHolder;
-    return Number.isInteger(holder.pid) && typeof holder.host === 'string' ? holder : null;
+    return Number.isInteger(holder.pid) && holder.pid > 0 && typeof holder.host === 'string' ? holder : null;
   } catch {
     return null;
   }
