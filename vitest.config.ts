@@ -7,6 +7,7 @@ const src = (pkg: string) => fileURLToPath(new URL(`./packages/${pkg}/src/index.
 export default defineConfig({
   resolve: {
     alias: {
+      '@dtrain/core/cpu': fileURLToPath(new URL('./packages/core/src/cpu.ts', import.meta.url)),
       '@dtrain/core': src('core'),
       '@dtrain/worker': src('worker'),
       '@dtrain/coordinator': src('coordinator'),

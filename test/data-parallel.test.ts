@@ -21,7 +21,8 @@ import {
   type RunConfig,
   type TrainOptions,
 } from '@dtrain/coordinator';
-import { data, float32TreeSumInto, fromArray, io, loss, manualSeed, optim, randn, type Tensor } from '@dtrain/core';
+import { data, fromArray, io, loss, manualSeed, optim, randn, type Tensor } from '@dtrain/core';
+import { float32TreeSumInto } from '@dtrain/core/cpu';
 import {
   batchableHeadStart,
   buildModel,

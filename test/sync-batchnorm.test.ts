@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { resolveConfig, train, type RunConfig } from '@dtrain/coordinator';
-import { createKernelMemory, io, kernelMemoryView, manualSeed, randn, reserveInKernelMemory } from '@dtrain/core';
+import { io, manualSeed, randn } from '@dtrain/core';
+import { createKernelMemory, kernelMemoryView, reserveInKernelMemory } from '@dtrain/core/cpu';
 import {
   buildModel,
   FlatState,

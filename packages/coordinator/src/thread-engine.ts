@@ -1,6 +1,7 @@
 // The step engine of one machine: worker threads that compute in one shared kernel memory (the
 // parameters in two generations, the optimizer state, gradient slots, per-step buffers in a ring).
-import { createKernelMemory, type nn, type optim, reserveInKernelMemory } from '@dtrain/core';
+import { type nn, type optim } from '@dtrain/core';
+import { createKernelMemory, reserveInKernelMemory } from '@dtrain/core/cpu';
 import {
   type BlockPlace,
   type FlatState,

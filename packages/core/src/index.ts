@@ -44,15 +44,30 @@ export {
 } from './ops/shape.js';
 
 export { getBackend, setBackend } from './backend/registry.js';
-export { float32Kernels, float32TreeSumInto } from './backend/cpu/cpu-backend.js';
-export {
-  createKernelMemory,
-  kernelMemoryView,
-  reserveInKernelMemory,
-  useKernelMemory,
-  withKernelArena,
-} from './backend/wasm/wasm-kernels.js';
-export type { Backend, Storage, UnaryOp, BinaryOp, ReduceOp, MatmulSpec } from './backend/backend.js';
+export { float32Kernels } from './backend/cpu/cpu-backend.js';
+export { withKernelArena } from './backend/wasm/wasm-kernels.js';
+export { defineBackend, FUSED_KERNELS } from './backend/composed-kernels.js';
+export type {
+  Backend,
+  BackendKernels,
+  RequiredKernels,
+  FusedKernels,
+  Storage,
+  UnaryOp,
+  BinaryOp,
+  ReduceOp,
+  MatmulSpec,
+  AxisView,
+  ConcatView,
+  BroadcastShapes,
+  ChannelView,
+  ImageView,
+  ChannelAffineTerms,
+  Window2d,
+  AvgPoolSpec,
+  SgdHyper,
+  AdamHyper,
+} from './backend/backend.js';
 
 export { DtrainError, ShapeError, DTypeError, AutogradError, GradcheckError } from './errors.js';
 export { StateDictError, DataFormatError, OptionError } from './errors.js';

@@ -5,7 +5,7 @@ import { result } from '../src/ops/op.js';
 
 /** An op whose backward is deliberately wrong (claims d(x^2)/dx = x), to prove gradcheck can fail. */
 function wrongSquare(x: Tensor): Tensor {
-  const storage = x.backend.binary('mul', x.storage, x.shape, x.storage, x.shape, x.shape, 'float64');
+  const storage = x.backend.binary('mul', x.storage, x.storage, 'float64', { a: x.shape, b: x.shape, out: x.shape });
   return result('wrongSquare', [x], storage, x.shape, 'float64', (g) => [g.mul(x)]);
 }
 

@@ -764,7 +764,7 @@ describe('WebAssembly ReLU and its backward', () => {
     unaryKernel('relu', x, reference);
     expect(bytes(viaBackend)).toEqual(bytes(reference));
     const y = values(n, 4);
-    const gated = backend.binary('gatePositive', x, [n], y, [n], [n], 'float32') as Float32Array;
+    const gated = backend.binary('gatePositive', x, y, 'float32', { a: [n], b: [n], out: [n] }) as Float32Array;
     const gatedReference = new Float32Array(n);
     binaryKernel('gatePositive', x, [n], y, [n], [n], gatedReference);
     const described = (a: Float32Array) =>

@@ -6,12 +6,23 @@ import type { nn, Tensor } from '@dtrain/core';
 type Placed = readonly { tensor: Tensor; at: number }[];
 
 function copyIn(placed: Placed, from: Float32Array): void {
-  for (const { tensor, at } of placed)
-    (tensor.storage as Float32Array | Int32Array).set(from.subarray(at, at + tensor.size));
+  for (const { tensor, at } of placed) {
+    const values = from.subarray(at, at + tensor.size);
+    tensor.backend.write(tensor.storage, tensor.dtype, tensor.dtype === 'int32' ? Int32Array.from(values) : values);
+  }
+}
+
+/** The tensor's elements where the host holds them: a flat state is host memory. */
+function onHost(tensor: Tensor) {
+  const values = tensor.backend.peek(tensor.storage, tensor.dtype, tensor.size);
+  if (values === null) {
+    throw new Error(`FlatState: a tensor held only on the ${tensor.backend.name} device cannot be packed here`);
+  }
+  return values;
 }
 
 function copyOut(placed: Placed, to: Float32Array): void {
-  for (const { tensor, at } of placed) to.set(tensor.storage as Float32Array | Int32Array, at);
+  for (const { tensor, at } of placed) to.set(onHost(tensor), at);
 }
 
 export class FlatState {
@@ -113,7 +124,7 @@ export class FlatState {
       const at = this.offsetOf(p);
       if (p.grad === null) out.fill(0, at, at + p.size);
       else {
-        const grad = p.grad.storage as Float32Array;
+        const grad = onHost(p.grad);
         if (grad.buffer !== out.buffer || grad.byteOffset !== out.byteOffset + 4 * at) out.set(grad, at);
       }
       if (clear) p.grad = null;

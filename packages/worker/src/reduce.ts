@@ -1,7 +1,7 @@
 // The fixed-order combination of per-shard results: a pairwise tree over shard index. Every element
 // is summed by the same tree whatever the number of workers — and whichever worker sums which
 // elements — so the result is the same to the bit.
-import { float32TreeSumInto } from '@dtrain/core';
+import { float32TreeSumInto } from '@dtrain/core/cpu';
 
 // Contiguous, aligned shard ranges are its subtrees, so a node may later pre-reduce its own range
 // the same way.

@@ -15,14 +15,13 @@ import {
   RandomScope,
   slice,
   type Tensor,
-  kernelMemoryView,
-  reserveInKernelMemory,
   withBatchSegments,
   withKernelArena,
   withRandomScope,
   zeros,
   zerosLike,
 } from '@dtrain/core';
+import { kernelMemoryView, reserveInKernelMemory } from '@dtrain/core/cpu';
 import { evaluateChunk, type SplitArrays } from './evaluation.js';
 import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';

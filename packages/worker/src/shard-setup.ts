@@ -1,6 +1,6 @@
 // What a ShardRunner computes from, and where: the run's kernel memory and its regions. A thread gets
 // these fields in its RunSetup; a node makes them for itself.
-import { kernelMemoryView } from '@dtrain/core';
+import { kernelMemoryView } from '@dtrain/core/cpu';
 import type { ModelSpec } from './model-spec.js';
 
 /**

@@ -62,6 +62,50 @@ export interface Window2d {
   outW: number;
 }
 
+/** A tensor read as [outer, n, inner]: reductions, softmax, slices and gathers work along n. */
+export interface AxisView {
+  outer: number;
+  n: number;
+  inner: number;
+}
+
+/** Parts read as [outer, ns[i], inner], joined along the middle axis. */
+export interface ConcatView {
+  outer: number;
+  ns: readonly number[];
+  inner: number;
+}
+
+/** The shapes of an elementwise op's operands and of its (NumPy-broadcast) result. */
+export interface BroadcastShapes {
+  a: Shape;
+  b: Shape;
+  out: Shape;
+}
+
+/** A batch-norm input read as [n, c, spatial]: statistics are per channel c. */
+export interface ChannelView {
+  n: number;
+  c: number;
+  spatial: number;
+}
+
+/** An NCHW input of the fused batch norm + ReLU + 2x2 max pooling. */
+export interface ImageView {
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+}
+
+/** The per-channel operands of batch norm's affine map: y = (x - mean) * invStd * weight + bias. */
+export interface ChannelAffineTerms {
+  mean: Storage;
+  invStd: Storage;
+  weight: Storage;
+  bias: Storage;
+}
+
 /** How average pooling divides: by the window within the padded input, or by its part inside the input. */
 export interface AvgPoolSpec {
   countIncludePad: boolean;
@@ -91,7 +135,11 @@ export interface AdamHyper {
   step: number;
 }
 
-export interface Backend {
+/**
+ * The kernels a backend must have. Each works on whole storages and returns new ones (copyInto and the
+ * optimizer steps write in place); shapes and geometry come as the views above.
+ */
+export interface RequiredKernels {
   readonly name: string;
   /** A zero-filled storage. */
   alloc(dtype: DType, size: number): Storage;
@@ -101,62 +149,40 @@ export interface Backend {
   read(storage: Storage, dtype: DType, size: number): Promise<TypedArray>;
   /** Synchronous read-back where the backend can do it; otherwise throws and says to use read(). */
   readSync(storage: Storage, dtype: DType, size: number): TypedArray;
+  /**
+   * The elements as the host already holds them, without a device round trip, or null where only the
+   * device has them. The CPU backend's storage itself (not a copy: never written through); a device
+   * backend's copy of what it was given from the host, where it keeps one (int32 labels and indices).
+   * Ops check indices with it; a device's kernels skip indices out of range where it is null.
+   */
+  peek(storage: Storage, dtype: DType, size: number): TypedArray | null;
+  /** Overwrite the first values.length elements of storage with host values (of its dtype). */
+  write(storage: Storage, dtype: DType, values: TypedArray): void;
   cast(x: Storage, from: DType, to: DType, size: number): Storage;
 
   unary(op: UnaryOp, x: Storage, dtype: FloatDType, size: number): Storage;
-  /** Elementwise with NumPy broadcasting of both operands to outShape. */
-  binary(
-    op: BinaryOp,
-    a: Storage,
-    aShape: Shape,
-    b: Storage,
-    bShape: Shape,
-    outShape: Shape,
-    dtype: FloatDType,
-  ): Storage;
-  /** Reduce x viewed as [outer, n, inner] over n, giving [outer, inner]. */
-  reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
-  /** Index of the first maximum over n of x viewed as [outer, n, inner]; int32 [outer, inner]. */
-  argmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
+  /** Elementwise with NumPy broadcasting of both operands to shapes.out. */
+  binary(op: BinaryOp, a: Storage, b: Storage, dtype: FloatDType, shapes: BroadcastShapes): Storage;
+  /** Reduce x over the view's n, giving [outer, inner]. */
+  reduce(op: ReduceOp, x: Storage, dtype: FloatDType, view: AxisView): Storage;
+  /** Index of the first maximum over the view's n; int32 [outer, inner]. */
+  argmax(x: Storage, dtype: FloatDType, view: AxisView): Storage;
   /** With rowBias ([n]), every row of every C starts as rowBias (linear layers). */
   matmul(a: Storage, b: Storage, dtype: FloatDType, spec: MatmulSpec, rowBias?: Storage | null): Storage;
-  /**
-   * C (m x n) = the pairwise tree sum over s < segments of op(A)[:, seg s] @ op(B)[seg s, :], k cut
-   * into `segments` equal segments (batch 1): each term with the bytes `matmul` gives for that
-   * segment alone, the terms added in float as the per-shard gradient sum adds them. Written into
-   * `out` (m x n, of dtype) where given, which is then what it returns.
-   */
-  matmulSegmentSum(
-    a: Storage,
-    b: Storage,
-    dtype: FloatDType,
-    spec: MatmulSpec,
-    segments: number,
-    out?: Storage | null,
-  ): Storage;
-  /** Softmax (or log-softmax) over n of x viewed as [outer, n, inner], stable by max subtraction. */
-  softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean): Storage;
-  /** log(sum(exp(x))) over n of x viewed as [outer, n, inner]; [outer, inner]. */
-  logSumExp(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number): Storage;
+  /** Softmax (or log-softmax) over the view's n, stable by max subtraction. */
+  softmax(x: Storage, dtype: FloatDType, view: AxisView, log: boolean): Storage;
+  /** log(sum(exp(x))) over the view's n; [outer, inner]. */
+  logSumExp(x: Storage, dtype: FloatDType, view: AxisView): Storage;
 
   /** out = x with its axes reordered: out dimension d is x dimension perm[d]. */
   permute(x: Storage, dtype: DType, shape: Shape, perm: readonly number[]): Storage;
-  /** x viewed as [outer, n, inner] -> [outer, len, inner], taking positions start..start+len of n. */
-  sliceAxis(x: Storage, dtype: DType, outer: number, n: number, inner: number, start: number, len: number): Storage;
-  /** Concatenate parts viewed as [outer, ns[i], inner] along the middle axis. */
-  concatAxis(parts: readonly Storage[], dtype: DType, outer: number, ns: readonly number[], inner: number): Storage;
-  /** Gather along the middle axis of x viewed as [outer, n, inner]: out[o, j, i] = x[o, index[j], i]. */
-  gather(x: Storage, dtype: DType, outer: number, n: number, inner: number, index: Storage, count: number): Storage;
+  /** [outer, n, inner] -> [outer, len, inner], taking positions start..start+len of n. */
+  sliceAxis(x: Storage, dtype: DType, view: AxisView, start: number, len: number): Storage;
+  concatAxis(parts: readonly Storage[], dtype: DType, view: ConcatView): Storage;
+  /** Gather along the view's n: out[o, j, i] = x[o, index[j], i] for j < count. */
+  gather(x: Storage, dtype: DType, view: AxisView, index: Storage, count: number): Storage;
   /** The adjoint of gather: out [outer, n, inner] zero, then out[o, index[j], i] += g[o, j, i]. */
-  scatterAdd(
-    g: Storage,
-    dtype: FloatDType,
-    outer: number,
-    n: number,
-    inner: number,
-    index: Storage,
-    count: number,
-  ): Storage;
+  scatterAdd(g: Storage, dtype: FloatDType, view: AxisView, index: Storage, count: number): Storage;
   /** int32 labels [count] -> float [count, classes] with a 1 at each label; labels are in range. */
   oneHot(labels: Storage, count: number, classes: number, dtype: FloatDType): Storage;
 
@@ -186,45 +212,18 @@ export interface Backend {
     outChannels: number,
     withBias: boolean,
   ): { dWeight: Storage; dBias: Storage | null };
-  /** NCHW input -> columns [n, c*kh*kw, outH*outW] (zero outside the padded input). */
-  im2col(x: Storage, dtype: FloatDType, win: Window2d): Storage;
-  /** The adjoint of im2col: columns summed back into an NCHW tensor. */
-  col2im(cols: Storage, dtype: FloatDType, win: Window2d): Storage;
   /** Max over each window: values [n, c, outH, outW] and the flat input index of each maximum (int32). */
   maxPool2d(x: Storage, dtype: FloatDType, win: Window2d): { values: Storage; argmax: Storage };
   /** Average over each window, padding counted in the divisor (PyTorch's count_include_pad). */
   avgPool2d(x: Storage, dtype: FloatDType, win: Window2d, pool: AvgPoolSpec): Storage;
   avgPool2dBackward(g: Storage, dtype: FloatDType, win: Window2d, pool: AvgPoolSpec): Storage;
 
+  /** Per-channel mean and biased variance over n and spatial: two float [c] storages (two-pass). */
+  channelStats(x: Storage, dtype: FloatDType, view: ChannelView): { mean: Storage; variance: Storage };
+  /** The batch-norm affine map per channel, then max(y, 0) when relu (batch norm and its ReLU in one pass). */
+  channelAffine(x: Storage, dtype: FloatDType, view: ChannelView, terms: ChannelAffineTerms, relu: boolean): Storage;
   /**
-   * Per-channel mean and biased variance of x viewed as [n, c, spatial], over n and spatial:
-   * two float [c] storages (two-pass, accumulated in double).
-   */
-  channelStats(
-    x: Storage,
-    dtype: FloatDType,
-    n: number,
-    c: number,
-    spatial: number,
-  ): { mean: Storage; variance: Storage };
-  /**
-   * y = (x - mean[ch]) * invStd[ch] * weight[ch] + bias[ch] over x viewed as [n, c, spatial], then
-   * max(y, 0) when relu (batch norm and the ReLU after it in one pass).
-   */
-  channelAffine(
-    x: Storage,
-    dtype: FloatDType,
-    n: number,
-    c: number,
-    spatial: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    bias: Storage,
-    relu: boolean,
-  ): Storage;
-  /**
-   * Gradients of batch normalization over [n, c, spatial]: dWeight = sum g*xhat, dBias = sum g, and
+   * Gradients of batch normalization: dWeight = sum g*xhat, dBias = sum g, and
    * dx = weight*invStd*(g - (dBias + xhat*dWeight)/m) when the statistics came from this batch
    * (m = n*spatial), else dx = weight*invStd*g. With a gate (the output of a fused ReLU), g counts
    * only where gate > 0.
@@ -233,67 +232,9 @@ export interface Backend {
     g: Storage,
     x: Storage,
     dtype: FloatDType,
-    n: number,
-    c: number,
-    spatial: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    batchStats: boolean,
-    gate: Storage | null,
-  ): { dx: Storage; dWeight: Storage; dBias: Storage };
-
-  /**
-   * channelAffine with relu, then 2x2 max pooling with stride 2, over x [n, c, h, w] in one pass:
-   * the pooled values [n, c, h>>1, w>>1] and the flat index in x of each maximum (int32), equal to
-   * the two kernels one after the other, without the intermediate activation.
-   */
-  channelAffineReluPool2x2(
-    x: Storage,
-    dtype: FloatDType,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    bias: Storage,
-  ): { values: Storage; argmax: Storage };
-  /**
-   * Training-mode batch norm + ReLU + 2x2 max pooling: channelStats of x, invStd = 1 / sqrt(variance
-   * + eps) in dtype arithmetic (as the elementwise ops compute it), then channelAffineReluPool2x2 with
-   * them; the same values as those steps in turn, reading x once.
-   */
-  batchStatsAffineReluPool2x2(
-    x: Storage,
-    dtype: FloatDType,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    weight: Storage,
-    bias: Storage,
-    eps: number,
-  ): { mean: Storage; variance: Storage; invStd: Storage; values: Storage; argmax: Storage };
-  /**
-   * The backward of channelAffineReluPool2x2 and batch norm: g [n, c, h>>1, w>>1] reaches x at
-   * argmax where the (recomputed) activation is positive, then as batchNormBackward.
-   */
-  batchNormReluPoolBackward(
-    g: Storage,
-    argmax: Storage,
-    x: Storage,
-    dtype: FloatDType,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    bias: Storage,
-    batchStats: boolean,
+    view: ChannelView,
+    terms: Omit<ChannelAffineTerms, 'bias'>,
+    options: { batchStats: boolean; gate: Storage | null },
   ): { dx: Storage; dWeight: Storage; dBias: Storage };
 
   /** Overwrite target's elements with source's (same dtype and size): the one in-place write. */
@@ -310,10 +251,9 @@ export interface Backend {
     hyper: SgdHyper,
     from?: { param: Storage; momentum: Storage | null },
   ): void;
-  /** One Adam/AdamW step in place on param, m and v; with `from`, starting from the values there (as sgdStep). */
   /**
-   * One Adam step in place (or from `from`); with vMax (amsgrad), the running maximum of v, read from
-   * vMax.from (else vMax.to) and written to vMax.to, divides instead of v.
+   * One Adam step in place (or from `from`, as sgdStep); with vMax (amsgrad), the running maximum of
+   * v, read from vMax.from (else vMax.to) and written to vMax.to, divides instead of v.
    */
   adamStep(
     param: Storage,
@@ -326,3 +266,67 @@ export interface Backend {
     vMax?: { to: Storage; from?: Storage },
   ): void;
 }
+
+/**
+ * Kernels that fuse what the required ones do in several passes. A backend may leave any of them
+ * out: defineBackend composes them from the required kernels (composed-kernels.ts), with the same
+ * values; a backend adds its own where the fusion pays.
+ */
+export interface FusedKernels {
+  /** The pairwise tree sum over the rows of x [rows, n] (row r onto r - width, width 1, 2, 4, ...): [n]. */
+  rowTreeSum(x: Storage, dtype: FloatDType, rows: number, n: number): Storage;
+  /**
+   * C (m x n) = the pairwise tree sum over s < segments of op(A)[:, seg s] @ op(B)[seg s, :], k cut
+   * into `segments` equal segments (batch 1): each term with the bytes `matmul` gives for that
+   * segment alone, the terms added in float as the per-shard gradient sum adds them. Written into
+   * `out` (m x n, of dtype) where given, which is then what it returns.
+   */
+  matmulSegmentSum(
+    a: Storage,
+    b: Storage,
+    dtype: FloatDType,
+    spec: MatmulSpec,
+    segments: number,
+    out?: Storage | null,
+  ): Storage;
+  /**
+   * channelAffine with relu, then 2x2 max pooling with stride 2, in one pass: the pooled values
+   * [n, c, h>>1, w>>1] and the flat index in x of each maximum (int32).
+   */
+  channelAffineReluPool2x2(
+    x: Storage,
+    dtype: FloatDType,
+    view: ImageView,
+    terms: ChannelAffineTerms,
+  ): { values: Storage; argmax: Storage };
+  /**
+   * Training-mode batch norm + ReLU + 2x2 max pooling: channelStats of x, invStd = 1 / sqrt(variance
+   * + eps) in dtype arithmetic (as the elementwise ops compute it), then channelAffineReluPool2x2 with
+   * them; the same values as those steps in turn, reading x once.
+   */
+  batchStatsAffineReluPool2x2(
+    x: Storage,
+    dtype: FloatDType,
+    view: ImageView,
+    affine: { weight: Storage; bias: Storage; eps: number },
+  ): { mean: Storage; variance: Storage; invStd: Storage; values: Storage; argmax: Storage };
+  /**
+   * The backward of channelAffineReluPool2x2 and batch norm: g [n, c, h>>1, w>>1] reaches x at
+   * argmax where the (recomputed) activation is positive, then as batchNormBackward.
+   */
+  batchNormReluPoolBackward(
+    g: Storage,
+    argmax: Storage,
+    x: Storage,
+    dtype: FloatDType,
+    view: ImageView,
+    terms: ChannelAffineTerms,
+    batchStats: boolean,
+  ): { dx: Storage; dWeight: Storage; dBias: Storage };
+}
+
+/** The whole table, as ops see it: every backend has every kernel once defineBackend has filled it in. */
+export type Backend = RequiredKernels & FusedKernels;
+
+/** What a backend implements: the required kernels and any of the fused ones. */
+export type BackendKernels = RequiredKernels & Partial<FusedKernels>;

@@ -1,6 +1,6 @@
 // Loss functions with PyTorch's definitions, defaults and reductions ('mean' | 'sum' | 'none').
 // Each is composed from differentiable ops; the log-softmax and softplus underneath keep them stable.
-import { DTypeError, OptionError, ShapeError } from '../errors.js';
+import { DTypeError, DtrainError, OptionError, ShapeError } from '../errors.js';
 import { checkOptions, type OptionRule } from '../options.js';
 import { add, div, minimum, mul, sub } from '../ops/arithmetic.js';
 import { concat, indexSelect, oneHot, reshape } from '../ops/shape.js';
@@ -41,7 +41,13 @@ function negativeAtLabels(
   perRow: (picked: Tensor, keptScores: () => Tensor) => Tensor = (picked) => picked,
 ): Tensor {
   const [rows, classes] = scores.shape;
-  const values = labels.dataSync();
+  const values = labels.backend.peek(labels.storage, labels.dtype, labels.size);
+  if (values === null) {
+    throw new DtrainError(
+      `${what}: the labels exist only on the ${labels.backend.name} device; make them from host values ` +
+        `(tensor, fromArray or a data loader), which that backend keeps a copy of`,
+    );
+  }
   const kept: number[] = [];
   const picks: number[] = [];
   for (let i = 0; i < rows; i++) {

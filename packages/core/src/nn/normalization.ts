@@ -120,14 +120,26 @@ export abstract class BatchNorm extends Module {
   updateRunningStats(batchMean: Tensor, batchVar: Tensor, count: number): void {
     if (this.runningMean === null) return;
     noGrad(() => {
-      const tracked = this.numBatchesTracked!.item() + 1;
       const write = (target: Tensor, value: Tensor) =>
         target.backend.copyInto(target.storage, value.storage, target.dtype, target.size);
-      write(this.numBatchesTracked!, fromArray([tracked], [], { dtype: 'int32' }));
-      const m = this.momentum ?? 1 / tracked;
+      const counter = this.numBatchesTracked!;
+      // The counter stays where the model's buffers are: advanced on the device when only the device
+      // holds it (float32 counts exactly to 2^24 batches), never read back each step.
+      const held = counter.backend.peek(counter.storage, 'int32', 1);
+      let m: number | Tensor;
+      if (held !== null) {
+        const tracked = held[0] + 1;
+        write(counter, fromArray([tracked], [], { dtype: 'int32' }));
+        m = this.momentum ?? 1 / tracked;
+      } else {
+        const tracked = add(counter.to('float32'), 1);
+        write(counter, tracked.to('int32'));
+        m = this.momentum ?? div(1, tracked);
+      }
+      const keep = typeof m === 'number' ? 1 - m : sub(1, m);
       const unbiased = mul(batchVar, count / Math.max(count - 1, 1));
-      write(this.runningMean!, add(mul(this.runningMean!, 1 - m), mul(batchMean, m)).to(this.runningMean!.dtype));
-      write(this.runningVar!, add(mul(this.runningVar!, 1 - m), mul(unbiased, m)).to(this.runningVar!.dtype));
+      write(this.runningMean!, add(mul(this.runningMean!, keep), mul(batchMean, m)).to(this.runningMean!.dtype));
+      write(this.runningVar!, add(mul(this.runningVar!, keep), mul(unbiased, m)).to(this.runningVar!.dtype));
     });
   }
 }

@@ -32,7 +32,7 @@ function operands(name: string, a: TensorLike, b: TensorLike): [Tensor, Tensor, 
 function binaryOp(op: BinaryOp, a: TensorLike, b: TensorLike, vjp: BinaryVjp | typeof NOT_DIFFERENTIABLE): Tensor {
   const [x, y, dtype] = operands(op, a, b);
   const shape = broadcastShapes(x.shape, y.shape, op);
-  const storage = x.backend.binary(op, x.storage, x.shape, y.storage, y.shape, shape, dtype);
+  const storage = x.backend.binary(op, x.storage, y.storage, dtype, { a: x.shape, b: y.shape, out: shape });
   if (vjp === NOT_DIFFERENTIABLE) return result(op, [x, y], storage, shape, dtype, NOT_DIFFERENTIABLE);
   const out: Tensor = result(op, [x, y], storage, shape, dtype, (g, needs) => {
     const [gx, gy] = vjp(g, x, y, out, needs);

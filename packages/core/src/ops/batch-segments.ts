@@ -25,15 +25,3 @@ export function withBatchSegments<T>(count: number, fn: () => T): T {
     current = outer;
   }
 }
-
-/** The pairwise tree over index (1+2, 3+4, then the pairs, ...) that combines shard results, on tensors. */
-export function treeCombine<T>(parts: readonly T[], add: (left: T, right: T) => T): T {
-  if (parts.length === 0) throw new RangeError('treeCombine: nothing to combine');
-  let level = [...parts];
-  while (level.length > 1) {
-    const next: T[] = [];
-    for (let i = 0; i < level.length; i += 2) next.push(i + 1 < level.length ? add(level[i], level[i + 1]) : level[i]);
-    level = next;
-  }
-  return level[0];
-}

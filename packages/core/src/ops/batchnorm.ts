@@ -67,34 +67,12 @@ export function batchNorm(
   const [n, c] = x.shape;
   const spatial = x.size / Math.max(1, n * c);
   const { w, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
-  const storage = x.backend.channelAffine(
-    x.storage,
-    dtype,
-    n,
-    c,
-    spatial,
-    used.mean.storage,
-    invStd.storage,
-    w.storage,
-    b.storage,
-    relu,
-  );
+  const terms = { mean: used.mean.storage, invStd: invStd.storage, weight: w.storage, bias: b.storage };
+  const storage = x.backend.channelAffine(x.storage, dtype, { n, c, spatial }, terms, relu);
   const batchStats = stats === null;
   const y = result(relu ? 'batchNormRelu' : 'batchNorm', [x, w, b], storage, x.shape, dtype, (g) => {
     const gate = relu ? storage : null;
-    const r = g.backend.batchNormBackward(
-      g.storage,
-      x.storage,
-      dtype,
-      n,
-      c,
-      spatial,
-      used.mean.storage,
-      invStd.storage,
-      w.storage,
-      batchStats,
-      gate,
-    );
+    const r = g.backend.batchNormBackward(g.storage, x.storage, dtype, { n, c, spatial }, terms, { batchStats, gate });
     return [
       new Tensor(r.dx, x.shape, dtype, g.backend),
       new Tensor(r.dWeight, [c], dtype, g.backend),
@@ -119,6 +97,7 @@ export function batchNormReluMaxPool2x2(
   const dtype = requireFloat('batchNormReluMaxPool2x2', x);
   if (x.rank !== 4) throw new ShapeError(`batchNormReluMaxPool2x2: expected [N, C, H, W], got ${formatShape(x.shape)}`);
   const [n, c, h, w] = x.shape;
+  const view = { n, c, h, w };
   const batchStats = stats === null;
   const {
     w: wt,
@@ -130,21 +109,8 @@ export function batchNormReluMaxPool2x2(
     ? batchAffineReluPool(x, dtype, weight, bias, eps)
     : runningAffineReluPool(x, dtype, weight, bias, stats, eps);
   const y = result('batchNormReluMaxPool2x2', [x, wt, b], pooled.values, [n, c, h >> 1, w >> 1], dtype, (g) => {
-    const r = g.backend.batchNormReluPoolBackward(
-      g.storage,
-      pooled.argmax,
-      x.storage,
-      dtype,
-      n,
-      c,
-      h,
-      w,
-      used.mean.storage,
-      invStd.storage,
-      wt.storage,
-      b.storage,
-      batchStats,
-    );
+    const terms = { mean: used.mean.storage, invStd: invStd.storage, weight: wt.storage, bias: b.storage };
+    const r = g.backend.batchNormReluPoolBackward(g.storage, pooled.argmax, x.storage, dtype, view, terms, batchStats);
     return [
       new Tensor(r.dx, x.shape, dtype, g.backend),
       new Tensor(r.dWeight, [c], dtype, g.backend),
@@ -165,18 +131,8 @@ function runningAffineReluPool(
 ) {
   const [n, c, h, w] = x.shape;
   const { w: wt, b, used, invStd } = affineOperands(x, dtype, c, weight, bias, stats, eps);
-  const pooled = x.backend.channelAffineReluPool2x2(
-    x.storage,
-    dtype,
-    n,
-    c,
-    h,
-    w,
-    used.mean.storage,
-    invStd.storage,
-    wt.storage,
-    b.storage,
-  );
+  const terms = { mean: used.mean.storage, invStd: invStd.storage, weight: wt.storage, bias: b.storage };
+  const pooled = x.backend.channelAffineReluPool2x2(x.storage, dtype, { n, c, h, w }, terms);
   return { w: wt, b, used, invStd, pooled };
 }
 
@@ -184,7 +140,8 @@ function runningAffineReluPool(
 function batchAffineReluPool(x: Tensor, dtype: FloatDType, weight: Tensor | null, bias: Tensor | null, eps: number) {
   const [n, c, h, w] = x.shape;
   const { w: wt, b } = affineWeights(x, dtype, c, weight, bias);
-  const r = x.backend.batchStatsAffineReluPool2x2(x.storage, dtype, n, c, h, w, wt.storage, b.storage, eps);
+  const affine = { weight: wt.storage, bias: b.storage, eps };
+  const r = x.backend.batchStatsAffineReluPool2x2(x.storage, dtype, { n, c, h, w }, affine);
   const channel = (s: typeof r.mean) => new Tensor(s, [c], dtype, x.backend);
   return {
     w: wt,
@@ -199,6 +156,7 @@ function batchAffineReluPool(x: Tensor, dtype: FloatDType, weight: Tensor | null
 export function channelStats(x: Tensor): ChannelStats {
   const dtype = requireFloat('channelStats', x);
   const [n, c] = x.shape;
-  const { mean, variance } = x.backend.channelStats(x.storage, dtype, n, c, x.size / Math.max(1, n * c));
+  const spatial = x.size / Math.max(1, n * c);
+  const { mean, variance } = x.backend.channelStats(x.storage, dtype, { n, c, spatial });
   return { mean: new Tensor(mean, [c], dtype, x.backend), variance: new Tensor(variance, [c], dtype, x.backend) };
 }

@@ -4,14 +4,13 @@
 import { AutogradError, ShapeError } from '../errors.js';
 import { promoteFloat, type FloatDType } from '../tensor/dtype.js';
 import { broadcastShapes, formatShape, sizeOf, type Shape } from '../tensor/shape.js';
-import type { Tensor } from '../tensor/tensor.js';
+import { Tensor } from '../tensor/tensor.js';
 import { requireFloat, result } from './op.js';
 import { takeGradientDestination } from '../autograd/grad-destinations.js';
 import type { Storage } from '../backend/backend.js';
-import { add } from './arithmetic.js';
-import { batchSegments, treeCombine } from './batch-segments.js';
+import { batchSegments } from './batch-segments.js';
 import { sum } from './reduce.js';
-import { broadcastTo, reshape, slice, sumTo, toDType } from './shape.js';
+import { broadcastTo, reshape, sumTo, toDType } from './shape.js';
 
 /** The logical [rows, cols] of a stored [.., r, c] matrix, read transposed when trans is set. */
 function dims(shape: Shape, trans: boolean): [number, number] {
@@ -90,22 +89,8 @@ function matmulT(
 function segmentBiasGradient(g: Tensor, segments: number): Tensor {
   const [rows, n] = g.shape;
   const sums = sum(reshape(g, [segments, rows / segments, n]), 1);
-  const values = sums.storage;
-  if (!(values instanceof Float32Array || values instanceof Float64Array)) {
-    return treeCombine(
-      Array.from({ length: segments }, (_, s) => reshape(slice(sums, s, s + 1), [n])),
-      add,
-    );
-  }
-  // Typed-array storage (the CPU backend): the same tree added in place, row onto row, instead of a
-  // tensor op per segment and per addition (their overhead outweighed the additions themselves).
-  for (let width = 1; width < segments; width *= 2) {
-    for (let s = 0; s + width < segments; s += 2 * width) {
-      const [to, from] = [s * n, (s + width) * n];
-      for (let i = 0; i < n; i++) values[to + i] += values[from + i];
-    }
-  }
-  return reshape(slice(sums, 0, 1), [n]);
+  const storage = sums.backend.rowTreeSum(sums.storage, sums.dtype as FloatDType, segments, n);
+  return new Tensor(storage, [n], sums.dtype, sums.backend);
 }
 
 /**

@@ -38,7 +38,7 @@ function reduceRaw(op: ReduceOp, x: Tensor, axes: readonly number[]): Tensor {
   for (const [from, to] of axisRuns(axes).reverse()) {
     const [outer, n, inner] = splitAround(shape, from, to);
     if (op === 'max' && n === 0) throw new ShapeError('max: cannot reduce over an empty axis');
-    storage = x.backend.reduce(op, storage, dtype, outer, n, inner);
+    storage = x.backend.reduce(op, storage, dtype, { outer, n, inner });
     shape = shape.map((d, i) => (i >= from && i < to ? 1 : d));
   }
   return new Tensor(storage, shape, dtype, x.backend);
@@ -77,13 +77,13 @@ export function min(x: Tensor, axes?: Axes, keepdim = false): Tensor {
 export function argmax(x: Tensor, axis?: number, keepdim = false): Tensor {
   const dtype = requireFloat('argmax', x);
   if (axis === undefined) {
-    const storage = x.backend.argmax(x.storage, dtype, 1, x.size, 1);
+    const storage = x.backend.argmax(x.storage, dtype, { outer: 1, n: x.size, inner: 1 });
     return result('argmax', [x], storage, keepdim ? x.shape.map(() => 1) : [], 'int32', NOT_DIFFERENTIABLE);
   }
   const a = normalizeAxis(axis, x.rank, 'argmax');
   const [outer, n, inner] = splitAround(x.shape, a);
   if (n === 0) throw new ShapeError('argmax: cannot reduce over an empty axis');
-  const storage = x.backend.argmax(x.storage, dtype, outer, n, inner);
+  const storage = x.backend.argmax(x.storage, dtype, { outer, n, inner });
   const shape = keepdim ? keptShape(x.shape, [a]) : droppedShape(x.shape, [a]);
   return result('argmax', [x], storage, shape, 'int32', NOT_DIFFERENTIABLE);
 }

@@ -111,7 +111,7 @@ export function broadcastTo(x: Tensor, shape: Shape): Tensor {
   if (!isFloat(x.dtype)) throw new DTypeError('broadcastTo: only float tensors can be broadcast');
   // Multiplying by a one-element 1 broadcasts exactly (NaN and -0 pass through unchanged).
   const one = scalarLike(1, x);
-  const storage = x.backend.binary('mul', x.storage, x.shape, one.storage, [], shape, x.dtype);
+  const storage = x.backend.binary('mul', x.storage, one.storage, x.dtype, { a: x.shape, b: [], out: shape });
   return result('broadcastTo', [x], storage, shape, x.dtype, (g) => [sumTo(g, x.shape)]);
 }
 
@@ -136,7 +136,7 @@ export function slice(x: Tensor, start: number, end: number | undefined, axis = 
   if (from === 0 && to === n) return x;
   const [outer, , inner] = splitAround(x.shape, a);
   const shape = x.shape.map((d, i) => (i === a ? to - from : d));
-  const storage = x.backend.sliceAxis(x.storage, x.dtype, outer, n, inner, from, to - from);
+  const storage = x.backend.sliceAxis(x.storage, x.dtype, { outer, n, inner }, from, to - from);
   return result('slice', [x], storage, shape, x.dtype, (g) => {
     const before = new Tensor(
       g.backend.alloc(g.dtype, outer * from * inner),
@@ -165,7 +165,7 @@ export function indexSelect(x: Tensor, indices: Tensor | readonly number[], axis
     throw new DTypeError(`indexSelect: indices must be a 1-D int32 tensor, got ${idx.dtype} ${formatShape(idx.shape)}`);
   }
   const n = x.shape[a];
-  const values = idx.dataSync();
+  const values = idx.backend.peek(idx.storage, 'int32', idx.size) ?? [];
   for (let j = 0; j < values.length; j++) {
     if (values[j] < 0 || values[j] >= n) {
       throw new ShapeError(
@@ -175,10 +175,10 @@ export function indexSelect(x: Tensor, indices: Tensor | readonly number[], axis
   }
   const [outer, , inner] = splitAround(x.shape, a);
   const shape = x.shape.map((d, i) => (i === a ? idx.size : d));
-  const storage = x.backend.gather(x.storage, x.dtype, outer, n, inner, idx.storage, idx.size);
+  const storage = x.backend.gather(x.storage, x.dtype, { outer, n, inner }, idx.storage, idx.size);
   return result('indexSelect', [x], storage, shape, x.dtype, (g) => {
     if (!isFloat(g.dtype)) return [null];
-    const gs = g.backend.scatterAdd(g.storage, g.dtype, outer, n, inner, idx.storage, idx.size);
+    const gs = g.backend.scatterAdd(g.storage, g.dtype, { outer, n, inner }, idx.storage, idx.size);
     return [new Tensor(gs, x.shape, g.dtype, g.backend)];
   });
 }
@@ -202,9 +202,7 @@ export function concat(tensors: readonly Tensor[], axis = 0): Tensor {
   const storage = first.backend.concatAxis(
     tensors.map((t) => t.storage),
     first.dtype,
-    outer,
-    ns,
-    inner,
+    { outer, ns, inner },
   );
   return result('concat', tensors, storage, shape, first.dtype, (g, needs) => {
     let offset = 0;
@@ -240,9 +238,12 @@ export function oneHot(labels: Tensor, classes: number): Tensor {
   return result('oneHot', [labels], storage, [labels.size, classes], 'float32', NOT_DIFFERENTIABLE);
 }
 
-/** Throws a ShapeError naming the first label outside [0, classes). */
+/**
+ * Throws a ShapeError naming the first label outside [0, classes), where the host holds the labels
+ * (see Backend.peek); labels only a device holds are not read back for it.
+ */
 export function checkLabels(what: string, labels: Tensor, classes: number): void {
-  const values = labels.dataSync();
+  const values = labels.backend.peek(labels.storage, labels.dtype, labels.size) ?? [];
   for (let i = 0; i < values.length; i++) {
     if (!(values[i] >= 0 && values[i] < classes) || !Number.isInteger(values[i])) {
       throw new ShapeError(`${what}: label ${values[i]} at position ${i} is outside [0, ${classes})`);

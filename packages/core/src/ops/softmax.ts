@@ -13,7 +13,7 @@ export function softmax(x: Tensor, axis = -1): Tensor {
   const dtype = requireFloat('softmax', x);
   const a = normalizeAxis(axis, x.rank, 'softmax');
   const [outer, n, inner] = splitAround(x.shape, a);
-  const storage = x.backend.softmax(x.storage, dtype, outer, n, inner, false);
+  const storage = x.backend.softmax(x.storage, dtype, { outer, n, inner }, false);
   // dx = y * (g - sum(g * y))
   const out: Tensor = result('softmax', [x], storage, x.shape, dtype, (g) => [
     mul(out, sub(g, sum(mul(g, out), a, true))),
@@ -25,7 +25,7 @@ export function logSoftmax(x: Tensor, axis = -1): Tensor {
   const dtype = requireFloat('logSoftmax', x);
   const a = normalizeAxis(axis, x.rank, 'logSoftmax');
   const [outer, n, inner] = splitAround(x.shape, a);
-  const storage = x.backend.softmax(x.storage, dtype, outer, n, inner, true);
+  const storage = x.backend.softmax(x.storage, dtype, { outer, n, inner }, true);
   // dx = g - softmax(x) * sum(g)
   const out: Tensor = result('logSoftmax', [x], storage, x.shape, dtype, (g) => [
     sub(g, mul(exp(out), sum(g, a, true))),
@@ -42,7 +42,7 @@ export function logSumExp(x: Tensor, axes: number | readonly number[] = -1, keep
   const to = list[list.length - 1] + 1;
   if (to - from !== list.length) throw new ShapeError(`logSumExp: axes [${list.join(', ')}] must be adjacent`);
   const [outer, n, inner] = splitAround(x.shape, from, to);
-  const storage = x.backend.logSumExp(x.storage, dtype, outer, n, inner);
+  const storage = x.backend.logSumExp(x.storage, dtype, { outer, n, inner });
   const keptShape = x.shape.map((d, i) => (i >= from && i < to ? 1 : d));
   const shape = keepdim ? keptShape : x.shape.filter((_, i) => i < from || i >= to);
   // d lse / dx = exp(x - lse) = softmax(x)

@@ -174,7 +174,12 @@ export function maxPool2d(x: Tensor, kernel: Pair, options: PoolOptions & { dila
   const shape = [win.n, win.c, win.outH, win.outW];
   const count = win.n * win.c * win.outH * win.outW;
   return result('maxPool2d', [x], values, shape, dtype, (g) => [
-    new Tensor(g.backend.scatterAdd(g.storage, dtype, 1, x.size, 1, argmax, count), x.shape, dtype, g.backend),
+    new Tensor(
+      g.backend.scatterAdd(g.storage, dtype, { outer: 1, n: x.size, inner: 1 }, argmax, count),
+      x.shape,
+      dtype,
+      g.backend,
+    ),
   ]);
 }
 

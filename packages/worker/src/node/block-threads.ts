@@ -1,6 +1,7 @@
 // A node's compute: threads that together compute an aligned block of a step's shards and the
 // block's one partial sum (a subtree of the run's fixed tree), with each shard's record.
-import { createKernelMemory, kernelMemoryView, nn, reserveInKernelMemory } from '@dtrain/core';
+import { nn } from '@dtrain/core';
+import { createKernelMemory, kernelMemoryView, reserveInKernelMemory } from '@dtrain/core/cpu';
 import { Piscina } from 'piscina';
 import { blockScratchFloats, blockTreeReduceInto } from '../block-tree.js';
 import { buildModel, type ModelSpec } from '../model-spec.js';

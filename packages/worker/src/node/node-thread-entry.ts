@@ -1,6 +1,6 @@
 // The thread entry of a node's compute threads (piscina): each computes the sub-blocks of a step it
 // is given, with the parameters and samples the node's main thread placed in shared memory.
-import { useKernelMemory } from '@dtrain/core';
+import { useKernelMemory } from '@dtrain/core/cpu';
 import { workerData } from 'piscina';
 import { regionView, type MemoryRegion, type ShardRunnerSetup } from '../shard-setup.js';
 import { ShardRunner } from '../shard-runner.js';

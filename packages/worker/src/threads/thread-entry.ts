@@ -1,6 +1,6 @@
 // The piscina worker-thread entry: one ShardRunner per thread, built on its first task from the
 // run's shared setup (piscina's workerData).
-import { useKernelMemory } from '@dtrain/core';
+import { useKernelMemory } from '@dtrain/core/cpu';
 import { workerData } from 'piscina';
 import { blockScratchFloats, blockTreeReduceInto, type BlockPlace, uniformBlockSize } from '../block-tree.js';
 import { gradientSlots, regionView } from '../shard-setup.js';

@@ -2,11 +2,18 @@
 import { DTypeError, DtrainError } from '../../errors.js';
 import { allocArray, type DType, type FloatArray, type FloatDType, type TypedArray } from '../../tensor/dtype.js';
 import { sizeOf, type Shape } from '../../tensor/shape.js';
+import { defineBackend } from '../composed-kernels.js';
 import type {
   AdamHyper,
   AvgPoolSpec,
+  AxisView,
   Backend,
   BinaryOp,
+  BroadcastShapes,
+  ChannelAffineTerms,
+  ChannelView,
+  ConcatView,
+  ImageView,
   MatmulSpec,
   ReduceOp,
   SgdHyper,
@@ -127,10 +134,17 @@ function fullyWritten(dtype: FloatDType, size: number): FloatArray {
   return poison ? out.fill(NaN) : out;
 }
 const zeroedForFallback = (out: FloatArray) => out.fill(0);
+/** NCHW input -> columns [n, c*kh*kw, outH*outW] (zero outside the padded input). */
+function im2col(x: Storage, dtype: FloatDType, win: Window2d): FloatArray {
+  const out = falloc(dtype, win.n * win.c * win.kh * win.kw * win.outH * win.outW);
+  im2colKernel(farr(x), win, out);
+  return out;
+}
+
 /** A float storage the wasm policy has established is float32. */
 const f32 = (a: Storage) => a as Float32Array;
 
-export const cpuBackend: Backend = {
+export const cpuBackend: Backend = defineBackend({
   name: 'cpu',
 
   alloc,
@@ -147,6 +161,10 @@ export const cpuBackend: Backend = {
 
   read: async (s: Storage) => readable(s).slice(),
   readSync: (s: Storage) => readable(s).slice(),
+  peek: (s: Storage) => readable(s),
+  write(s: Storage, _dtype: DType, values: TypedArray) {
+    arr(s).set(values);
+  },
 
   cast(x: Storage, _from: DType, to: DType, size: number) {
     const out = alloc(to, size);
@@ -177,7 +195,8 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  binary(op: BinaryOp, a: Storage, aShape: Shape, b: Storage, bShape: Shape, outShape: Shape, dtype: FloatDType) {
+  binary(op: BinaryOp, a: Storage, b: Storage, dtype: FloatDType, shapes: BroadcastShapes) {
+    const { a: aShape, b: bShape, out: outShape } = shapes;
     const size = sizeOf(outShape);
     const out = fullyWritten(dtype, size);
     const noBroadcast = sizeOf(aShape) === size && sizeOf(bShape) === size;
@@ -193,7 +212,7 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  reduce(op: ReduceOp, x: Storage, dtype: FloatDType, outer: number, n: number, inner: number) {
+  reduce(op: ReduceOp, x: Storage, dtype: FloatDType, { outer, n, inner }: AxisView) {
     const out = falloc(dtype, outer * inner);
     const columns = op === 'sum' && inner > 1 && outer * n * inner >= WASM_ELEMENTWISE_MIN;
     if (columns && useWasm(dtype) && wasmColumnSums(farr(x) as Float32Array, outer, n, inner, out as Float32Array))
@@ -202,7 +221,7 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  argmax(x: Storage, _dtype: FloatDType, outer: number, n: number, inner: number) {
+  argmax(x: Storage, _dtype: FloatDType, { outer, n, inner }: AxisView) {
     const out = new Int32Array(outer * inner);
     argmaxKernel(farr(x), outer, n, inner, out);
     return out;
@@ -279,13 +298,24 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  softmax(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number, log: boolean) {
+  rowTreeSum(x: Storage, dtype: FloatDType, rows: number, n: number) {
+    const values = farr(x).slice(0, rows * n);
+    for (let width = 1; width < rows; width *= 2) {
+      for (let r = 0; r + width < rows; r += 2 * width) {
+        const [to, from] = [r * n, (r + width) * n];
+        for (let i = 0; i < n; i++) values[to + i] += values[from + i];
+      }
+    }
+    return values.slice(0, n);
+  },
+
+  softmax(x: Storage, dtype: FloatDType, { outer, n, inner }: AxisView, log: boolean) {
     const out = falloc(dtype, outer * n * inner);
     softmaxKernel(farr(x), outer, n, inner, log, out);
     return out;
   },
 
-  logSumExp(x: Storage, dtype: FloatDType, outer: number, n: number, inner: number) {
+  logSumExp(x: Storage, dtype: FloatDType, { outer, n, inner }: AxisView) {
     const out = falloc(dtype, outer * inner);
     logSumExpKernel(farr(x), outer, n, inner, out);
     return out;
@@ -297,13 +327,13 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  sliceAxis(x: Storage, dtype: DType, outer: number, n: number, inner: number, start: number, len: number) {
+  sliceAxis(x: Storage, dtype: DType, { outer, n, inner }: AxisView, start: number, len: number) {
     const out = alloc(dtype, outer * len * inner);
     sliceAxisKernel(arr(x), outer, n, inner, start, len, out);
     return out;
   },
 
-  concatAxis(parts: readonly Storage[], dtype: DType, outer: number, ns: readonly number[], inner: number) {
+  concatAxis(parts: readonly Storage[], dtype: DType, { outer, ns, inner }: ConcatView) {
     let total = 0;
     for (const n of ns) total += n;
     const out = alloc(dtype, outer * total * inner);
@@ -311,15 +341,15 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  gather(x: Storage, dtype: DType, outer: number, n: number, inner: number, index: Storage, count: number) {
+  gather(x: Storage, dtype: DType, { outer, n, inner }: AxisView, index: Storage, count: number) {
     const out = alloc(dtype, outer * count * inner);
     gatherKernel(arr(x), outer, n, inner, index as Int32Array, out);
     return out;
   },
 
-  scatterAdd(g: Storage, dtype: FloatDType, outer: number, n: number, inner: number, index: Storage) {
+  scatterAdd(g: Storage, dtype: FloatDType, { outer, n, inner }: AxisView, index: Storage, count: number) {
     const out = falloc(dtype, outer * n * inner);
-    scatterAddKernel(farr(g), outer, n, inner, index as Int32Array, out);
+    scatterAddKernel(farr(g), outer, n, inner, (index as Int32Array).subarray(0, count), out);
     return out;
   },
 
@@ -344,7 +374,7 @@ export const cpuBackend: Backend = {
         out as Float32Array,
       )
     )) {
-      const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
+      const cols = im2col(x, dtype, win);
       const ckk = win.c * win.kh * win.kw;
       const spec = {
         batch: win.n,
@@ -424,7 +454,7 @@ export const cpuBackend: Backend = {
       return { dWeight, dBias };
     }
     // Per-image products summed in image order: the same order as the wasm kernel's accumulation.
-    const cols = cpuBackend.im2col(x, dtype, win) as FloatArray;
+    const cols = im2col(x, dtype, win);
     const perImage = falloc(dtype, win.n * outChannels * ckk);
     matmulKernel(
       farr(g),
@@ -452,18 +482,6 @@ export const cpuBackend: Backend = {
     return { dWeight, dBias };
   },
 
-  im2col(x: Storage, dtype: FloatDType, win: Window2d) {
-    const out = falloc(dtype, win.n * win.c * win.kh * win.kw * win.outH * win.outW);
-    im2colKernel(farr(x), win, out);
-    return out;
-  },
-
-  col2im(cols: Storage, dtype: FloatDType, win: Window2d) {
-    const out = falloc(dtype, win.n * win.c * win.h * win.w);
-    col2imKernel(farr(cols), win, out);
-    return out;
-  },
-
   maxPool2d(x: Storage, dtype: FloatDType, win: Window2d) {
     const size = win.n * win.c * win.outH * win.outW;
     const values = fullyWritten(dtype, size);
@@ -486,7 +504,7 @@ export const cpuBackend: Backend = {
     return out;
   },
 
-  channelStats(x: Storage, dtype: FloatDType, n: number, c: number, spatial: number) {
+  channelStats(x: Storage, dtype: FloatDType, { n, c, spatial }: ChannelView) {
     const mean = falloc(dtype, c);
     const variance = falloc(dtype, c);
     if (!(
@@ -498,18 +516,9 @@ export const cpuBackend: Backend = {
     return { mean, variance };
   },
 
-  channelAffine(
-    x: Storage,
-    dtype: FloatDType,
-    n: number,
-    c: number,
-    spatial: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    bias: Storage,
-    relu: boolean,
-  ) {
+  channelAffine(x: Storage, dtype: FloatDType, view: ChannelView, terms: ChannelAffineTerms, relu: boolean) {
+    const { n, c, spatial } = view;
+    const { mean, invStd, weight, bias } = terms;
     const out = fullyWritten(dtype, n * c * spatial);
     const done =
       useWasm(dtype) &&
@@ -534,14 +543,9 @@ export const cpuBackend: Backend = {
     g: Storage,
     x: Storage,
     dtype: FloatDType,
-    n: number,
-    c: number,
-    spatial: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    batchStats: boolean,
-    gate: Storage | null,
+    { n, c, spatial }: ChannelView,
+    { mean, invStd, weight }: Omit<ChannelAffineTerms, 'bias'>,
+    { batchStats, gate }: { batchStats: boolean; gate: Storage | null },
   ) {
     const dx = fullyWritten(dtype, n * c * spatial);
     const dWeight = falloc(dtype, c);
@@ -584,18 +588,9 @@ export const cpuBackend: Backend = {
     return { dx, dWeight, dBias };
   },
 
-  channelAffineReluPool2x2(
-    x: Storage,
-    dtype: FloatDType,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    bias: Storage,
-  ) {
+  channelAffineReluPool2x2(x: Storage, dtype: FloatDType, view: ImageView, terms: ChannelAffineTerms) {
+    const { n, c, h, w } = view;
+    const { mean, invStd, weight, bias } = terms;
     const size = n * c * (h >> 1) * (w >> 1);
     const values = fullyWritten(dtype, size);
     const argmax = new Int32Array(size);
@@ -622,14 +617,10 @@ export const cpuBackend: Backend = {
   batchStatsAffineReluPool2x2(
     x: Storage,
     dtype: FloatDType,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    weight: Storage,
-    bias: Storage,
-    eps: number,
+    view: ImageView,
+    { weight, bias, eps }: { weight: Storage; bias: Storage; eps: number },
   ) {
+    const { n, c, h, w } = view;
     // 1 / sqrt(variance + eps) rounded at each step as the elementwise ops on dtype tensors round it.
     const round = dtype === 'float32' ? Math.fround : (v: number) => v;
     const invStdOf = (variance: FloatArray) => {
@@ -659,9 +650,9 @@ export const cpuBackend: Backend = {
       );
       if (invStd !== null) return { ...out, invStd };
     }
-    const { mean, variance } = cpuBackend.channelStats(x, dtype, n, c, h * w);
+    const { mean, variance } = cpuBackend.channelStats(x, dtype, { n, c, spatial: h * w });
     const invStd = invStdOf(farr(variance));
-    const { values, argmax } = cpuBackend.channelAffineReluPool2x2(x, dtype, n, c, h, w, mean, invStd, weight, bias);
+    const { values, argmax } = cpuBackend.channelAffineReluPool2x2(x, dtype, view, { mean, invStd, weight, bias });
     return { mean, variance, invStd, values, argmax };
   },
 
@@ -670,14 +661,8 @@ export const cpuBackend: Backend = {
     argmax: Storage,
     x: Storage,
     dtype: FloatDType,
-    n: number,
-    c: number,
-    h: number,
-    w: number,
-    mean: Storage,
-    invStd: Storage,
-    weight: Storage,
-    bias: Storage,
+    { n, c, h, w }: ImageView,
+    { mean, invStd, weight, bias }: ChannelAffineTerms,
     batchStats: boolean,
   ) {
     const dx = fullyWritten(dtype, n * c * h * w);
@@ -777,4 +762,4 @@ export const cpuBackend: Backend = {
       );
     if (!done) adamStepKernel(farr(param), farr(grad), farr(m), farr(v), hyper, source);
   },
-};
+});
