@@ -41,6 +41,17 @@ describe('dtrain command', () => {
     expect(r.stdout).toMatch(/cpu kernels wasm-fma/);
   });
 
+  it('info lists the WebGPU adapters it sees, or says there are none and how to get one', () => {
+    const seen = dtrainWith({ VK_ICD_FILENAMES: '/usr/lib/chromium/vk_swiftshader_icd.json' }, 'info');
+    expect(seen.code).toBe(0);
+    expect(seen.stdout).toMatch(/^webgpu adapter google swiftshader \(SwiftShader driver [\d.]+, fallback\)$/m);
+    const none = dtrainWith({ VK_ICD_FILENAMES: '/nonexistent.json' }, 'info');
+    expect(none.code).toBe(0);
+    expect(none.stdout).toMatch(
+      /^webgpu adapters none: .*VK_ICD_FILENAMES=\/usr\/lib\/chromium\/vk_swiftshader_icd.json/m,
+    );
+  });
+
   it('DTRAIN_CPU_KERNELS chooses plainer kernels, and an unknown value is one clear error', () => {
     expect(dtrainWith({ DTRAIN_CPU_KERNELS: 'wasm-simd' }, 'info').stdout).toMatch(/cpu kernels wasm-simd/);
     expect(dtrainWith({ DTRAIN_CPU_KERNELS: 'js' }, 'info').stdout).toMatch(/cpu kernels js/);

@@ -1,6 +1,6 @@
 // `pnpm bench`: runs every benchmark, prints a table per group and writes bench-results/bench.json.
 // Flags: --quick (short timing windows), --compare (TensorFlow.js and PyTorch), --out FILE, and
-// --only GROUP[,GROUP] (matmul, elementwise, optimizer, training, memory, workers, nats, compare).
+// --only GROUP[,GROUP] (matmul, elementwise, optimizer, training, memory, workers, nats, webgpu, compare).
 import { float32Kernels, relaunchWithMallocTuning } from '@dtrain/core';
 import { cpus } from 'node:os';
 import { benchElementwise, benchMatmul, benchOptimizer } from './kernels.js';
@@ -9,6 +9,7 @@ import { benchMemory, benchTraining } from './training.js';
 import { compareTrainers } from './compare.js';
 import { benchWorkers } from './workers.js';
 import { benchNats } from './nats.js';
+import { benchWebGpu } from './webgpu.js';
 
 // Measure what a tuned dtrain process gets: glibc keeps freed tensor memory instead of faulting in
 // fresh pages (about 15% on the CNN step). Set DTRAIN_MALLOC_TUNING=off to measure without.
@@ -20,7 +21,7 @@ const compare = args.includes('--compare');
 const outIndex = args.indexOf('--out');
 const outPath = outIndex >= 0 ? args[outIndex + 1] : 'bench-results/bench.json';
 const budget = quick ? 0.2 : 1.5;
-const GROUPS = ['matmul', 'elementwise', 'optimizer', 'training', 'memory', 'workers', 'nats', 'compare'];
+const GROUPS = ['matmul', 'elementwise', 'optimizer', 'training', 'memory', 'workers', 'nats', 'webgpu', 'compare'];
 const onlyIndex = args.indexOf('--only');
 const only = onlyIndex >= 0 ? (args[onlyIndex + 1] ?? '').split(',') : null;
 const unknown = only?.filter((g) => !GROUPS.includes(g)) ?? [];
@@ -61,6 +62,22 @@ if (nats) {
   printTable('node processes feeding one coordinator (1 thread), MLP batch 128 in 8 shards', nats.scaling);
 }
 
+// Without an adapter the default run says so and goes on; --only webgpu fails with the reason.
+const webgpu = runs('webgpu')
+  ? await benchWebGpu(quick).catch((error: Error) => {
+      if (only?.includes('webgpu')) throw error;
+      process.stdout.write(`\nwebgpu: not measured (${error.message})\n`);
+      return null;
+    })
+  : null;
+if (webgpu) {
+  printTable(
+    `matmul on WebGPU (${webgpu.adapter}) beside the CPU backend (${float32Kernels}, one thread)`,
+    webgpu.matmul,
+  );
+  printTable(`training on WebGPU (${webgpu.adapter}) beside the CPU backend, Adam, one process`, webgpu.training);
+}
+
 const comparison = runs('compare') ? await compareTrainers(quick ? 2 : 10) : null;
 if (comparison)
   printTable('training throughput compared (batch 128, Adam, one thread, same seconds each)', comparison.rows);
@@ -78,6 +95,7 @@ writeJson(outPath, {
   memory,
   workers,
   nats,
+  webgpu,
   comparison: comparison?.results ?? null,
 });
 process.stdout.write(`\nwrote ${outPath}\n`);

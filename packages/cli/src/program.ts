@@ -1,5 +1,5 @@
 // The dtrain command line: parses and validates arguments, prints results; no training logic here.
-import { DEFAULT_CONFIG, DTRAIN_VERSION, IMAGE_DEFAULTS, localWorkerInfo } from '@dtrain/coordinator';
+import { DEFAULT_CONFIG, DTRAIN_VERSION, IMAGE_DEFAULTS, localWebGpuInfo, localWorkerInfo } from '@dtrain/coordinator';
 import { Command, Option } from 'commander';
 import { evaluateCommand } from './evaluate-command.js';
 import { launch } from './launch.js';
@@ -115,12 +115,15 @@ export function buildProgram(): Command {
 
   program
     .command('info')
-    .description('print the version, the compute backend and the CPU kernels this machine would use')
-    .action(() => {
+    .description('print the version, the compute backend, the CPU kernels and the WebGPU adapters it sees')
+    .action(async () => {
       const { backend, cpuKernels } = localWorkerInfo();
       process.stdout.write(
         `dtrain ${VERSION}\nnode ${process.version}\nbackend ${backend}\ncpu kernels ${cpuKernels}\n`,
       );
+      process.stdout.write((await localWebGpuInfo()).map((line) => `${line}\n`).join(''));
+      // Dawn's instance would keep the process alive.
+      process.exit(0);
     });
 
   return program;

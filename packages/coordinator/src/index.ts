@@ -1,6 +1,6 @@
 // @dtrain/coordinator: the training loop of a data-parallel run (data order, sharding, fixed-order
 // reduction, optimizer steps, BatchNorm statistics, checkpoints) over worker threads.
-import { describeWorker, type WorkerInfo } from '@dtrain/worker';
+import { describeWebGpu, describeWorker, type WorkerInfo } from '@dtrain/worker';
 
 export { treeReduce, treeReduceInto } from '@dtrain/worker';
 export { relaunchWithMallocTuning } from '@dtrain/core';
@@ -48,4 +48,9 @@ export { evaluateCheckpoint, type CheckpointEvaluation } from './evaluate-checkp
 /** What a worker thread of this process would compute on. */
 export function localWorkerInfo(): WorkerInfo {
   return describeWorker();
+}
+
+/** The WebGPU adapters this process sees (lines for `dtrain info`). */
+export async function localWebGpuInfo(): Promise<string[]> {
+  return describeWebGpu();
 }

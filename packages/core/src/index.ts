@@ -17,6 +17,7 @@ export {
 } from './tensor/creation.js';
 
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
+export { tidy, keep } from './tensor/scope.js';
 export { withGradientDestinations } from './autograd/grad-destinations.js';
 export { batchSegments, withBatchSegments } from './ops/batch-segments.js';
 export type { BackwardOptions } from './autograd/engine.js';
@@ -43,7 +44,16 @@ export {
   clone,
 } from './ops/shape.js';
 
-export { getBackend, setBackend } from './backend/registry.js';
+export { getBackend, setBackend, registerBackend } from './backend/registry.js';
+export {
+  initWebGpu,
+  listAdapters,
+  liveDeviceBuffers,
+  deviceDone,
+  describeAdapter,
+  NO_ADAPTER_HELP,
+  type AdapterSummary,
+} from './backend/webgpu/index.js';
 export { float32Kernels } from './backend/cpu/cpu-backend.js';
 export { withKernelArena } from './backend/wasm/wasm-kernels.js';
 export { defineBackend, FUSED_KERNELS } from './backend/composed-kernels.js';

@@ -1,7 +1,7 @@
 // @dtrain/worker: computes gradients for the shards of a batch it is given. The computation works on
 // plain arrays (this folder); threads/ holds the threads' shared-memory machinery, node/, nats/ and
 // wire/ the remote node and its transport.
-import { float32Kernels, getBackend } from '@dtrain/core';
+import { describeAdapter, float32Kernels, getBackend, listAdapters, NO_ADAPTER_HELP } from '@dtrain/core';
 
 export {
   buildModel,
@@ -47,6 +47,17 @@ export interface WorkerInfo {
 /** What this worker would compute on: the active core backend and its CPU kernel policy. */
 export function describeWorker(): WorkerInfo {
   return { backend: getBackend().name, cpuKernels: float32Kernels };
+}
+
+/** The WebGPU adapters this process sees, a line each, or one line saying none and how to get one. */
+export async function describeWebGpu(): Promise<string[]> {
+  try {
+    const adapters = await listAdapters();
+    if (adapters.length === 0) return [`webgpu adapters none: ${NO_ADAPTER_HELP}`];
+    return adapters.map((a) => `webgpu adapter ${describeAdapter(a)}`);
+  } catch (error) {
+    return [`webgpu adapters none: ${(error as Error).message}`];
+  }
 }
 
 export {

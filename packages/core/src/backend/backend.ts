@@ -273,6 +273,8 @@ export interface RequiredKernels {
  * values; a backend adds its own where the fusion pays.
  */
 export interface FusedKernels {
+  /** The adjoint of maxPool2d: g [n, c, outH, outW] added into zeros [n, c, h, w] at argmax. */
+  maxPool2dBackward(g: Storage, argmax: Storage, dtype: FloatDType, win: Window2d): Storage;
   /** The pairwise tree sum over the rows of x [rows, n] (row r onto r - width, width 1, 2, 4, ...): [n]. */
   rowTreeSum(x: Storage, dtype: FloatDType, rows: number, n: number): Storage;
   /**

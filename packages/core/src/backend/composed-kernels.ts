@@ -18,6 +18,12 @@ function pool2x2Window({ n, c, h, w }: ImageView): Window2d {
   return { n, c, h, w, kh, kw, strideH, strideW, padH, padW, dilationH, dilationW, outH: h >> 1, outW: w >> 1 };
 }
 
+function maxPool2dBackward(backend: Backend, g: Storage, argmax: Storage, dtype: FloatDType, win: Window2d) {
+  const inputSize = win.n * win.c * win.h * win.w;
+  const view = { outer: 1, n: inputSize, inner: 1 };
+  return backend.scatterAdd(g, dtype, view, argmax, win.n * win.c * win.outH * win.outW);
+}
+
 function rowTreeSum(backend: Backend, x: Storage, dtype: FloatDType, rows: number, n: number): Storage {
   const parts = Array.from({ length: rows }, (_, r) =>
     backend.sliceAxis(x, dtype, { outer: 1, n: rows, inner: n }, r, 1),
@@ -108,8 +114,7 @@ function batchNormReluPoolBackward(
 ) {
   const { n, c, h, w } = view;
   const channels = { n, c, spatial: h * w };
-  const pooledSize = n * c * (h >> 1) * (w >> 1);
-  const atMaxima = backend.scatterAdd(g, dtype, { outer: 1, n: n * c * h * w, inner: 1 }, argmax, pooledSize);
+  const atMaxima = backend.maxPool2dBackward(g, argmax, dtype, pool2x2Window(view));
   const gate = backend.channelAffine(x, dtype, channels, terms, true);
   return backend.batchNormBackward(atMaxima, x, dtype, channels, terms, { batchStats, gate });
 }
@@ -117,6 +122,7 @@ function batchNormReluPoolBackward(
 /** The whole table from a backend's kernels: the fused kernels it leaves out composed from the rest. */
 export function defineBackend(kernels: BackendKernels): Backend {
   const composed: FusedKernels = {
+    maxPool2dBackward: (...args) => maxPool2dBackward(backend, ...args),
     rowTreeSum: (...args) => rowTreeSum(backend, ...args),
     matmulSegmentSum: (...args) => matmulSegmentSum(backend, ...args),
     channelAffineReluPool2x2: (...args) => channelAffineReluPool2x2(backend, ...args),
@@ -129,6 +135,7 @@ export function defineBackend(kernels: BackendKernels): Backend {
 
 /** The names of the kernels a backend may leave to defineBackend. */
 export const FUSED_KERNELS: readonly (keyof FusedKernels)[] = [
+  'maxPool2dBackward',
   'rowTreeSum',
   'matmulSegmentSum',
   'channelAffineReluPool2x2',

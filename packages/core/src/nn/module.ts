@@ -3,6 +3,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { StateDictError } from '../errors.js';
 import { toDType } from '../ops/shape.js';
+import { keep } from '../tensor/scope.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Tensor } from '../tensor/tensor.js';
 
@@ -22,14 +23,15 @@ export abstract class Module {
 
   abstract forward(x: Tensor): Tensor;
 
+  /** Parameters and buffers live as long as their module: kept past any tidy scope they are made in. */
   protected registerParameter(name: string, value: Tensor): Tensor {
     value.requiresGrad = true;
-    this.#parameters.set(name, value);
+    this.#parameters.set(name, keep(value));
     return value;
   }
 
   protected registerBuffer(name: string, value: Tensor): Tensor {
-    this.#buffers.set(name, value);
+    this.#buffers.set(name, keep(value));
     return value;
   }
 

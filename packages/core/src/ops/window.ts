@@ -172,14 +172,8 @@ export function maxPool2d(x: Tensor, kernel: Pair, options: PoolOptions & { dila
     throw new ShapeError('maxPool2d: padding must be at most half the kernel size');
   const { values, argmax } = x.backend.maxPool2d(x.storage, dtype, win);
   const shape = [win.n, win.c, win.outH, win.outW];
-  const count = win.n * win.c * win.outH * win.outW;
   return result('maxPool2d', [x], values, shape, dtype, (g) => [
-    new Tensor(
-      g.backend.scatterAdd(g.storage, dtype, { outer: 1, n: x.size, inner: 1 }, argmax, count),
-      x.shape,
-      dtype,
-      g.backend,
-    ),
+    new Tensor(g.backend.maxPool2dBackward(g.storage, argmax, dtype, win), x.shape, dtype, g.backend),
   ]);
 }
 

@@ -3,6 +3,7 @@
 import { noGrad } from '../autograd/grad-mode.js';
 import { DTypeError, OptionError, StateDictError } from '../errors.js';
 import { zerosLike } from '../tensor/creation.js';
+import { keep } from '../tensor/scope.js';
 import { formatShape, shapesEqual } from '../tensor/shape.js';
 import type { Backend, Storage } from '../backend/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
@@ -110,7 +111,7 @@ export abstract class Optimizer {
   protected slot(index: number, name: string): Tensor {
     let t = this.slots[index].get(name);
     if (t === undefined) {
-      t = zerosLike(this.params[index]);
+      t = keep(zerosLike(this.params[index]));
       this.slots[index].set(name, t);
     }
     return t;

@@ -1,0 +1,180 @@
+// WGSL sources of convolution and pooling over NCHW tensors. Each output element is one invocation
+// that sums its terms in a fixed order (no atomics), so a result is the same run after run.
+import { elementwise } from './wgsl.js';
+
+/** The window geometry in dims, after the element count: shared by every kernel below. */
+const WINDOW = `let n = dims[1]; let c = dims[2]; let h = dims[3]; let w = dims[4]; let kh = dims[5]; let kw = dims[6];
+  let sH = dims[7]; let sW = dims[8]; let pH = i32(dims[9]); let pW = i32(dims[10]);
+  let dH = dims[11]; let dW = dims[12];
+  let outH = dims[13]; let outW = dims[14]; let oc = dims[15]; let flag = dims[16];`;
+
+/** Convolution: out [n, oc, outH, outW]; flag = has bias. */
+export const conv2dKernel = elementwise(
+  `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read> bias: array<f32>;
+@group(0) @binding(3) var<storage, read_write> out: array<f32>;`,
+  `${WINDOW}
+  let ox = i % outW; let oy = (i / outW) % outH; let o = (i / (outW * outH)) % oc; let b = i / (outW * outH * oc);
+  var acc = 0.0;
+  if (flag == 1u) { acc = bias[o]; }
+  for (var ch = 0u; ch < c; ch++) {
+    for (var ky = 0u; ky < kh; ky++) {
+      let iy = i32(oy * sH + ky * dH) - pH;
+      if (iy < 0 || iy >= i32(h)) { continue; }
+      for (var kx = 0u; kx < kw; kx++) {
+        let ix = i32(ox * sW + kx * dW) - pW;
+        if (ix < 0 || ix >= i32(w)) { continue; }
+        acc += x[((b * c + ch) * h + u32(iy)) * w + u32(ix)] * weight[((o * c + ch) * kh + ky) * kw + kx];
+      }
+    }
+  }
+  out[i] = acc;`,
+  4,
+);
+
+/** Gradient with respect to x: one invocation per input element, over the outputs that read it. */
+export const conv2dBackwardInputKernel = elementwise(
+  `@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> weight: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;`,
+  `${WINDOW}
+  let ix = i % w; let iy = (i / w) % h; let ch = (i / (w * h)) % c; let b = i / (w * h * c);
+  var acc = 0.0;
+  for (var o = 0u; o < oc; o++) {
+    for (var ky = 0u; ky < kh; ky++) {
+      let ty = i32(iy) + pH - i32(ky * dH);
+      if (ty < 0 || ty % i32(sH) != 0 || u32(ty) / sH >= outH) { continue; }
+      let oy = u32(ty) / sH;
+      for (var kx = 0u; kx < kw; kx++) {
+        let tx = i32(ix) + pW - i32(kx * dW);
+        if (tx < 0 || tx % i32(sW) != 0 || u32(tx) / sW >= outW) { continue; }
+        let ox = u32(tx) / sW;
+        acc += g[((b * oc + o) * outH + oy) * outW + ox] * weight[((o * c + ch) * kh + ky) * kw + kx];
+      }
+    }
+  }
+  dx[i] = acc;`,
+  3,
+);
+
+/** Gradient with respect to the weight [oc, c, kh, kw], summed over images then positions. */
+export const conv2dBackwardWeightKernel = elementwise(
+  `@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> x: array<f32>;
+@group(0) @binding(2) var<storage, read_write> dw: array<f32>;`,
+  `${WINDOW}
+  let kx = i % kw; let ky = (i / kw) % kh; let ch = (i / (kw * kh)) % c; let o = i / (kw * kh * c);
+  var acc = 0.0;
+  for (var b = 0u; b < n; b++) {
+    var image = 0.0;
+    for (var oy = 0u; oy < outH; oy++) {
+      let iy = i32(oy * sH + ky * dH) - pH;
+      if (iy < 0 || iy >= i32(h)) { continue; }
+      for (var ox = 0u; ox < outW; ox++) {
+        let ix = i32(ox * sW + kx * dW) - pW;
+        if (ix < 0 || ix >= i32(w)) { continue; }
+        image += g[((b * oc + o) * outH + oy) * outW + ox] * x[((b * c + ch) * h + u32(iy)) * w + u32(ix)];
+      }
+    }
+    acc += image;
+  }
+  dw[i] = acc;`,
+  3,
+);
+
+/** Max over each window (padding never wins; the first NaN does); argmax is the flat index in x. */
+export const maxPool2dKernel = elementwise(
+  `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> values: array<f32>;
+@group(0) @binding(2) var<storage, read_write> argmax: array<i32>;`,
+  `${WINDOW}
+  let ox = i % outW; let oy = (i / outW) % outH; let plane = i / (outW * outH);
+  var best = 0.0; var at = -1; var found = false;
+  for (var ky = 0u; ky < kh; ky++) {
+    let iy = i32(oy * sH + ky * dH) - pH;
+    if (iy < 0 || iy >= i32(h)) { continue; }
+    for (var kx = 0u; kx < kw; kx++) {
+      let ix = i32(ox * sW + kx * dW) - pW;
+      if (ix < 0 || ix >= i32(w)) { continue; }
+      let idx = plane * h * w + u32(iy) * w + u32(ix);
+      let v = x[idx];
+      if (!found || v > best || !(v == v)) { best = v; at = i32(idx); found = true; if (!(v == v)) { break; } }
+    }
+    if (found && !(best == best)) { break; }
+  }
+  values[i] = best; argmax[i] = at;`,
+  3,
+);
+
+/** The adjoint of maxPool2d: each input element takes, in output order, g of the windows whose maximum it was. */
+export const maxPool2dBackwardKernel = elementwise(
+  `@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read> argmax: array<i32>;
+@group(0) @binding(2) var<storage, read_write> dx: array<f32>;`,
+  `${WINDOW}
+  let ix = i32(i % w); let iy = i32((i / w) % h); let plane = i / (w * h);
+  var acc = 0.0;
+  // Outputs whose window can hold (iy, ix): oy * sH in [iy + pH - (kh-1)*dH, iy + pH].
+  let loY = max(0, (iy + pH - i32((kh - 1u) * dH) + i32(sH) - 1) / i32(sH));
+  let hiY = min(i32(outH) - 1, (iy + pH) / i32(sH));
+  let loX = max(0, (ix + pW - i32((kw - 1u) * dW) + i32(sW) - 1) / i32(sW));
+  let hiX = min(i32(outW) - 1, (ix + pW) / i32(sW));
+  for (var oy = loY; oy <= hiY; oy++) {
+    for (var ox = loX; ox <= hiX; ox++) {
+      let o = (plane * outH + u32(oy)) * outW + u32(ox);
+      if (argmax[o] == i32(i)) { acc += g[o]; }
+    }
+  }
+  dx[i] = acc;`,
+  3,
+);
+
+/** The divisor rows * cols of the window at (oy, ox); flag = countIncludePad. */
+const AVG_WINDOW = `
+fn span(start: i32, k: u32, size: u32, pad: i32, includePad: bool) -> vec3i {
+  let lo = max(0, start); let hi = min(i32(size), start + i32(k));
+  var count = hi - lo;
+  if (includePad) { count = min(start + i32(k), i32(size) + pad) - start; }
+  return vec3i(lo, hi, count);
+}`;
+
+export const avgPool2dKernel = elementwise(
+  `${AVG_WINDOW}
+@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> out: array<f32>;`,
+  `${WINDOW}
+  let ox = i % outW; let oy = (i / outW) % outH; let plane = i / (outW * outH);
+  let ry = span(i32(oy * sH) - pH, kh, h, pH, flag == 1u);
+  let rx = span(i32(ox * sW) - pW, kw, w, pW, flag == 1u);
+  var s = 0.0;
+  for (var iy = ry.x; iy < ry.y; iy++) {
+    for (var ix = rx.x; ix < rx.y; ix++) { s += x[plane * h * w + u32(iy) * w + u32(ix)]; }
+  }
+  out[i] = s * (1.0 / f32(ry.z * rx.z));`,
+  2,
+);
+
+export const avgPool2dBackwardKernel = elementwise(
+  `${AVG_WINDOW}
+@group(0) @binding(0) var<storage, read> g: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dx: array<f32>;`,
+  `${WINDOW}
+  let ix = i32(i % w); let iy = i32((i / w) % h); let plane = i / (w * h);
+  var acc = 0.0;
+  let loY = max(0, (iy + pH - i32(kh) + i32(sH)) / i32(sH));
+  let hiY = min(i32(outH) - 1, (iy + pH) / i32(sH));
+  let loX = max(0, (ix + pW - i32(kw) + i32(sW)) / i32(sW));
+  let hiX = min(i32(outW) - 1, (ix + pW) / i32(sW));
+  for (var oy = loY; oy <= hiY; oy++) {
+    let ry = span(oy * i32(sH) - pH, kh, h, pH, flag == 1u);
+    if (iy < ry.x || iy >= ry.y) { continue; }
+    for (var ox = loX; ox <= hiX; ox++) {
+      let rx = span(ox * i32(sW) - pW, kw, w, pW, flag == 1u);
+      if (ix < rx.x || ix >= rx.y) { continue; }
+      acc += g[(plane * outH + u32(oy)) * outW + u32(ox)] * (1.0 / f32(ry.z * rx.z));
+    }
+  }
+  dx[i] = acc;`,
+  2,
+);
