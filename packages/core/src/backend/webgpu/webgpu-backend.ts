@@ -144,8 +144,9 @@ export function createWebGpuBackend(device: GPUDevice, adapter: AdapterSummary):
       const out = take(dtype, spec.batch * spec.m * spec.n);
       const meta = [spec.batch, spec.m, spec.k, spec.n, +spec.transA, +spec.transB];
       meta.push(spec.aBatchStride, spec.bBatchStride, rowBias === null ? 0 : 1);
-      const grid: [number, number, number] = [Math.ceil(spec.n / 64), Math.ceil(spec.m / 64), spec.batch];
-      r.run(matmulKernel, [gpu(a), gpu(b), rowBias === null ? none() : gpu(rowBias), out], meta, grid);
+      const grid: [number, number, number] = [Math.ceil(spec.n / 64), Math.ceil(spec.m / 128), spec.batch];
+      const kernel = matmulKernel(spec.transA, spec.transB);
+      r.run(kernel, [gpu(a), gpu(b), rowBias === null ? none() : gpu(rowBias), out], meta, grid);
       return out;
     },
     softmax(x, dtype, { outer, n, inner }, log) {
