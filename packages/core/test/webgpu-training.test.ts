@@ -156,6 +156,17 @@ describe.skipIf(webGpuTestsOff)('training on WebGPU', () => {
     });
   }, 300_000);
 
+  it('a lost device is a clear error at the next op, not a hang', async () => {
+    const { device, adapter } = await requestDevice();
+    const doomed = createWebGpuBackend(device, adapter);
+    await on(doomed, async () => {
+      const x = randn([17]);
+      device.destroy();
+      await device.lost;
+      expect(() => x.add(1)).toThrow(/WebGPU: the device was lost/);
+    });
+  });
+
   it('dataSync on a device tensor says to await data()', async () => {
     await on(gpu, async () => {
       expect(() => randn([3]).dataSync()).toThrow(/use await t.data\(\)/);
