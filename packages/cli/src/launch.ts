@@ -88,7 +88,8 @@ export function summaryTable(start: RunStart, result: TrainResult): string {
       'workers',
       `${config.workers} threads, ${config.shards} shards of ${config.batchSize / config.shards}` +
         (start.shardGroup > 1 ? `, in groups of ${start.shardGroup}` : '') +
-        (config.syncBn ? ', synchronized BatchNorm' : ''),
+        (config.syncBn ? ', synchronized BatchNorm' : '') +
+        (config.device === 'webgpu' ? ', on WebGPU' : ''),
     ],
     ['optimizer', `${config.optimizer}, lr ${config.lr}, ${config.schedule} schedule`],
     ['epochs', `${config.epochs} (${thousands(result.steps)} steps, batch ${config.batchSize})`],
@@ -140,6 +141,7 @@ export async function launch(flags: LaunchFlags): Promise<void> {
             shards: config.shards,
             shardGroup: info.shardGroup,
             syncBn: config.syncBn || undefined,
+            device: config.device === 'cpu' ? undefined : config.device,
             steps: info.totalSteps,
             resumedAt: info.startStep || undefined,
           },

@@ -78,6 +78,11 @@ export function buildProgram(): Command {
       integerOption(0),
     )
     .option('--sync-bn', "synchronized BatchNorm: every shard normalizes with the whole global batch's statistics")
+    .option(
+      '--device <kind>',
+      `cpu | webgpu: what the threads compute shards on (webgpu: each thread its own device; default ${d.device})`,
+      choiceOption(['cpu', 'webgpu']),
+    )
     .addOption(
       new Option('--log-format <format>', 'pretty | json (default: pretty on a terminal, else json)').choices([
         'pretty',

@@ -5,6 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 export type OptimizerName = 'sgd' | 'adam' | 'adamw';
+/** What the threads compute shards on: the CPU kernels, or each thread's WebGPU device. */
+export type DeviceName = 'cpu' | 'webgpu';
 export type ScheduleName = 'constant' | 'step' | 'exponential' | 'cosine' | 'warmup';
 
 export interface RunConfig {
@@ -38,6 +40,11 @@ export interface RunConfig {
    * (forward and backward), as one BatchNorm over the global batch would.
    */
   syncBn: boolean;
+  /**
+   * Where shards are computed. Devices of different kinds compute different bytes, so a run keeps its
+   * device on resume.
+   */
+  device: DeviceName;
 }
 
 export class ConfigError extends DtrainError {}
@@ -61,6 +68,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   resume: null,
   keepCheckpoints: 5,
   syncBn: false,
+  device: 'cpu',
 };
 
 /** Image data sets (fashion-mnist, idx:DIR) default to the reference CNN/MLP settings instead. */
@@ -72,6 +80,7 @@ export function isImageDataset(dataset: string): boolean {
 
 const OPTIMIZERS: readonly OptimizerName[] = ['sgd', 'adam', 'adamw'];
 const SCHEDULES: readonly ScheduleName[] = ['constant', 'step', 'exponential', 'cosine', 'warmup'];
+const DEVICES: readonly DeviceName[] = ['cpu', 'webgpu'];
 const KEYS = Object.keys(DEFAULT_CONFIG) as (keyof RunConfig)[];
 
 function integer(key: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -191,6 +200,7 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
     resume: c.resume === null ? null : text('resume', c.resume),
     keepCheckpoints: integer('keepCheckpoints', c.keepCheckpoints, 0),
     syncBn: flag('syncBn', c.syncBn),
+    device: oneOf('device', c.device, DEVICES),
   };
   if (config.momentum >= 1) throw new ConfigError(`momentum must be below 1, got ${config.momentum}`);
   if (config.batchSize % config.shards !== 0) {

@@ -25,6 +25,12 @@ export async function makeEngine(parts: RunParts, options: TrainOptions): Promis
         'BatchNorm, which remote nodes do not; drop --sync-bn or --nats',
     );
   }
+  if (config.device === 'webgpu' && (config.syncBn || options.nodes !== undefined)) {
+    throw new ConfigError(
+      `--device webgpu computes each shard on a thread's own device; ${config.syncBn ? '--sync-bn' : 'remote nodes'} ` +
+        'work with the CPU kernels only: drop one of them',
+    );
+  }
   const threads = new ThreadEngine({
     spec,
     model: parts.model,
@@ -37,6 +43,7 @@ export async function makeEngine(parts: RunParts, options: TrainOptions): Promis
     shards,
     batchSize,
     syncBn: config.syncBn,
+    device: config.device,
     startStep,
     cores: options.cores,
     withNodes: options.nodes !== undefined,

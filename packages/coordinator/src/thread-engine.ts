@@ -22,6 +22,7 @@ import {
   SyncExchangeLayout,
   ThreadEvaluation,
 } from '@dtrain/worker';
+import type { DeviceName } from './config.js';
 import type { RunData } from './datasets.js';
 import { GenerationViews } from './generations.js';
 import type { StepEngine, StepPlan } from './step-engine.js';
@@ -45,6 +46,8 @@ export interface ThreadEngineSpec {
   batchSize: number;
   /** Synchronized BatchNorm: the threads run each step in lockstep. */
   syncBn: boolean;
+  /** Where the threads compute shards (webgpu: each on its own device, a shard at a time). */
+  device?: DeviceName;
   /** The step the run starts at (which generation holds its parameters). */
   startStep: number;
   cores?: number;
@@ -104,7 +107,10 @@ export class ThreadEngine implements StepEngine {
       shards,
       shardSize,
       // Shards a thread runs as one batch: the same bytes as one by one, at fewer and larger products.
-      shardGroup: syncing ? 1 : shardGroupSize(s.model, shards, shardSize, threadsAtOnce(s.workers, s.cores)),
+      shardGroup:
+        syncing || s.device === 'webgpu'
+          ? 1
+          : shardGroupSize(s.model, shards, shardSize, threadsAtOnce(s.workers, s.cores)),
       ring: STEP_RING,
       inputs: runData.train.inputs.buffer as SharedArrayBuffer,
       labels: runData.train.labels.buffer as SharedArrayBuffer,
@@ -129,8 +135,10 @@ export class ThreadEngine implements StepEngine {
     } else if (s.syncBn) {
       s.onWarning('--sync-bn: this model has no BatchNorm layer, so there is nothing to synchronize');
     }
+    if (s.device === 'webgpu') setup.device = 'webgpu';
     // Where the threads fill every core, an evaluation on the run's thread would take one from them.
-    if (!syncing && s.withNodes !== true && threadsFillCores(s.workers, shards, s.cores)) {
+    // (Threads on a device leave the cores free: the run evaluates.)
+    if (!syncing && s.withNodes !== true && s.device !== 'webgpu' && threadsFillCores(s.workers, shards, s.cores)) {
       setup.evaluation = ThreadEvaluation.allocate(runData.test, flat.bufferSize, STEP_RING);
     }
     this.threadEvaluation = setup.evaluation === undefined ? null : new ThreadEvaluation(setup.evaluation, STEP_RING);

@@ -17,7 +17,7 @@ export {
 } from './tensor/creation.js';
 
 export { noGrad, isGradEnabled } from './autograd/grad-mode.js';
-export { tidy, keep } from './tensor/scope.js';
+export { tidy, keep, dispose } from './tensor/scope.js';
 export { withGradientDestinations } from './autograd/grad-destinations.js';
 export { batchSegments, withBatchSegments } from './ops/batch-segments.js';
 export type { BackwardOptions } from './autograd/engine.js';

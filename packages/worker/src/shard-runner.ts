@@ -27,8 +27,9 @@ import { FlatState } from './flat-state.js';
 import { treeReduceInto } from './reduce.js';
 import { type HeadSplit, splitAtHead } from './shard-groups.js';
 import { buildModel } from './model-spec.js';
-import { gradientSlots, type ShardRunnerSetup } from './shard-setup.js';
-import { ShardRecordLayout } from './shard-records.js';
+import type { ShardRunnerSetup } from './shard-setup.js';
+import type { ShardRecordLayout } from './shard-records.js';
+import { ShardData } from './shard-data.js';
 import {
   type BatchNormSegments,
   globalStats,
@@ -77,13 +78,8 @@ export class ShardRunner {
   readonly batchNorms: nn.BatchNorm[];
   /** Where this run's per-shard records sit (see shard-records.ts). */
   readonly records: ShardRecordLayout;
+  private readonly data: ShardData;
   private readonly sampleShape: number[];
-  private readonly sampleSize: number;
-  private readonly inputs: Float32Array;
-  private readonly labels: Int32Array;
-  private readonly batch: Int32Array;
-  private readonly grads: Float32Array;
-  private readonly stats: Float64Array;
   private readonly x: Float32Array;
   private readonly y: Int32Array;
   /** Shard groups of a model run in two parts (see shard-groups.ts), or null: one batch throughout. */
@@ -104,20 +100,14 @@ export class ShardRunner {
     this.model = buildModel(setup.spec);
     this.flat = new FlatState(this.model);
     this.batchNorms = this.model.modules().filter((m): m is nn.BatchNorm => m instanceof nn.BatchNorm);
-    this.records = new ShardRecordLayout(
+    this.data = new ShardData(
+      setup,
       this.batchNorms.map((b) => b.numFeatures),
-      setup.shards,
-      setup.ring,
     );
-    this.sampleShape = setup.spec.input;
-    this.sampleSize = this.sampleShape.reduce((a, b) => a * b, 1);
-    this.inputs = new Float32Array(setup.inputs);
-    this.labels = new Int32Array(setup.labels);
-    this.batch = new Int32Array(setup.batch);
-    this.grads = gradientSlots(setup);
-    this.stats = new Float64Array(setup.stats);
+    this.records = this.data.records;
+    this.sampleShape = this.data.sampleShape;
     // The samples go straight into the kernel memory, where the first layer's kernels read them in place.
-    const xLength = setup.shardGroup * setup.shardSize * this.sampleSize;
+    const xLength = setup.shardGroup * setup.shardSize * this.data.sampleSize;
     this.x = kernelMemoryView(setup.memory, reserveInKernelMemory(setup.memory, xLength), xLength);
     this.split = setup.shardGroup > 1 ? splitAtHead(this.model, this.flat, setup.shardGroup) : null;
     this.y = new Int32Array(setup.shardGroup * setup.shardSize);
@@ -159,13 +149,8 @@ export class ShardRunner {
    */
   private shardBatch(step: number, first: number, count = 1, copy = false): { x: Tensor; y: Tensor } {
     const rows = this.setup.shardSize * count;
-    const size = this.sampleSize;
-    const start = (step % this.setup.ring) * this.setup.shards * this.setup.shardSize + first * this.setup.shardSize;
-    for (let i = 0; i < rows; i++) {
-      const sample = this.batch[start + i];
-      this.x.set(this.inputs.subarray(sample * size, (sample + 1) * size), i * size);
-      this.y[i] = this.labels[sample];
-    }
+    const size = this.data.sampleSize;
+    this.data.gather(step, first, rows, this.x, this.y);
     if (copy)
       return {
         x: fromArray(this.x.subarray(0, rows * size), [rows, ...this.sampleShape]),
@@ -183,7 +168,7 @@ export class ShardRunner {
 
   private gradSlot(shard: number): Float32Array {
     const slot = shard % (this.setup.gradSlots ?? this.setup.shards);
-    return this.grads.subarray(slot * this.flat.paramSize, (slot + 1) * this.flat.paramSize);
+    return this.data.slot(slot, this.flat.paramSize);
   }
 
   /**
@@ -218,7 +203,7 @@ export class ShardRunner {
     let correct = 0;
     for (let i = row; i < row + this.setup.shardSize; i++) correct += +(predicted[i] === labels[i]);
     const stats = batchStats.map((s) => ({ count: s.count, mean: s.mean.dataSync(), variance: s.variance.dataSync() }));
-    this.records.write(this.records.record(this.stats, step, shard), lossSum, correct, stats);
+    this.records.write(this.records.record(this.data.stats, step, shard), lossSum, correct, stats);
   }
 
   /**

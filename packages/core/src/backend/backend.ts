@@ -156,6 +156,8 @@ export interface RequiredKernels {
    * Ops check indices with it; a device's kernels skip indices out of range where it is null.
    */
   peek(storage: Storage, dtype: DType, size: number): TypedArray | null;
+  /** Give a storage's memory back now (a device backend's pool); it is not used again. Absent: the GC does. */
+  release?(storage: Storage): void;
   /** Overwrite the first values.length elements of storage with host values (of its dtype). */
   write(storage: Storage, dtype: DType, values: TypedArray): void;
   cast(x: Storage, from: DType, to: DType, size: number): Storage;

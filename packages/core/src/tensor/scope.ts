@@ -24,16 +24,38 @@ export function keep<T extends Tensor>(t: T): T {
   return t;
 }
 
-function storagesIn(value: unknown, into: Set<Storage>, seen = new Set<unknown>()): Set<Storage> {
-  if (value === null || typeof value !== 'object' || seen.has(value)) return into;
+function storagesIn(value: unknown, into: Set<Storage>): Set<Storage> {
+  collectTensors(value, (t) => {
+    into.add(t.storage);
+    if (t.grad !== null) into.add(t.grad.storage);
+  });
+  return into;
+}
+
+/**
+ * Release the device memory of these tensors (alone, in arrays or plain objects) now, for results a
+ * tidy scope handed out that have been read: they must not be used again. CPU tensors are left to the GC.
+ */
+export function dispose(value: unknown): void {
+  const storages = new Set<Storage>();
+  const backends = new Map<Storage, Tensor['backend']>();
+  collectTensors(value, (t) => {
+    if (!kept.has(t.storage) && !storages.has(t.storage)) {
+      storages.add(t.storage);
+      backends.set(t.storage, t.backend);
+    }
+  });
+  for (const storage of storages) backends.get(storage)!.release?.(storage);
+}
+
+function collectTensors(value: unknown, visit: (t: Tensor) => void, seen = new Set<unknown>()): void {
+  if (value === null || typeof value !== 'object' || seen.has(value)) return;
   seen.add(value);
   if (value instanceof Tensor) {
-    into.add(value.storage);
-    if (value.grad !== null) into.add(value.grad.storage);
-    return into;
+    visit(value);
+    return;
   }
-  for (const v of Array.isArray(value) ? value : Object.values(value)) storagesIn(v, into, seen);
-  return into;
+  for (const v of Array.isArray(value) ? value : Object.values(value)) collectTensors(v, visit, seen);
 }
 
 /**

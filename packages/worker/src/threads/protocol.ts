@@ -31,6 +31,8 @@ export interface RunSetup extends ShardRunnerSetup {
   syncBn?: { exchange: SharedArrayBuffer; barrier: SharedArrayBuffer };
   /** The authorization, claim counters, barrier and completion of the 'steps' tasks (see StepWork). */
   work: SharedArrayBuffer;
+  /** Shards computed on each thread's WebGPU device instead of the CPU kernels (one shard a group). */
+  device?: 'webgpu';
   /** When the threads evaluate the test split at epoch ends (see ThreadEvaluation); else the coordinator does. */
   evaluation?: EvaluationSetup;
   /**

@@ -2,6 +2,7 @@
 // just summed: no thread waits while one steps all parameters.
 import { generationOf, ringSlot } from '../pipeline.js';
 import { optim, type Storage } from '@dtrain/core';
+import { cpuBackend } from '@dtrain/core/cpu';
 import { type MemoryRegion, regionView } from '../shard-setup.js';
 import type { RunSetup } from './protocol.js';
 
@@ -95,7 +96,8 @@ export class SharedOptimizer {
     const views = this.rangeViews(generationOf(step), start, end, grad);
     this.optimizer.lr = this.stepValues[2 * ringSlot(step, this.ring)];
     const stepCount = this.stepValues[2 * ringSlot(step, this.ring) + 1];
-    this.optimizer.updateRange(views.p, views.grad, views.slots, end - start, stepCount, undefined, views.from);
+    // Shared typed arrays: the CPU backend's kernels, whatever backend this thread's tensors are on.
+    this.optimizer.updateRange(views.p, views.grad, views.slots, end - start, stepCount, cpuBackend, views.from);
   }
 
   /**

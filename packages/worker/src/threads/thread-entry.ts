@@ -6,6 +6,7 @@ import { blockScratchFloats, blockTreeReduceInto, type BlockPlace, uniformBlockS
 import { gradientSlots, regionView } from '../shard-setup.js';
 import type { RunSetup, StepTask } from './protocol.js';
 import { reduceScratchFloats, treeReduceInto } from '../reduce.js';
+import { DeviceShardRunner } from '../device-shard-runner.js';
 import { ShardRunner } from '../shard-runner.js';
 import { GroupBarrier } from './group-barrier.js';
 import { SharedOptimizer } from './shared-optimizer.js';
@@ -25,6 +26,8 @@ let generations: SharedOptimizer | null = null;
 let loadedStep = -1;
 /** The run's evaluation by the threads, if they evaluate (made on first use). */
 let evaluation: ThreadEvaluation | null = null;
+/** A WebGPU run's shard runner on this thread's device (made on first use). */
+let device: DeviceShardRunner | null = null;
 
 function injectFault(setup: RunSetup, step: number, shard: number, during: 'shard' | 'update' = 'shard'): void {
   const fault = setup.fault;
@@ -116,7 +119,7 @@ function loadStep(setup: RunSetup, runner: ShardRunner, step: number): void {
   loadedStep = step;
 }
 
-export default function runStepTask(task: StepTask): number {
+export default function runStepTask(task: StepTask): number | Promise<number> {
   const setup = workerData as RunSetup;
   if (task.jobId !== setup.jobId) throw new Error(`task for job ${task.jobId} reached a worker of job ${setup.jobId}`);
   if (runner === null) {
@@ -148,7 +151,21 @@ export default function runStepTask(task: StepTask): number {
   }
   // 'steps': this thread's share of step after step, as far as the coordinator authorizes.
   work ??= new StepWork(setup.work);
-  return runSteps(setup, runner, work, task.groups ?? 1);
+  if (setup.device === 'webgpu') return runDeviceSteps(setup, runner, work, task.groups ?? 1);
+  const cpu = runner;
+  return runSteps(setup, runner, work, task.groups ?? 1, (step, first, count) =>
+    cpu.runGroup(step, first, count, (shard) => injectFault(setup, step, shard)),
+  );
+}
+
+/** runSteps with each shard computed on this thread's WebGPU device (groups of one shard). */
+async function runDeviceSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: number): Promise<number> {
+  const shards = (device ??= await DeviceShardRunner.create(setup));
+  return runSteps(setup, runner, work, groups, async (step, first) => {
+    injectFault(setup, step, first);
+    shards.useParams(sharedOptimizer(setup, runner).params(step));
+    await shards.runShard(step, first);
+  });
 }
 
 /**
@@ -173,7 +190,13 @@ function evaluateClaimed(setup: RunSetup, runner: ShardRunner, work: StepWork, s
  * the optimizer over them, wait for the others again (the next step reads every range), and go on.
  * Returns the steps computed.
  */
-function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: number): number {
+async function runSteps(
+  setup: RunSetup,
+  runner: ShardRunner,
+  work: StepWork,
+  groups: number,
+  compute: (step: number, first: number, count: number) => void | Promise<void>,
+): Promise<number> {
   const { paramSize } = runner.flat;
   const size = setup.shardGroup;
   const stats = new Float64Array(setup.stats);
@@ -183,7 +206,8 @@ function runSteps(setup: RunSetup, runner: ShardRunner, work: StepWork, groups: 
     loadStep(setup, runner, step);
     for (let group = work.claimShard(step); group * size < setup.shards; group = work.claimShard(step)) {
       const first = group * size;
-      runner.runGroup(step, first, Math.min(size, setup.shards - first), (shard) => injectFault(setup, step, shard));
+      const computing = compute(step, first, Math.min(size, setup.shards - first));
+      if (computing !== undefined) await computing;
     }
     // After the groups: by then the coordinator has published the buffers, and a thread that finished
     // its groups first takes more of the chunks.

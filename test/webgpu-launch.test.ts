@@ -1,0 +1,103 @@
+// dtrain launch --device webgpu: each worker thread computes its shards on its own WebGPU device
+// (SwiftShader here), the threads sum them in the tree and step on the CPU as always. 1 and 2
+// workers give the same bytes; the loss curve stays close to the CPU run's; the device is the run's.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, describe, expect, it } from 'vitest';
+import { checkpointBytes } from './support/dtrain-processes.js';
+import { writeSmallCnn } from './support/small-cnn.js';
+
+const MAIN = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
+const SWIFTSHADER = '/usr/lib/chromium/vk_swiftshader_icd.json';
+const webGpuTestsOff = process.env.DTRAIN_WEBGPU_TESTS === 'off';
+const root = mkdtempSync(join(tmpdir(), 'dtrain-webgpu-launch-'));
+afterAll(() => rmSync(root, { recursive: true, force: true }));
+
+/** Run dtrain (asynchronously: a run takes seconds, and the test runner must stay responsive). */
+function dtrain(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const env = { ...process.env };
+  if (env.DTRAIN_WEBGPU_ADAPTER !== 'system') env.VK_ICD_FILENAMES ??= SWIFTSHADER;
+  return new Promise((resolve) => {
+    execFile(process.execPath, [MAIN, ...args], { cwd: root, env, timeout: 240_000 }, (error, stdout, stderr) =>
+      resolve({ code: error === null ? 0 : typeof error.code === 'number' ? error.code : null, stdout, stderr }),
+    );
+  });
+}
+
+/** Step losses from a run's metrics.jsonl. */
+function losses(out: string): number[] {
+  return readFileSync(join(root, out, 'metrics.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as { kind: string; loss?: number })
+    .filter((r) => r.kind === 'step')
+    .map((r) => r.loss!);
+}
+
+const lastCheckpoint = (out: string) =>
+  join(root, out, 'checkpoints', readFileSync(join(root, out, 'checkpoints', 'latest'), 'utf8').trim());
+const MOONS = ['--dataset', 'moons', '--batch-size', '32', '--shards', '4', '--epochs', '1', '--quiet'];
+
+describe.skipIf(webGpuTestsOff)('dtrain launch --device webgpu', () => {
+  it('trains the MLP: 1 and 2 workers give the same bytes, the loss curve within 1e-3 of the CPU run', async () => {
+    const runs = [
+      ['gpu1', 'webgpu', '1'],
+      ['gpu2', 'webgpu', '2'],
+      ['cpu', 'cpu', '2'],
+    ].map(([out, device, workers]) =>
+      dtrain('launch', ...MOONS, '--device', device, '--workers', workers, '--out', out),
+    );
+    for (const r of await Promise.all(runs)) expect(r.code, r.stderr).toBe(0);
+    expect(checkpointBytes(lastCheckpoint('gpu2'))).toBe(checkpointBytes(lastCheckpoint('gpu1')));
+    const [gpu, cpu] = [losses('gpu1'), losses('cpu')];
+    expect(gpu).toHaveLength(cpu.length);
+    gpu.forEach((l, i) => expect(Math.abs(l - cpu[i])).toBeLessThanOrEqual(1e-3 * cpu[i]));
+    expect(gpu.at(-1)!).toBeLessThan(gpu[0]);
+  }, 240_000);
+
+  it('trains a CNN with BatchNorm: 1 and 2 workers give the same bytes, and it learns', async () => {
+    const { images, spec } = writeSmallCnn(join(root, 'cnn-data'));
+    const args = ['--model', spec, '--dataset', `idx:${images}`, '--batch-size', '32', '--shards', '4'];
+    for (const [out, workers] of [
+      ['cnn1', '1'],
+      ['cnn2', '2'],
+    ]) {
+      const r = await dtrain(
+        'launch',
+        ...args,
+        '--epochs',
+        '1',
+        '--lr',
+        '0.01',
+        '--device',
+        'webgpu',
+        '--workers',
+        workers,
+        '--out',
+        out,
+        '--quiet',
+      );
+      expect(r.code, r.stderr).toBe(0);
+    }
+    expect(checkpointBytes(lastCheckpoint('cnn2'))).toBe(checkpointBytes(lastCheckpoint('cnn1')));
+    const curve = losses('cnn1');
+    expect(curve.every(Number.isFinite)).toBe(true);
+    expect(curve.at(-1)!).toBeLessThan(curve[0]);
+  }, 240_000);
+
+  it('a run keeps its device: resuming on another is refused, naming it', async () => {
+    expect((await dtrain('launch', ...MOONS, '--out', 'kept')).code).toBe(0);
+    const r = await dtrain('launch', '--resume', 'kept', '--device', 'webgpu', '--epochs', '2', '--quiet');
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/resume: device is "cpu" in the run at .* and cannot change on resume \(given "webgpu"\)/);
+  });
+
+  it('--device webgpu with --sync-bn is one clear error', async () => {
+    const r = await dtrain('launch', ...MOONS, '--device', 'webgpu', '--sync-bn', '--out', 'refused');
+    expect(r.code).toBe(1);
+    expect(r.stderr.trim()).toMatch(/^dtrain: --device webgpu .*--sync-bn work with the CPU kernels only/);
+  });
+});
