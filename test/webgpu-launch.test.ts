@@ -2,7 +2,7 @@
 // (SwiftShader here), the threads sum them in the tree and step on the CPU as always. 1 and 2
 // workers give the same bytes; the loss curve stays close to the CPU run's; the device is the run's.
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -40,6 +40,8 @@ function losses(out: string): number[] {
 const lastCheckpoint = (out: string) =>
   join(root, out, 'checkpoints', readFileSync(join(root, out, 'checkpoints', 'latest'), 'utf8').trim());
 const MOONS = ['--dataset', 'moons', '--batch-size', '32', '--shards', '4', '--epochs', '1', '--quiet'];
+/** Fewer, larger steps, for the tests of what a run keeps. */
+const SHORT = ['--dataset', 'moons', '--batch-size', '128', '--shards', '4', '--epochs', '1', '--quiet'];
 
 describe.skipIf(webGpuTestsOff)('dtrain launch --device webgpu', () => {
   it('trains the MLP: 1 and 2 workers give the same bytes, the loss curve within 1e-3 of the CPU run', async () => {
@@ -89,11 +91,40 @@ describe.skipIf(webGpuTestsOff)('dtrain launch --device webgpu', () => {
   }, 240_000);
 
   it('a run keeps its device: resuming on another is refused, naming it', async () => {
-    expect((await dtrain('launch', ...MOONS, '--out', 'kept')).code).toBe(0);
+    expect((await dtrain('launch', ...SHORT, '--out', 'kept')).code).toBe(0);
     const r = await dtrain('launch', '--resume', 'kept', '--device', 'webgpu', '--epochs', '2', '--quiet');
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/resume: device is "cpu" in the run at .* and cannot change on resume \(given "webgpu"\)/);
   });
+
+  it('a run keeps its adapter too; --allow-device-change continues on another (close, not identical)', async () => {
+    expect((await dtrain('launch', ...SHORT, '--device', 'webgpu', '--out', 'adapter')).code).toBe(0);
+    const checkpoint = join(lastCheckpoint('adapter'), 'checkpoint.json');
+    const info = JSON.parse(readFileSync(checkpoint, 'utf8')) as { meta: { adapter: string } };
+    expect(info.meta.adapter).toMatch(/swiftshader/);
+    info.meta.adapter = 'acme gpu-9000';
+    writeFileSync(checkpoint, JSON.stringify(info));
+    const refused = await dtrain('launch', '--resume', 'adapter', '--epochs', '2', '--quiet');
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(
+      /resume: the run at .* computed on acme gpu-9000, this one would on google swiftshader/,
+    );
+    expect(refused.stderr).toMatch(/--allow-device-change continues anyway/);
+    const allowed = await dtrain('launch', '--resume', 'adapter', '--epochs', '2', '--allow-device-change', '--quiet');
+    expect(allowed.code, allowed.stderr).toBe(0);
+    const moved = await dtrain(
+      'launch',
+      '--resume',
+      'kept',
+      '--device',
+      'webgpu',
+      '--allow-device-change',
+      '--epochs',
+      '2',
+      '--quiet',
+    );
+    expect(moved.code, moved.stderr).toBe(0);
+  }, 120_000);
 
   it('--device webgpu with --sync-bn is one clear error', async () => {
     const r = await dtrain('launch', ...MOONS, '--device', 'webgpu', '--sync-bn', '--out', 'refused');

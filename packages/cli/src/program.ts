@@ -83,6 +83,10 @@ export function buildProgram(): Command {
       `cpu | webgpu: what the threads compute shards on (webgpu: each thread its own device; default ${d.device})`,
       choiceOption(['cpu', 'webgpu']),
     )
+    .option(
+      '--allow-device-change',
+      'with --resume: continue on another device or adapter than the run computed on (close, not identical)',
+    )
     .addOption(
       new Option('--log-format <format>', 'pretty | json (default: pretty on a terminal, else json)').choices([
         'pretty',

@@ -26,6 +26,8 @@ export interface CheckpointMeta {
   testLoss: number | null;
   /** sha256 of the training samples and labels, so a resume on changed data is refused. */
   dataDigest: string | null;
+  /** The WebGPU adapter the run computed on (describeAdapter), null on the CPU. */
+  adapter: string | null;
 }
 
 class MetaReader {
@@ -103,5 +105,17 @@ export function validateCheckpointMeta(dir: string, raw: unknown): CheckpointMet
       r.fail('dataDigest', 'a sha256 in hex', meta.dataDigest);
     dataDigest = meta.dataDigest as string;
   }
-  return { step, config, spec, scheduler, history, epochTotals, testLoss, dataDigest };
+  const adapter = meta.adapter === undefined || meta.adapter === null ? null : meta.adapter;
+  if (adapter !== null && typeof adapter !== 'string') r.fail('adapter', 'a string', adapter);
+  return {
+    step,
+    config,
+    spec,
+    scheduler,
+    history,
+    epochTotals,
+    testLoss,
+    dataDigest,
+    adapter: adapter as string | null,
+  };
 }

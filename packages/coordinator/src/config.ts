@@ -45,6 +45,11 @@ export interface RunConfig {
    * device on resume.
    */
   device: DeviceName;
+  /**
+   * Resume (or continue) on another device kind or adapter anyway: the result is then close to, not
+   * identical with, a run that never stopped.
+   */
+  allowDeviceChange: boolean;
 }
 
 export class ConfigError extends DtrainError {}
@@ -69,6 +74,7 @@ export const DEFAULT_CONFIG: RunConfig = {
   keepCheckpoints: 5,
   syncBn: false,
   device: 'cpu',
+  allowDeviceChange: false,
 };
 
 /** Image data sets (fashion-mnist, idx:DIR) default to the reference CNN/MLP settings instead. */
@@ -145,6 +151,7 @@ export const RESUME_MAY_CHANGE: readonly (keyof RunConfig)[] = [
   'dataDir',
   'out',
   'resume',
+  'allowDeviceChange',
 ];
 
 /**
@@ -156,6 +163,7 @@ export function continuedConfig(stored: RunConfig, given: Record<string, unknown
   const fresh = resolveConfig({ ...stored, ...defined });
   for (const key of KEYS) {
     if (defined[key] === undefined || RESUME_MAY_CHANGE.includes(key) || fresh[key] === stored[key]) continue;
+    if (key === 'device' && fresh.allowDeviceChange) continue;
     throw new ConfigError(
       `resume: ${key} is ${JSON.stringify(stored[key])} in the run at ${where} and cannot change on resume ` +
         `(given ${JSON.stringify(fresh[key])}); start a new run for it`,
@@ -201,6 +209,7 @@ export function resolveConfig(partial: Record<string, unknown>): RunConfig {
     keepCheckpoints: integer('keepCheckpoints', c.keepCheckpoints, 0),
     syncBn: flag('syncBn', c.syncBn),
     device: oneOf('device', c.device, DEVICES),
+    allowDeviceChange: flag('allowDeviceChange', c.allowDeviceChange),
   };
   if (config.momentum >= 1) throw new ConfigError(`momentum must be below 1, got ${config.momentum}`);
   if (config.batchSize % config.shards !== 0) {

@@ -1,6 +1,6 @@
 // Everything a run is made of before its first step: data, model spec, model, optimizer, schedule,
 // and where a resumed run stands.
-import { manualSeed, nn, type optim } from '@dtrain/core';
+import { describeAdapter, initWebGpu, manualSeed, nn, type optim } from '@dtrain/core';
 import { buildModel, FlatState, parameterCount, type ModelSpec } from '@dtrain/worker';
 import { restoreRun, type EpochTotals } from './checkpoints.js';
 import { ConfigError, type RunConfig } from './config.js';
@@ -28,10 +28,14 @@ export interface RunParts {
   totals: EpochTotals;
   /** sha256 of the training data (see trainingDigest). */
   dataDigest: string;
+  /** The WebGPU adapter the threads compute on (--device webgpu), else null. */
+  adapter: string | null;
   resumedFrom: { dir: string; step: number; epochs: number } | null;
 }
 
 export async function prepareRun(config: RunConfig): Promise<RunParts> {
+  // Found before anything else: without an adapter a WebGPU run fails here, in one line.
+  const adapter = config.device === 'webgpu' ? describeAdapter(await initWebGpu()) : null;
   const runData = await loadRunData(config.dataset, config.dataDir, config.seed);
   const spec = resolveModelSpec(config.model, runData.sampleShape, runData.classes);
   const memoryPlan = planRunMemory(parameterCount(spec), config);
@@ -64,6 +68,7 @@ export async function prepareRun(config: RunConfig): Promise<RunParts> {
     history: [],
     totals: { loss: 0, correct: 0, samples: 0, seconds: 0 },
     dataDigest: trainingDigest(runData),
+    adapter,
     resumedFrom: null,
   };
   if (config.resume !== null) {
@@ -71,6 +76,14 @@ export async function prepareRun(config: RunConfig): Promise<RunParts> {
     if (restored.meta.dataDigest !== null && restored.meta.dataDigest !== parts.dataDigest) {
       throw new ConfigError(
         `resume: the training data of ${config.dataset} differ from those the run at ${restored.dir} was trained on`,
+      );
+    }
+    const before = restored.meta.adapter ?? 'the CPU';
+    if (before !== (adapter ?? 'the CPU') && !config.allowDeviceChange) {
+      throw new ConfigError(
+        `resume: the run at ${restored.dir} computed on ${before}, this one would on ${adapter ?? 'the CPU'}; ` +
+          'other devices compute other bytes: --allow-device-change continues anyway (close to, not identical ' +
+          'with, a run that never stopped)',
       );
     }
     Object.assign(parts, { startStep: restored.startStep, history: restored.history, totals: restored.totals });

@@ -309,7 +309,7 @@ export class TrainingRun {
   private async saveCheckpoint(stepsDone: number): Promise<void> {
     const { output } = this;
     if (output === null) return;
-    const { config, spec, scheduler, stepsPerEpoch, model, optimizer, dataDigest } = this.parts;
+    const { config, spec, scheduler, stepsPerEpoch, model, optimizer, dataDigest, adapter } = this.parts;
     const epochTotals = { ...this.totals, seconds: this.totals.seconds + (performance.now() - this.epochStart) / 1000 };
     const ended = this.history.at(-1);
     const testLoss =
@@ -323,6 +323,7 @@ export class TrainingRun {
       epochTotals,
       testLoss,
       dataDigest,
+      adapter,
     };
     const written =
       testLoss !== null && !Number.isFinite(testLoss)
