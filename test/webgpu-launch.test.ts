@@ -6,8 +6,9 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterAll, describe, expect, it } from 'vitest';
-import { checkpointBytes } from './support/dtrain-processes.js';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { startNatsServer, type RunningNatsServer } from '../bench/src/nats-server.js';
+import { checkpointBytes, killAllDtrain, startDtrain, startNode } from './support/dtrain-processes.js';
 import { writeSmallCnn } from './support/small-cnn.js';
 
 const MAIN = fileURLToPath(new URL('../packages/cli/dist/main.js', import.meta.url));
@@ -129,6 +130,47 @@ describe.skipIf(webGpuTestsOff)('dtrain launch --device webgpu', () => {
   it('--device webgpu with --sync-bn is one clear error', async () => {
     const r = await dtrain('launch', ...MOONS, '--device', 'webgpu', '--sync-bn', '--out', 'refused');
     expect(r.code).toBe(1);
-    expect(r.stderr.trim()).toMatch(/^dtrain: --device webgpu .*--sync-bn work with the CPU kernels only/);
+    expect(r.stderr.trim()).toMatch(/^dtrain: --device webgpu .*--sync-bn works with the CPU kernels only/);
   });
+});
+
+describe.skipIf(webGpuTestsOff)('GPU nodes: dtrain worker --device webgpu', () => {
+  let server: RunningNatsServer | null = null;
+  const env = () => ({ VK_ICD_FILENAMES: process.env.VK_ICD_FILENAMES ?? SWIFTSHADER });
+  afterEach(killAllDtrain);
+  afterAll(async () => {
+    await killAllDtrain();
+    await server?.stop();
+  });
+
+  it('1 thread + 1 GPU node give the bytes of 2 threads on WebGPU; a CPU node is refused, saying why', async () => {
+    server = await startNatsServer({});
+    const reference = await dtrain('launch', ...SHORT, '--device', 'webgpu', '--workers', '2', '--out', 'nodes-ref');
+    expect(reference.code, reference.stderr).toBe(0);
+    const cpuNode = startNode(server.url, 'cpu-node', root, undefined, 1, env());
+    const gpuNode = startNode(server.url, 'gpu-node', root, undefined, 1, env(), ['--device', 'webgpu']);
+    await gpuNode.waitFor(/WebGPU on google swiftshader/);
+    const run = startDtrain(
+      [
+        'launch',
+        ...SHORT.filter((a) => a !== '--quiet'),
+        ...['--log-format', 'json', '--device', 'webgpu', '--workers', '1'],
+        ...['--nats', server.url, '--remote', '1', '--out', 'nodes-run'],
+      ],
+      { cwd: root, env: env() },
+    );
+    // Make sure the run is under way with its GPU node before anything else is judged.
+    await run.waitFor(/node gpu-node joined/, 60_000);
+    expect(await run.exited, run.output().slice(-3000)).toBe(0);
+    expect(await cpuNode.exited).toBe(1);
+    expect(cpuNode.output()).toMatch(/it computes on the CPU, the run on WebGPU: start it with --device webgpu/);
+    expect(checkpointBytes(lastCheckpoint('nodes-run'))).toBe(checkpointBytes(lastCheckpoint('nodes-ref')));
+    // Past its probe step, the GPU node computed a block of every step.
+    const peers = readFileSync(join(root, 'nodes-run', 'metrics.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((line) => (JSON.parse(line) as { peers?: { nodes: Record<string, unknown[]> } }).peers)
+      .filter((p) => p !== undefined);
+    expect(peers.slice(1).every((p) => (p.nodes['gpu-node'] ?? []).length > 0)).toBe(true);
+  }, 240_000);
 });

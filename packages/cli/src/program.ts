@@ -106,6 +106,11 @@ export function buildProgram(): Command {
     .option('--threads <n>', 'compute threads (default 1)', integerOption(1))
     .option('--name <name>', 'how the coordinator names this node (default HOST-PID)')
     .option(
+      '--device <kind>',
+      'cpu | webgpu: what the threads compute shards on (joins only runs on the same; default cpu)',
+      choiceOption(['cpu', 'webgpu']),
+    )
+    .option(
       '--dataset <name>',
       "a local copy of the run's data set (fashion-mnist | idx:DIR | csv:FILE): used when its sha256 is the run's",
     )

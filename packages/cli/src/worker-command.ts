@@ -10,6 +10,7 @@ export interface WorkerFlags extends NatsFlags {
   name?: string;
   dataset?: string;
   dataDir?: string;
+  device?: 'cpu' | 'webgpu';
   logFormat?: 'pretty' | 'json';
 }
 
@@ -48,6 +49,7 @@ export async function workerCommand(flags: WorkerFlags): Promise<void> {
       auth: natsAuth(flags),
       threads: flags.threads ?? 1,
       name: flags.name ?? `${hostname()}-${process.pid}`,
+      device: flags.device === 'webgpu' ? 'webgpu' : undefined,
       log: (line) => log.info(line),
       signal: controller.signal,
     });

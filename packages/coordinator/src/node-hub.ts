@@ -76,6 +76,8 @@ export interface JobDescription {
   recordFloats: number;
   /** sha256 of the training data (see trainingDigest): a node with the same copy is sent indices. */
   dataDigest: string;
+  /** Where the run computes shards: nodes must compute on the same kind of device. */
+  device: 'cpu' | 'webgpu';
 }
 
 /** Milliseconds between heartbeats, each way; a node silent for LOST_AFTER_BEATS of them is dropped. */
@@ -196,6 +198,11 @@ export class NodeHub {
     if (join.version !== DTRAIN_VERSION) return `dtrain ${join.version} there, ${DTRAIN_VERSION} here`;
     if (join.wire !== WIRE_VERSION) return `wire version ${join.wire} there, ${WIRE_VERSION} here`;
     if ([...this.peers.values()].some((p) => p.key === join.key)) return 'this node has joined already';
+    const [there, here] = [join.device ?? 'cpu', this.description.device];
+    if (there !== here) {
+      const name = (device: string) => (device === 'cpu' ? 'the CPU' : 'WebGPU');
+      return `it computes on ${name(there)}, the run on ${name(here)}: start it with --device ${here}`;
+    }
     return null;
   }
 

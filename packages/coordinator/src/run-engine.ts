@@ -25,10 +25,10 @@ export async function makeEngine(parts: RunParts, options: TrainOptions): Promis
         'BatchNorm, which remote nodes do not; drop --sync-bn or --nats',
     );
   }
-  if (config.device === 'webgpu' && (config.syncBn || options.nodes !== undefined)) {
+  if (config.device === 'webgpu' && config.syncBn) {
     throw new ConfigError(
-      `--device webgpu computes each shard on a thread's own device; ${config.syncBn ? '--sync-bn' : 'remote nodes'} ` +
-        'work with the CPU kernels only: drop one of them',
+      "--device webgpu computes each shard on a thread's own device; --sync-bn works with the CPU kernels " +
+        'only: drop one of them',
     );
   }
   const threads = new ThreadEngine({
@@ -63,6 +63,7 @@ export async function makeEngine(parts: RunParts, options: TrainOptions): Promis
     paramSize: flat.paramSize,
     recordFloats: threads.recordFloats,
     dataDigest: parts.dataDigest,
+    device: config.device,
     log: (line) => events.onNodes?.(line),
     onWarning: (message) => events.onWarning?.(message),
   });

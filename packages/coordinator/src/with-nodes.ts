@@ -17,6 +17,7 @@ export interface JobFacts {
   paramSize: number;
   recordFloats: number;
   dataDigest: string;
+  device: 'cpu' | 'webgpu';
   log(line: string): void;
   onWarning(message: string): void;
 }
@@ -34,6 +35,7 @@ export async function withNodes(threads: ThreadEngine, options: NodesOptions, jo
         paramSize: job.paramSize,
         recordFloats: job.recordFloats,
         dataDigest: job.dataDigest,
+        device: job.device,
       },
       job.log,
     );

@@ -17,6 +17,7 @@ import {
 } from '@dtrain/core';
 import { FlatState } from './flat-state.js';
 import { buildModel } from './model-spec.js';
+import { reduceScratchFloats, treeReduceInto } from './reduce.js';
 import { ShardData } from './shard-data.js';
 import type { ShardRunnerSetup } from './shard-setup.js';
 
@@ -66,6 +67,23 @@ export class DeviceShardRunner {
     this.loaded = params;
   }
 
+  /**
+   * Shards [first, first + count) one by one, then their gradients summed in the tree into the slot
+   * of `first`: a block's sum, where ShardRunner.runGroup leaves it.
+   */
+  async runBlock(step: number, first: number, count: number, beforeShard: (shard: number) => void): Promise<void> {
+    for (let shard = first; shard < first + count; shard++) {
+      beforeShard(shard);
+      await this.runShard(step, shard);
+    }
+    if (count === 1) return;
+    const size = this.flat.paramSize;
+    const sum = new Float32Array(size);
+    const slots = this.data.grads.subarray(first * size, (first + count) * size);
+    treeReduceInto(slots, count, size, 0, size, 1, sum, new Float32Array(reduceScratchFloats(count)));
+    this.data.slot(first, size).set(sum);
+  }
+
   /** Shard `shard` of the step: its gradient sum in its slot, its record. */
   async runShard(step: number, shard: number): Promise<void> {
     const { seed, shardSize: rows } = this.setup;
@@ -98,7 +116,7 @@ export class DeviceShardRunner {
   /** A computed shard's gradient into its slot, and its record. */
   private async readBack(step: number, shard: number, result: ShardResult, y: Int32Array): Promise<void> {
     const { lossSum, predicted, grads, stats } = result;
-    const slot = this.data.slot(shard, this.flat.paramSize);
+    const slot = this.data.slot(shard % (this.setup.gradSlots ?? this.setup.shards), this.flat.paramSize);
     const read = async (t: Tensor | null, at: number, size: number) => {
       if (t === null) slot.fill(0, at, at + size);
       else slot.set(await t.data(), at);

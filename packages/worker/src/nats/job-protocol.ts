@@ -37,6 +37,8 @@ export interface JoinRequest {
   threads: number;
   /** sha256 (hex) of the training data the node holds a copy of, if it does (see trainingDigest). */
   data?: string;
+  /** Where it computes shards: absent, the CPU kernels; 'webgpu', its threads' WebGPU devices. */
+  device?: 'webgpu';
 }
 
 /** What a numbered node is told about the job: all it needs to compute any block of any step. */
@@ -86,6 +88,7 @@ export function asControlRecord(value: Record<string, unknown>): ControlRecord |
       if (!isKey(v.key) || !isText(v.name, 100) || !isText(v.version, 40) || !isNat(v.wire)) return 'bad join';
       if (!isText(v.kernels, 40) || !isNat(v.threads, 1024) || v.threads === 0) return 'bad join';
       if (v.data !== undefined && !(typeof v.data === 'string' && /^[0-9a-f]{64}$/.test(v.data))) return 'bad join';
+      if (v.device !== undefined && v.device !== 'webgpu') return 'bad join';
       return {
         t: 'join',
         key: v.key,
@@ -95,6 +98,7 @@ export function asControlRecord(value: Record<string, unknown>): ControlRecord |
         kernels: v.kernels,
         threads: v.threads,
         ...(v.data === undefined ? {} : { data: v.data }),
+        ...(v.device === undefined ? {} : { device: v.device }),
       };
     case 'welcome': {
       const numbers = [v.sender, v.seed, v.shards, v.shardSize, v.paramSize, v.beatMs];

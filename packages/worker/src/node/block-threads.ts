@@ -17,6 +17,8 @@ export interface BlockJob {
   seed: number;
   shards: number;
   shardSize: number;
+  /** Shards on each thread's WebGPU device (one at a time) instead of the CPU kernels. */
+  device?: 'webgpu';
 }
 
 export interface BlockResult {
@@ -71,7 +73,7 @@ export class BlockThreads {
     // The samples of each row sit at that row: the batch maps row i to sample i.
     for (let i = 0; i < rows; i++) batch[i] = i;
     const stats = new SharedArrayBuffer(this.layout.ringFloats * 8);
-    this.group = shardGroupSize(model, shards, shardSize, threads);
+    this.group = job.device === 'webgpu' ? 1 : shardGroupSize(model, shards, shardSize, threads);
     const setup: NodeThreadSetup = {
       runner: {
         spec: job.spec,
@@ -89,6 +91,7 @@ export class BlockThreads {
         memory,
       },
       params,
+      device: job.device,
     };
     this.params = [
       kernelMemoryView(memory, params[0].byteOffset, this.paramSize),

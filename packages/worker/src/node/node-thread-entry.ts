@@ -3,12 +3,14 @@
 import { useKernelMemory } from '@dtrain/core/cpu';
 import { workerData } from 'piscina';
 import { regionView, type MemoryRegion, type ShardRunnerSetup } from '../shard-setup.js';
+import { DeviceShardRunner } from '../device-shard-runner.js';
 import { ShardRunner } from '../shard-runner.js';
 
 export interface NodeThreadSetup {
   runner: ShardRunnerSetup;
   /** The parameters of even and odd steps. */
   params: [MemoryRegion, MemoryRegion];
+  device?: 'webgpu';
 }
 
 export interface SubBlockTask {
@@ -18,13 +20,24 @@ export interface SubBlockTask {
 }
 
 let runner: ShardRunner | null = null;
+let device: DeviceShardRunner | null = null;
 
-export default function computeSubBlock(task: SubBlockTask): number {
+/** A sub-block on this thread's WebGPU device: shard by shard (sub-blocks are single shards there). */
+async function computeOnDevice(setup: NodeThreadSetup, task: SubBlockTask): Promise<number> {
+  const shards = (device ??= await DeviceShardRunner.create(setup.runner));
+  const paramSize = runner!.flat.paramSize;
+  shards.useParams(regionView(setup.runner, setup.params[task.step % 2]).subarray(0, paramSize));
+  for (let shard = task.first; shard < task.first + task.count; shard++) await shards.runShard(task.step, shard);
+  return task.count;
+}
+
+export default function computeSubBlock(task: SubBlockTask): number | Promise<number> {
   const setup = workerData as NodeThreadSetup;
   if (runner === null) {
     useKernelMemory(setup.runner.memory);
     runner = new ShardRunner(setup.runner);
   }
+  if (setup.device === 'webgpu') return computeOnDevice(setup, task);
   runner.useParams(regionView(setup.runner, setup.params[task.step % 2]).subarray(0, runner.flat.paramSize));
   runner.runGroup(task.step, task.first, task.count);
   return task.count;

@@ -1,7 +1,7 @@
 // A remote node (`dtrain worker --connect`): waits for a job offer, joins, computes the blocks of
 // each step it is given with its threads, and goes back to waiting when the job ends. It keeps no
 // state of a run between steps: the parameters and samples of each step come with the step.
-import { DtrainError, float32Kernels } from '@dtrain/core';
+import { describeAdapter, DtrainError, float32Kernels, initWebGpu } from '@dtrain/core';
 import { randomBytes } from 'node:crypto';
 import type { NatsConnection } from 'nats';
 import { connectNats, flushWithin, type NatsAuth } from '../nats/connection.js';
@@ -26,6 +26,8 @@ export interface NodeOptions {
    * where it is the run's, the node is sent sample indices instead of samples.
    */
   localData?: LocalData;
+  /** Compute shards on each thread's WebGPU device instead of the CPU kernels. */
+  device?: 'webgpu';
   log(line: string): void;
   /** Aborting leaves the job between steps and returns. */
   signal?: AbortSignal;
@@ -56,7 +58,9 @@ const MAX_MESSAGE_BYTES = 1 << 30;
 
 export async function runNode(o: NodeOptions): Promise<void> {
   const nc = await connectNats(o.url, o.auth, { name: `dtrain-node ${o.name}` });
-  o.log(`node ${o.name}: connected to ${o.url}, ${o.threads} threads, kernels ${float32Kernels}; waiting for a job`);
+  // Found before any job: without an adapter a GPU node fails here, in one line.
+  const on = o.device === 'webgpu' ? `WebGPU on ${describeAdapter(await initWebGpu())}` : `kernels ${float32Kernels}`;
+  o.log(`node ${o.name}: connected to ${o.url}, ${o.threads} threads, ${on}; waiting for a job`);
   try {
     for (let served = 0; o.jobs === undefined || served < o.jobs; served++) {
       const job = await nextOffer(nc, o.signal);
@@ -173,7 +177,7 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
     const start = (w: Welcome) => {
       try {
         threads = new BlockThreads(
-          { spec: w.spec as ModelSpec, seed: w.seed, shards: w.shards, shardSize: w.shardSize },
+          { spec: w.spec as ModelSpec, seed: w.seed, shards: w.shards, shardSize: w.shardSize, device: o.device },
           o.threads,
         );
       } catch (error) {
@@ -355,6 +359,7 @@ function serveJob(nc: NatsConnection, job: JobId, o: NodeOptions): Promise<'done
       kernels: float32Kernels,
       threads: o.threads,
       ...(o.localData === undefined ? {} : { data: o.localData.digest }),
+      ...(o.device === undefined ? {} : { device: o.device }),
     });
     timers.push(
       setTimeout(() => {

@@ -133,6 +133,7 @@ export default function runStepTask(task: StepTask): number | Promise<number> {
     sumAndStep(setup, runner, task.step, task.start, task.end, Number.isFinite(loss), task.blocks);
     return task.end - task.start;
   }
+  if (task.phase === 'blocks' && setup.device === 'webgpu') return computeBlocksOnDevice(setup, runner, task);
   if (task.phase === 'blocks') {
     loadStep(setup, runner, task.step);
     for (const { first, count } of task.blocks ?? []) {
@@ -156,6 +157,17 @@ export default function runStepTask(task: StepTask): number | Promise<number> {
   return runSteps(setup, runner, work, task.groups ?? 1, (step, first, count) =>
     cpu.runGroup(step, first, count, (shard) => injectFault(setup, step, shard)),
   );
+}
+
+/** The blocks of a step shared with nodes, shard by shard on this thread's WebGPU device. */
+async function computeBlocksOnDevice(setup: RunSetup, runner: ShardRunner, task: StepTask): Promise<number> {
+  const shards = (device ??= await DeviceShardRunner.create(setup));
+  shards.useParams(sharedOptimizer(setup, runner).params(task.step));
+  for (const { first, count } of task.blocks ?? []) {
+    const inRun = Math.min(count, setup.shards - first);
+    await shards.runBlock(task.step, first, inRun, (shard) => injectFault(setup, task.step, shard));
+  }
+  return task.blocks?.length ?? 0;
 }
 
 /** runSteps with each shard computed on this thread's WebGPU device (groups of one shard). */
