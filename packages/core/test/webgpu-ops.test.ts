@@ -13,7 +13,9 @@ import {
   logSoftmax,
   logSumExp,
   loss,
+  manualSeed,
   matmul,
+  nn,
   maxPool2d,
   oneHot,
   permute,
@@ -219,6 +221,53 @@ cases['nll, mse, l1, huber, bce with logits [17, 3]'] = {
       ops.add(loss.nll(logSoftmax(x, 1), y), loss.mse(x, t)),
       ops.add(ops.add(loss.l1(x, t), loss.huber(x, t)), loss.binaryCrossEntropyWithLogits(x, ops.sigmoid(t))),
     ),
+};
+
+cases['multiMargin [17, 3]'] = {
+  inputs: [{ shape: [17, 3] }, { shape: [17], kind: 'label3' }],
+  run: (x, y) => loss.multiMargin(x, y),
+};
+cases['conv1d stride 2, padding 1 [3, 2, 17]'] = {
+  inputs: [{ shape: [3, 2, 17] }, { shape: [4, 2, 3] }, { shape: [4] }],
+  run: (x, w, b) => ops.conv1d(x, w, b, { stride: 2, padding: 1 }),
+};
+// Layers made on the backend under test, from the same seed on each.
+cases['LayerNorm layer [5, 3, 17]'] = {
+  inputs: [{ shape: [5, 3, 17] }],
+  run: (x) => {
+    manualSeed(2);
+    return new nn.LayerNorm([3, 17]).forward(x);
+  },
+};
+cases['Dropout layer (training) [33, 5]'] = {
+  inputs: [{ shape: [33, 5] }],
+  run: (x) => {
+    manualSeed(3);
+    return new nn.Dropout(0.3).forward(x);
+  },
+};
+cases['BatchNorm1d layer, training then evaluation [17, 3]'] = {
+  inputs: [{ shape: [17, 3] }],
+  run: (x) => {
+    manualSeed(4);
+    const bn = new nn.BatchNorm1d(3);
+    const y = bn.forward(x);
+    bn.eval();
+    return ops.add(y, bn.forward(x));
+  },
+};
+cases['Conv2d, AvgPool2d, Flatten, Linear layers [2, 1, 9, 7]'] = {
+  inputs: [{ shape: [2, 1, 9, 7] }],
+  run: (x) => {
+    manualSeed(5);
+    const model = new nn.Sequential(
+      new nn.Conv2d(1, 3, 3, { padding: 1 }),
+      new nn.AvgPool2d(2),
+      new nn.Flatten(),
+      new nn.Linear(3 * 4 * 3, 5),
+    );
+    return model.forward(x);
+  },
 };
 
 describe.skipIf(webGpuTestsOff)('WebGPU ops against the CPU backend', () => {

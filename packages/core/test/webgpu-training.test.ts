@@ -92,6 +92,7 @@ describe.skipIf(webGpuTestsOff)('optimizers on WebGPU', () => {
     ['SGD with dampening', (p) => new optim.SGD(p, { lr: 0.1, momentum: 0.5, dampening: 0.3 })],
     ['Adam with weight decay', (p) => new optim.Adam(p, { lr: 0.01, weightDecay: 0.1 })],
     ['AdamW', (p) => new optim.AdamW(p, { lr: 0.01 })],
+    ['Adam with amsgrad', (p) => new optim.Adam(p, { lr: 0.01, amsgrad: true })],
   ];
   for (const [name, make] of cases) {
     it(`${name}: four steps give the CPU's parameters within 1e-5`, async () => {

@@ -298,14 +298,15 @@ export function createWebGpuBackend(device: GPUDevice, adapter: AdapterSummary):
       }
     },
     adamStep(param, grad, m, v, size, hyper, from, vMax) {
-      if (vMax !== undefined) throw new DtrainError('WebGPU: Adam with amsgrad is not available on this backend yet');
       const bias1 = 1 - hyper.beta1 ** hyper.step;
       const bias2 = 1 - hyper.beta2 ** hyper.step;
       const meta = [size, f32Bits(hyper.lr), f32Bits(hyper.beta1), f32Bits(hyper.beta2), f32Bits(hyper.eps)];
       meta.push(f32Bits(hyper.weightDecay), +hyper.decoupled, f32Bits(bias1), f32Bits(bias2));
-      const targets = [grad, param, m, v].map(gpu);
-      if (from === undefined) r.run(adamKernel(true), targets, meta, size);
-      else r.run(adamKernel(false), [...targets, ...[from.param, from.m, from.v].map(gpu)], meta, size);
+      const sources = from === undefined ? [] : [from.param, from.m, from.v];
+      const amsgrad = vMax === undefined ? 'none' : vMax.from === undefined ? 'inPlace' : 'from';
+      const maxima = vMax === undefined ? [] : [vMax.to, ...(vMax.from === undefined ? [] : [vMax.from])];
+      const buffers = [grad, param, m, v, ...sources, ...maxima].map(gpu);
+      r.run(adamKernel(from === undefined, amsgrad), buffers, meta, size);
     },
   });
   return Object.assign(backend, {

@@ -274,21 +274,28 @@ ${from}`,
 
 /**
  * Adam / AdamW as torch.optim; dims = [size, lr, beta1, beta2, eps, weightDecay, decoupled, bias1,
- * bias2] with bias1 = 1 - beta1^t and bias2 = 1 - beta2^t computed on the host in double.
+ * bias2] with bias1 = 1 - beta1^t and bias2 = 1 - beta2^t computed on the host in double. Bindings:
+ * grad, p, m, v; then p0, m0, v0 unless in place; then, with amsgrad, vMax (the running maximum of
+ * v, which divides instead of v) and, for 'from', vMax0 it is read from.
  */
-export function adamKernel(inPlace: boolean): string {
-  const from = inPlace
-    ? ''
-    : `@group(0) @binding(4) var<storage, read> p0: array<f32>;
-@group(0) @binding(5) var<storage, read> m0: array<f32>;
-@group(0) @binding(6) var<storage, read> v0: array<f32>;`;
+export function adamKernel(inPlace: boolean, amsgrad: 'none' | 'inPlace' | 'from' = 'none'): string {
+  const names = ['grad', 'p', 'm', 'v', ...(inPlace ? [] : ['p0', 'm0', 'v0'])];
+  if (amsgrad !== 'none') names.push('vMax', ...(amsgrad === 'from' ? ['vMax0'] : []));
+  const writable = new Set(['p', 'm', 'v', 'vMax']);
+  const bindings = names
+    .map(
+      (n, i) => `@group(0) @binding(${i}) var<storage, ${writable.has(n) ? 'read_write' : 'read'}> ${n}: array<f32>;`,
+    )
+    .join('\n');
   const [p0, m0, v0] = inPlace ? ['p', 'm', 'v'] : ['p0', 'm0', 'v0'];
+  const divisor = amsgrad === 'none' ? 'vi' : `max2(${amsgrad === 'from' ? 'vMax0' : 'vMax'}[i], vi)`;
+  const keep = amsgrad === 'none' ? '' : 'vMax[i] = vd;';
   return elementwise(
-    `@group(0) @binding(0) var<storage, read> grad: array<f32>;
-@group(0) @binding(1) var<storage, read_write> p: array<f32>;
-@group(0) @binding(2) var<storage, read_write> m: array<f32>;
-@group(0) @binding(3) var<storage, read_write> v: array<f32>;
-${from}`,
+    `${bindings}
+fn max2(previous: f32, vi: f32) -> f32 {
+  if (previous > vi || !(previous == previous)) { return previous; }
+  return vi;
+}`,
     `let lr = bitcast<f32>(dims[1]); let beta1 = bitcast<f32>(dims[2]); let beta2 = bitcast<f32>(dims[3]);
   let eps = bitcast<f32>(dims[4]); let decay = bitcast<f32>(dims[5]);
   let bias1 = bitcast<f32>(dims[7]); let bias2 = bitcast<f32>(dims[8]);
@@ -297,7 +304,9 @@ ${from}`,
   let mi = beta1 * ${m0}[i] + (1.0 - beta1) * g;
   let vi = beta2 * ${v0}[i] + (1.0 - beta2) * g * g;
   m[i] = mi; v[i] = vi;
-  p[i] = w - (lr / bias1) * mi / (sqrt(vi) / sqrt(bias2) + eps);`,
-    inPlace ? 4 : 7,
+  let vd = ${divisor};
+  ${keep}
+  p[i] = w - (lr / bias1) * mi / (sqrt(vd) / sqrt(bias2) + eps);`,
+    names.length,
   );
 }
