@@ -12,6 +12,7 @@ import {
   randn,
   setBackend,
   tidy,
+  zeros,
   type Backend,
   type Tensor,
 } from '../src/index.js';
@@ -165,6 +166,14 @@ describe.skipIf(webGpuTestsOff)('training on WebGPU', () => {
       device.destroy();
       await device.lost;
       expect(() => x.add(1)).toThrow(/WebGPU: the device was lost/);
+    });
+  });
+
+  it("a tensor larger than the device's largest buffer is a clear error at once", async () => {
+    await on(gpu, async () => {
+      expect(() => zeros([2 ** 33])).toThrow(
+        /WebGPU: a tensor of 8589934592 elements .* is larger than this device's largest buffer/,
+      );
     });
   });
 

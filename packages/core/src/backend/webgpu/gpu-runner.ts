@@ -39,6 +39,13 @@ export class BufferPool {
       throw new DtrainError('WebGPU computes in float32 and int32: float64 (gradcheck) runs on the CPU backend');
     }
     const bytes = bucketBytes(size * 4);
+    const largest = Math.min(this.device.limits.maxBufferSize, this.device.limits.maxStorageBufferBindingSize);
+    if (size * 4 > largest) {
+      throw new DtrainError(
+        `WebGPU: a tensor of ${size} elements (${size * 4} bytes) is larger than this device's largest buffer ` +
+          `(${largest} bytes)`,
+      );
+    }
     const buffer = this.free.get(bytes)?.pop() ?? this.device.createBuffer({ size: bytes, usage: USAGE() });
     this.live++;
     const storage = new GpuStorage(buffer, size, host, this);

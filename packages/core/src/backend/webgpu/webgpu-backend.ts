@@ -12,6 +12,7 @@ import {
   binaryKernel,
   castKernel,
   f32Bits,
+  fillKernel,
   gatherKernel,
   oneHotKernel,
   permuteKernel,
@@ -89,8 +90,12 @@ export function createWebGpuBackend(device: GPUDevice, adapter: AdapterSummary):
     alloc: (dtype, size) => r.zeros(dtype, size),
     fromArray: (dtype, values) => r.upload(dtype, values),
     fill(dtype, size, value) {
-      const values = dtype === 'int32' ? new Int32Array(size).fill(value) : new Float32Array(size).fill(value);
-      return r.upload(dtype, values);
+      // int32 values go up from the host, which keeps their copy (labels and indices; see peek).
+      if (dtype === 'int32') return r.upload(dtype, new Int32Array(size).fill(value));
+      if (value === 0 && !Object.is(value, -0)) return r.zeros(dtype, size);
+      const out = take(dtype, size);
+      r.run(fillKernel('f32'), [out], [size, f32Bits(value)], size);
+      return out;
     },
     read: (s, dtype) => r.read(gpu(s), dtype),
     readSync() {

@@ -230,6 +230,15 @@ export function castKernel(to: 'f32' | 'i32'): string {
   );
 }
 
+/** Every element the float whose bits are dims[1]. */
+export function fillKernel(type: 'f32'): string {
+  return elementwise(
+    `@group(0) @binding(0) var<storage, read_write> out: array<${type}>;`,
+    'out[i] = bitcast<f32>(dims[1]);',
+    1,
+  );
+}
+
 /** dims = [size, classes]. */
 export const oneHotKernel = elementwise(
   `@group(0) @binding(0) var<storage, read> labels: array<i32>;
