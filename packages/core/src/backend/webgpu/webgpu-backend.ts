@@ -28,9 +28,8 @@ import { matmulKernel } from './wgsl-matmul.js';
 import {
   avgPool2dBackwardKernel,
   avgPool2dKernel,
-  conv2dBackwardInputKernel,
-  conv2dBackwardWeightKernel,
-  conv2dKernel,
+  col2imKernel,
+  im2colKernel,
   maxPool2dBackwardKernel,
   maxPool2dKernel,
 } from './wgsl-window.js';
@@ -84,6 +83,12 @@ export function createWebGpuBackend(device: GPUDevice, adapter: AdapterSummary):
   const r = new GpuRunner(device);
   const take = (dtype: DType, size: number) => r.pool.take(dtype, size);
   const none = () => take('float32', 1);
+  const columns = (x: Storage, win: Window2d) => {
+    const size = win.n * win.c * win.kh * win.kw * win.outH * win.outW;
+    const cols = take('float32', size);
+    r.run(im2colKernel, [gpu(x), cols], windowMeta(size, win, 0, 0), size);
+    return cols;
+  };
 
   const backend = defineBackend({
     name: 'webgpu',
@@ -209,26 +214,41 @@ export function createWebGpuBackend(device: GPUDevice, adapter: AdapterSummary):
       r.run(oneHotKernel, [gpu(labels), out], [count * classes, classes], count * classes);
       return out;
     },
+    // Convolutions as im2col and the tiled matmul, per image; the per-image weight gradients then
+    // summed over images in order (a fixed-order reduction, as the CPU sums them).
     conv2d(x, weight, bias, dtype, win, outChannels) {
-      const size = win.n * outChannels * win.outH * win.outW;
-      const out = take(dtype, size);
-      const meta = windowMeta(size, win, outChannels, bias === null ? 0 : 1);
-      r.run(conv2dKernel, [gpu(x), gpu(weight), bias === null ? none() : gpu(bias), out], meta, size);
-      return out;
+      const spatial = win.outH * win.outW;
+      const ckk = win.c * win.kh * win.kw;
+      const cols = columns(x, win);
+      const spec = { batch: win.n, m: outChannels, k: ckk, n: spatial, transA: false, transB: false };
+      const out = backend.matmul(weight, cols, dtype, { ...spec, aBatchStride: 0, bBatchStride: ckk * spatial });
+      if (bias === null) return out;
+      const shapes = { a: [win.n, outChannels, spatial], b: [1, outChannels, 1], out: [win.n, outChannels, spatial] };
+      return backend.binary('add', out, bias, dtype, shapes);
     },
     conv2dBackwardInput(g, weight, dtype, win, outChannels) {
+      const spatial = win.outH * win.outW;
+      const ckk = win.c * win.kh * win.kw;
+      const spec = { batch: win.n, m: ckk, k: outChannels, n: spatial, transA: true, transB: false };
+      const cols = backend.matmul(weight, g, dtype, { ...spec, aBatchStride: 0, bBatchStride: outChannels * spatial });
       const size = win.n * win.c * win.h * win.w;
       const dx = take(dtype, size);
-      r.run(conv2dBackwardInputKernel, [gpu(g), gpu(weight), dx], windowMeta(size, win, outChannels, 0), size);
+      r.run(col2imKernel, [gpu(cols), dx], windowMeta(size, win, outChannels, 0), size);
       return dx;
     },
     conv2dBackwardWeight(g, x, dtype, win, outChannels, withBias) {
-      const size = outChannels * win.c * win.kh * win.kw;
-      const dWeight = take(dtype, size);
-      r.run(conv2dBackwardWeightKernel, [gpu(g), gpu(x), dWeight], windowMeta(size, win, outChannels, 0), size);
+      const spatial = win.outH * win.outW;
+      const ckk = win.c * win.kh * win.kw;
+      const cols = columns(x, win);
+      const spec = { batch: win.n, m: outChannels, k: spatial, n: ckk, transA: false, transB: true };
+      const perImage = backend.matmul(g, cols, dtype, {
+        ...spec,
+        aBatchStride: outChannels * spatial,
+        bBatchStride: ckk * spatial,
+      });
+      const dWeight = backend.reduce('sum', perImage, dtype, { outer: 1, n: win.n, inner: outChannels * ckk });
       if (!withBias) return { dWeight, dBias: null };
       // As sum(g, [0, 2]): each image's channel rows, then over images.
-      const spatial = win.outH * win.outW;
       const rows = backend.reduce('sum', g, dtype, { outer: win.n * outChannels, n: spatial, inner: 1 });
       const dBias = backend.reduce('sum', rows, dtype, { outer: 1, n: win.n, inner: outChannels });
       return { dWeight, dBias };

@@ -1,5 +1,5 @@
-// WGSL sources of convolution and pooling over NCHW tensors. Each output element is one invocation
-// that sums its terms in a fixed order (no atomics), so a result is the same run after run.
+// WGSL sources of im2col / col2im (convolution is them and the tiled matmul) and pooling over NCHW
+// tensors. Each output element is one invocation that sums its terms in a fixed order (no atomics).
 import { elementwise } from './wgsl.js';
 
 /** The window geometry in dims, after the element count: shared by every kernel below. */
@@ -7,81 +7,6 @@ const WINDOW = `let n = dims[1]; let c = dims[2]; let h = dims[3]; let w = dims[
   let sH = dims[7]; let sW = dims[8]; let pH = i32(dims[9]); let pW = i32(dims[10]);
   let dH = dims[11]; let dW = dims[12];
   let outH = dims[13]; let outW = dims[14]; let oc = dims[15]; let flag = dims[16];`;
-
-/** Convolution: out [n, oc, outH, outW]; flag = has bias. */
-export const conv2dKernel = elementwise(
-  `@group(0) @binding(0) var<storage, read> x: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
-@group(0) @binding(2) var<storage, read> bias: array<f32>;
-@group(0) @binding(3) var<storage, read_write> out: array<f32>;`,
-  `${WINDOW}
-  let ox = i % outW; let oy = (i / outW) % outH; let o = (i / (outW * outH)) % oc; let b = i / (outW * outH * oc);
-  var acc = 0.0;
-  if (flag == 1u) { acc = bias[o]; }
-  for (var ch = 0u; ch < c; ch++) {
-    for (var ky = 0u; ky < kh; ky++) {
-      let iy = i32(oy * sH + ky * dH) - pH;
-      if (iy < 0 || iy >= i32(h)) { continue; }
-      for (var kx = 0u; kx < kw; kx++) {
-        let ix = i32(ox * sW + kx * dW) - pW;
-        if (ix < 0 || ix >= i32(w)) { continue; }
-        acc += x[((b * c + ch) * h + u32(iy)) * w + u32(ix)] * weight[((o * c + ch) * kh + ky) * kw + kx];
-      }
-    }
-  }
-  out[i] = acc;`,
-  4,
-);
-
-/** Gradient with respect to x: one invocation per input element, over the outputs that read it. */
-export const conv2dBackwardInputKernel = elementwise(
-  `@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> weight: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dx: array<f32>;`,
-  `${WINDOW}
-  let ix = i % w; let iy = (i / w) % h; let ch = (i / (w * h)) % c; let b = i / (w * h * c);
-  var acc = 0.0;
-  for (var o = 0u; o < oc; o++) {
-    for (var ky = 0u; ky < kh; ky++) {
-      let ty = i32(iy) + pH - i32(ky * dH);
-      if (ty < 0 || ty % i32(sH) != 0 || u32(ty) / sH >= outH) { continue; }
-      let oy = u32(ty) / sH;
-      for (var kx = 0u; kx < kw; kx++) {
-        let tx = i32(ix) + pW - i32(kx * dW);
-        if (tx < 0 || tx % i32(sW) != 0 || u32(tx) / sW >= outW) { continue; }
-        let ox = u32(tx) / sW;
-        acc += g[((b * oc + o) * outH + oy) * outW + ox] * weight[((o * c + ch) * kh + ky) * kw + kx];
-      }
-    }
-  }
-  dx[i] = acc;`,
-  3,
-);
-
-/** Gradient with respect to the weight [oc, c, kh, kw], summed over images then positions. */
-export const conv2dBackwardWeightKernel = elementwise(
-  `@group(0) @binding(0) var<storage, read> g: array<f32>;
-@group(0) @binding(1) var<storage, read> x: array<f32>;
-@group(0) @binding(2) var<storage, read_write> dw: array<f32>;`,
-  `${WINDOW}
-  let kx = i % kw; let ky = (i / kw) % kh; let ch = (i / (kw * kh)) % c; let o = i / (kw * kh * c);
-  var acc = 0.0;
-  for (var b = 0u; b < n; b++) {
-    var image = 0.0;
-    for (var oy = 0u; oy < outH; oy++) {
-      let iy = i32(oy * sH + ky * dH) - pH;
-      if (iy < 0 || iy >= i32(h)) { continue; }
-      for (var ox = 0u; ox < outW; ox++) {
-        let ix = i32(ox * sW + kx * dW) - pW;
-        if (ix < 0 || ix >= i32(w)) { continue; }
-        image += g[((b * oc + o) * outH + oy) * outW + ox] * x[((b * c + ch) * h + u32(iy)) * w + u32(ix)];
-      }
-    }
-    acc += image;
-  }
-  dw[i] = acc;`,
-  3,
-);
 
 /** Max over each window (padding never wins; the first NaN does); argmax is the flat index in x. */
 export const maxPool2dKernel = elementwise(
@@ -173,6 +98,43 @@ export const avgPool2dBackwardKernel = elementwise(
       let rx = span(ox * i32(sW) - pW, kw, w, pW, flag == 1u);
       if (ix < rx.x || ix >= rx.y) { continue; }
       acc += g[(plane * outH + u32(oy)) * outW + u32(ox)] * (1.0 / f32(ry.z * rx.z));
+    }
+  }
+  dx[i] = acc;`,
+  2,
+);
+
+/** Columns [n, c*kh*kw, outH*outW] of NCHW x (zero outside the input): convolution as one product. */
+export const im2colKernel = elementwise(
+  `@group(0) @binding(0) var<storage, read> x: array<f32>;
+@group(0) @binding(1) var<storage, read_write> cols: array<f32>;`,
+  `${WINDOW}
+  let spatial = outH * outW; let ckk = c * kh * kw;
+  let at = i % spatial; let row = (i / spatial) % ckk; let b = i / (spatial * ckk);
+  let ox = at % outW; let oy = at / outW;
+  let kx = row % kw; let ky = (row / kw) % kh; let ch = row / (kw * kh);
+  let iy = i32(oy * sH + ky * dH) - pH; let ix = i32(ox * sW + kx * dW) - pW;
+  if (iy < 0 || iy >= i32(h) || ix < 0 || ix >= i32(w)) { cols[i] = 0.0; return; }
+  cols[i] = x[((b * c + ch) * h + u32(iy)) * w + u32(ix)];`,
+  2,
+);
+
+/** The adjoint of im2col: each input element sums, in (c, ky, kx) order, the columns that read it. */
+export const col2imKernel = elementwise(
+  `@group(0) @binding(0) var<storage, read> cols: array<f32>;
+@group(0) @binding(1) var<storage, read_write> dx: array<f32>;`,
+  `${WINDOW}
+  let spatial = outH * outW; let ckk = c * kh * kw;
+  let ix = i % w; let iy = (i / w) % h; let ch = (i / (w * h)) % c; let b = i / (w * h * c);
+  var acc = 0.0;
+  for (var ky = 0u; ky < kh; ky++) {
+    let ty = i32(iy) + pH - i32(ky * dH);
+    if (ty < 0 || ty % i32(sH) != 0 || u32(ty) / sH >= outH) { continue; }
+    for (var kx = 0u; kx < kw; kx++) {
+      let tx = i32(ix) + pW - i32(kx * dW);
+      if (tx < 0 || tx % i32(sW) != 0 || u32(tx) / sW >= outW) { continue; }
+      let row = (ch * kh + ky) * kw + kx;
+      acc += cols[(b * ckk + row) * spatial + (u32(ty) / sH) * outW + u32(tx) / sW];
     }
   }
   dx[i] = acc;`,
